@@ -1,0 +1,69 @@
+# ringwire — build, test and benchmark entry points. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+CARGO ?= cargo
+GO ?= go
+# Fuzz targets need a nightly toolchain and cargo-fuzz; each runs this many seconds in `make test`.
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_TARGETS = $(shell ls fuzz/fuzz_targets 2>/dev/null | sed -n 's/\.rs$$//p')
+
+.PHONY: all build test lint rust-test go-test fuzz-smoke fuzz-long bench-micro bench-smoke golden clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --release
+
+## test: everything CI checks — formatting, lints, Rust tests, Go tests, fuzz and bench smoke runs.
+test: lint rust-test go-test bench-smoke fuzz-smoke
+	@echo "make test: all checks passed"
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	cd fuzz && $(CARGO) fmt --check
+	@test -z "$$(gofmt -l interop)" || { echo "gofmt: these files need formatting:"; gofmt -l interop; exit 1; }
+	cd interop && $(GO) vet ./...
+
+rust-test:
+	$(CARGO) test --workspace --locked
+
+## go-test: stock CometBFT code checks ringwire's bytes (e.g. that it accepts ringwire's NodeInfo).
+go-test:
+	cd interop && $(GO) test ./...
+
+## bench-smoke: every criterion micro-bench runs once, so benches cannot rot.
+bench-smoke:
+	$(CARGO) bench -p ringwire-benches --locked -- --test
+
+## fuzz-smoke: each cargo-fuzz target runs briefly (needs nightly + cargo-fuzz; .ci/run installs it).
+fuzz-smoke:
+	@if ! rustup run nightly rustc --version >/dev/null 2>&1 || ! command -v cargo-fuzz >/dev/null 2>&1; then \
+	  echo "fuzz-smoke: SKIPPED — needs a nightly toolchain and cargo-fuzz (.ci/run installs cargo-fuzz)"; \
+	else \
+	  for t in $(FUZZ_TARGETS); do \
+	    echo "fuzz-smoke: $$t"; \
+	    (cd fuzz && $(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SMOKE_SECONDS) -seed=1 2>&1 | grep -E '^(Done|==|INFO: -max_total_time)' || true); \
+	    test -z "$$(ls fuzz/artifacts/$$t 2>/dev/null)" || { echo "fuzz-smoke: $$t found a crash"; exit 1; }; \
+	  done; \
+	fi
+
+## fuzz-long: the long runs behind the counts in docs/FUZZING.md (RUNS iterations per target).
+RUNS ?= 1000000
+fuzz-long:
+	for t in $(FUZZ_TARGETS); do \
+	  (cd fuzz && $(CARGO) +nightly fuzz run $$t --release -- -runs=$(RUNS) -seed=7 2>&1 | tail -n 3); \
+	done
+
+## bench-micro: criterion micro-benches with full measurement (numbers for the notes).
+bench-micro:
+	$(CARGO) bench -p ringwire-benches --locked
+
+## golden: regenerate testdata/ from stock CometBFT's own code (see interop/cmd/golden).
+golden:
+	cd interop && $(GO) run ./cmd/golden -out ../testdata
+
+clean:
+	$(CARGO) clean
+	rm -rf fuzz/target

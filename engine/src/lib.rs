@@ -1,0 +1,12 @@
+//! ringwire: a peer-to-peer networking engine for CometBFT-style blockchain nodes.
+//!
+//! The crate is layered bottom-up (see `docs/ARCHITECTURE.md`):
+//!
+//! - [`proto`] — the sans-IO protocol core. Bytes in, bytes and events out. It opens no socket,
+//!   starts no thread and never reads a clock: time is always an argument. It speaks the stock
+//!   CometBFT wire protocol (SecretConnection, NodeInfo, MConnection) byte for byte, and
+//!   ringwire's own native record layer and multiplexer between two ringwire peers.
+//!
+//! The runtime, shards, router and peer manager build on it in later layers.
+
+pub mod proto;

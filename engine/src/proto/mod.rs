@@ -1,0 +1,14 @@
+//! The sans-IO protocol core.
+//!
+//! Nothing in this module performs I/O, spawns threads, or reads a clock. Every input is a byte
+//! slice or an explicit `now: Instant`; every output is polled. A runtime drives it; tests drive
+//! it deterministically through [`sim`].
+
+pub mod compress;
+pub mod conn;
+pub mod mconn;
+pub mod native;
+pub mod nodeinfo;
+pub mod secret;
+pub mod sim;
+pub mod wire;
