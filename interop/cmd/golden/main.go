@@ -36,6 +36,9 @@ func run(out string) error {
 		gen  func() (any, error)
 	}{
 		{"secret_handshake.json", func() (any, error) { return genSecretHandshake() }},
+		{"nodeinfo.json", func() (any, error) { return genNodeInfo() }},
+		{"mconn_packets.json", func() (any, error) { return genPackets() }},
+		{"mconn_stream.json", func() (any, error) { return genStream() }},
 	}
 	for _, s := range steps {
 		v, err := s.gen()

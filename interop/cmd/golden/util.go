@@ -24,11 +24,19 @@ func newRecordingConn(c net.Conn) *recordingConn {
 	return &recordingConn{Conn: c}
 }
 
+// Write records p before passing it on, so the record is complete by the
+// time the peer has read it; a short write trims the unsent tail again.
+// Each side has a single writer, so records cannot interleave.
 func (r *recordingConn) Write(p []byte) (int, error) {
-	n, err := r.Conn.Write(p)
 	r.mu.Lock()
-	r.written = append(r.written, p[:n]...)
+	r.written = append(r.written, p...)
 	r.mu.Unlock()
+	n, err := r.Conn.Write(p)
+	if n < len(p) {
+		r.mu.Lock()
+		r.written = r.written[:len(r.written)-(len(p)-n)]
+		r.mu.Unlock()
+	}
 	return n, err
 }
 
