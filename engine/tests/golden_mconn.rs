@@ -1,6 +1,5 @@
 //! MConnection against vectors produced by stock CometBFT code (`testdata/mconn_packets.json`
-//! and `testdata/mconn_stream.json`, made by `make golden`). A missing file skips its test unless
-//! `RINGWIRE_REQUIRE_GOLDEN=1`.
+//! and `testdata/mconn_stream.json`, made by `make golden`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,14 +13,10 @@ fn read_golden(name: &str) -> Option<String> {
     let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata")).join(name);
     match std::fs::read_to_string(&path) {
         Ok(s) => Some(s),
-        Err(e) if std::env::var_os("RINGWIRE_REQUIRE_GOLDEN").is_none() => {
-            eprintln!(
-                "skipping: {} not readable ({e}); run `make golden`",
-                path.display()
-            );
-            None
-        }
-        Err(e) => panic!("{}: {e}", path.display()),
+        Err(e) => panic!(
+            "{}: {e}; the vectors are committed (regenerate with `make golden`)",
+            path.display()
+        ),
     }
 }
 

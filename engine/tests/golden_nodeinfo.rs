@@ -2,8 +2,7 @@
 //! `make golden`), and ringwire's own NodeInfo vector (`testdata/ringwire_nodeinfo.hex`) that the
 //! Go interop tests decode and validate with stock code.
 //!
-//! Set `RINGWIRE_UPDATE_GOLDEN=1` to rewrite `ringwire_nodeinfo.hex`. A missing stock vector file
-//! skips its test unless `RINGWIRE_REQUIRE_GOLDEN=1`.
+//! Set `RINGWIRE_UPDATE_GOLDEN=1` to rewrite `ringwire_nodeinfo.hex`.
 
 use std::path::PathBuf;
 
@@ -17,19 +16,15 @@ fn testdata(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata")).join(name)
 }
 
-/// Reads a stock vector file, or `None` (skip) when it is absent and not required.
+/// Reads a stock vector file; a missing file fails the test.
 fn read_golden(name: &str) -> Option<String> {
     let path = testdata(name);
     match std::fs::read_to_string(&path) {
         Ok(s) => Some(s),
-        Err(e) if std::env::var_os("RINGWIRE_REQUIRE_GOLDEN").is_none() => {
-            eprintln!(
-                "skipping: {} not readable ({e}); run `make golden`",
-                path.display()
-            );
-            None
-        }
-        Err(e) => panic!("{}: {e}", path.display()),
+        Err(e) => panic!(
+            "{}: {e}; the vectors are committed (regenerate with `make golden`)",
+            path.display()
+        ),
     }
 }
 
