@@ -1,0 +1,300 @@
+//! The SecretConnection handshake as a sans-IO state machine.
+//!
+//! Both sides speak first, as stock CometBFT does: the ephemeral-key message is ready to send
+//! the moment a [`Handshake`] is created, and our authentication frame is ready the moment the
+//! peer's ephemeral key arrives — never after waiting for the peer's authentication.
+//!
+//! Wire sequence, per side:
+//! 1. plaintext `uvarint(34) ‖ BytesValue{value = ephemeral X25519 public key}` (35 bytes);
+//! 2. one sealed frame holding `uvarint(len) ‖ AuthSigMessage{PublicKey{ed25519}, signature}`
+//!    (103 bytes of data for an ed25519 key), the signature being over the 32-byte challenge.
+//!
+//! Bounds: the peer's ephemeral message may declare at most [`EPHEMERAL_MESSAGE_MAX`] body
+//! bytes and must carry exactly a 32-byte key; its authentication message at most
+//! [`AUTH_MESSAGE_MAX`] body bytes (stock allows up to 1 MiB, but a stock message is 101
+//! bytes). Both limits are checked before any body byte is stored, into fixed buffers.
+//! The authentication message may span several frames, as stock's byte-wise reader allows;
+//! input is consumed only up to the end of the frame that completes it.
+//!
+//! Driver loop: [`poll_transmit`](Handshake::poll_transmit) and send; feed received bytes to
+//! [`handle_input`](Handshake::handle_input) (keep what it did not consume); repeat until
+//! [`is_complete`](Handshake::is_complete), then [`into_session`](Handshake::into_session).
+
+use prost::Message;
+use zeroize::Zeroizing;
+
+use super::SecretError;
+use super::delimited::{DelimitError, DelimitedReader};
+use super::frame::{FrameOpener, FrameSealer};
+use super::identity::{NodeKey, PUBLIC_KEY_SIZE, PublicKey};
+use super::keys::{self, DerivedSecrets};
+use super::session::SecretSession;
+use crate::proto::wire::{self, AuthSigMessage, BytesValue, public_key};
+
+/// Most body bytes accepted for the peer's plaintext ephemeral-key message (a stock one has 34).
+pub const EPHEMERAL_MESSAGE_MAX: usize = 64;
+/// Most body bytes accepted for the peer's authentication message (a stock one has 101).
+pub const AUTH_MESSAGE_MAX: usize = 1024;
+
+/// The X25519 base point (u = 9).
+const X25519_BASEPOINT: [u8; 32] = {
+    let mut b = [0u8; 32];
+    b[0] = 9;
+    b
+};
+
+/// A SecretConnection handshake in progress. See the module docs for the driver loop.
+pub struct Handshake {
+    local: NodeKey,
+    eph_secret: Zeroizing<[u8; 32]>,
+    eph_public: [u8; 32],
+    /// Bytes to send; bounded by one ephemeral message plus one sealed frame.
+    transmit: Vec<u8>,
+    state: State,
+}
+
+enum State {
+    /// Waiting for the peer's ephemeral key.
+    Ephemeral(DelimitedReader<EPHEMERAL_MESSAGE_MAX>),
+    /// Keys derived, our authentication queued; waiting for the peer's.
+    Auth(Box<AuthStage>),
+    /// The peer is authenticated.
+    Done(Box<SecretSession>),
+    /// A step failed; the handshake is dead.
+    Failed,
+}
+
+struct AuthStage {
+    derived: DerivedSecrets,
+    dh: Zeroizing<[u8; 32]>,
+    sealer: FrameSealer,
+    opener: FrameOpener,
+    reader: DelimitedReader<AUTH_MESSAGE_MAX>,
+}
+
+impl Handshake {
+    /// Starts a handshake for `local`, with ephemeral X25519 secret `ephemeral_secret` (32
+    /// random bytes from the caller; clamped as X25519 prescribes). The ephemeral message is
+    /// ready for [`poll_transmit`](Self::poll_transmit) at once.
+    pub fn new(local: NodeKey, ephemeral_secret: [u8; 32]) -> Self {
+        let eph_secret = Zeroizing::new(ephemeral_secret);
+        let eph_public = x25519_dalek::x25519(*eph_secret, X25519_BASEPOINT);
+        let msg = BytesValue {
+            value: bytes::Bytes::copy_from_slice(&eph_public),
+        };
+        let mut transmit = Vec::with_capacity(64 + super::frame::FRAME_SEALED_SIZE);
+        // Encoding into a Vec cannot run out of space.
+        let _ = msg.encode_length_delimited(&mut transmit);
+        Self {
+            local,
+            eph_secret,
+            eph_public,
+            transmit,
+            state: State::Ephemeral(DelimitedReader::new()),
+        }
+    }
+
+    /// Our ephemeral X25519 public key.
+    pub fn local_ephemeral_public(&self) -> [u8; 32] {
+        self.eph_public
+    }
+
+    /// Appends the bytes to send now to `out` (nothing when there are none).
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.transmit);
+    }
+
+    /// Whether the peer is authenticated and all our handshake bytes were polled.
+    pub fn is_complete(&self) -> bool {
+        matches!(self.state, State::Done(_)) && self.transmit.is_empty()
+    }
+
+    /// Whether a step failed.
+    pub fn is_failed(&self) -> bool {
+        matches!(self.state, State::Failed)
+    }
+
+    /// Feeds bytes received from the peer; returns how many were consumed.
+    ///
+    /// Bytes after the end of the handshake are not consumed: they are the peer's first
+    /// post-handshake frames and belong to the session's opener. After an error the handshake
+    /// is dead and every later call fails with [`SecretError::HandshakeFailed`].
+    pub fn handle_input(&mut self, input: &[u8]) -> Result<usize, SecretError> {
+        let result = self.step(input);
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        result
+    }
+
+    /// Turns a complete handshake into the session.
+    pub fn into_session(self) -> Result<SecretSession, SecretError> {
+        match self.state {
+            State::Done(_) if !self.transmit.is_empty() => Err(SecretError::HandshakeIncomplete),
+            State::Done(session) => Ok(*session),
+            State::Failed => Err(SecretError::HandshakeFailed),
+            _ => Err(SecretError::HandshakeIncomplete),
+        }
+    }
+
+    fn step(&mut self, input: &[u8]) -> Result<usize, SecretError> {
+        let mut used = 0;
+        if let State::Ephemeral(reader) = &mut self.state {
+            let (n, done) = reader.push(input).map_err(ephemeral_error)?;
+            used = n;
+            if !done {
+                return Ok(used);
+            }
+            let remote = decode_ephemeral(reader.body())?;
+            self.state = State::Auth(Box::new(self.start_auth(&remote)?));
+        }
+        let rest = input.get(used..).unwrap_or_default();
+        // Take the state out; an early return on error leaves it `Failed`.
+        match std::mem::replace(&mut self.state, State::Failed) {
+            State::Auth(mut stage) => {
+                let (n, authenticated) = read_auth(&mut stage, rest)?;
+                used += n;
+                self.state = match authenticated {
+                    Some((remote_key, early_data)) => {
+                        State::Done(Box::new(stage.into_session(remote_key, early_data)))
+                    }
+                    None => State::Auth(stage),
+                };
+                Ok(used)
+            }
+            State::Failed => Err(SecretError::HandshakeFailed),
+            // `Done` consumes nothing more; `Ephemeral` only remains when it returned above.
+            other => {
+                self.state = other;
+                Ok(used)
+            }
+        }
+    }
+
+    /// Derives the keys from the peer's ephemeral key and queues our authentication frame.
+    fn start_auth(&mut self, remote_eph: &[u8; 32]) -> Result<AuthStage, SecretError> {
+        let dh = Zeroizing::new(x25519_dalek::x25519(*self.eph_secret, *remote_eph));
+        // Constant-time all-zero check: a low-order point yields the zero secret.
+        if dh.iter().fold(0u8, |acc, b| acc | b) == 0 {
+            return Err(SecretError::LowOrderPoint);
+        }
+        let derived = keys::derive_stock(&self.eph_public, remote_eph, &dh);
+        let mut sealer = FrameSealer::new(&derived.send_key);
+        let opener = FrameOpener::new(&derived.recv_key);
+
+        let signature = self.local.sign(&derived.challenge);
+        let auth = AuthSigMessage {
+            pub_key: Some(wire::PublicKey {
+                sum: Some(public_key::Sum::Ed25519(bytes::Bytes::copy_from_slice(
+                    self.local.public_key().as_bytes(),
+                ))),
+            }),
+            sig: bytes::Bytes::copy_from_slice(&signature),
+        };
+        let plain = auth.encode_length_delimited_to_vec();
+        sealer.seal(&plain, &mut self.transmit)?;
+        Ok(AuthStage {
+            derived,
+            dh,
+            sealer,
+            opener,
+            reader: DelimitedReader::new(),
+        })
+    }
+}
+
+impl std::fmt::Debug for Handshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            State::Ephemeral(_) => "ephemeral",
+            State::Auth(_) => "auth",
+            State::Done(_) => "done",
+            State::Failed => "failed",
+        };
+        f.debug_struct("Handshake")
+            .field("local", &self.local.node_id())
+            .field("state", &state)
+            .field("pending_transmit", &self.transmit.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn ephemeral_error(e: DelimitError) -> SecretError {
+    SecretError::BadEphemeralMessage(match e {
+        DelimitError::LengthOverflow => "length prefix overflows",
+        DelimitError::TooLong => "declared length over the limit",
+    })
+}
+
+fn auth_error(e: DelimitError) -> SecretError {
+    SecretError::BadAuthMessage(match e {
+        DelimitError::LengthOverflow => "length prefix overflows",
+        DelimitError::TooLong => "declared length over the limit",
+    })
+}
+
+/// Parses the body of the peer's ephemeral message into a 32-byte public key.
+fn decode_ephemeral(body: &[u8]) -> Result<[u8; 32], SecretError> {
+    let msg = BytesValue::decode(body)
+        .map_err(|_| SecretError::BadEphemeralMessage("not a BytesValue"))?;
+    <[u8; 32]>::try_from(msg.value.as_ref())
+        .map_err(|_| SecretError::BadEphemeralMessage("key is not 32 bytes"))
+}
+
+/// The peer's verified key and any data that followed its authentication message in the same
+/// frame.
+type Authenticated = (PublicKey, Vec<u8>);
+
+/// Reads frames until the peer's authentication message is complete; returns the bytes
+/// consumed and, once authenticated, the peer's key and any data after the message.
+fn read_auth(
+    stage: &mut AuthStage,
+    mut input: &[u8],
+) -> Result<(usize, Option<Authenticated>), SecretError> {
+    let mut used = 0;
+    while !input.is_empty() {
+        let (n, data) = stage.opener.open_one(input)?;
+        used += n;
+        input = input.get(n..).unwrap_or_default();
+        let Some(data) = data else { continue };
+        let (m, done) = stage.reader.push(data).map_err(auth_error)?;
+        if done {
+            let early_data = data.get(m..).unwrap_or_default().to_vec();
+            let remote_key = verify_auth(stage.reader.body(), &stage.derived.challenge)?;
+            return Ok((used, Some((remote_key, early_data))));
+        }
+    }
+    Ok((used, None))
+}
+
+/// Checks the peer's authentication message: an ed25519 key and its signature of the challenge.
+fn verify_auth(body: &[u8], challenge: &[u8; 32]) -> Result<PublicKey, SecretError> {
+    let msg = AuthSigMessage::decode(body)
+        .map_err(|_| SecretError::BadAuthMessage("not an AuthSigMessage"))?;
+    let key = match msg.pub_key.and_then(|k| k.sum) {
+        Some(public_key::Sum::Ed25519(k)) => k,
+        Some(public_key::Sum::Secp256k1(_)) | None => return Err(SecretError::UnsupportedKeyType),
+    };
+    let key = <[u8; PUBLIC_KEY_SIZE]>::try_from(key.as_ref())
+        .map_err(|_| SecretError::BadPublicKeyLength(key.len()))?;
+    let key = PublicKey(key);
+    if !key.verify(challenge, &msg.sig) {
+        return Err(SecretError::BadSignature);
+    }
+    Ok(key)
+}
+
+impl AuthStage {
+    /// The session this stage becomes once the peer is authenticated.
+    fn into_session(self, remote_key: PublicKey, early_data: Vec<u8>) -> SecretSession {
+        SecretSession {
+            sealer: self.sealer,
+            opener: self.opener,
+            remote_key,
+            remote_id: remote_key.node_id(),
+            derived: self.derived,
+            dh: self.dh,
+            early_data,
+        }
+    }
+}
