@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::frame::hello::{Hello, HelloError};
-use super::frame::{MAX_DATA_CHUNK, MAX_HELLO_CHANNELS, MAX_WINDOW};
+use super::frame::{MAX_DATA_CHUNK, MAX_HELLO_CHANNELS, MAX_WINDOW, MIN_WINDOW};
 
 /// Default per-channel initial credit window: 1 MiB.
 pub const DEFAULT_INITIAL_WINDOW: u32 = 1 << 20;
@@ -32,7 +32,7 @@ pub struct NativeChannelConfig {
     pub send_queue_capacity: usize,
     /// Largest message accepted on this channel, after decompression (1..=u32::MAX).
     pub recv_message_capacity: usize,
-    /// Credit granted to the peer on this channel at start, in bytes (1..=2^31 − 1).
+    /// Credit granted to the peer on this channel at start, in bytes (1024..=2^31 − 1).
     pub initial_window: u32,
 }
 
@@ -63,7 +63,8 @@ pub struct NativeConfig {
     /// Requests in flight we accept from the peer (announced in HELLO), and requests we keep
     /// in flight ourselves at most.
     pub max_inflight_requests: u32,
-    /// Received messages waiting for the application before `wants_input()` turns false.
+    /// Received messages waiting for the application before `wants_input()` turns false (a
+    /// pacing hint; flow control bounds the receiver's memory on its own).
     pub recv_queue_capacity: usize,
     /// Our service capabilities, announced in HELLO (at most 32, each 1..=64 printable ASCII
     /// bytes).
@@ -111,7 +112,7 @@ impl NativeConfig {
             if c.recv_message_capacity == 0 || u32::try_from(c.recv_message_capacity).is_err() {
                 return Err(ConfigError::BadRecvCapacity(c.id));
             }
-            if c.initial_window == 0 || c.initial_window > MAX_WINDOW {
+            if !(MIN_WINDOW..=MAX_WINDOW).contains(&c.initial_window) {
                 return Err(ConfigError::BadWindow(c.id));
             }
         }

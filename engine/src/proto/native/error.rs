@@ -96,9 +96,6 @@ pub enum MuxError {
     /// No PONG within the keepalive timeout.
     #[error("no PONG within the keepalive timeout")]
     PongTimeout,
-    /// The driver kept feeding records while `wants_input()` was false.
-    #[error("receive queue overflow: records fed while wants_input() was false")]
-    ReceiveQueueOverflow,
 }
 
 impl MuxError {
@@ -114,7 +111,6 @@ impl MuxError {
             MuxError::Decompress { .. } => ResetCode::COMPRESSION_ERROR,
             MuxError::RequestLimit(_) => ResetCode::REQUEST_LIMIT,
             MuxError::PongTimeout => ResetCode::KEEPALIVE_TIMEOUT,
-            MuxError::ReceiveQueueOverflow => ResetCode::INTERNAL_ERROR,
             MuxError::Frame(_)
             | MuxError::EmptyRecord
             | MuxError::HelloExpected(_)
@@ -177,8 +173,8 @@ pub enum ConfigError {
     /// A channel whose receive capacity is 0 or above `u32::MAX`.
     #[error("channel 0x{0:02x} receive message capacity outside 1..=u32::MAX")]
     BadRecvCapacity(u8),
-    /// A channel whose initial window is 0 or above 2^31 − 1.
-    #[error("channel 0x{0:02x} initial window outside 1..=2^31-1")]
+    /// A channel whose initial window is below 1024 or above 2^31 − 1.
+    #[error("channel 0x{0:02x} initial window outside 1024..=2^31-1")]
     BadWindow(u8),
     /// `max_chunk` outside `1..=MAX_DATA_CHUNK`.
     #[error("max_chunk {0} outside 1..=65523")]

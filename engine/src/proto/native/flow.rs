@@ -1,8 +1,10 @@
 //! Per-channel credit-based flow control.
 //!
 //! Policy (docs/PROTOCOL.md, "Flow control"):
-//! - Credit is counted in bytes of DATA chunk; a DATA frame with an empty chunk costs 1, so no
-//!   frame is free. Each side announces an initial window per channel in its HELLO.
+//! - A DATA frame costs its chunk length plus [`DATA_CREDIT_OVERHEAD`] (64) bytes of credit: no
+//!   frame is free, and the overhead stands for the receiver's per-message bookkeeping, so the
+//!   window bounds how many messages can wait as well as their bytes. Each side announces an
+//!   initial window (at least 1024) per channel in its HELLO.
 //! - A sender never sends a chunk that costs more than its remaining credit ([`SendWindow`]); a
 //!   WINDOW_UPDATE that would grow the credit past [`MAX_WINDOW`] is a flow-control error.
 //! - A receiver ([`RecvWindow`]) rejects a chunk that costs more than the credit it granted,
@@ -11,16 +13,24 @@
 //!   a message still being reassembled are credited on receipt while no complete message waits
 //!   on that channel; once the application takes the last waiting message, the credit held for
 //!   the unfinished message is returned too. Memory per channel is thus at most one maximal
-//!   message plus one window.
+//!   message plus one window, whatever the application does; the driver never has to stop
+//!   reading for memory's sake, so keepalive keeps working while the application is slow.
 //! - Returned credit is batched: a WINDOW_UPDATE goes out once a quarter of the initial window
 //!   has accumulated. A blocked sender is always released: when nothing is held, all credit is
 //!   pending, which crosses the threshold.
 
-use super::frame::MAX_WINDOW;
+use super::frame::{DATA_CREDIT_OVERHEAD, MAX_WINDOW};
 
 /// The cost in credit of a DATA chunk of `len` bytes.
 pub(crate) fn chunk_cost(len: usize) -> u32 {
-    u32::try_from(len.max(1)).unwrap_or(u32::MAX)
+    u32::try_from(len)
+        .unwrap_or(u32::MAX)
+        .saturating_add(DATA_CREDIT_OVERHEAD)
+}
+
+/// The longest chunk `credit` pays for (0 when it does not even pay for an empty one).
+pub(crate) fn chunk_allowance(credit: u32) -> usize {
+    credit.saturating_sub(DATA_CREDIT_OVERHEAD) as usize
 }
 
 /// Credit the peer granted us on one channel.
@@ -123,8 +133,12 @@ mod tests {
     #[test]
     fn constants() {
         assert_eq!(MAX_WINDOW, 2_147_483_647);
-        assert_eq!(chunk_cost(0), 1);
-        assert_eq!(chunk_cost(16384), 16384);
+        assert_eq!(DATA_CREDIT_OVERHEAD, 64);
+        assert_eq!(chunk_cost(0), 64);
+        assert_eq!(chunk_cost(16384), 16448);
+        assert_eq!(chunk_cost(usize::MAX), u32::MAX);
+        assert_eq!(chunk_allowance(63), 0);
+        assert_eq!(chunk_allowance(1088), 1024);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!   capability_count u8 (<= 32)
 //!     capability_count x ( len u8 (1..=64) | len bytes of printable ASCII 0x21..=0x7E )
 //!   channel_count u8 (<= 64)
-//!     channel_count x ( id u8 | initial_window u32 (1..=2^31-1) | max_message u32 (>= 1) )
+//!     channel_count x ( id u8 | initial_window u32 (1024..=2^31-1) | max_message u32 (>= 1) )
 //!   extension bytes (any; ignored by version 1)
 //! ```
 //!
@@ -16,7 +16,7 @@
 //! after the channel list are the one place a version 1 receiver tolerates unknown content, so
 //! later versions can add HELLO fields without breaking version 1 peers.
 
-use super::{FRAME_HEADER_LEN, FrameError, MAX_WINDOW, frame_type, put_header};
+use super::{FRAME_HEADER_LEN, FrameError, MAX_WINDOW, MIN_WINDOW, frame_type, put_header};
 
 /// Most capability strings one HELLO carries.
 pub const MAX_CAPABILITIES: usize = 32;
@@ -66,8 +66,8 @@ pub enum HelloError {
     /// Channel ids not strictly ascending.
     #[error("channel 0x{0:02x} is out of order or repeated")]
     ChannelOrder(u8),
-    /// An initial window of 0 or above 2^31 − 1.
-    #[error("channel 0x{channel:02x} initial window {window} outside 1..=2^31-1")]
+    /// An initial window below 1024 or above 2^31 − 1.
+    #[error("channel 0x{channel:02x} initial window {window} outside 1024..=2^31-1")]
     BadWindow {
         /// The channel.
         channel: u8,
@@ -173,7 +173,7 @@ impl Hello {
                 return Err(HelloError::ChannelOrder(ch.id));
             }
             prev = Some(ch.id);
-            if ch.initial_window == 0 || ch.initial_window > MAX_WINDOW {
+            if !(MIN_WINDOW..=MAX_WINDOW).contains(&ch.initial_window) {
                 return Err(HelloError::BadWindow {
                     channel: ch.id,
                     window: ch.initial_window,

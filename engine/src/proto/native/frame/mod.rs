@@ -36,6 +36,12 @@ pub const FRAME_HEADER_LEN: usize = 4;
 pub const MAX_FRAME_BODY: usize = u16::MAX as usize;
 /// Largest credit window a peer may grant on one channel (2^31 − 1 bytes).
 pub const MAX_WINDOW: u32 = (1 << 31) - 1;
+/// Smallest initial window a HELLO may announce.
+pub const MIN_WINDOW: u32 = 1024;
+/// Credit a DATA frame costs on top of its chunk length. It stands for the receiver's
+/// per-message bookkeeping, so that flow control bounds the number of waiting messages as well
+/// as their bytes.
+pub const DATA_CREDIT_OVERHEAD: u32 = 64;
 
 /// Frame type codes.
 pub mod frame_type {

@@ -301,6 +301,15 @@ fn hello_rules() {
     h.channels[1].id = 0x20;
     check(h, E::ChannelOrder(0x20));
     let mut h = sample_hello();
+    h.channels[0].initial_window = MIN_WINDOW - 1;
+    check(
+        h,
+        E::BadWindow {
+            channel: 0x20,
+            window: 1023,
+        },
+    );
+    let mut h = sample_hello();
     h.channels[0].initial_window = 0;
     check(
         h,
@@ -423,7 +432,11 @@ fn arb_hello() -> impl Strategy<Value = Hello> {
         any::<u32>(),
         any::<u32>(),
         proptest::collection::btree_set("[!-~]{1,64}", 0..=32),
-        proptest::collection::btree_map(any::<u8>(), (1..=MAX_WINDOW, 1..=u32::MAX), 0..=64),
+        proptest::collection::btree_map(
+            any::<u8>(),
+            (MIN_WINDOW..=MAX_WINDOW, 1..=u32::MAX),
+            0..=64,
+        ),
     )
         .prop_map(|(min, extra, features, inflight, caps, chans)| Hello {
             min_version: min,

@@ -5,8 +5,10 @@
 //! opens and polls it for record plaintexts to seal and for application events. The driver's
 //! loop, in order:
 //!
-//! 1. for each opened record, [`Mux::handle_record`] (or [`Mux::handle_record_bytes`]) — but
-//!    only while [`Mux::wants_input`] is true; otherwise stop reading the socket;
+//! 1. for each opened record, [`Mux::handle_record`] (or [`Mux::handle_record_bytes`]);
+//!    [`Mux::wants_input`] turning false is a hint to read less from this peer for a while —
+//!    flow control bounds the multiplexer's memory either way, and reading on keeps PINGs
+//!    answered while the application is slow;
 //! 2. [`Mux::handle_timeout`] when [`Mux::poll_timeout`] has passed;
 //! 3. drain [`Mux::poll_event`] (taking messages returns credit to the peer);
 //! 4. while [`Mux::poll_record`] writes a record, seal and send it; after
@@ -296,8 +298,9 @@ impl<C: PayloadCodec> Mux<C> {
         self.keepalive.rtt
     }
 
-    /// Whether the driver should read and hand in more records: false while as many received
-    /// messages wait for the application as `recv_queue_capacity`, or after the connection ended.
+    /// Whether the driver should keep reading records from this peer: false while as many
+    /// received messages wait for the application as `recv_queue_capacity`, or once the peer's
+    /// input has ended. A pacing hint only: flow control bounds memory whatever the driver does.
     pub fn wants_input(&self) -> bool {
         !self.reset && !self.peer_closed && self.queued_messages < self.config.recv_queue_capacity
     }
@@ -437,8 +440,8 @@ impl<C: PayloadCodec> Mux<C> {
             }
             OutState::Sending => r.cancel_after_send = true,
             OutState::Sent => {
+                // Still counted against the peer's limit until the CANCEL is written.
                 self.outbound.remove(&id);
-                self.started_requests = self.started_requests.saturating_sub(1);
                 self.cancels.push_back(id);
             }
         }

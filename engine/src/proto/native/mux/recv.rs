@@ -1,5 +1,6 @@
 //! Handling incoming record plaintexts: frame by frame, with every check a receiver makes.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -13,13 +14,9 @@ use crate::proto::native::frame::{
     DATA_COMPRESSED, DATA_REQUEST, DATA_RESPONSE, DataFrame, FEATURE_COMPRESSION, Frame, Hello,
     decode_frame, frame_type,
 };
-use crate::proto::native::record::MAX_RECORD_PLAINTEXT;
 
 /// Bits of a DATA frame that describe the whole message and repeat on every chunk.
 const MESSAGE_FLAGS: u8 = DATA_COMPRESSED | DATA_REQUEST | DATA_RESPONSE;
-
-/// The smallest frame is 4 bytes, so one record holds at most this many messages.
-const MAX_MESSAGES_PER_RECORD: usize = MAX_RECORD_PLAINTEXT / 4;
 
 impl<C: PayloadCodec> Mux<C> {
     /// Handles the plaintext of one record. Payloads are copied out of `plaintext`.
@@ -71,8 +68,7 @@ impl<C: PayloadCodec> Mux<C> {
                 Frame::Hello(h) => self.on_hello(h)?,
                 Frame::Data(d) => {
                     let range = next.saturating_sub(d.chunk.len())..next;
-                    let slice = owned.map(|b| b.slice(range));
-                    self.on_data(d, slice)?;
+                    self.on_data(d, owned.map(|b| (b, range)))?;
                 }
                 Frame::WindowUpdate { channel, increment } => {
                     let idx = self.usable_channel(channel)?;
@@ -144,7 +140,13 @@ impl<C: PayloadCodec> Mux<C> {
             .ok_or(MuxError::UnknownChannel(id))
     }
 
-    fn on_data(&mut self, d: DataFrame<'_>, slice: Option<Bytes>) -> Result<(), MuxError> {
+    /// Handles a DATA frame; `owned` is the record and the chunk's range in it, when the record
+    /// is owned and single-chunk messages can be delivered as slices of it.
+    fn on_data(
+        &mut self,
+        d: DataFrame<'_>,
+        owned: Option<(&Bytes, Range<usize>)>,
+    ) -> Result<(), MuxError> {
         let idx = self.usable_channel(d.channel)?;
         let compressed = d.flags & DATA_COMPRESSED != 0;
         if compressed && !self.codec.enabled() {
@@ -179,8 +181,12 @@ impl<C: PayloadCodec> Mux<C> {
             };
             if d.is_end() && !discard && !compressed {
                 // Whole message in one chunk: no reassembly; zero-copy when the record is owned.
-                let payload = slice.unwrap_or_else(|| Bytes::copy_from_slice(d.chunk));
-                return self.deliver(idx, payload, d.flags, d.request_id, cost);
+                let payload = match owned {
+                    Some((record, range)) => record.slice(range),
+                    None => Bytes::copy_from_slice(d.chunk),
+                };
+                self.deliver(idx, payload, d.flags, d.request_id, cost);
+                return Ok(());
             }
             let mut partial = Partial {
                 msg_flags: d.flags & MESSAGE_FLAGS,
@@ -251,7 +257,8 @@ impl<C: PayloadCodec> Mux<C> {
             }
             self.stats.compressed_in += 1;
         }
-        self.deliver(idx, payload, p.msg_flags, p.request_id, p.uncredited)
+        self.deliver(idx, payload, p.msg_flags, p.request_id, p.uncredited);
+        Ok(())
     }
 
     /// Request bookkeeping for a message's first chunk. Returns whether to discard it.
@@ -311,14 +318,7 @@ impl<C: PayloadCodec> Mux<C> {
         flags: u8,
         request_id: Option<u64>,
         uncredited: u32,
-    ) -> Result<(), MuxError> {
-        let hard_cap = self
-            .config
-            .recv_queue_capacity
-            .saturating_add(MAX_MESSAGES_PER_RECORD);
-        if self.queued_messages >= hard_cap {
-            return Err(MuxError::ReceiveQueueOverflow);
-        }
+    ) {
         let kind = match request_id {
             Some(id) if flags & DATA_REQUEST != 0 => {
                 if let Some(r) = self.inbound.get_mut(&id) {
@@ -340,7 +340,6 @@ impl<C: PayloadCodec> Mux<C> {
             kind,
             uncredited,
         });
-        Ok(())
     }
 
     fn on_cancel(&mut self, id: u64) {

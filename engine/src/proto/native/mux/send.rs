@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::{MIN_RECORD_BUDGET, Mux, OutState};
 use crate::proto::native::codec::PayloadCodec;
 use crate::proto::native::event::MessageKind;
-use crate::proto::native::flow::chunk_cost;
+use crate::proto::native::flow::{chunk_allowance, chunk_cost};
 use crate::proto::native::frame::{
     DATA_COMPRESSED, DATA_END, DATA_REQUEST, DATA_RESPONSE, DATA_START, Frame, data_header_len,
     encode_data_header,
@@ -120,6 +120,9 @@ impl<C: PayloadCodec> Mux<C> {
             }
             let _ = Frame::Cancel(id).encode(out);
             self.cancels.pop_front();
+            // The peer frees the request's slot when it reads this CANCEL, which precedes any
+            // DATA written from now on.
+            self.started_requests = self.started_requests.saturating_sub(1);
         }
     }
 
@@ -134,10 +137,11 @@ impl<C: PayloadCodec> Mux<C> {
         if ch.peer_max_message.is_none() {
             return false;
         }
-        let credit = ch.tx_window.available() as usize;
-        if credit == 0 {
+        let credit = ch.tx_window.available();
+        if credit < chunk_cost(0) {
             return false;
         }
+        let allowance = chunk_allowance(credit);
         if !msg.started && matches!(msg.kind, MessageKind::Request(_)) {
             let peer_max = self.peer.as_ref().map_or(0, |p| p.max_inflight_requests) as usize;
             if self.started_requests >= peer_max {
@@ -146,7 +150,10 @@ impl<C: PayloadCodec> Mux<C> {
         }
         let has_id = !matches!(msg.kind, MessageKind::Plain);
         let remaining = msg.payload.len().saturating_sub(msg.offset);
-        let need = data_header_len(has_id) + remaining.min(MIN_SPLIT).min(credit);
+        if remaining > 0 && allowance == 0 {
+            return false;
+        }
+        let need = data_header_len(has_id) + remaining.min(MIN_SPLIT).min(allowance);
         space >= need
     }
 
@@ -200,10 +207,10 @@ impl<C: PayloadCodec> Mux<C> {
         };
         let header = data_header_len(request_id.is_some());
         let remaining = msg.payload.len().saturating_sub(msg.offset);
-        let credit = ch.tx_window.available() as usize;
+        let allowance = chunk_allowance(ch.tx_window.available());
         let chunk_len = remaining
             .min(max_chunk)
-            .min(credit)
+            .min(allowance)
             .min(space.saturating_sub(header));
         let end = msg.offset + chunk_len;
         let mut flags = kind_flag;
@@ -249,7 +256,6 @@ impl<C: PayloadCodec> Mux<C> {
         r.state = OutState::Sent;
         if r.cancel_after_send {
             self.outbound.remove(&id);
-            self.started_requests = self.started_requests.saturating_sub(1);
             self.cancels.push_back(id);
         }
     }

@@ -101,7 +101,7 @@ fn reset_before_anything_was_sent_still_sends_hello_first() {
 fn frames_after_close_are_an_error() {
     let now = std::time::Instant::now();
     let mut m = Mux::new(config(&[(1, 1)]), now).unwrap();
-    let h = Frame::Hello(hello(&[(1, 100, 100)]));
+    let h = Frame::Hello(hello(&[(1, 1024, 100)]));
     assert_eq!(
         m.handle_record(
             now,

@@ -10,7 +10,7 @@ use crate::proto::native::{Mux, MuxError, NativeChannelConfig, NativeConfig, Res
 
 fn local() -> NativeConfig {
     let mut a = NativeChannelConfig::new(0x20, 1, 100);
-    a.initial_window = 1000;
+    a.initial_window = 1024;
     let b = NativeChannelConfig::new(0x21, 1, 100);
     let mut c = NativeConfig::with_channels(vec![a, b]);
     c.max_inflight_requests = 8;
@@ -20,9 +20,9 @@ fn local() -> NativeConfig {
 fn peer_hello() -> Frame<'static> {
     // The peer also has 0x22, which we lack.
     Frame::Hello(hello(&[
-        (0x20, 1000, 100),
-        (0x21, 1000, 100),
-        (0x22, 1000, 100),
+        (0x20, 1024, 100),
+        (0x21, 1024, 100),
+        (0x22, 1024, 100),
     ]))
 }
 
@@ -206,7 +206,7 @@ fn hello_must_come_first_and_versions_must_meet() {
     // A later peer that also speaks 1 agrees on 1, and its HELLO extension is ignored.
     let h = Hello {
         max_version: 9,
-        ..hello(&[(0x20, 10, 10)])
+        ..hello(&[(0x20, 1024, 10)])
     };
     let mut m = Mux::new(local(), now).unwrap();
     let mut rec = record(&[Frame::Hello(h)]);
@@ -218,27 +218,27 @@ fn hello_must_come_first_and_versions_must_meet() {
 }
 
 #[test]
-fn receive_queue_hard_cap() {
+fn flow_control_bounds_a_flood_of_empty_messages() {
     let now = Instant::now();
-    let mut c = NativeConfig::with_channels(vec![NativeChannelConfig::new(0x20, 1, 100)]);
-    c.recv_queue_capacity = 1;
-    let mut m = Mux::new(c, now).unwrap();
+    let mut ch = NativeChannelConfig::new(0x20, 1, 100);
+    ch.initial_window = 64 * 1024;
+    let mut m = Mux::new(NativeConfig::with_channels(vec![ch]), now).unwrap();
     m.handle_record(
         now,
         &record(&[Frame::Hello(hello(&[(0x20, 1 << 20, 100)]))]),
     )
     .unwrap();
+    // Each empty message costs 64 bytes of credit: 1024 of them fill the window.
     let one = record(&[data(0x20, ONE, b"")]);
-    let mut r = Vec::new();
-    while r.len() + one.len() <= crate::proto::native::MAX_RECORD_PLAINTEXT {
-        r.extend_from_slice(&one);
-    }
-    // The driver ignores wants_input(): the second full record overflows the hard cap.
-    m.handle_record(now, &r).unwrap();
-    assert!(!m.wants_input());
+    let flood: Vec<u8> = one.iter().copied().cycle().take(one.len() * 1024).collect();
+    m.handle_record(now, &flood).unwrap();
     assert_eq!(
-        m.handle_record(now, &r),
-        Err(MuxError::ReceiveQueueOverflow)
+        m.handle_record(now, &one),
+        Err(MuxError::FlowControl {
+            channel: 0x20,
+            len: 64,
+            window: 0
+        })
     );
 }
 
@@ -271,6 +271,7 @@ fn config_is_validated() {
         E::BadRecvCapacity(1),
     );
     bad(&|c| c.channels[0].initial_window = 0, E::BadWindow(1));
+    bad(&|c| c.channels[0].initial_window = 1023, E::BadWindow(1));
     bad(&|c| c.channels[0].initial_window = 1 << 31, E::BadWindow(1));
     bad(&|c| c.max_chunk = 0, E::BadMaxChunk(0));
     bad(&|c| c.max_chunk = 65524, E::BadMaxChunk(65524));

@@ -28,14 +28,15 @@ fn a_receiver_that_never_drains_stops_the_sender_and_draining_resumes_it() {
         p.a.mux.send(0x20, m.clone()).unwrap();
     }
     p.drive();
-    // Exactly one window of data crossed, no more.
-    assert_eq!(p.b.mux.stats().data_bytes_in, 64 * 1024);
-    assert_eq!(p.a.mux.stats().messages_out, 64);
+    // Exactly one window crossed, no more: each 1 KiB message costs 1024 + 64 bytes of credit,
+    // so 60 messages and a 192-byte first chunk of the 61st use all 65536.
+    assert_eq!(p.a.mux.stats().messages_out, 60);
+    assert_eq!(p.b.mux.stats().data_bytes_in, 60 * 1024 + 192);
     // Nothing moves however long we wait (keepalive aside).
     for _ in 0..3 {
         p.advance(std::time::Duration::from_secs(1));
     }
-    assert_eq!(p.b.mux.stats().data_bytes_in, 64 * 1024);
+    assert_eq!(p.b.mux.stats().data_bytes_in, 60 * 1024 + 192);
     p.b.drain = true;
     p.b.drain_events();
     p.drive();
@@ -95,7 +96,7 @@ fn wants_input_bounds_undelivered_messages() {
 fn scripted(window: u32, cap: usize) -> (Mux, std::time::Instant) {
     let now = std::time::Instant::now();
     let mut m = Mux::new(cfg(window, cap), now).unwrap();
-    m.handle_record(now, &record(&[Frame::Hello(hello(&[(0x20, 1000, 1000)]))]))
+    m.handle_record(now, &record(&[Frame::Hello(hello(&[(0x20, 1024, 1000)]))]))
         .unwrap();
     (m, now)
 }
@@ -111,28 +112,29 @@ fn data(flags: u8, chunk: &[u8]) -> Frame<'_> {
 
 #[test]
 fn data_beyond_the_window_is_a_flow_control_error() {
-    let (mut m, now) = scripted(100, 1000);
-    let chunk = [0u8; 60];
+    let (mut m, now) = scripted(1024, 2000);
+    let chunk = [0u8; 600];
     m.handle_record(now, &record(&[data(DATA_START, &chunk)]))
         .unwrap();
+    // 600 + 64 spent; another 664 exceeds the 360 left.
     assert_eq!(
         m.handle_record(now, &record(&[data(DATA_END, &chunk)])),
         Err(MuxError::FlowControl {
             channel: 0x20,
-            len: 60,
-            window: 40
+            len: 664,
+            window: 360
         })
     );
-    // Empty messages cost one byte of credit.
-    let (mut m, now) = scripted(2, 1000);
+    // Empty messages cost 64 bytes of credit each.
+    let (mut m, now) = scripted(1024, 1000);
     let empty = data(DATA_START | DATA_END, &[]);
-    m.handle_record(now, &record(&[empty.clone(), empty.clone()]))
-        .unwrap();
+    let sixteen: Vec<Frame<'_>> = std::iter::repeat_n(empty.clone(), 16).collect();
+    m.handle_record(now, &record(&sixteen)).unwrap();
     assert_eq!(
         m.handle_record(now, &record(&[empty])),
         Err(MuxError::FlowControl {
             channel: 0x20,
-            len: 1,
+            len: 64,
             window: 0
         })
     );
@@ -140,62 +142,44 @@ fn data_beyond_the_window_is_a_flow_control_error() {
 
 #[test]
 fn window_overflow_is_an_error() {
-    let (mut m, now) = scripted(100, 1000);
-    // The peer granted 1000; 1000 + (2^31 - 1000) is the maximum, one more overflows.
-    m.handle_record(
-        now,
-        &record(&[Frame::WindowUpdate {
+    let (mut m, now) = scripted(1024, 1000);
+    // The peer granted 1024; 1024 + (2^31 - 1 - 1024) is the maximum, one more overflows.
+    let up = |increment| {
+        record(&[Frame::WindowUpdate {
             channel: 0x20,
-            increment: MAX_WINDOW - 1000,
-        }]),
-    )
-    .unwrap();
+            increment,
+        }])
+    };
+    m.handle_record(now, &up(MAX_WINDOW - 1024)).unwrap();
     assert_eq!(
-        m.handle_record(
-            now,
-            &record(&[Frame::WindowUpdate {
-                channel: 0x20,
-                increment: 1
-            }])
-        ),
+        m.handle_record(now, &up(1)),
         Err(MuxError::WindowOverflow(0x20))
     );
-    let (mut m, now) = scripted(100, 1000);
+    let (mut m, now) = scripted(1024, 1000);
     assert_eq!(
-        m.handle_record(
-            now,
-            &record(&[Frame::WindowUpdate {
-                channel: 0x20,
-                increment: u32::MAX
-            }])
-        ),
+        m.handle_record(now, &up(u32::MAX)),
         Err(MuxError::WindowOverflow(0x20))
     );
 }
 
 #[test]
 fn credit_is_returned_in_quarter_window_batches() {
-    let (mut m, now) = scripted(1000, 1000);
+    let (mut m, now) = scripted(4000, 1000);
     let chunk = [0u8; 100];
-    for _ in 0..2 {
-        m.handle_record(now, &record(&[data(DATA_START | DATA_END, &chunk)]))
-            .unwrap();
+    let one = record(&[data(DATA_START | DATA_END, &chunk)]);
+    // Six messages of 100 bytes return 6 x 164 = 984 bytes: below 1000, nothing announced yet.
+    for _ in 0..6 {
+        m.handle_record(now, &one).unwrap();
     }
     while m.poll_event().is_some() {}
-    // 200 bytes returned: below 250, nothing announced yet.
     let frames = super::pair::outgoing_frames(&mut m, now);
     assert!(
         !frames.iter().any(|f| f.contains("WindowUpdate")),
         "{frames:?}"
     );
-    m.handle_record(now, &record(&[data(DATA_START | DATA_END, &chunk)]))
-        .unwrap();
+    m.handle_record(now, &one).unwrap();
     while m.poll_event().is_some() {}
     let frames = super::pair::outgoing_frames(&mut m, now);
-    assert!(
-        frames
-            .iter()
-            .any(|f| f.contains("WindowUpdate { channel: 32, increment: 300 }")),
-        "{frames:?}"
-    );
+    let want = "WindowUpdate { channel: 32, increment: 1148 }";
+    assert!(frames.iter().any(|f| f.contains(want)), "{frames:?}");
 }

@@ -53,7 +53,7 @@ fn pings_are_coalesced_and_stray_pongs_counted() {
     let now = std::time::Instant::now();
     let mut m = Mux::new(config(&[(1, 1)]), now).unwrap();
     outgoing_frames(&mut m, now);
-    let h = Frame::Hello(hello(&[(1, 100, 100)]));
+    let h = Frame::Hello(hello(&[(1, 1024, 100)]));
     m.handle_record(
         now,
         &record(&[

@@ -13,7 +13,7 @@ use crate::proto::native::{Mux, NativeChannelConfig, NativeConfig};
 
 fn small_config() -> NativeConfig {
     let mut a = NativeChannelConfig::new(0x20, 1, 300);
-    a.initial_window = 500;
+    a.initial_window = 1024;
     let b = NativeChannelConfig::new(0x21, 3, 300);
     let mut c = NativeConfig::with_channels(vec![a, b]);
     c.max_inflight_requests = 3;
@@ -34,7 +34,7 @@ fn arb_frame() -> impl Strategy<Value = (u8, u8, u64, Vec<u8>, u32)> {
 fn to_frame((kind, x, id, bytes, n): &(u8, u8, u64, Vec<u8>, u32)) -> Option<Frame<'_>> {
     let channel = 0x1F + x % 4;
     Some(match kind {
-        0 => Frame::Hello(hello(&[(0x20, 500, 300), (0x21, 1 + n % 1000, 300)])),
+        0 => Frame::Hello(hello(&[(0x20, 1024, 300), (0x21, 1024 + n % 1000, 300)])),
         1..=3 => {
             let mut flags = x & DATA_FLAGS_KNOWN & !DATA_COMPRESSED;
             if flags & DATA_REQUEST != 0 {
@@ -73,7 +73,7 @@ proptest! {
         let now = Instant::now();
         let mut m = Mux::new(small_config(), now).unwrap();
         if with_hello {
-            m.handle_record(now, &record(&[Frame::Hello(hello(&[(0x20, 500, 300)]))])).unwrap();
+            m.handle_record(now, &record(&[Frame::Hello(hello(&[(0x20, 1024, 300)]))])).unwrap();
         }
         for r in &records {
             let _ = m.handle_record(now, r);
@@ -117,7 +117,7 @@ proptest! {
     #[test]
     fn random_traffic_arrives_intact_and_in_order(
         msgs in proptest::collection::vec((0usize..4, 0usize..40_000, any::<u8>()), 1..40),
-        windows in proptest::collection::vec(1u32..100_000, 4),
+        windows in proptest::collection::vec(1024u32..100_000, 4),
         prios in proptest::collection::vec(1u32..10, 4),
         max_chunk in 1usize..20_000,
         max_record in 0usize..70_000,

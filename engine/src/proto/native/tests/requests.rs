@@ -340,3 +340,27 @@ fn duplicate_request_id_and_response_on_the_wrong_channel() {
         })
     );
 }
+
+#[test]
+fn a_cancelled_request_counts_until_its_cancel_is_written() {
+    // The peer allows one request in flight. Request 1 is cancelled while its chunks go out;
+    // request 2 must not start before the CANCEL of request 1, or the peer would see two.
+    let ca = config(&[(0x20, 1), (0x21, 1)]);
+    let mut cb = config(&[(0x20, 1), (0x21, 1)]);
+    cb.max_inflight_requests = 1;
+    let mut p = Pair::new(ca, cb);
+    p.drive();
+    p.max_record = 4096;
+    let far = p.now + Duration::from_secs(60);
+    let first = p.a.mux.request(0x20, Bytes::from(vec![1u8; 20_000]), far).unwrap();
+    assert!(p.step());
+    assert!(p.a.mux.cancel(first));
+    let second = p.a.mux.request(0x21, Bytes::from_static(b"two"), far).unwrap();
+    p.drive();
+    assert_eq!(p.b.error, None);
+    let reqs = requests_in(&p.b.events);
+    assert_eq!(reqs.len(), 2);
+    p.b.mux.respond(0x21, reqs[1].0, Bytes::from_static(b"ok")).unwrap();
+    p.drive();
+    assert_eq!(responses_in(&p.a.events), vec![(second, Bytes::from_static(b"ok"))]);
+}
