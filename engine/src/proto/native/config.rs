@@ -100,6 +100,9 @@ impl NativeConfig {
             return Err(ConfigError::TooManyChannels(self.channels.len()));
         }
         for (i, c) in self.channels.iter().enumerate() {
+            if c.id == super::RINGWIRE_CAPABILITY_CHANNEL {
+                return Err(ConfigError::ReservedChannel(c.id));
+            }
             if self.channels.iter().take(i).any(|d| d.id == c.id) {
                 return Err(ConfigError::DuplicateChannel(c.id));
             }

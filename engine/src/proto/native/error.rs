@@ -161,6 +161,9 @@ pub enum ConfigError {
     /// More than 64 channels.
     #[error("{0} channels exceed 64")]
     TooManyChannels(usize),
+    /// The capability channel 0xF0, which never carries messages.
+    #[error("channel 0x{0:02x} is the ringwire capability channel and carries no messages")]
+    ReservedChannel(u8),
     /// The same channel id twice.
     #[error("channel 0x{0:02x} configured twice")]
     DuplicateChannel(u8),

@@ -257,6 +257,7 @@ fn config_is_validated() {
         E::TooManyChannels(65),
     );
     bad(&|c| c.channels.push(ch(1)), E::DuplicateChannel(1));
+    bad(&|c| c.channels.push(ch(0xF0)), E::ReservedChannel(0xF0));
     bad(&|c| c.channels[0].priority = 0, E::ZeroPriority(1));
     bad(
         &|c| c.channels[0].send_queue_capacity = 0,

@@ -352,15 +352,26 @@ fn a_cancelled_request_counts_until_its_cancel_is_written() {
     p.drive();
     p.max_record = 4096;
     let far = p.now + Duration::from_secs(60);
-    let first = p.a.mux.request(0x20, Bytes::from(vec![1u8; 20_000]), far).unwrap();
+    let first =
+        p.a.mux
+            .request(0x20, Bytes::from(vec![1u8; 20_000]), far)
+            .unwrap();
     assert!(p.step());
     assert!(p.a.mux.cancel(first));
-    let second = p.a.mux.request(0x21, Bytes::from_static(b"two"), far).unwrap();
+    let second =
+        p.a.mux
+            .request(0x21, Bytes::from_static(b"two"), far)
+            .unwrap();
     p.drive();
     assert_eq!(p.b.error, None);
     let reqs = requests_in(&p.b.events);
     assert_eq!(reqs.len(), 2);
-    p.b.mux.respond(0x21, reqs[1].0, Bytes::from_static(b"ok")).unwrap();
+    p.b.mux
+        .respond(0x21, reqs[1].0, Bytes::from_static(b"ok"))
+        .unwrap();
     p.drive();
-    assert_eq!(responses_in(&p.a.events), vec![(second, Bytes::from_static(b"ok"))]);
+    assert_eq!(
+        responses_in(&p.a.events),
+        vec![(second, Bytes::from_static(b"ok"))]
+    );
 }
