@@ -28,7 +28,8 @@ impl<C: PayloadCodec> Mux<C> {
     ///
     /// Returns whether anything was written; when it returns false, `out` is unchanged.
     pub fn poll_record(&mut self, now: Instant, out: &mut Vec<u8>, max_plaintext: usize) -> bool {
-        if self.output_done {
+        if self.output_done || (self.reset && self.reset_pending.is_none()) {
+            // Finished, or reset by the peer: nothing more goes out, not even our HELLO.
             return false;
         }
         let budget = max_plaintext.clamp(MIN_RECORD_BUDGET, MAX_RECORD_PLAINTEXT);
