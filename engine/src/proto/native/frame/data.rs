@@ -1,0 +1,164 @@
+//! DATA frames: one chunk of one message on one channel.
+//!
+//! ```text
+//! header: type=0x02 | flags | body length
+//! body:   channel u8 | [request id u64, only with REQUEST or RESPONSE] | chunk bytes
+//! ```
+//!
+//! Flags: START (0x01) marks a message's first chunk, END (0x02) its last; a one-chunk message
+//! sets both. COMPRESSED (0x04), REQUEST (0x08) and RESPONSE (0x10) describe the whole message
+//! and, together with the request id, are repeated on every chunk of it. REQUEST and RESPONSE
+//! exclude each other; bits 0x20, 0x40 and 0x80 are reserved and rejected. A chunk may be empty
+//! only when END is set. The chunk is the rest of the body, so its length is implied.
+
+use super::{FRAME_HEADER_LEN, FrameError, frame_type, put_header};
+use crate::proto::native::record::MAX_RECORD_PLAINTEXT;
+
+/// DATA flag: first chunk of a message.
+pub const DATA_START: u8 = 0x01;
+/// DATA flag: last chunk of a message.
+pub const DATA_END: u8 = 0x02;
+/// DATA flag: the message payload is compressed.
+pub const DATA_COMPRESSED: u8 = 0x04;
+/// DATA flag: the message is a request; a request id follows the channel.
+pub const DATA_REQUEST: u8 = 0x08;
+/// DATA flag: the message is a response; a request id follows the channel.
+pub const DATA_RESPONSE: u8 = 0x10;
+/// Every DATA flag defined by version 1.
+pub const DATA_FLAGS_KNOWN: u8 =
+    DATA_START | DATA_END | DATA_COMPRESSED | DATA_REQUEST | DATA_RESPONSE;
+/// Largest chunk a DATA frame can carry so that the frame fits one record:
+/// 65536 − 4 (frame header) − 1 (channel) − 8 (request id) = 65523 bytes.
+pub const MAX_DATA_CHUNK: usize = MAX_RECORD_PLAINTEXT - FRAME_HEADER_LEN - 1 - 8;
+
+/// A decoded DATA frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFrame<'a> {
+    /// Channel id.
+    pub channel: u8,
+    /// Flag bits (`DATA_*`).
+    pub flags: u8,
+    /// Request id, present exactly when REQUEST or RESPONSE is set (never 0).
+    pub request_id: Option<u64>,
+    /// The chunk bytes.
+    pub chunk: &'a [u8],
+}
+
+/// Length of a DATA frame's header and fixed body fields (everything but the chunk).
+pub fn data_header_len(has_request_id: bool) -> usize {
+    FRAME_HEADER_LEN + 1 + if has_request_id { 8 } else { 0 }
+}
+
+/// Writes a DATA frame's header and fixed fields for a chunk of `chunk_len` bytes; the caller
+/// appends the chunk itself. This is the send path's encoder: nothing is allocated.
+///
+/// `request_id` must be `Some` exactly when `flags` has REQUEST or RESPONSE, and `chunk_len`
+/// at most [`MAX_DATA_CHUNK`].
+pub fn encode_data_header(
+    out: &mut Vec<u8>,
+    channel: u8,
+    flags: u8,
+    request_id: Option<u64>,
+    chunk_len: usize,
+) -> Result<(), FrameError> {
+    if chunk_len > MAX_DATA_CHUNK {
+        return Err(FrameError::ChunkTooLarge(chunk_len));
+    }
+    check_flags(flags, request_id.is_some(), chunk_len)?;
+    if request_id == Some(0) {
+        return Err(FrameError::ZeroRequestId);
+    }
+    let body = data_header_len(request_id.is_some()) - FRAME_HEADER_LEN + chunk_len;
+    let body = u16::try_from(body).map_err(|_| FrameError::ChunkTooLarge(chunk_len))?;
+    put_header(out, frame_type::DATA, flags, body);
+    out.push(channel);
+    if let Some(id) = request_id {
+        out.extend_from_slice(&id.to_be_bytes());
+    }
+    Ok(())
+}
+
+fn check_flags(flags: u8, has_id: bool, chunk_len: usize) -> Result<(), FrameError> {
+    if flags & !DATA_FLAGS_KNOWN != 0 {
+        return Err(FrameError::ReservedFlags {
+            frame_type: frame_type::DATA,
+            flags,
+        });
+    }
+    let is_req = flags & DATA_REQUEST != 0;
+    let is_resp = flags & DATA_RESPONSE != 0;
+    if is_req && is_resp {
+        return Err(FrameError::RequestAndResponse);
+    }
+    if (is_req || is_resp) != has_id {
+        return Err(FrameError::BadLength {
+            frame_type: frame_type::DATA,
+            len: chunk_len,
+        });
+    }
+    if chunk_len == 0 && flags & DATA_END == 0 {
+        return Err(FrameError::EmptyChunk);
+    }
+    Ok(())
+}
+
+impl<'a> DataFrame<'a> {
+    /// Whether this chunk starts a message.
+    pub fn is_start(&self) -> bool {
+        self.flags & DATA_START != 0
+    }
+
+    /// Whether this chunk ends a message.
+    pub fn is_end(&self) -> bool {
+        self.flags & DATA_END != 0
+    }
+
+    pub(super) fn decode_body(flags: u8, body: &'a [u8]) -> Result<Self, FrameError> {
+        if flags & !DATA_FLAGS_KNOWN != 0 {
+            return Err(FrameError::ReservedFlags {
+                frame_type: frame_type::DATA,
+                flags,
+            });
+        }
+        let has_id = flags & (DATA_REQUEST | DATA_RESPONSE) != 0;
+        let fixed = data_header_len(has_id) - FRAME_HEADER_LEN;
+        let (Some(head), Some(chunk)) = (body.get(..fixed), body.get(fixed..)) else {
+            return Err(FrameError::BadLength {
+                frame_type: frame_type::DATA,
+                len: body.len(),
+            });
+        };
+        check_flags(flags, has_id, chunk.len())?;
+        let channel = head.first().copied().unwrap_or_default();
+        let request_id = match head.get(1..9) {
+            Some(b) if has_id => {
+                let mut id = [0u8; 8];
+                id.copy_from_slice(b);
+                let id = u64::from_be_bytes(id);
+                if id == 0 {
+                    return Err(FrameError::ZeroRequestId);
+                }
+                Some(id)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            channel,
+            flags,
+            request_id,
+            chunk,
+        })
+    }
+
+    pub(super) fn encode(&self, out: &mut Vec<u8>) -> Result<(), FrameError> {
+        encode_data_header(
+            out,
+            self.channel,
+            self.flags,
+            self.request_id,
+            self.chunk.len(),
+        )?;
+        out.extend_from_slice(self.chunk);
+        Ok(())
+    }
+}

@@ -1,0 +1,601 @@
+//! The native multiplexer: channels, flow control, scheduling, requests and keepalive over
+//! record plaintexts.
+//!
+//! A [`Mux`] is sans-IO. A driver feeds it the plaintext of each record the record layer
+//! opens and polls it for record plaintexts to seal and for application events. The driver's
+//! loop, in order:
+//!
+//! 1. for each opened record, [`Mux::handle_record`] (or [`Mux::handle_record_bytes`]);
+//!    [`Mux::wants_input`] turning false is a hint to read less from this peer for a while —
+//!    flow control bounds the multiplexer's memory either way, and reading on keeps PINGs
+//!    answered while the application is slow;
+//! 2. [`Mux::handle_timeout`] when [`Mux::poll_timeout`] has passed;
+//! 3. drain [`Mux::poll_event`] (taking messages returns credit to the peer);
+//! 4. while [`Mux::poll_record`] writes a record, seal and send it; after
+//!    [`Mux::is_finished`], flush and close the transport.
+//!
+//! On an error from `handle_record` or `handle_timeout` the multiplexer has queued a RESET;
+//! step 4 sends it.
+
+mod recv;
+mod send;
+mod timers;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::codec::{NoCodec, PayloadCodec};
+use super::config::NativeConfig;
+use super::error::{ConfigError, MuxError, SendError};
+use super::event::{DropReason, MessageKind, MuxEvent, RequestId, ResetCode};
+use super::flow::{RecvWindow, SendWindow};
+use super::frame::{Hello, HelloChannel, truncate_reason};
+use super::scheduler::Scheduler;
+use super::stats::MuxStats;
+
+/// The protocol version this implementation speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Smallest record budget `poll_record` works with; smaller budgets are raised to it so that a
+/// HELLO always fits.
+pub const MIN_RECORD_BUDGET: usize = 4096;
+
+const NO_CHANNEL: u8 = u8::MAX;
+
+/// An outgoing message in a channel's send queue.
+#[derive(Debug)]
+struct OutMessage {
+    payload: Bytes,
+    kind: MessageKind,
+    /// Bytes of `payload` already sent.
+    offset: usize,
+    /// The first chunk is out (the codec has run).
+    started: bool,
+    compressed: bool,
+}
+
+/// A message being reassembled.
+#[derive(Debug)]
+struct Partial {
+    /// COMPRESSED, REQUEST and RESPONSE bits of the first chunk.
+    msg_flags: u8,
+    request_id: Option<u64>,
+    buf: BytesMut,
+    len: usize,
+    /// Credit held for chunks of this message.
+    uncredited: u32,
+    /// Received only to be dropped (a response nobody waits for).
+    discard: bool,
+}
+
+#[derive(Debug)]
+struct Channel {
+    id: u8,
+    send_queue_capacity: usize,
+    max_message: usize,
+    queue: VecDeque<OutMessage>,
+    /// Credit granted by the peer; meaningful once the peer's HELLO lists the channel.
+    tx_window: SendWindow,
+    /// The peer's maximum message size, once its HELLO lists the channel.
+    peer_max_message: Option<usize>,
+    rx_window: RecvWindow,
+    partial: Option<Partial>,
+    /// Complete messages of this channel waiting for the application.
+    queued: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutState {
+    Queued,
+    Sending,
+    Sent,
+}
+
+#[derive(Debug)]
+struct OutRequest {
+    idx: usize,
+    deadline: Instant,
+    state: OutState,
+    /// Cancelled while its chunks were going out: send CANCEL after the last one.
+    cancel_after_send: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InState {
+    Receiving,
+    Queued,
+    Delivered,
+}
+
+#[derive(Debug)]
+struct InRequest {
+    idx: usize,
+    state: InState,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Message {
+        idx: usize,
+        payload: Bytes,
+        kind: MessageKind,
+        uncredited: u32,
+    },
+    Event(MuxEvent),
+}
+
+#[derive(Debug)]
+struct Keepalive {
+    next_ping: Instant,
+    /// A PING to write.
+    ping_pending: Option<u64>,
+    /// The PING we wait on: value, time written (once written), PONG deadline.
+    outstanding: Option<(u64, Option<Instant>, Instant)>,
+    counter: u64,
+    /// The latest PING value to answer.
+    pong_pending: Option<u64>,
+    rtt: Option<std::time::Duration>,
+}
+
+/// What the peer told us in its HELLO, once agreed.
+#[derive(Debug)]
+struct PeerInfo {
+    version: u16,
+    compression: bool,
+    max_inflight_requests: u32,
+    hello: Hello,
+}
+
+/// The native stream multiplexer of one connection.
+///
+/// Generic over the [`PayloadCodec`] that compresses payloads; [`Mux::new`] uses [`NoCodec`].
+/// See the module documentation for the order a driver calls it in.
+#[derive(Debug)]
+pub struct Mux<C: PayloadCodec = NoCodec> {
+    config: NativeConfig,
+    codec: C,
+    channels: Vec<Channel>,
+    index: [u8; 256],
+    scheduler: Scheduler,
+    peer: Option<PeerInfo>,
+    hello_pending: bool,
+    keepalive: Keepalive,
+    cancels: VecDeque<u64>,
+    next_request_id: u64,
+    outbound: BTreeMap<u64, OutRequest>,
+    deadlines: BTreeSet<(Instant, u64)>,
+    /// Requests whose first chunk is out and that still count against the peer's limit.
+    started_requests: usize,
+    inbound: BTreeMap<u64, InRequest>,
+    events: VecDeque<Pending>,
+    queued_messages: usize,
+    close_pending: Option<String>,
+    reset_pending: Option<(ResetCode, String)>,
+    /// CLOSE or RESET written: nothing more goes out.
+    output_done: bool,
+    close_sent: bool,
+    peer_closed: bool,
+    /// RESET sent, received or queued, or a fatal error: input is ignored.
+    reset: bool,
+    stats: MuxStats,
+}
+
+impl Mux<NoCodec> {
+    /// A multiplexer without compression. Queues our HELLO.
+    pub fn new(config: NativeConfig, now: Instant) -> Result<Self, ConfigError> {
+        Self::with_codec(config, NoCodec, now)
+    }
+}
+
+impl<C: PayloadCodec> Mux<C> {
+    /// A multiplexer that compresses with `codec` where both sides offer it. Queues our HELLO.
+    pub fn with_codec(config: NativeConfig, codec: C, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut index = [NO_CHANNEL; 256];
+        let mut channels = Vec::with_capacity(config.channels.len());
+        for (i, c) in config.channels.iter().enumerate() {
+            // At most 64 channels: the index fits a u8 below NO_CHANNEL.
+            index[usize::from(c.id)] = i as u8;
+            channels.push(Channel {
+                id: c.id,
+                send_queue_capacity: c.send_queue_capacity,
+                max_message: c.recv_message_capacity,
+                queue: VecDeque::new(),
+                tx_window: SendWindow::new(0),
+                peer_max_message: None,
+                rx_window: RecvWindow::new(c.initial_window),
+                partial: None,
+                queued: 0,
+            });
+        }
+        let scheduler = Scheduler::new(config.channels.iter().map(|c| c.priority), now);
+        let keepalive = Keepalive {
+            next_ping: now + config.ping_interval,
+            ping_pending: None,
+            outstanding: None,
+            counter: 0,
+            pong_pending: None,
+            rtt: None,
+        };
+        Ok(Self {
+            config,
+            codec,
+            channels,
+            index,
+            scheduler,
+            peer: None,
+            hello_pending: true,
+            keepalive,
+            cancels: VecDeque::new(),
+            next_request_id: 1,
+            outbound: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            started_requests: 0,
+            inbound: BTreeMap::new(),
+            events: VecDeque::new(),
+            queued_messages: 0,
+            close_pending: None,
+            reset_pending: None,
+            output_done: false,
+            close_sent: false,
+            peer_closed: false,
+            reset: false,
+            stats: MuxStats::default(),
+        })
+    }
+
+    /// The HELLO this side sends.
+    pub fn local_hello(&self) -> Hello {
+        let mut channels: Vec<HelloChannel> = self
+            .config
+            .channels
+            .iter()
+            .map(|c| HelloChannel {
+                id: c.id,
+                initial_window: c.initial_window,
+                max_message: u32::try_from(c.recv_message_capacity).unwrap_or(u32::MAX),
+            })
+            .collect();
+        channels.sort_by_key(|c| c.id);
+        Hello {
+            min_version: PROTOCOL_VERSION,
+            max_version: PROTOCOL_VERSION,
+            features: if self.codec.enabled() {
+                super::frame::FEATURE_COMPRESSION
+            } else {
+                0
+            },
+            max_inflight_requests: self.config.max_inflight_requests,
+            capabilities: self.config.capabilities.clone(),
+            channels,
+        }
+    }
+
+    /// The peer's HELLO, once received.
+    pub fn peer_hello(&self) -> Option<&Hello> {
+        self.peer.as_ref().map(|p| &p.hello)
+    }
+
+    /// The negotiated protocol version, once the peer's HELLO is in.
+    pub fn version(&self) -> Option<u16> {
+        self.peer.as_ref().map(|p| p.version)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &MuxStats {
+        &self.stats
+    }
+
+    /// The codec.
+    pub fn codec_mut(&mut self) -> &mut C {
+        &mut self.codec
+    }
+
+    /// The round-trip time of the latest answered PING.
+    pub fn rtt(&self) -> Option<std::time::Duration> {
+        self.keepalive.rtt
+    }
+
+    /// Whether the driver should keep reading records from this peer: false while as many
+    /// received messages wait for the application as `recv_queue_capacity`, or once the peer's
+    /// input has ended. A pacing hint only: flow control bounds memory whatever the driver does.
+    pub fn wants_input(&self) -> bool {
+        !self.reset && !self.peer_closed && self.queued_messages < self.config.recv_queue_capacity
+    }
+
+    /// Whether nothing more will be written: CLOSE sent and received, or RESET sent or received.
+    /// The driver flushes what it has and closes the transport.
+    pub fn is_finished(&self) -> bool {
+        (self.close_sent && self.peer_closed) || (self.reset && self.reset_pending.is_none())
+    }
+
+    fn channel_index(&self, id: u8) -> Option<usize> {
+        match self.index[usize::from(id)] {
+            NO_CHANNEL => None,
+            i => Some(usize::from(i)),
+        }
+    }
+
+    fn accepting(&self) -> bool {
+        !self.reset && !self.peer_closed && self.close_pending.is_none() && !self.close_sent
+    }
+
+    /// Common checks of send, request and respond; returns the channel index.
+    fn check_send(&self, channel: u8, len: usize) -> Result<usize, SendError> {
+        if !self.accepting() {
+            return Err(SendError::Closed);
+        }
+        let idx = self
+            .channel_index(channel)
+            .ok_or(SendError::UnknownChannel(channel))?;
+        let ch = self
+            .channels
+            .get(idx)
+            .ok_or(SendError::UnknownChannel(channel))?;
+        let max = match (&self.peer, ch.peer_max_message) {
+            (Some(_), None) => return Err(SendError::UnknownChannel(channel)),
+            (Some(_), Some(m)) => m,
+            (None, _) => ch.max_message,
+        };
+        if len > max {
+            return Err(SendError::TooLarge { len, max });
+        }
+        if ch.queue.len() >= ch.send_queue_capacity {
+            return Err(SendError::Full);
+        }
+        Ok(idx)
+    }
+
+    fn enqueue(&mut self, idx: usize, payload: Bytes, kind: MessageKind) {
+        if let Some(ch) = self.channels.get_mut(idx) {
+            ch.queue.push_back(OutMessage {
+                payload,
+                kind,
+                offset: 0,
+                started: false,
+                compressed: false,
+            });
+        }
+    }
+
+    /// Queues a message on `channel`.
+    pub fn send(&mut self, channel: u8, payload: Bytes) -> Result<(), SendError> {
+        let idx = self.check_send(channel, payload.len())?;
+        self.enqueue(idx, payload, MessageKind::Plain);
+        Ok(())
+    }
+
+    /// Queues a request on `channel`; its response arrives as a [`MuxEvent::Message`] of kind
+    /// [`MessageKind::Response`] with the returned id, or [`MuxEvent::RequestTimedOut`] after
+    /// `deadline`.
+    pub fn request(
+        &mut self,
+        channel: u8,
+        payload: Bytes,
+        deadline: Instant,
+    ) -> Result<RequestId, SendError> {
+        let idx = self.check_send(channel, payload.len())?;
+        if self.outbound.len() >= self.config.max_inflight_requests as usize {
+            return Err(SendError::TooManyRequests);
+        }
+        let id = self.next_request_id;
+        self.next_request_id = id.checked_add(1).ok_or(SendError::TooManyRequests)?;
+        self.outbound.insert(
+            id,
+            OutRequest {
+                idx,
+                deadline,
+                state: OutState::Queued,
+                cancel_after_send: false,
+            },
+        );
+        self.deadlines.insert((deadline, id));
+        self.enqueue(idx, payload, MessageKind::Request(RequestId(id)));
+        Ok(RequestId(id))
+    }
+
+    /// Queues the response to a request received on `channel`.
+    pub fn respond(
+        &mut self,
+        channel: u8,
+        request: RequestId,
+        payload: Bytes,
+    ) -> Result<(), SendError> {
+        let idx = self.check_send(channel, payload.len())?;
+        match self.inbound.get(&request.0) {
+            Some(r) if r.idx == idx && r.state == InState::Delivered => {}
+            _ => return Err(SendError::UnknownRequest(request)),
+        }
+        self.inbound.remove(&request.0);
+        self.enqueue(idx, payload, MessageKind::Response(request));
+        Ok(())
+    }
+
+    /// Cancels a request we sent. Returns whether it was still pending. A request not yet on
+    /// the wire is simply dropped; otherwise the peer gets a CANCEL (after the request's last
+    /// chunk) and a late response is dropped.
+    pub fn cancel(&mut self, id: RequestId) -> bool {
+        self.withdraw(id.0)
+    }
+
+    /// Stops tracking outbound request `id`, sending CANCEL when the peer holds it.
+    fn withdraw(&mut self, id: u64) -> bool {
+        let Some(r) = self.outbound.get_mut(&id) else {
+            return false;
+        };
+        if r.cancel_after_send {
+            return false;
+        }
+        self.deadlines.remove(&(r.deadline, id));
+        match r.state {
+            OutState::Queued => {
+                let idx = r.idx;
+                self.outbound.remove(&id);
+                if let Some(ch) = self.channels.get_mut(idx) {
+                    ch.queue
+                        .retain(|m| m.kind != MessageKind::Request(RequestId(id)));
+                }
+            }
+            OutState::Sending => r.cancel_after_send = true,
+            OutState::Sent => {
+                // Still counted against the peer's limit until the CANCEL is written.
+                self.outbound.remove(&id);
+                self.cancels.push_back(id);
+            }
+        }
+        true
+    }
+
+    /// Takes the next event. Taking a message returns its credit to the peer, so call
+    /// [`poll_record`](Self::poll_record) afterwards.
+    pub fn poll_event(&mut self) -> Option<MuxEvent> {
+        loop {
+            match self.events.pop_front()? {
+                Pending::Event(e) => return Some(e),
+                Pending::Message {
+                    idx,
+                    payload,
+                    kind,
+                    uncredited,
+                } => {
+                    self.queued_messages = self.queued_messages.saturating_sub(1);
+                    let Some(ch) = self.channels.get_mut(idx) else {
+                        continue;
+                    };
+                    ch.queued = ch.queued.saturating_sub(1);
+                    ch.rx_window.credit(uncredited);
+                    if ch.queued == 0
+                        && let Some(p) = ch.partial.as_mut()
+                    {
+                        ch.rx_window.credit(p.uncredited);
+                        p.uncredited = 0;
+                    }
+                    if let MessageKind::Request(id) = kind {
+                        match self.inbound.get_mut(&id.0) {
+                            Some(r) if r.state == InState::Queued => r.state = InState::Delivered,
+                            _ => {
+                                // Cancelled by the peer before the application saw it.
+                                self.stats.dropped_incoming += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    return Some(MuxEvent::Message {
+                        channel: ch.id,
+                        payload,
+                        kind,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Closes cleanly: queued outgoing messages are dropped, CLOSE with `reason` (cut to 256
+    /// bytes) goes out next, and messages the peer sent before its own CLOSE are still
+    /// delivered. Idempotent.
+    pub fn close(&mut self, reason: &str) {
+        if !self.accepting() {
+            return;
+        }
+        self.close_pending = Some(truncate_reason(reason).to_owned());
+        self.drop_outgoing();
+    }
+
+    /// Aborts: everything queued either way is dropped and RESET with `code` and `reason` goes
+    /// out next. Idempotent.
+    pub fn reset(&mut self, code: ResetCode, reason: &str) {
+        if self.reset || self.output_done {
+            return;
+        }
+        self.reset = true;
+        self.reset_pending = Some((code, truncate_reason(reason).to_owned()));
+        self.drop_outgoing();
+        self.drop_incoming();
+    }
+
+    /// Turns a fatal error into a queued RESET.
+    fn fail(&mut self, e: &MuxError) {
+        if self.reset {
+            return;
+        }
+        self.reset = true;
+        if !self.output_done {
+            self.reset_pending = Some((e.reset_code(), truncate_reason(&e.to_string()).to_owned()));
+        }
+        self.drop_outgoing();
+    }
+
+    fn drop_outgoing(&mut self) {
+        for ch in &mut self.channels {
+            self.stats.dropped_outgoing += ch.queue.len() as u64;
+            ch.queue.clear();
+        }
+        self.outbound.clear();
+        self.deadlines.clear();
+        self.started_requests = 0;
+        self.cancels.clear();
+    }
+
+    fn drop_incoming(&mut self) {
+        for p in self.events.drain(..) {
+            if matches!(p, Pending::Message { .. }) {
+                self.stats.dropped_incoming += 1;
+            }
+        }
+        self.queued_messages = 0;
+        for ch in &mut self.channels {
+            ch.queued = 0;
+            ch.partial = None;
+        }
+        self.inbound.clear();
+    }
+
+    /// Drops queued requests and messages the peer's HELLO rules out.
+    fn apply_peer_channels(&mut self) {
+        let Some(peer) = &self.peer else { return };
+        for ch in &mut self.channels {
+            match peer.hello.channel(ch.id) {
+                Some(hc) => {
+                    ch.tx_window = SendWindow::new(hc.initial_window);
+                    ch.peer_max_message = Some(hc.max_message as usize);
+                }
+                None => ch.peer_max_message = None,
+            }
+        }
+        for idx in 0..self.channels.len() {
+            let Some(ch) = self.channels.get_mut(idx) else {
+                continue;
+            };
+            let max = ch.peer_max_message;
+            let mut i = 0;
+            while let Some(m) = ch.queue.get(i) {
+                let reason = match max {
+                    None => DropReason::PeerLacksChannel,
+                    Some(max) if m.payload.len() > max => DropReason::TooLarge {
+                        len: m.payload.len(),
+                        max,
+                    },
+                    Some(_) => {
+                        i += 1;
+                        continue;
+                    }
+                };
+                let kind = m.kind;
+                ch.queue.remove(i);
+                self.stats.dropped_outgoing += 1;
+                if let MessageKind::Request(id) = kind {
+                    if let Some(r) = self.outbound.remove(&id.0) {
+                        self.deadlines.remove(&(r.deadline, id.0));
+                    }
+                    self.events
+                        .push_back(Pending::Event(MuxEvent::RequestFailed { id, reason }));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,12 @@
+//! Multiplexer tests: two `Mux`es driven against each other through sealed records in
+//! simulated time, scripted peers that send exact frames, and property tests.
+
+mod basic;
+mod close;
+mod codec;
+mod errors;
+mod flow;
+mod keepalive;
+mod pair;
+mod prop;
+mod requests;
