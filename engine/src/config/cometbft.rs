@@ -94,6 +94,42 @@ pub const CONFIG_FILE: &str = "config/config.toml";
 /// Stock's default genesis file, relative to the home directory.
 const GENESIS_FILE: &str = "config/genesis.json";
 
+/// Where a CometBFT home keeps its node key: `node_key_file` of `config/config.toml` when the
+/// file sets it, else stock's default; relative to the home directory. Reads nothing else, so
+/// an unrelated problem in the file does not hide the key.
+pub(crate) fn node_key_path(home: &Path) -> Result<PathBuf, ConfigError> {
+    let config_path = home.join(CONFIG_FILE);
+    let configured = match std::fs::read_to_string(&config_path) {
+        Ok(text) => {
+            #[derive(Deserialize)]
+            struct KeyOnly {
+                node_key_file: Option<PathBuf>,
+            }
+            let de = toml::Deserializer::parse(&text)
+                .map_err(|e| parse_error(&text, None, &e).in_file(&config_path))?;
+            serde_path_to_error::deserialize::<_, KeyOnly>(de)
+                .map_err(|e| {
+                    parse_error(&text, Some(e.path().to_string()), e.inner()).in_file(&config_path)
+                })?
+                .node_key_file
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: config_path,
+                source,
+            });
+        }
+    };
+    let file = configured
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_NODE_KEY_FILE));
+    Ok(home.join(file))
+}
+
+/// Stock's default node key file, relative to the home directory.
+const DEFAULT_NODE_KEY_FILE: &str = "config/node_key.json";
+
 /// Reads a CometBFT home directory into a ringwire configuration.
 pub(crate) fn import_home(home: &Path) -> Result<Config, ConfigError> {
     let config_path = home.join(CONFIG_FILE);

@@ -110,6 +110,13 @@ impl Config {
         cometbft::import_home(dir.as_ref())
     }
 
+    /// Where the node key of a CometBFT home directory lives: the `node_key_file` of its
+    /// `config/config.toml` (stock's `config/node_key.json` when unset or when there is no
+    /// config file), under `dir`. Nothing else in the file is read or checked.
+    pub fn cometbft_node_key_path(dir: impl AsRef<Path>) -> Result<PathBuf, ConfigError> {
+        cometbft::node_key_path(dir.as_ref())
+    }
+
     /// Reads the text of a CometBFT `config.toml` like [`Config::from_cometbft_home`] does,
     /// without a home directory (so without the genesis file), and validates the result.
     pub fn from_cometbft_toml_str(text: &str) -> Result<Self, ConfigError> {
