@@ -76,6 +76,34 @@ fn v0_40_home_imports_p2p_network_and_key() {
 }
 
 #[test]
+fn the_node_key_path_of_a_home_needs_only_that_key() {
+    let home = copy_home("cometbft-v0.40");
+    let config = home.path().join("config/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    // An unrelated value ringwire would refuse does not hide the key.
+    let text = text.replace("max_num_inbound_peers = 120", "max_num_inbound_peers = -3");
+    std::fs::write(&config, &text).unwrap();
+    assert_eq!(
+        Config::cometbft_node_key_path(home.path()).unwrap(),
+        home.path().join("config/node_key.json")
+    );
+    let moved = text.replace(
+        "node_key_file = \"config/node_key.json\"",
+        "node_key_file = \"/etc/keys/nk.json\"",
+    );
+    std::fs::write(&config, moved).unwrap();
+    assert_eq!(
+        Config::cometbft_node_key_path(home.path()).unwrap(),
+        Path::new("/etc/keys/nk.json")
+    );
+    std::fs::remove_file(&config).unwrap();
+    assert_eq!(
+        Config::cometbft_node_key_path(home.path()).unwrap(),
+        home.path().join("config/node_key.json")
+    );
+}
+
+#[test]
 fn v0_38_home_imports_without_genesis() {
     let c = Config::from_cometbft_home(fixture("cometbft-v0.38")).unwrap();
     check_fixture_p2p(&c);

@@ -278,6 +278,7 @@ fn every_limit_has_a_bound() {
         ("native_max_chunk", "0"),
         ("native_max_chunk", "65524"),
         ("max_inflight_requests", "0"),
+        ("max_control_frames_per_second", "0"),
         ("read_budget", "0"),
         ("write_budget", "0"),
         ("zstd_window_log_max", "9"),

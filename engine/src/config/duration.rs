@@ -5,7 +5,7 @@
 //! `"0"`. Spaces between parts are allowed (`"1m 30s"`). Negative durations are refused, and
 //! values beyond Go's range (about 292 years) are refused rather than wrapped.
 //!
-//! [`format`] writes the shortest exact form (`"1m30s"`, `"1.5s"`, `"250ms"`), which both this
+//! [`format()`] writes the shortest exact form (`"1m30s"`, `"1.5s"`, `"250ms"`), which both this
 //! parser and Go's accept.
 
 use std::fmt::Write as _;

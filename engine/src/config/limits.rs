@@ -1,8 +1,8 @@
 //! `[limits]`: every bound that protects a node from its peers, with a safe default.
 //!
-//! Each key answers a row of the reliability table (docs: RELIABILITY): pending handshakes
+//! Each key answers a row of the reliability table (RELIABILITY.md): pending handshakes
 //! (slowloris, accept floods), handshake rate per IP (CPU burn), per-IP connections, queue and
-//! in-flight budgets (slow readers, floods), message and NodeInfo sizes, zstd window (bombs),
+//! in-flight budgets (slow readers, floods), control-frame rate (ping and reset floods), message and NodeInfo sizes, zstd window (bombs),
 //! PEX rates and address-book size (address floods), keepalive (dead peers) and redial backoff
 //! (partitions). Anchors: go-libp2p's resource manager (8 connections per IPv4 address), CometBFT
 //! PEX (one request per 10 s, 24 h ban), Bitcoin Core address relay (0.1 address/s, burst 1000).
@@ -86,6 +86,9 @@ section! {
         native_max_chunk: usize = 16 * 1024,
         /// Requests one native peer may have in flight to this node.
         max_inflight_requests: u32 = 256,
+        /// Control frames (pings, window updates, resets, cancels) one peer may send per
+        /// second; a peer over it is disconnected (ping and open/reset floods).
+        max_control_frames_per_second: u32 = 1000,
         /// Bytes read from one peer per event-loop turn before other peers get their turn.
         read_budget: usize = 256 * 1024,
         /// Bytes written to one peer per event-loop turn before other peers get their turn.
@@ -243,6 +246,13 @@ impl LimitsConfig {
             "max_inflight_requests",
             self.max_inflight_requests,
             1,
+            1_000_000,
+        );
+        p.within(
+            S,
+            "max_control_frames_per_second",
+            self.max_control_frames_per_second,
+            10,
             1_000_000,
         );
         p.within(S, "read_budget", self.read_budget, 1024, 1 << 30);

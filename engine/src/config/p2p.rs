@@ -26,11 +26,11 @@ section! {
         /// address.
         #[serde(with = "super::address::serde_text::optional")]
         external_address: Option<HostPort> = None,
-        /// Seed nodes, as "<node id>@host:port" (an array, or one comma-separated string as in
+        /// Seed nodes, as "NODE_ID@host:port" (an array, or one comma-separated string as in
         /// CometBFT). Seeds are asked for addresses, then disconnected.
         #[serde(with = "super::address::serde_text::list")]
         seeds: Vec<PeerAddress> = Vec::new(),
-        /// Peers to stay connected to, as "<node id>@host:port"; redialed when they drop.
+        /// Peers to stay connected to, as "NODE_ID@host:port"; redialed when they drop.
         #[serde(with = "super::address::serde_text::list")]
         persistent_peers: Vec<PeerAddress> = Vec::new(),
         /// Node IDs that are always accepted and dialed, whatever the peer limits.
