@@ -22,6 +22,7 @@ test: lint rust-test go-test bench-smoke fuzz-smoke
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps --locked
 	cd fuzz && $(CARGO) fmt --check
 	@test -z "$$(gofmt -l interop)" || { echo "gofmt: these files need formatting:"; gofmt -l interop; exit 1; }
 	cd interop && $(GO) vet ./...
