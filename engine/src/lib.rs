@@ -9,4 +9,5 @@
 //!
 //! The runtime, shards, router and peer manager build on it in later layers.
 
+pub mod peers;
 pub mod proto;

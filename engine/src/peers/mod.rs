@@ -1,0 +1,15 @@
+//! The peer manager's decisions, sans-IO: whom to dial and when, whom to admit, and which of two
+//! connections to the same peer to keep.
+//!
+//! Like [`crate::proto`], nothing here opens a socket, starts a thread or reads a clock: time is
+//! an `Instant` argument and randomness is a seed. The node drives these pieces from its
+//! runtime.
+//!
+//! - [`addr`](PeerAddr) — `<node id>@host:port` addresses and lists, parsed as stock CometBFT does.
+
+mod addr;
+
+pub use addr::{
+    AddrError, AddrListError, Host, MAX_ADDR_LEN, MAX_HOSTNAME_LEN, MAX_LABEL_LEN, PeerAddr,
+    parse_addr_list,
+};
