@@ -5,11 +5,16 @@
 //! an `Instant` argument and randomness is a seed. The node drives these pieces from its
 //! runtime.
 //!
-//! - [`addr`](PeerAddr) — `<node id>@host:port` addresses and lists, parsed as stock CometBFT does.
+//! - [`PeerAddr`] — `<node id>@host:port` addresses and lists, parsed as stock CometBFT does.
+//! - [`BackoffConfig`], [`Retry`] — jittered, capped exponential backoff per peer.
 
 mod addr;
+mod backoff;
+mod error;
 
 pub use addr::{
     AddrError, AddrListError, Host, MAX_ADDR_LEN, MAX_HOSTNAME_LEN, MAX_LABEL_LEN, PeerAddr,
     parse_addr_list,
 };
+pub use backoff::{BackoffConfig, Retry, seed_for};
+pub use error::ConfigError;
