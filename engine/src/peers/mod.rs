@@ -7,10 +7,12 @@
 //!
 //! - [`PeerAddr`] — `<node id>@host:port` addresses and lists, parsed as stock CometBFT does.
 //! - [`BackoffConfig`], [`Retry`] — jittered, capped exponential backoff per peer.
+//! - [`resolve`] — the tie-break that keeps exactly one connection per peer pair.
 
 mod addr;
 mod backoff;
 mod error;
+mod tiebreak;
 
 pub use addr::{
     AddrError, AddrListError, Host, MAX_ADDR_LEN, MAX_HOSTNAME_LEN, MAX_LABEL_LEN, PeerAddr,
@@ -18,3 +20,13 @@ pub use addr::{
 };
 pub use backoff::{BackoffConfig, Retry, seed_for};
 pub use error::ConfigError;
+pub use tiebreak::{Keep, dialer, resolve};
+
+/// Which end opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The peer dialed us.
+    Inbound,
+    /// We dialed the peer.
+    Outbound,
+}
