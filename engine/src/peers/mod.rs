@@ -14,12 +14,14 @@
 //! - [`resolve`] — the tie-break that leaves exactly one connection between two nodes that
 //!   dial each other at once.
 //! - [`BanList`] — banned peers with expiry.
+//! - [`PeerManager`] — ties them together: persistent peers, dial scheduling, reconnects, bans.
 
 mod addr;
 mod backoff;
 mod ban;
 mod error;
 mod limits;
+mod manager;
 mod refusal;
 mod tiebreak;
 
@@ -36,6 +38,7 @@ pub use error::ConfigError;
 pub use limits::{
     Admission, AdmissionStats, ConnectionId, LimitsConfig, PeerSlot, PendingPermit, Promoted,
 };
+pub use manager::{AddPeerError, Dial, DisconnectReason, ManagerConfig, PeerManager, TargetView};
 pub use refusal::{RefusalCounts, Refused};
 pub use tiebreak::{Keep, dialer, resolve};
 
