@@ -1,29 +1,7 @@
 //! Peer addresses: `<node id>@<host>:<port>`, the syntax of `persistent_peers`, `seeds` and
 //! `unconditional`-style lists in CometBFT's `config.toml`.
 //!
-//! Parsing follows stock CometBFT (`NewNetAddressString` and the node's list splitting):
-//!
-//! - an optional `scheme://` prefix (`tcp://`, as CometBFT writes it) is stripped;
-//! - exactly one `@` separates a node ID of 40 hex characters (either case) from `host:port`;
-//! - the host is an IPv4 address, an IPv6 address in brackets (`[::1]:26656`) or a hostname;
-//! - the port is decimal digits (leading zeros allowed, no sign) in `1..=65535`;
-//! - a list is comma-separated; whitespace around entries is trimmed and empty entries are
-//!   skipped, so `"a, b,"` is two addresses and `""` is none.
-//!
-//! Where ringwire is stricter than stock, it is on input stock could not have used either:
-//!
-//! - Stock resolves hostnames while parsing. This module performs no I/O: a hostname is kept as
-//!   [`Host::Name`] (lowercased, checked against DNS syntax) and resolved by whoever dials.
-//! - Port 0 is refused (stock parses it, then fails to dial it).
-//! - Brackets must hold an IP address (stock would try to resolve anything in brackets), and a
-//!   hostname whose last label is all digits is refused (it is a mistyped IPv4 address such as
-//!   `127.0.0:26656`, which stock fails to resolve).
-//! - An IPv4-mapped IPv6 address (`[::ffff:1.2.3.4]`) is stored as the IPv4 address it maps,
-//!   as Go's `net.IP` prints it.
-//!
-//! [`PeerAddr`]'s `Display` writes the canonical form, and parsing that form gives back the
-//! same value. Inputs longer than [`MAX_ADDR_LEN`] are refused before any other work, and
-//! error messages quote at most that much input.
+//! The policy is documented on [`PeerAddr`].
 
 use std::fmt;
 use std::net::IpAddr;
@@ -58,6 +36,30 @@ impl fmt::Display for Host {
 }
 
 /// A peer's identity and listening address: `<node id>@<host>:<port>`.
+///
+/// Parsing follows stock CometBFT (`NewNetAddressString` and the node's list splitting):
+///
+/// - an optional `scheme://` prefix (`tcp://`, as CometBFT writes it) is stripped;
+/// - exactly one `@` separates a node ID of 40 hex characters (either case) from `host:port`;
+/// - the host is an IPv4 address, an IPv6 address in brackets (`[::1]:26656`) or a hostname;
+/// - the port is decimal digits (leading zeros allowed, no sign) in `1..=65535`;
+/// - a list is comma-separated; whitespace around entries is trimmed and empty entries are
+///   skipped, so `"a, b,"` is two addresses and `""` is none.
+///
+/// Where ringwire is stricter than stock, it is on input stock could not have used either:
+///
+/// - Stock resolves hostnames while parsing. This module performs no I/O: a hostname is kept as
+///   [`Host::Name`] (lowercased, checked against DNS syntax) and resolved by whoever dials.
+/// - Port 0 is refused (stock parses it, then fails to dial it).
+/// - Brackets must hold an IP address (stock would try to resolve anything in brackets), and a
+///   hostname whose last label is all digits is refused (it is a mistyped IPv4 address such as
+///   `127.0.0:26656`, which stock fails to resolve).
+/// - An IPv4-mapped IPv6 address (`[::ffff:1.2.3.4]`) is stored as the IPv4 address it maps,
+///   as Go's `net.IP` prints it.
+///
+/// [`PeerAddr`]'s `Display` writes the canonical form, and parsing that form gives back the
+/// same value. Inputs longer than [`MAX_ADDR_LEN`] are refused before any other work, and
+/// error messages quote at most that much input.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PeerAddr {
     /// The node ID the dialer must find at the other end (checked after the handshake).

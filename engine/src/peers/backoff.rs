@@ -1,25 +1,27 @@
 //! Reconnect backoff: jittered exponential delays with a hard cap.
 //!
-//! The delay before retry number `attempt` (counting from 0) is
-//! `min(base · factor^attempt, max_delay)`, then shortened by a random fraction of at most
-//! `jitter`: it is drawn from `[d · (1 − jitter), d]`. Jitter only ever shortens a delay, so
-//! `max_delay` is a hard bound on how long a reachable persistent peer stays disconnected,
-//! and peers that lost each other at the same moment (a partition healing) spread their
-//! reconnects over the jitter window instead of arriving as one storm.
-//!
-//! The jitter is a pure function of a seed and the attempt number: the same seed gives the
-//! same schedule, which makes tests and simulations reproducible. Give each peer its own seed
-//! ([`seed_for`]) so that peers do not retry in lockstep.
-//!
-//! [`Retry`] is the per-peer state: it counts consecutive failures, returns the next delay, is
-//! reset by a success, and gives up after [`BackoffConfig::max_attempts`] unless the peer is
-//! persistent (persistent peers are retried forever, at most `max_delay` apart).
+//! The policy is documented on [`BackoffConfig`].
 
 use std::time::Duration;
 
 use super::ConfigError;
 
 /// Backoff settings (TOML section `[p2p.backoff]`).
+///
+/// The delay before retry number `attempt` (counting from 0) is
+/// `min(base · factor^attempt, max_delay)`, then shortened by a random fraction of at most
+/// `jitter`: it is drawn from `[d · (1 − jitter), d]`. Jitter only ever shortens a delay, so
+/// `max_delay` is a hard bound on how long a reachable persistent peer stays disconnected,
+/// and peers that lost each other at the same moment (a partition healing) spread their
+/// reconnects over the jitter window instead of arriving as one storm.
+///
+/// The jitter is a pure function of a seed and the attempt number: the same seed gives the
+/// same schedule, which makes tests and simulations reproducible. Give each peer its own seed
+/// ([`seed_for`]) so that peers do not retry in lockstep.
+///
+/// [`Retry`] is the per-peer state: it counts consecutive failures, returns the next delay, is
+/// reset by a success, and gives up after [`BackoffConfig::max_attempts`] unless the peer is
+/// persistent (persistent peers are retried forever, at most `max_delay` apart).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackoffConfig {
     /// Delay before the first retry. Default 1 s.

@@ -1,46 +1,6 @@
 //! Admission control: who may start a handshake, who may become a peer.
 //!
-//! Every connection passes through two gates, and the cheap one comes first:
-//!
-//! 1. **Pending** — right after `accept` (or before `connect`), before any buffer is allocated
-//!    or any key exchanged: [`Admission::try_accept`] checks the global and per-address caps on
-//!    handshakes in progress, the per-address connection cap, and (when no peer is exempt) the
-//!    inbound limit. [`Admission::try_dial`] checks self, bans, duplicates and the outbound
-//!    limit. Each returns a [`PendingPermit`] that holds the slot until it is promoted or
-//!    dropped; a slowloris socket holds one slot until the handshake deadline and no more.
-//! 2. **Connected** — after the handshake, when the peer's ID is known:
-//!    [`PendingPermit::promote`] refuses self-connections, banned peers, over-limit peers and a
-//!    second IP when duplicates are not allowed, and applies the [tie-break](super::resolve)
-//!    when the peer already has a connection. It returns a [`PeerSlot`] that holds the peer's
-//!    place until dropped.
-//!
-//! # Limits
-//!
-//! - Inbound and outbound peers are capped separately (stock defaults: 40 and 10). Outbound
-//!   dials in progress count toward the outbound cap. Peers in
-//!   [`LimitsConfig::unconditional_peer_ids`] count toward neither, as in stock CometBFT.
-//! - A connection that replaces another one to the same peer (the tie-break keeps the new one)
-//!   is exempt from the count and address limits and keeps the place of the one it replaces:
-//!   it does not add a peer, and refusing it would break the tie-break's promise that both
-//!   ends keep the same connection. Likewise an inbound connection from a peer we are dialing
-//!   at that moment takes an outbound place (our dial reserved one) instead of an inbound one.
-//! - Per-address limits group IPv6 addresses by their [`LimitsConfig::ipv6_prefix_len`]-bit
-//!   prefix (an IPv6 user holds a whole /64); the duplicate-IP rule compares exact addresses, as
-//!   stock does. IPv4-mapped IPv6 addresses count as the IPv4 address.
-//!
-//! # Bounds
-//!
-//! Every map is bounded by the caps: pending-per-address entries by
-//! [`LimitsConfig::max_pending_inbound`], dials by the outbound cap plus the unconditional
-//! peers, peers and their addresses by the inbound and outbound caps plus the unconditional
-//! peers, bans by [`LimitsConfig::max_bans`].
-//!
-//! # Sharing
-//!
-//! An [`Admission`] is a cheap handle (`Clone`, `Send`, `Sync`) on one shared state behind a
-//! mutex, so that shards accepting on their own threads and the peer manager see the same
-//! counts. Permits and slots release their place when dropped, on whatever thread. No lock is
-//! held across a call into the caller, and nothing under the lock can panic.
+//! The policy is documented on [`Admission`].
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -143,7 +103,49 @@ pub struct AdmissionStats {
     pub bans: usize,
 }
 
-/// The shared admission state; see the [module documentation](self).
+/// The shared admission state: the gates every connection passes.
+///
+/// Every connection passes through two gates, and the cheap one comes first:
+///
+/// 1. **Pending** — right after `accept` (or before `connect`), before any buffer is allocated
+///    or any key exchanged: [`Admission::try_accept`] checks the global and per-address caps on
+///    handshakes in progress, the per-address connection cap, and (when no peer is exempt) the
+///    inbound limit. [`Admission::try_dial`] checks self, bans, duplicates and the outbound
+///    limit. Each returns a [`PendingPermit`] that holds the slot until it is promoted or
+///    dropped; a slowloris socket holds one slot until the handshake deadline and no more.
+/// 2. **Connected** — after the handshake, when the peer's ID is known:
+///    [`PendingPermit::promote`] refuses self-connections, banned peers, over-limit peers and a
+///    second IP when duplicates are not allowed, and applies the [tie-break](super::resolve)
+///    when the peer already has a connection. It returns a [`PeerSlot`] that holds the peer's
+///    place until dropped.
+///
+/// # Limits
+///
+/// - Inbound and outbound peers are capped separately (stock defaults: 40 and 10). Outbound
+///   dials in progress count toward the outbound cap. Peers in
+///   [`LimitsConfig::unconditional_peer_ids`] count toward neither, as in stock CometBFT.
+/// - A connection that replaces another one to the same peer (the tie-break keeps the new one)
+///   is exempt from the count and address limits and keeps the place of the one it replaces:
+///   it does not add a peer, and refusing it would break the tie-break's promise that both
+///   ends keep the same connection. Likewise an inbound connection from a peer we are dialing
+///   at that moment takes an outbound place (our dial reserved one) instead of an inbound one.
+/// - Per-address limits group IPv6 addresses by their [`LimitsConfig::ipv6_prefix_len`]-bit
+///   prefix (an IPv6 user holds a whole /64); the duplicate-IP rule compares exact addresses, as
+///   stock does. IPv4-mapped IPv6 addresses count as the IPv4 address.
+///
+/// # Bounds
+///
+/// Every map is bounded by the caps: pending-per-address entries by
+/// [`LimitsConfig::max_pending_inbound`], dials by the outbound cap plus the unconditional
+/// peers, peers and their addresses by the inbound and outbound caps plus the unconditional
+/// peers, bans by [`LimitsConfig::max_bans`].
+///
+/// # Sharing
+///
+/// An [`Admission`] is a cheap handle (`Clone`, `Send`, `Sync`) on one shared state behind a
+/// mutex, so that shards accepting on their own threads and the peer manager see the same
+/// counts. Permits and slots release their place when dropped, on whatever thread. No lock is
+/// held across a call into the caller, and nothing under the lock can panic.
 #[derive(Debug, Clone)]
 pub struct Admission {
     shared: Arc<Mutex<State>>,

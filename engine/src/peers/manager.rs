@@ -1,36 +1,6 @@
 //! The peer manager: which peers to dial and when.
 //!
-//! [`PeerManager`] keeps a bounded set of *dial targets* — the persistent peers from the
-//! configuration, plus peers added at run time ([`PeerManager::add_peer`]: an operator's dial
-//! now, the address book later) — and a view of who is connected. The node drives it:
-//!
-//! 1. [`PeerManager::poll_dial`] until it returns `None`; each [`Dial`] carries the address
-//!    and an outbound [`PendingPermit`] already taken from the shared [`Admission`].
-//! 2. Report outcomes: [`PeerManager::on_dial_failed`] when a dial or its handshake fails
-//!    (and drop the permit), [`PeerManager::on_connected`] for every connection promoted to a
-//!    peer (inbound ones too), [`PeerManager::on_disconnected`] when one closes.
-//! 3. Sleep until [`PeerManager::poll_timeout`] or the next event, then go to 1.
-//!
-//! # Policy
-//!
-//! - A target is dialed when it is not connected, not being dialed, not banned, its backoff has
-//!   elapsed and an outbound place is free (unconditional peers need none). Among several,
-//!   the one waiting longest goes first, then the one added first.
-//! - A failed dial waits [`BackoffConfig::delay`]; persistent peers are retried forever, other
-//!   targets are dropped after [`BackoffConfig::max_attempts`] failures.
-//! - A non-persistent target is dropped once connected: its job is done.
-//! - When a persistent peer disconnects, it is redialled after a backoff delay. The failure
-//!   count restarts only if the connection had lasted [`BackoffConfig::stable_after`] and did
-//!   not end in a protocol error, so a peer that accepts and drops us keeps backing off.
-//! - While no outbound place is free, [`PeerManager::poll_timeout`] does not report targets
-//!   that need one, so a full node does not spin; a failed dial or a disconnect wakes them.
-//!
-//! # Seams
-//!
-//! Peer exchange and the address book feed [`PeerManager::add_peer`] and read the
-//! `on_*` events; scoring calls [`PeerManager::ban`]; capability targets (a share of outbound
-//! peers with a given capability) will order the candidates in the one place that chooses
-//! among them (`PeerManager::candidates`).
+//! The policy is documented on [`PeerManager`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -168,7 +138,39 @@ struct Connected {
     since: Instant,
 }
 
-/// Decides whom to dial and when; see the [module documentation](self).
+/// Decides whom to dial and when.
+///
+/// It keeps a bounded set of *dial targets* — the persistent peers from the
+/// configuration, plus peers added at run time ([`PeerManager::add_peer`]: an operator's dial
+/// now, the address book later) — and a view of who is connected. The node drives it:
+///
+/// 1. [`PeerManager::poll_dial`] until it returns `None`; each [`Dial`] carries the address
+///    and an outbound [`PendingPermit`] already taken from the shared [`Admission`].
+/// 2. Report outcomes: [`PeerManager::on_dial_failed`] when a dial or its handshake fails
+///    (and drop the permit), [`PeerManager::on_connected`] for every connection promoted to a
+///    peer (inbound ones too), [`PeerManager::on_disconnected`] when one closes.
+/// 3. Sleep until [`PeerManager::poll_timeout`] or the next event, then go to 1.
+///
+/// # Policy
+///
+/// - A target is dialed when it is not connected, not being dialed, not banned, its backoff has
+///   elapsed and an outbound place is free (unconditional peers need none). Among several,
+///   the one waiting longest goes first, then the one added first.
+/// - A failed dial waits [`BackoffConfig::delay`]; persistent peers are retried forever, other
+///   targets are dropped after [`BackoffConfig::max_attempts`] failures.
+/// - A non-persistent target is dropped once connected: its job is done.
+/// - When a persistent peer disconnects, it is redialled after a backoff delay. The failure
+///   count restarts only if the connection had lasted [`BackoffConfig::stable_after`] and did
+///   not end in a protocol error, so a peer that accepts and drops us keeps backing off.
+/// - While no outbound place is free, [`PeerManager::poll_timeout`] does not report targets
+///   that need one, so a full node does not spin; a failed dial or a disconnect wakes them.
+///
+/// # Seams
+///
+/// Peer exchange and the address book feed [`PeerManager::add_peer`] and read the
+/// `on_*` events; scoring calls [`PeerManager::ban`]; capability targets (a share of outbound
+/// peers with a given capability) will order the candidates in the one place that chooses
+/// among them (`PeerManager::candidates`).
 #[derive(Debug)]
 pub struct PeerManager {
     local: NodeId,

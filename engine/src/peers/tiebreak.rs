@@ -1,31 +1,5 @@
-//! Which connection to keep when a peer ends up with two.
-//!
-//! Two nodes that dial each other at the same moment each get an outbound and an inbound
-//! connection to the other. Each node decides alone, when the second connection finishes its
-//! handshake, which one to keep, and both must keep the *same* one — otherwise each closes the
-//! one the other kept and they end with none (or, without a rule, with two).
-//!
-//! # The rule
-//!
-//! Every connection has a *dialer*, and both ends agree on who it was. Given the connection a
-//! node already holds to a peer and a new one:
-//!
-//! 1. **Different dialers** (the simultaneous dial): keep the connection dialed by the node
-//!    whose ID is lower (comparing the 20 ID bytes, which orders them as their lowercase hex).
-//! 2. **Same dialer**: keep the **new** one. A node dials a peer only while it holds no
-//!    connection to it, so the dialer has already dropped the old connection; the other end
-//!    is holding a stale copy (a restarted or paused peer, a half-open socket) and drops it.
-//!
-//! Both ends see the same two IDs and the same dialer for each connection, so rule 1 gives the
-//! same answer on both, in any order of events. Rule 2 only applies where the dialer holds one
-//! of the two connections; the other end follows it. (A stale connection's handshake arriving
-//! *after* its replacement is the one order it cannot repair: then both ends end up with
-//! nothing and the dialer redials with backoff. It needs one TCP connection's handshake to be
-//! overtaken by a whole later one.)
-//!
-//! The rule needs nothing on the wire, so it works with stock CometBFT peers: a stock node
-//! simply refuses the second connection, and whichever connection it keeps, the ringwire side
-//! keeps it too as long as the stock side holds it.
+//! Which connection to keep when a peer ends up with two: the rule is documented on
+//! [`resolve`].
 
 use crate::proto::secret::NodeId;
 
@@ -48,8 +22,35 @@ pub fn dialer(local: NodeId, remote: NodeId, direction: Direction) -> NodeId {
     }
 }
 
-/// Applies the rule above: `local` holds a connection to `remote` in direction `existing`, and
-/// a second one in direction `new` has finished its handshake.
+/// Which connection to keep: `local` holds a connection to `remote` in direction `existing`,
+/// and a second one in direction `new` has finished its handshake.
+///
+/// Two nodes that dial each other at the same moment each get an outbound and an inbound
+/// connection to the other. Each node decides alone, when the second connection finishes its
+/// handshake, which one to keep, and both must keep the *same* one — otherwise each closes the
+/// one the other kept and they end with none (or, without a rule, with two).
+///
+/// # The rule
+///
+/// Every connection has a *dialer*, and both ends agree on who it was. Given the connection a
+/// node already holds to a peer and a new one:
+///
+/// 1. **Different dialers** (the simultaneous dial): keep the connection dialed by the node
+///    whose ID is lower (comparing the 20 ID bytes, which orders them as their lowercase hex).
+/// 2. **Same dialer**: keep the **new** one. A node dials a peer only while it holds no
+///    connection to it, so the dialer has already dropped the old connection; the other end
+///    is holding a stale copy (a restarted or paused peer, a half-open socket) and drops it.
+///
+/// Both ends see the same two IDs and the same dialer for each connection, so rule 1 gives the
+/// same answer on both, in any order of events. Rule 2 only applies where the dialer holds one
+/// of the two connections; the other end follows it. (A stale connection's handshake arriving
+/// *after* its replacement is the one order it cannot repair: then both ends end up with
+/// nothing and the dialer redials with backoff. It needs one TCP connection's handshake to be
+/// overtaken by a whole later one.)
+///
+/// The rule needs nothing on the wire, so it works with stock CometBFT peers: a stock node
+/// simply refuses the second connection, and whichever connection it keeps, the ringwire side
+/// keeps it too as long as the stock side holds it.
 ///
 /// A connection to oneself is refused before this is asked; for `local == remote` it answers
 /// [`Keep::Existing`].
