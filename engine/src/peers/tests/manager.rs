@@ -465,3 +465,154 @@ fn limits_flow_into_admission() {
         Refused::InboundFull
     );
 }
+
+#[test]
+fn a_peer_admitted_behind_the_managers_back_is_not_redialled_in_a_loop() {
+    let (mut m, now) = manager(&[1], |_| {});
+    // Connected through the admission, not yet reported to the manager.
+    let _slot = m
+        .admission()
+        .try_accept(ip(1))
+        .unwrap()
+        .promote(id(1), ip(1), now)
+        .unwrap()
+        .slot;
+    assert!(m.poll_dial(now).is_none());
+    assert!(m.poll_timeout().unwrap() > now, "no spin");
+}
+
+mod ops {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add { peer: u8, persistent: bool },
+        Advance { ms: u64 },
+        FailDial { index: usize },
+        CompleteDial { index: usize },
+        Inbound { peer: u8 },
+        Disconnect { index: usize, reason: u8 },
+        Ban { peer: u8, secs: u64 },
+        Unban { peer: u8 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (1u8..12, any::<bool>()).prop_map(|(peer, persistent)| Op::Add { peer, persistent }),
+            (0u64..40_000).prop_map(|ms| Op::Advance { ms }),
+            any::<usize>().prop_map(|index| Op::FailDial { index }),
+            any::<usize>().prop_map(|index| Op::CompleteDial { index }),
+            (1u8..12).prop_map(|peer| Op::Inbound { peer }),
+            (any::<usize>(), 0u8..4).prop_map(|(index, reason)| Op::Disconnect { index, reason }),
+            (1u8..12, 0u64..120).prop_map(|(peer, secs)| Op::Ban { peer, secs }),
+            (1u8..12).prop_map(|peer| Op::Unban { peer }),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens, after draining `poll_dial` the manager never asks to be woken in
+        /// the past (no busy loop), never dials a connected or banned peer, never exceeds the
+        /// outbound limit, and its view matches the admission state.
+        #[test]
+        fn the_schedule_never_spins_and_respects_limits(
+            ops in prop::collection::vec(op(), 0..120),
+            seed in any::<u64>(),
+        ) {
+            let config = ManagerConfig {
+                persistent_peers: vec![addr(1), addr(2), addr(3)],
+                limits: LimitsConfig {
+                    max_outbound: 2,
+                    max_inbound: 3,
+                    allow_duplicate_ip: true,
+                    unconditional_peer_ids: vec![id(3)],
+                    ..LimitsConfig::default()
+                },
+                ..ManagerConfig::default()
+            };
+            let start = Instant::now();
+            let mut now = start;
+            let mut m = PeerManager::new(LOCAL, config, seed, start).unwrap();
+            let mut dials: Vec<Dial> = Vec::new();
+            let mut slots: Vec<PeerSlot> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Add { peer, persistent } => {
+                        let _ = m.add_peer(addr(peer), persistent, now);
+                    }
+                    Op::Advance { ms } => now += Duration::from_millis(ms),
+                    Op::FailDial { index } if !dials.is_empty() => {
+                        let dial = dials.swap_remove(index % dials.len());
+                        let peer = dial.addr.id;
+                        drop(dial);
+                        m.on_dial_failed(&peer, now);
+                    }
+                    Op::CompleteDial { index } if !dials.is_empty() => {
+                        let dial = dials.swap_remove(index % dials.len());
+                        let peer = dial.addr.id;
+                        match dial.permit.promote(peer, ip(peer.0[0]), now) {
+                            Ok(promoted) => {
+                                if let Some(old) = promoted.displaced {
+                                    slots.retain(|s| s.conn_id() != old);
+                                }
+                                m.on_connected(peer, promoted.slot.conn_id(), Direction::Outbound, now);
+                                slots.push(promoted.slot);
+                            }
+                            Err(_) => m.on_dial_failed(&peer, now),
+                        }
+                    }
+                    Op::Inbound { peer } => {
+                        if let Ok(permit) = m.admission().try_accept(ip(peer)) {
+                            if let Ok(promoted) = permit.promote(id(peer), ip(peer), now) {
+                                if let Some(old) = promoted.displaced {
+                                    slots.retain(|s| s.conn_id() != old);
+                                }
+                                m.on_connected(id(peer), promoted.slot.conn_id(), Direction::Inbound, now);
+                                slots.push(promoted.slot);
+                            }
+                        }
+                    }
+                    Op::Disconnect { index, reason } if !slots.is_empty() => {
+                        let slot = slots.swap_remove(index % slots.len());
+                        let reason = [
+                            DisconnectReason::Closed,
+                            DisconnectReason::Timeout,
+                            DisconnectReason::ProtocolError,
+                            DisconnectReason::Local,
+                        ][usize::from(reason)];
+                        m.on_disconnected(&slot.peer(), slot.conn_id(), reason, now);
+                    }
+                    Op::Ban { peer, secs } => {
+                        if let Some(conn) = m.ban(id(peer), now + Duration::from_secs(secs)) {
+                            if let Some(i) = slots.iter().position(|s| s.conn_id() == conn) {
+                                let slot = slots.swap_remove(i);
+                                m.on_disconnected(&slot.peer(), conn, DisconnectReason::Local, now);
+                            }
+                        }
+                    }
+                    Op::Unban { peer } => {
+                        m.unban(&id(peer));
+                    }
+                    _ => {}
+                }
+                while let Some(dial) = m.poll_dial(now) {
+                    let peer = dial.addr.id;
+                    prop_assert!(!m.is_banned(&peer, now));
+                    prop_assert!(!slots.iter().any(|s| s.peer() == peer), "dialed a connected peer");
+                    prop_assert!(!dials.iter().any(|d| d.addr.id == peer), "dialed twice");
+                    dials.push(dial);
+                }
+                if let Some(wake) = m.poll_timeout() {
+                    prop_assert!(wake > now, "asks to wake at {:?}, now is {:?}", wake - start, now - start);
+                }
+                let stats = m.admission().stats();
+                prop_assert_eq!(stats.dialing, dials.len());
+                prop_assert_eq!(stats.peers, slots.len());
+                prop_assert!(stats.outbound <= 2);
+                let counted_dials = dials.iter().filter(|d| d.addr.id != id(3)).count();
+                prop_assert!(counted_dials <= 2);
+                prop_assert_eq!(m.connected_count(), slots.len());
+            }
+        }
+    }
+}
