@@ -562,14 +562,17 @@ mod ops {
                         }
                     }
                     Op::Inbound { peer } => {
-                        if let Ok(permit) = m.admission().try_accept(ip(peer)) {
-                            if let Ok(promoted) = permit.promote(id(peer), ip(peer), now) {
-                                if let Some(old) = promoted.displaced {
-                                    slots.retain(|s| s.conn_id() != old);
-                                }
-                                m.on_connected(id(peer), promoted.slot.conn_id(), Direction::Inbound, now);
-                                slots.push(promoted.slot);
+                        let promoted = m
+                            .admission()
+                            .try_accept(ip(peer))
+                            .ok()
+                            .and_then(|permit| permit.promote(id(peer), ip(peer), now).ok());
+                        if let Some(promoted) = promoted {
+                            if let Some(old) = promoted.displaced {
+                                slots.retain(|s| s.conn_id() != old);
                             }
+                            m.on_connected(id(peer), promoted.slot.conn_id(), Direction::Inbound, now);
+                            slots.push(promoted.slot);
                         }
                     }
                     Op::Disconnect { index, reason } if !slots.is_empty() => {
@@ -583,11 +586,10 @@ mod ops {
                         m.on_disconnected(&slot.peer(), slot.conn_id(), reason, now);
                     }
                     Op::Ban { peer, secs } => {
-                        if let Some(conn) = m.ban(id(peer), now + Duration::from_secs(secs)) {
-                            if let Some(i) = slots.iter().position(|s| s.conn_id() == conn) {
-                                let slot = slots.swap_remove(i);
-                                m.on_disconnected(&slot.peer(), conn, DisconnectReason::Local, now);
-                            }
+                        let conn = m.ban(id(peer), now + Duration::from_secs(secs));
+                        if let Some(i) = slots.iter().position(|s| Some(s.conn_id()) == conn) {
+                            let slot = slots.swap_remove(i);
+                            m.on_disconnected(&slot.peer(), slot.conn_id(), DisconnectReason::Local, now);
                         }
                     }
                     Op::Unban { peer } => {
