@@ -7,7 +7,12 @@
 //!   CometBFT wire protocol (SecretConnection, NodeInfo, MConnection) byte for byte, and
 //!   ringwire's own native record layer and multiplexer between two ringwire peers.
 //!
-//! The runtime, shards, router and peer manager build on it in later layers.
+//! - [`peers`] — the peer manager's decisions (addresses, backoff, admission limits, the
+//!   simultaneous-dial tie-break, bans), also I/O-free.
+//! - [`config`] — the TOML configuration and the import of a CometBFT home directory.
+//!
+//! The runtime, shards and router build on these next.
 
 pub mod config;
+pub mod peers;
 pub mod proto;
