@@ -36,6 +36,4 @@ pub use mux::{MIN_RECORD_BUDGET, Mux, PROTOCOL_VERSION};
 pub use record::{InPlaceRecord, MAX_RECORD_PLAINTEXT, RecordError, RecordOpener, RecordSealer};
 pub use stats::MuxStats;
 
-/// The channel id a ringwire node adds to its NodeInfo to say it speaks the native protocol.
-/// No message is ever sent on it.
-pub const RINGWIRE_CAPABILITY_CHANNEL: u8 = 0xF0;
+pub use super::nodeinfo::RINGWIRE_CAPABILITY_CHANNEL;
