@@ -21,7 +21,8 @@
 //	           same direction. Round-trip times of the window go to -samples
 //	           (little-endian u64 nanoseconds).
 //	handshake  the sender dials, completes the SecretConnection handshake and
-//	           closes, over and over; the receiver accepts until idle.
+//	           closes, over and over; the receiver accepts until the harness
+//	           ends it (it prints no RESULT line).
 //	fanout     the sender dials -peers connections and broadcasts -size-byte
 //	           messages to every one; the receiver accepts them all and counts.
 //
