@@ -60,6 +60,14 @@ fuzz-long:
 bench-micro:
 	$(CARGO) bench -p ringwire-benches --locked
 
+## bench: the end-to-end harness (benches/README.md): raw TCP, stock CometBFT MConnection and
+## ringwire side by side; writes benches/results/latest.{json,md} and PNG charts.
+## BENCH_MODE=--full for the longer runs behind committed numbers.
+BENCH_MODE ?= --quick
+.PHONY: bench
+bench:
+	$(CARGO) run --release --locked -p ringwire-benches --bin ringwire-bench -- $(BENCH_MODE)
+
 ## golden: regenerate testdata/ from stock CometBFT's own code (see interop/cmd/golden).
 golden:
 	cd interop && $(GO) run ./cmd/golden -out ../testdata

@@ -98,7 +98,8 @@ fn bars(
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(230)
-        .build_cartesian_2d(0f64..top, (0..n).into_segmented())?;
+        // `(a..b).into_segmented()` has a segment for every value of a..=b.
+        .build_cartesian_2d(0f64..top, (0..n - 1).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -147,10 +148,13 @@ fn nines(q: f64) -> f64 {
 }
 
 fn percentile_label(x: f64) -> String {
+    if x < 0.5 {
+        return "p0".to_owned();
+    }
     let p = 100.0 * (1.0 - 10f64.powf(-x));
     let s = format!("{p:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    format!("{s}%")
+    format!("p{s}")
 }
 
 fn curves(
@@ -172,21 +176,23 @@ fn curves(
         .iter()
         .flat_map(|s| s.3.iter().map(|p| p.1))
         .fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    // Headroom above the highest curve keeps the legend clear of the lines.
     let (lo, hi) = if series.is_empty() {
         (1.0, 10.0)
     } else {
-        (lo.max(0.1) * 0.8, hi * 1.25)
+        (lo.max(0.1) * 0.8, hi * 6.0)
     };
     let mut chart = ChartBuilder::on(area)
         .caption("S3 round-trip time by percentile", (FONT, 20))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.3f64..5.0, (lo..hi).log_scale())?;
+        .build_cartesian_2d(0f64..5.0, (lo..hi).log_scale())?;
     chart
         .configure_mesh()
-        .x_desc("percentile")
+        .x_desc("percentile (curves start at p50)")
         .y_desc("round trip, µs")
+        .x_labels(6)
         .x_label_formatter(&|x| percentile_label(*x))
         .label_style((FONT, 14))
         .draw()?;
@@ -275,8 +281,8 @@ mod tests {
     #[test]
     fn nines_axis() {
         assert!((nines(0.99) - 2.0).abs() < 1e-9);
-        assert_eq!(percentile_label(2.0), "99%");
-        assert_eq!(percentile_label(3.0), "99.9%");
+        assert_eq!(percentile_label(2.0), "p99");
+        assert_eq!(percentile_label(3.0), "p99.9");
         assert_eq!(slug("1000 peers"), "1000-peers");
     }
 }

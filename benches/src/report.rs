@@ -21,7 +21,7 @@ pub fn fmt_num(v: f64) -> String {
             out.push(c);
         }
         format!("{sign}{out}")
-    } else if a >= 100.0 {
+    } else if a >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
@@ -30,9 +30,25 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// A ratio with two significant digits below 0.1, so small ratios do not read as zero.
+pub fn fmt_ratio(r: f64) -> String {
+    if !r.is_finite() {
+        return "–".to_owned();
+    }
+    let a = r.abs();
+    if a >= 10.0 {
+        format!("{r:.1}×")
+    } else if a >= 0.1 || a == 0.0 {
+        format!("{r:.2}×")
+    } else {
+        let decimals = (-a.log10()).ceil() as usize + 1;
+        format!("{r:.decimals$}×")
+    }
+}
+
 fn ratio(row: &RowResult, anchor: Option<&RowResult>, metric: &str) -> String {
     match (row.median(metric), anchor.and_then(|a| a.median(metric))) {
-        (Some(v), Some(a)) if a != 0.0 => format!("{:.2}×", v / a),
+        (Some(v), Some(a)) if a != 0.0 => fmt_ratio(v / a),
         _ => "–".to_owned(),
     }
 }
@@ -232,5 +248,10 @@ mod tests {
         assert_eq!(fmt_num(512.4), "512");
         assert_eq!(fmt_num(12.34), "12.3");
         assert_eq!(fmt_num(1.234), "1.23");
+        assert_eq!(fmt_num(73.0), "73");
+        assert_eq!(fmt_ratio(22.43), "22.4×");
+        assert_eq!(fmt_ratio(0.25), "0.25×");
+        assert_eq!(fmt_ratio(0.0047), "0.0047×");
+        assert_eq!(fmt_ratio(0.04), "0.040×");
     }
 }

@@ -188,6 +188,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         (None, _) => repo.join("benches/results"),
     };
+    // A smoke run without --out cleans up after checking its files.
+    let remove_out = cli.out.is_none() && mode == Mode::Smoke;
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let scratch = std::env::temp_dir().join(format!("ringwire-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
@@ -285,6 +287,23 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     }
                 }
             }
+        }
+        for f in ["latest.json", "latest.md"] {
+            let ok = std::fs::metadata(out.join(f)).is_ok_and(|m| m.len() > 0);
+            if !ok {
+                missing.push(format!("{f} was not written"));
+            }
+        }
+        if charts.is_empty() && charts::load_font().is_ok() {
+            missing.push("no chart was drawn".to_owned());
+        }
+        for (_, name) in &charts {
+            if !out.join(name).exists() {
+                missing.push(format!("{name} was not written"));
+            }
+        }
+        if remove_out {
+            let _ = std::fs::remove_dir_all(&out);
         }
         if !missing.is_empty() {
             eprintln!(
