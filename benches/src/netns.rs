@@ -52,8 +52,10 @@ pub struct ShapedLink {
 }
 
 impl ShapedLink {
-    /// Creates the link; on failure everything made so far is removed again.
+    /// Creates the link; on failure everything made so far is removed again. Namespaces left
+    /// behind by an earlier run that was killed are removed first.
     pub fn create(rate_mbit: u32) -> Result<Self, String> {
+        remove_stale();
         let id = std::process::id();
         let link = Self {
             ns_a: format!("rwb{id}a"),
@@ -119,6 +121,27 @@ impl ShapedLink {
     /// Where the receiver listens.
     pub fn listen_addr(&self) -> String {
         format!("{ADDR_B}:0")
+    }
+}
+
+/// Deletes `rwb<pid>a|b` namespaces whose process no longer exists.
+fn remove_stale() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix("rwb")
+            .and_then(|r| r.strip_suffix('a').or_else(|| r.strip_suffix('b')))
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = run(&["ip", "netns", "del", name]);
+        }
     }
 }
 
