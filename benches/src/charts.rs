@@ -159,6 +159,7 @@ fn percentile_label(x: f64) -> String {
 
 fn curves(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    legend: &DrawingArea<BitMapBackend<'_>, Shift>,
     scenario: &ScenarioResult,
 ) -> DrawResult<()> {
     let mut series = Vec::new();
@@ -176,11 +177,10 @@ fn curves(
         .iter()
         .flat_map(|s| s.3.iter().map(|p| p.1))
         .fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    // Headroom above the highest curve keeps the legend clear of the lines.
     let (lo, hi) = if series.is_empty() {
         (1.0, 10.0)
     } else {
-        (lo.max(0.1) * 0.8, hi * 6.0)
+        (lo.max(0.1) * 0.8, hi * 1.5)
     };
     let mut chart = ChartBuilder::on(area)
         .caption("S3 round-trip time by percentile", (FONT, 20))
@@ -196,24 +196,23 @@ fn curves(
         .x_label_formatter(&|x| percentile_label(*x))
         .label_style((FONT, 14))
         .draw()?;
+    let mut entries = Vec::new();
     for (label, system, idle, curve) in series {
         let color = color_of(system);
         let width = if idle { 1 } else { 3 };
         let pts: Vec<(f64, f64)> = curve.iter().map(|&(q, us)| (nines(q), us)).collect();
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(width)))?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
-            });
+        chart.draw_series(LineSeries::new(pts, color.stroke_width(width)))?;
+        entries.push((label, color, width));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()?;
+    // The legend gets its own panel, so it never hides a curve.
+    for (i, (label, color, width)) in entries.into_iter().enumerate() {
+        let y = 60 + 24 * i as i32;
+        legend.draw(&PathElement::new(
+            vec![(5, y), (35, y)],
+            color.stroke_width(width),
+        ))?;
+        legend.draw(&Text::new(label, (42, y - 8), (FONT, 13)))?;
+    }
     Ok(())
 }
 
@@ -234,9 +233,10 @@ pub fn draw_all(results: &Results, dir: &Path) -> Result<Vec<(Scenario, String)>
             if has {
                 let name = format!("{sid}-latency.png");
                 let path = dir.join(&name);
-                let root = BitMapBackend::new(&path, (1000, 600)).into_drawing_area();
+                let root = BitMapBackend::new(&path, (1200, 600)).into_drawing_area();
                 root.fill(&WHITE).map_err(|e| e.to_string())?;
-                curves(&root, s).map_err(|e| format!("{name}: {e}"))?;
+                let (plot, legend) = root.split_horizontally(860);
+                curves(&plot, &legend, s).map_err(|e| format!("{name}: {e}"))?;
                 root.present().map_err(|e| format!("{name}: {e}"))?;
                 written.push((s.id, name));
             }
