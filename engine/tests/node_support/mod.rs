@@ -1,0 +1,86 @@
+//! Shared helpers for the node integration tests.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringwire::node::{Node, NodeBuilder};
+use ringwire::proto::conn::{ChannelDescriptor, Compression};
+use ringwire::proto::secret::NodeKey;
+use ringwire::router::PeerEvent;
+use ringwire::rt::Driver;
+
+/// The driver under test: `RINGWIRE_DRIVER=epoll|io_uring|auto` (default auto).
+pub(crate) fn driver() -> Driver {
+    std::env::var("RINGWIRE_DRIVER")
+        .ok()
+        .map(|s| s.parse().expect("RINGWIRE_DRIVER"))
+        .unwrap_or(Driver::Auto)
+}
+
+pub(crate) fn secs(n: u64) -> Instant {
+    Instant::now() + Duration::from_secs(n)
+}
+
+/// A builder for node `seed` on the test network with the driver under test.
+pub(crate) fn builder(seed: u8) -> NodeBuilder {
+    Node::builder(NodeKey::from_seed([seed; 32]), "test-chain")
+        .driver(driver())
+        .shards(2)
+}
+
+/// A listening node on loopback.
+pub(crate) fn tcp_node(seed: u8, native: bool, channels: &[ChannelDescriptor]) -> Node {
+    let mut b = builder(seed)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .offer_native(native);
+    for c in channels {
+        b = b.channel(c.clone());
+    }
+    b.start().expect("node starts")
+}
+
+/// A channel descriptor.
+pub(crate) fn chan(id: u8, priority: u32, recv_cap: usize) -> ChannelDescriptor {
+    ChannelDescriptor {
+        id,
+        priority,
+        send_queue_capacity: 16,
+        recv_message_capacity: recv_cap,
+        compression: Compression::Off,
+    }
+}
+
+/// Deterministic content for a message of `len` bytes.
+pub(crate) fn payload(len: usize, tag: u8) -> Bytes {
+    Bytes::from(
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ tag ^ ((i >> 11) as u8))
+            .collect::<Vec<u8>>(),
+    )
+}
+
+/// Waits for `n` peers to be up on `node`.
+pub(crate) fn wait_peers(node: &Node, n: usize) {
+    let deadline = secs(10);
+    while node.peers().len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "peers did not come up: {}",
+            node.peers().len()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits for the next Down event.
+pub(crate) fn wait_down(events: &mut ringwire::router::PeerEvents) -> PeerEvent {
+    let deadline = secs(10);
+    loop {
+        match events.recv_blocking(deadline) {
+            Some(e @ PeerEvent::Down { .. }) => return e,
+            Some(_) => continue,
+            None => panic!("no down event"),
+        }
+    }
+}
