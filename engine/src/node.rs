@@ -251,8 +251,14 @@ impl NodeBuilder {
         };
         let listen_addr = listeners.first().and_then(|l| l.local_addr().ok());
         let mut node_info = self.node_info;
-        if let Some(a) = listen_addr {
-            node_info.listen_addr = format!("tcp://{a}");
+        match listen_addr {
+            Some(a) => node_info.listen_addr = format!("tcp://{a}"),
+            // Stock NodeInfo validation requires a host and port even from a node that does not
+            // accept connections.
+            None if node_info.listen_addr.is_empty() => {
+                node_info.listen_addr = "tcp://0.0.0.0:0".to_owned();
+            }
+            None => {}
         }
         let mut template = ConnectionConfig::new(self.node_key.clone(), node_info);
         template.offer_native = self.offer_native;

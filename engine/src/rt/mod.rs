@@ -17,6 +17,7 @@ pub(crate) mod clock;
 pub mod driver;
 pub(crate) mod memory;
 pub(crate) mod net;
+pub mod seccomp;
 pub(crate) mod thread;
 pub(crate) mod time;
 
