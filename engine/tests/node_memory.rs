@@ -122,8 +122,10 @@ fn local_delivery_hands_over_the_same_buffer() {
 
 #[test]
 fn local_queue_full_then_timeout() {
-    let mut limits = ringwire::node::Limits::default();
-    limits.recv_queue_capacity = 2;
+    let limits = ringwire::node::Limits {
+        recv_queue_capacity: 2,
+        ..Default::default()
+    };
     let node = builder(1).limits(limits).start().unwrap();
     let ch = node.open_channel(chan(0x20, 1, 1024)).unwrap();
     ch.try_send(Envelope::local(Bytes::from_static(b"1")))
