@@ -55,6 +55,8 @@ pub(crate) struct ConnCtx {
     requests: RefCell<HashMap<RequestId, RequestReply>>,
     dial_reply: RefCell<Option<DialReply>>,
     io_failure: RefCell<Option<String>>,
+    /// The reader saw end of stream; the driver closes once it has taken the events before it.
+    eof: Cell<bool>,
     refused: RefCell<Option<String>>,
     wake_reader: Notify,
     wake_writer: Notify,
@@ -86,6 +88,7 @@ impl ConnCtx {
             requests: RefCell::new(HashMap::new()),
             dial_reply: RefCell::new(dial_reply),
             io_failure: RefCell::new(None),
+            eof: Cell::new(false),
             refused: RefCell::new(None),
             wake_reader: Notify::new(),
             wake_writer: Notify::new(),
@@ -210,7 +213,10 @@ async fn read_loop(ctx: Rc<ConnCtx>, size: usize) {
         buf = b;
         match result {
             Ok(0) => {
-                ctx.fail_io("connection closed by the peer".into());
+                // A peer that closed cleanly sent its reason just before: let the driver take
+                // the events already received first.
+                ctx.eof.set(true);
+                ctx.wake_driver.notify_one();
                 return;
             }
             Ok(_) => {
@@ -276,6 +282,10 @@ enum Wake {
 async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
     let mut parked: Option<Parked> = None;
     loop {
+        if parked.is_some() && ctx.is_closed() {
+            // Nobody will receive it: the connection is gone.
+            parked = None;
+        }
         let now = Instant::now();
         {
             let mut conn = ctx.conn.borrow_mut();
@@ -301,6 +311,10 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
         }
         if finished {
             return;
+        }
+        if ctx.eof.get() && !ctx.is_closed() {
+            ctx.fail_io("connection closed by the peer".into());
+            continue;
         }
         if ctx.conn.borrow().wants_input() {
             ctx.wake_reader.notify_one();

@@ -29,6 +29,15 @@ pub(crate) fn builder(seed: u8) -> NodeBuilder {
         .shards(2)
 }
 
+/// A builder for node number `n` (any `u32`), for tests with many nodes.
+pub(crate) fn builder_n(n: u32) -> NodeBuilder {
+    let mut seed = [0xA5u8; 32];
+    seed[..4].copy_from_slice(&n.to_le_bytes());
+    Node::builder(NodeKey::from_seed(seed), "test-chain")
+        .driver(driver())
+        .shards(1)
+}
+
 /// A listening node on loopback.
 pub(crate) fn tcp_node(seed: u8, native: bool, channels: &[ChannelDescriptor]) -> Node {
     let mut b = builder(seed)
