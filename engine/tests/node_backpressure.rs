@@ -111,3 +111,46 @@ fn native_stalled_peer_times_out_while_others_flow() {
 fn compat_stalled_peer_times_out_while_others_flow() {
     stalled_peer_times_out(false);
 }
+
+#[test]
+fn keepalive_is_answered_while_the_application_does_not_drain() {
+    let desc = chan(0x20, 1, 1 << 20);
+    let quick = |seed| {
+        builder(seed)
+            .listen("127.0.0.1:0".parse().unwrap())
+            .limits(Limits {
+                recv_queue_capacity: 2,
+                ..Default::default()
+            })
+            .channel(desc.clone())
+            .connection_config(|c| {
+                c.native_ping_interval = Duration::from_millis(50);
+                c.native_pong_timeout = Duration::from_millis(200);
+            })
+            .start()
+            .unwrap()
+    };
+    let a = quick(1);
+    let b = quick(2);
+    a.dial_blocking(b.listen_addr().unwrap(), Some(b.node_id()))
+        .unwrap();
+    let ca = a.open_channel(desc.clone()).unwrap();
+    let mut cb = b.open_channel(desc).unwrap();
+    for i in 0..20u8 {
+        ca.send_blocking(
+            Envelope::peer(b.node_id(), Bytes::from(vec![i; 100])),
+            secs(5),
+        )
+        .unwrap();
+    }
+    // b's application sleeps through many ping intervals and pong timeouts.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(a.peers().len(), 1, "a dropped the slow peer");
+    assert_eq!(b.peers().len(), 1, "b dropped its peer");
+    for i in 0..20u8 {
+        let m = cb.recv_blocking(secs(5)).expect("queued messages arrive");
+        assert_eq!(m.payload, vec![i; 100]);
+    }
+    a.shutdown_blocking(secs(5));
+    b.shutdown_blocking(secs(5));
+}

@@ -1,6 +1,7 @@
 //! Shared helpers for the node integration tests.
 #![allow(dead_code)]
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -60,13 +61,23 @@ pub(crate) fn chan(id: u8, priority: u32, recv_cap: usize) -> ChannelDescriptor 
     }
 }
 
-/// Deterministic content for a message of `len` bytes.
+/// Deterministic content for a message of `len` bytes (up to 32 MiB): a slice of one shared
+/// pseudo-random buffer, offset by `tag`, so tests do not spend their time generating bytes.
 pub(crate) fn payload(len: usize, tag: u8) -> Bytes {
-    Bytes::from(
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31) ^ tag ^ ((i >> 11) as u8))
-            .collect::<Vec<u8>>(),
-    )
+    static BASE: OnceLock<Bytes> = OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut v = Vec::with_capacity((32 << 20) + 4096);
+        while v.len() < v.capacity() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        Bytes::from(v)
+    });
+    let start = usize::from(tag) * 13;
+    base.slice(start..start + len)
 }
 
 /// Waits for `n` peers to be up on `node`.
