@@ -74,18 +74,22 @@ fn spawn_child(native: bool) -> (Child, SocketAddr, NodeId) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn the child");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines.next().expect("child output").expect("readable");
+    let ready = child.stdout.take().and_then(|stdout| {
         // The harness may print "test echo_child ... " on the same line first.
-        if let Some(rest) = line.split_once("READY ").map(|(_, r)| r) {
-            let mut parts = rest.split(' ');
-            let addr = parts.next().unwrap().parse().unwrap();
-            let id = parts.next().unwrap().parse().unwrap();
-            return (child, addr, id);
-        }
-    }
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.split_once("READY ").map(|(_, r)| r.to_owned()))
+    });
+    let Some(ready) = ready else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the child never became ready");
+    };
+    let mut parts = ready.split(' ');
+    let addr = parts.next().unwrap().parse().unwrap();
+    let id = parts.next().unwrap().parse().unwrap();
+    (child, addr, id)
 }
 
 fn exchange_with_child(native: bool) {
