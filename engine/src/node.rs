@@ -496,7 +496,8 @@ impl Node {
     }
 
     /// Stops the node: refuses new work, closes every connection (native peers are told why),
-    /// waits for them until `deadline`, and stops the shard threads.
+    /// waits for them until `deadline`, and stops the shard threads. Call it from an
+    /// application thread, never from inside a [`crate::router::PeerGate`] callback.
     pub async fn shutdown(&self, deadline: Instant) {
         let router = &self.inner.router;
         router.stop();

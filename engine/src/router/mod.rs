@@ -7,13 +7,13 @@
 //! lookup or a non-blocking queue operation.
 //!
 //! Delivery policy:
-//! - `To::Peer`: one credit per message (see [`peer`]), then the owning shard's bounded inbox.
+//! - `To::Peer`: one credit per message (see `peer`), then the owning shard's bounded inbox.
 //!   `send` waits for both up to its deadline (`Timeout`); `try_send` reports `Full` at once.
 //! - `To::Local`: the payload goes straight into the channel's bounded receive queue; the
 //!   receiver gets the very buffer that was sent.
 //! - `To::Broadcast` and `To::Role`: one command per shard carrying one refcounted buffer; the
 //!   shard fans out. Best effort per peer: a peer whose queue is far behind misses the message
-//!   (counted in [`NodeStats::fanout_dropped`]).
+//!   (counted in `NodeStats::fanout_dropped`).
 //! - Requests wait for the response until the deadline; compat peers answer `Unsupported`.
 
 mod channel;
@@ -81,6 +81,8 @@ pub struct NodeStats {
     pub accepted: u64,
     /// Inbound TCP connections refused at once (connection limit).
     pub accept_refused: u64,
+    /// Peer events lost by subscribers that fell behind.
+    pub events_lagged: u64,
 }
 
 /// A channel this node runs: its descriptor and the sending side of its receive queue.
@@ -392,6 +394,7 @@ impl Router {
             io_errors: s.io_errors.load(Ordering::Relaxed),
             accepted: s.accepted.load(Ordering::Relaxed),
             accept_refused: s.accept_refused.load(Ordering::Relaxed),
+            events_lagged: s.events_lagged.load(Ordering::Relaxed),
         }
     }
 

@@ -2,13 +2,13 @@
 //! drive the sockets.
 //!
 //! Today that is compio (pinned exactly in `Cargo.toml`) on io_uring, or on epoll when io_uring
-//! is unavailable (see [`driver`] for the probe and the fallback policy). Everything above this
+//! is unavailable (see `driver` for the probe and the fallback policy). Everything above this
 //! module sees small types only:
 //!
-//! - shard threads, each with its own runtime ([`thread`]), and local tasks on them;
-//! - [`net::Stream`]: a connected byte stream (TCP or the in-memory pipe of [`memory`]) with
-//!   owned-buffer reads and writes; [`net::Listener`]: one `SO_REUSEPORT` listener per shard;
-//! - timers on a shard ([`time`]) and deadlines usable from any thread or executor ([`clock`]).
+//! - shard threads, each with its own runtime (`thread`), and local tasks on them;
+//! - `net::Stream`: a connected byte stream (TCP or the in-memory pipe of `memory`) with
+//!   owned-buffer reads and writes; `net::Listener`: one `SO_REUSEPORT` listener per shard;
+//! - timers on a shard (`time`) and deadlines usable from any thread or executor (`clock`).
 //!
 //! Moving to raw `io-uring` later, or adding multishot receive into provided-buffer rings and
 //! zero-copy send, changes this folder only.
