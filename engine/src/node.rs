@@ -54,6 +54,10 @@ pub struct Limits {
     pub max_connections_per_shard: usize,
     /// Bytes read per read call, per connection.
     pub read_buffer: usize,
+    /// Buffers (of `read_buffer` bytes) each shard lends to reads; 0 gives every connection
+    /// its own read buffer instead. The pool is an io_uring provided-buffer ring: the kernel
+    /// picks a buffer when data arrives, so idle connections hold none. Ignored on epoll.
+    pub shard_read_buffers: u16,
     /// Bytes coalesced into one write, per connection.
     pub write_batch: usize,
     /// TCP connect timeout for dials.
@@ -74,6 +78,7 @@ impl Default for Limits {
             peer_event_capacity: 1024,
             max_connections_per_shard: 4096,
             read_buffer: 32 * 1024,
+            shard_read_buffers: 0,
             write_batch: 256 * 1024,
             dial_timeout: Duration::from_secs(3),
             close_grace: Duration::from_secs(1),
@@ -293,9 +298,13 @@ impl NodeBuilder {
         Connection::new(check, [1; 32], Instant::now())
             .map_err(|e| StartError::Config(e.to_string()))?;
 
+        let lent = self.limits.shard_read_buffers > 0 && kind == DriverKind::IoUring;
         let config = Arc::new(ShardConfig {
             template,
             read_buffer: self.limits.read_buffer.max(1024),
+            // epoll has no provided-buffer ring: a pending read would hold a pooled buffer while
+            // it waits, so there every connection keeps its own.
+            lent_buffers: lent,
             write_batch: self.limits.write_batch.max(16 * 1024),
             max_connections: self.limits.max_connections_per_shard,
             close_grace: self.limits.close_grace,
@@ -309,6 +318,10 @@ impl NodeBuilder {
                 kind,
                 cpu: self.pin_threads.then_some(index % cores),
                 ring_entries: 256,
+                read_pool: lent.then_some((
+                    self.limits.shard_read_buffers,
+                    self.limits.read_buffer.max(1024),
+                )),
             };
             let router2 = router.clone();
             let config2 = config.clone();

@@ -4,6 +4,7 @@
 mod node_support;
 
 use node_support::*;
+use ringwire::node::Limits;
 use ringwire::proto::conn::Mode;
 use ringwire::proto::secret::NodeId;
 use ringwire::router::{Channel, Envelope, Origin};
@@ -18,14 +19,27 @@ const SIZES: [usize; 7] = [
     16 * 1024 * 1024,
 ];
 
-fn exchange(native: bool) {
+fn exchange(native: bool, lent_buffers: u16) {
     let channels = [
         chan(0x20, 10, 17 << 20),
         chan(0x30, 5, 17 << 20),
         chan(0x40, 1, 17 << 20),
     ];
-    let a = tcp_node(1, native, &channels);
-    let b = tcp_node(2, native, &channels);
+    let node = |seed| {
+        let mut b = builder(seed)
+            .listen("127.0.0.1:0".parse().unwrap())
+            .offer_native(native)
+            .limits(Limits {
+                shard_read_buffers: lent_buffers,
+                ..Default::default()
+            });
+        for c in &channels {
+            b = b.channel(c.clone());
+        }
+        b.start().expect("node starts")
+    };
+    let a = node(1);
+    let b = node(2);
     let info = a
         .dial_blocking(b.listen_addr().unwrap(), Some(b.node_id()))
         .expect("dial");
@@ -79,10 +93,20 @@ fn one_way(from: &[Channel], to: &mut [Channel], from_id: NodeId, to_id: NodeId)
 
 #[test]
 fn native_pair_exchanges_every_size_on_every_channel() {
-    exchange(true);
+    exchange(true, 0);
 }
 
 #[test]
 fn compat_pair_exchanges_every_size_on_every_channel() {
-    exchange(false);
+    exchange(false, 0);
+}
+
+#[test]
+fn native_pair_with_lent_read_buffers() {
+    exchange(true, 8);
+}
+
+#[test]
+fn compat_pair_with_lent_read_buffers() {
+    exchange(false, 8);
 }

@@ -60,6 +60,7 @@ pub(crate) struct Stats {
     pub(crate) accepted: AtomicU64,
     pub(crate) accept_refused: AtomicU64,
     pub(crate) events_lagged: AtomicU64,
+    pub(crate) read_buffers_exhausted: AtomicU64,
 }
 
 /// A snapshot of the node's counters.
@@ -83,6 +84,8 @@ pub struct NodeStats {
     pub accept_refused: u64,
     /// Peer events lost by subscribers that fell behind.
     pub events_lagged: u64,
+    /// Reads that found every lent read buffer of their shard in use (retried).
+    pub read_buffers_exhausted: u64,
 }
 
 /// A channel this node runs: its descriptor and the sending side of its receive queue.
@@ -395,6 +398,7 @@ impl Router {
             accepted: s.accepted.load(Ordering::Relaxed),
             accept_refused: s.accept_refused.load(Ordering::Relaxed),
             events_lagged: s.events_lagged.load(Ordering::Relaxed),
+            read_buffers_exhausted: s.read_buffers_exhausted.load(Ordering::Relaxed),
         }
     }
 

@@ -49,6 +49,33 @@ impl Stream {
         }
     }
 
+    /// Reads into a buffer the runtime lends (on io_uring, from the shard's provided-buffer
+    /// ring, so an idle connection holds no read buffer) and hands the bytes to `f`; the buffer
+    /// goes back to the pool when `f` returns. `Ok(None)` is end of stream. An error of kind
+    /// `ResourceBusy` means every pooled buffer is in use: try again shortly.
+    pub(crate) async fn read_lent<R>(
+        &self,
+        len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> io::Result<Option<R>> {
+        match &self.inner {
+            Inner::Tcp(s) => {
+                let mut r = s;
+                match compio::io::AsyncReadManaged::read_managed(&mut r, len).await? {
+                    Some(buf) if !buf.is_empty() => Ok(Some(f(&buf))),
+                    _ => Ok(None),
+                }
+            }
+            Inner::Memory(m) => {
+                let (res, buf) = m.read(Vec::with_capacity(len.max(1))).await;
+                match res? {
+                    0 => Ok(None),
+                    _ => Ok(Some(f(&buf))),
+                }
+            }
+        }
+    }
+
     /// Writes all of `buf`.
     pub(crate) async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         match &self.inner {

@@ -19,6 +19,8 @@ pub(crate) struct ThreadSpec {
     pub(crate) cpu: Option<usize>,
     /// Submission queue entries of the ring (io_uring only).
     pub(crate) ring_entries: u32,
+    /// Buffers lent to reads (`Stream::read_lent`): how many, and the size of each.
+    pub(crate) read_pool: Option<(u16, usize)>,
 }
 
 /// Starts a shard thread that runs `main` to completion on a fresh runtime. Returns once the
@@ -73,6 +75,12 @@ fn build_runtime(spec: &ThreadSpec) -> io::Result<compio::runtime::Runtime> {
         DriverKind::IoUring => DriverType::IoUring,
         DriverKind::Epoll => DriverType::Poll,
     });
+    if let Some((count, len)) = spec.read_pool {
+        if let Some(count) = std::num::NonZero::new(count) {
+            proactor.buffer_pool_size(count);
+        }
+        proactor.buffer_pool_buffer_len(len.max(1));
+    }
     let mut builder = compio::runtime::RuntimeBuilder::new();
     builder.with_proactor(proactor);
     if let Some(cpu) = spec.cpu {

@@ -175,7 +175,15 @@ impl ConnCtx {
 /// Starts the three tasks of a connection; returns when the connection is finished and its
 /// tasks are gone.
 pub(crate) async fn run(shard: Rc<Shard>, ctx: Rc<ConnCtx>) {
-    let reader = thread::spawn(read_loop(ctx.clone(), shard.config.read_buffer));
+    let reader = if shard.config.lent_buffers {
+        thread::spawn(read_lent_loop(
+            shard.clone(),
+            ctx.clone(),
+            shard.config.read_buffer,
+        ))
+    } else {
+        thread::spawn(read_loop(ctx.clone(), shard.config.read_buffer))
+    };
     let writer = thread::spawn(write_loop(ctx.clone(), shard.config.write_batch));
     drive(&shard, &ctx).await;
     // Let the writer send what the close queued (CLOSE or RESET), for a bounded time.
@@ -195,18 +203,8 @@ pub(crate) async fn run(shard: Rc<Shard>, ctx: Rc<ConnCtx>) {
 async fn read_loop(ctx: Rc<ConnCtx>, size: usize) {
     let mut buf: Vec<u8> = Vec::with_capacity(size);
     loop {
-        loop {
-            let (closed, wants) = {
-                let c = ctx.conn.borrow();
-                (c.is_closed(), c.wants_input())
-            };
-            if closed {
-                return;
-            }
-            if wants {
-                break;
-            }
-            ctx.wake_reader.notified().await;
+        if !wait_for_input_demand(&ctx).await {
+            return;
         }
         buf.clear();
         let (result, b) = ctx.stream.read(buf).await;
@@ -230,6 +228,64 @@ async fn read_loop(ctx: Rc<ConnCtx>, size: usize) {
                 return;
             }
         }
+    }
+}
+
+/// Like `read_loop`, with buffers lent by the runtime for the duration of one read (the
+/// provided-buffer ring on io_uring): an idle connection holds no read buffer.
+async fn read_lent_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
+    loop {
+        if !wait_for_input_demand(&ctx).await {
+            return;
+        }
+        let result = ctx
+            .stream
+            .read_lent(size, |bytes| {
+                // The error, if any, is also reported as `Event::Closed`.
+                let _ = ctx.conn.borrow_mut().handle_input(Instant::now(), bytes);
+            })
+            .await;
+        match result {
+            Ok(Some(())) => {
+                ctx.wake_driver.notify_one();
+                ctx.wake_writer.notify_one();
+            }
+            Ok(None) => {
+                ctx.eof.set(true);
+                ctx.wake_driver.notify_one();
+                return;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
+                // Every pooled buffer is in use on this shard: let the others drain first.
+                shard
+                    .router
+                    .stats
+                    .read_buffers_exhausted
+                    .fetch_add(1, Ordering::Relaxed);
+                time::sleep_until(Instant::now() + std::time::Duration::from_millis(1)).await;
+            }
+            Err(e) => {
+                ctx.fail_io(format!("read: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until the connection wants input; false once it is closed.
+async fn wait_for_input_demand(ctx: &ConnCtx) -> bool {
+    loop {
+        let (closed, wants) = {
+            let c = ctx.conn.borrow();
+            (c.is_closed(), c.wants_input())
+        };
+        if closed {
+            return false;
+        }
+        if wants {
+            return true;
+        }
+        ctx.wake_reader.notified().await;
     }
 }
 

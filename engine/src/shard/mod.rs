@@ -42,6 +42,9 @@ pub(crate) struct ShardConfig {
     pub(crate) template: ConnectionConfig,
     /// Bytes a connection reads per read.
     pub(crate) read_buffer: usize,
+    /// Read into buffers the runtime lends per read (provided-buffer ring) instead of one
+    /// buffer per connection.
+    pub(crate) lent_buffers: bool,
     /// Bytes a connection writes per write (records are coalesced up to this).
     pub(crate) write_batch: usize,
     /// Most connections on one shard; further inbound ones are closed at once.
