@@ -114,8 +114,17 @@ fn rss_kib() -> u64 {
 #[ignore]
 fn rss_per_idle_peer() {
     let peers: usize = 1000;
+    // RINGWIRE_TEST_LENT_BUFFERS=n: the hub's shards lend n read buffers instead.
+    let lent: u16 = std::env::var("RINGWIRE_TEST_LENT_BUFFERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let hub = builder(1)
         .listen("127.0.0.1:0".parse().unwrap())
+        .limits(ringwire::node::Limits {
+            shard_read_buffers: lent,
+            ..Default::default()
+        })
         .channel(chan(0x20, 1, 1024))
         .start()
         .unwrap();
@@ -140,7 +149,7 @@ fn rss_per_idle_peer() {
         std::thread::sleep(Duration::from_secs(2));
         let after = rss_kib();
         println!(
-            "driver={} hub RSS: {before} KiB before, {after} KiB with {peers} idle peers: {:.1} KiB per peer",
+            "driver={} lent={lent} hub RSS: {before} KiB before, {after} KiB with {peers} idle peers: {:.1} KiB per peer",
             hub.driver(),
             (after.saturating_sub(before)) as f64 / peers as f64
         );
