@@ -157,7 +157,7 @@ pub(crate) fn resolve(driver: Driver) -> Result<DriverKind, DriverError> {
 
 /// Checks that io_uring can be set up and supports every operation the engine submits.
 #[cfg(target_os = "linux")]
-pub(crate) fn probe() -> Result<(), ProbeFailure> {
+pub fn probe() -> Result<(), ProbeFailure> {
     use io_uring::opcode;
 
     let ring = io_uring::IoUring::new(8).map_err(classify)?;
@@ -196,7 +196,7 @@ pub(crate) fn probe() -> Result<(), ProbeFailure> {
 
 /// Checks that io_uring can be set up (never on this platform).
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn probe() -> Result<(), ProbeFailure> {
+pub fn probe() -> Result<(), ProbeFailure> {
     Err(ProbeFailure::NotLinux)
 }
 
