@@ -55,8 +55,9 @@ pub(crate) struct ConnCtx {
     requests: RefCell<HashMap<RequestId, RequestReply>>,
     dial_reply: RefCell<Option<DialReply>>,
     io_failure: RefCell<Option<String>>,
-    /// The reader saw end of stream; the driver closes once it has taken the events before it.
-    eof: Cell<bool>,
+    /// The socket ended or failed; the driver closes once it has taken the events received
+    /// before (a peer that closed cleanly sent its reason just before).
+    pending_io: RefCell<Option<String>>,
     refused: RefCell<Option<String>>,
     wake_reader: Notify,
     wake_writer: Notify,
@@ -88,7 +89,7 @@ impl ConnCtx {
             requests: RefCell::new(HashMap::new()),
             dial_reply: RefCell::new(dial_reply),
             io_failure: RefCell::new(None),
-            eof: Cell::new(false),
+            pending_io: RefCell::new(None),
             refused: RefCell::new(None),
             wake_reader: Notify::new(),
             wake_writer: Notify::new(),
@@ -165,6 +166,12 @@ impl ConnCtx {
         self.wake_all();
     }
 
+    /// Records a socket failure for the driver to act on after the pending events.
+    fn defer_io(&self, what: String) {
+        self.pending_io.borrow_mut().get_or_insert(what);
+        self.wake_driver.notify_one();
+    }
+
     fn wake_all(&self) {
         self.wake_driver.notify_one();
         self.wake_writer.notify_one();
@@ -211,10 +218,7 @@ async fn read_loop(ctx: Rc<ConnCtx>, size: usize) {
         buf = b;
         match result {
             Ok(0) => {
-                // A peer that closed cleanly sent its reason just before: let the driver take
-                // the events already received first.
-                ctx.eof.set(true);
-                ctx.wake_driver.notify_one();
+                ctx.defer_io("connection closed by the peer".into());
                 return;
             }
             Ok(_) => {
@@ -224,7 +228,7 @@ async fn read_loop(ctx: Rc<ConnCtx>, size: usize) {
                 ctx.wake_writer.notify_one();
             }
             Err(e) => {
-                ctx.fail_io(format!("read: {e}"));
+                ctx.defer_io(format!("read: {e}"));
                 return;
             }
         }
@@ -251,8 +255,7 @@ async fn read_lent_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
                 ctx.wake_writer.notify_one();
             }
             Ok(None) => {
-                ctx.eof.set(true);
-                ctx.wake_driver.notify_one();
+                ctx.defer_io("connection closed by the peer".into());
                 return;
             }
             Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
@@ -265,7 +268,7 @@ async fn read_lent_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
                 time::sleep_until(Instant::now() + std::time::Duration::from_millis(1)).await;
             }
             Err(e) => {
-                ctx.fail_io(format!("read: {e}"));
+                ctx.defer_io(format!("read: {e}"));
                 return;
             }
         }
@@ -307,7 +310,7 @@ async fn write_loop(ctx: Rc<ConnCtx>, batch: usize) {
                 out = Vec::new();
             }
             if let Err(e) = result {
-                ctx.fail_io(format!("write: {e}"));
+                ctx.defer_io(format!("write: {e}"));
                 break;
             }
             ctx.wake_driver.notify_one();
@@ -368,8 +371,11 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
         if finished {
             return;
         }
-        if ctx.eof.get() && !ctx.is_closed() {
-            ctx.fail_io("connection closed by the peer".into());
+        let failed = ctx.pending_io.borrow_mut().take();
+        if let Some(what) = failed
+            && !ctx.is_closed()
+        {
+            ctx.fail_io(what);
             continue;
         }
         if ctx.conn.borrow().wants_input() {
