@@ -40,6 +40,9 @@ use crate::rt::memory::memory_pipe;
 use crate::rt::{clock, net, thread};
 use crate::shard::{Command, DialTarget, Shard, ShardConfig};
 
+/// Submission queue entries of each shard's ring.
+const RING_ENTRIES: u32 = 256;
+
 /// Bounds on queues, buffers and connection counts. Every queue in the node is bounded by one
 /// of these (or by a channel's descriptor).
 #[derive(Clone, Debug)]
@@ -247,7 +250,7 @@ impl NodeBuilder {
 
     /// Starts the shard threads (and listeners).
     pub fn start(self) -> Result<Node, StartError> {
-        let kind = driver::resolve(self.driver)?;
+        let kind = driver::resolve(self.driver, RING_ENTRIES)?;
         let shards = self.shards.max(1);
         let listeners = match self.listen {
             Some(addr) => net::bind_group(addr, shards, self.limits.backlog)
@@ -317,7 +320,7 @@ impl NodeBuilder {
                 name: format!("ringwire-shard-{index}"),
                 kind,
                 cpu: self.pin_threads.then_some(index % cores),
-                ring_entries: 256,
+                ring_entries: RING_ENTRIES,
                 read_pool: lent.then_some((
                     self.limits.shard_read_buffers,
                     self.limits.read_buffer.max(1024),

@@ -39,7 +39,8 @@ impl ChannelSender {
     }
 
     /// Queues `envelope`, waiting for queue space until `deadline`. Returns how many recipients
-    /// it was queued for (broadcast and role sends may reach none).
+    /// it was queued for (broadcast and role sends may reach none). Broadcast and role sends
+    /// are best effort per peer; one that fails with `Timeout` may have reached some shards.
     pub async fn send(&self, envelope: Envelope, deadline: Instant) -> Result<usize, SendError> {
         self.router.send(self.id, envelope, deadline).await
     }

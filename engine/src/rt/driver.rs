@@ -136,16 +136,27 @@ pub enum DriverError {
     },
 }
 
-/// Resolves the configured driver to the one that will run, probing io_uring when needed.
+/// Resolves the configured driver to the one that will run, probing io_uring when needed:
+/// the kernel probe first, then a trial runtime with the shards' own settings (`ring_entries`),
+/// so a ring the probe could set up but the real size cannot (memlock) is caught here too.
 /// `Auto` logs one warning line when it falls back.
-pub(crate) fn resolve(driver: Driver) -> Result<DriverKind, DriverError> {
+pub(crate) fn resolve(driver: Driver, ring_entries: u32) -> Result<DriverKind, DriverError> {
+    let check = || {
+        probe()?;
+        super::thread::try_runtime(DriverKind::IoUring, ring_entries).map_err(|e| {
+            match e.raw_os_error() {
+                Some(libc::ENOMEM) | Some(libc::ENOBUFS) => ProbeFailure::Memlock(e),
+                _ => ProbeFailure::Other(e),
+            }
+        })
+    };
     match driver {
         Driver::Epoll => Ok(DriverKind::Epoll),
-        Driver::IoUring => match probe() {
+        Driver::IoUring => match check() {
             Ok(()) => Ok(DriverKind::IoUring),
             Err(e) => Err(DriverError::IoUringUnavailable(e)),
         },
-        Driver::Auto => match probe() {
+        Driver::Auto => match check() {
             Ok(()) => Ok(DriverKind::IoUring),
             Err(e) => {
                 tracing::warn!(reason = %e, "io_uring unavailable, falling back to the epoll driver");
@@ -228,7 +239,7 @@ mod tests {
 
     #[test]
     fn epoll_never_probes_and_auto_always_resolves() {
-        assert_eq!(resolve(Driver::Epoll).ok(), Some(DriverKind::Epoll));
-        assert!(resolve(Driver::Auto).is_ok());
+        assert_eq!(resolve(Driver::Epoll, 8).ok(), Some(DriverKind::Epoll));
+        assert!(resolve(Driver::Auto, 8).is_ok());
     }
 }

@@ -66,6 +66,18 @@ where
     }
 }
 
+/// Builds (and drops) a runtime of `kind` on the calling thread, to check that it can start.
+pub(crate) fn try_runtime(kind: DriverKind, ring_entries: u32) -> io::Result<()> {
+    build_runtime(&ThreadSpec {
+        name: String::new(),
+        kind,
+        cpu: None,
+        ring_entries,
+        read_pool: None,
+    })
+    .map(drop)
+}
+
 fn build_runtime(spec: &ThreadSpec) -> io::Result<compio::runtime::Runtime> {
     use compio::driver::{DriverType, ProactorBuilder};
 
