@@ -2,7 +2,7 @@
 //! addressing, and the registry of connected peers.
 //!
 //! The router is shared by every thread. The application calls it from its own threads (any
-//! executor, or none: blocking helpers exist); shards call it when peers come and go and to
+//! executor, or none: blocking variants exist); shards call it when peers come and go and to
 //! deliver received messages. It never blocks a shard: everything a shard does here is a map
 //! lookup or a non-blocking queue operation.
 //!

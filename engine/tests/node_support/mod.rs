@@ -1,4 +1,4 @@
-//! Shared helpers for the node integration tests.
+//! Shared pieces of the node integration tests.
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
