@@ -27,8 +27,13 @@ lint:
 	@test -z "$$(gofmt -l interop)" || { echo "gofmt: these files need formatting:"; gofmt -l interop; exit 1; }
 	cd interop && $(GO) vet ./...
 
+## rust-test: every Rust test; then the engine's integration suite (node_*) once per driver.
 rust-test:
 	$(CARGO) test --workspace --locked
+	for d in io_uring epoll; do \
+	  echo "engine suite with RINGWIRE_DRIVER=$$d"; \
+	  RINGWIRE_DRIVER=$$d $(CARGO) test -p ringwire --locked --test 'node_*' || exit 1; \
+	done
 
 ## go-test: stock CometBFT code checks ringwire's bytes (e.g. that it accepts ringwire's NodeInfo).
 go-test:

@@ -6,13 +6,27 @@
 //!   starts no thread and never reads a clock: time is always an argument. It speaks the stock
 //!   CometBFT wire protocol (SecretConnection, NodeInfo, MConnection) byte for byte, and
 //!   ringwire's own native record layer and multiplexer between two ringwire peers.
-//!
+//! - [`rt`] — the runtime: shard threads on io_uring (or epoll when io_uring is unavailable),
+//!   sockets, timers. The only module that knows the async runtime.
+//! - `shard` — one thread's connections: it drives each [`proto::conn::Connection`] over its
+//!   socket.
+//! - [`router`] — channels, envelopes, local delivery, request/response, broadcast and role
+//!   addressing, and the registry of connected peers.
+//! - [`node`] — [`Node`]: configuration → shards + router; start and stop.
 //! - [`peers`] — the peer manager's decisions (addresses, backoff, admission limits, the
 //!   simultaneous-dial tie-break, bans), also I/O-free.
 //! - [`config`] — the TOML configuration and the import of a CometBFT home directory.
-//!
-//! The runtime, shards and router build on these next.
 
 pub mod config;
+pub mod node;
 pub mod peers;
 pub mod proto;
+pub mod router;
+pub mod rt;
+mod shard;
+
+pub use node::{Limits, Node, NodeBuilder, StartError};
+pub use router::{
+    Channel, ChannelSender, DialError, Envelope, Fanout, Origin, PeerEvent, Received, SendError, To,
+};
+pub use rt::{Driver, DriverKind};

@@ -1,0 +1,547 @@
+//! A node: configuration → shard threads + router; start and stop.
+//!
+//! ```no_run
+//! use std::time::{Duration, Instant};
+//! use bytes::Bytes;
+//! use ringwire::node::Node;
+//! use ringwire::proto::conn::ChannelDescriptor;
+//! use ringwire::proto::secret::NodeKey;
+//! use ringwire::router::Envelope;
+//!
+//! let node = Node::builder(NodeKey::from_seed([7; 32]), "my-chain")
+//!     .listen("127.0.0.1:26656".parse().unwrap())
+//!     .start()
+//!     .unwrap();
+//! let mut consensus = node.open_channel(ChannelDescriptor::stock()[1].clone()).unwrap();
+//! let deadline = Instant::now() + Duration::from_secs(1);
+//! consensus.send_blocking(Envelope::broadcast(Bytes::from_static(b"vote")), deadline).unwrap();
+//! while let Some(msg) = consensus.recv_blocking(deadline) {
+//!     println!("{:?} sent {} bytes", msg.origin, msg.payload.len());
+//! }
+//! node.shutdown_blocking(Instant::now() + Duration::from_secs(5));
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::proto::conn::{ChannelDescriptor, Connection, ConnectionConfig, PeerInfo};
+use crate::proto::nodeinfo::{NodeInfo, NodeInfoOther, ProtocolVersion};
+use crate::proto::secret::{NodeId, NodeKey};
+use crate::router::{
+    Channel, ChannelError, DefaultGate, DialError, NodeStats, PeerEvents, PeerGate, PeerSummary,
+    Router, RouterConfig,
+};
+use crate::rt::driver::{self, Driver, DriverError, DriverKind};
+use crate::rt::memory::memory_pipe;
+use crate::rt::{clock, net, thread};
+use crate::shard::{Command, DialTarget, Shard, ShardConfig};
+
+/// Submission queue entries of each shard's ring.
+const RING_ENTRIES: u32 = 256;
+
+/// Bounds on queues, buffers and connection counts. Every queue in the node is bounded by one
+/// of these (or by a channel's descriptor).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Commands waiting in one shard's inbox.
+    pub inbox_capacity: usize,
+    /// Messages waiting in one channel's receive queue for the application.
+    pub recv_queue_capacity: usize,
+    /// Peer events a subscriber may fall behind before it loses the oldest.
+    pub peer_event_capacity: usize,
+    /// Most connections per shard (inbound beyond it are closed at once).
+    pub max_connections_per_shard: usize,
+    /// Bytes read per read call, per connection.
+    pub read_buffer: usize,
+    /// Buffers (of `read_buffer` bytes) each shard lends to reads; 0 gives every connection
+    /// its own read buffer instead. The pool is an io_uring provided-buffer ring: the kernel
+    /// picks a buffer when data arrives, so idle connections hold none. Ignored on epoll.
+    pub shard_read_buffers: u16,
+    /// Bytes coalesced into one write, per connection.
+    pub write_batch: usize,
+    /// TCP connect timeout for dials.
+    pub dial_timeout: Duration,
+    /// How long a closing connection may take to flush its last bytes.
+    pub close_grace: Duration,
+    /// Listen backlog.
+    pub backlog: i32,
+    /// Buffer of each direction of an in-memory connection.
+    pub memory_pipe_capacity: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            inbox_capacity: 4096,
+            recv_queue_capacity: 1024,
+            peer_event_capacity: 1024,
+            max_connections_per_shard: 4096,
+            read_buffer: 32 * 1024,
+            shard_read_buffers: 0,
+            write_batch: 256 * 1024,
+            dial_timeout: Duration::from_secs(3),
+            close_grace: Duration::from_secs(1),
+            backlog: 1024,
+            memory_pipe_capacity: 256 * 1024,
+        }
+    }
+}
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// No usable I/O driver.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A channel was refused.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// The connection settings are invalid.
+    #[error("connection settings: {0}")]
+    Config(String),
+}
+
+/// A change to the per-connection settings.
+type Tune = Box<dyn FnOnce(&mut ConnectionConfig) + Send>;
+
+/// Builds a [`Node`].
+pub struct NodeBuilder {
+    node_key: NodeKey,
+    node_info: NodeInfo,
+    listen: Option<SocketAddr>,
+    shards: usize,
+    driver: Driver,
+    pin_threads: bool,
+    channels: Vec<ChannelDescriptor>,
+    limits: Limits,
+    gate: Arc<dyn PeerGate>,
+    tune: Vec<Tune>,
+    offer_native: bool,
+    capabilities: Vec<String>,
+}
+
+impl NodeBuilder {
+    fn new(node_key: NodeKey, network: &str) -> Self {
+        NodeBuilder {
+            node_key,
+            node_info: NodeInfo {
+                protocol_version: ProtocolVersion {
+                    p2p: crate::proto::nodeinfo::STOCK_P2P_PROTOCOL,
+                    block: crate::proto::nodeinfo::STOCK_BLOCK_PROTOCOL,
+                    app: 0,
+                },
+                node_id: String::new(),
+                listen_addr: String::new(),
+                network: network.to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                channels: Vec::new(),
+                moniker: "ringwire".to_owned(),
+                other: NodeInfoOther {
+                    tx_index: "off".to_owned(),
+                    rpc_address: String::new(),
+                },
+            },
+            listen: None,
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            driver: Driver::Auto,
+            pin_threads: false,
+            channels: Vec::new(),
+            limits: Limits::default(),
+            gate: Arc::new(DefaultGate),
+            tune: Vec::new(),
+            offer_native: true,
+            capabilities: Vec::new(),
+        }
+    }
+
+    /// Replaces the NodeInfo sent to peers (its ID and channel list are always filled in from
+    /// the key and the channels).
+    pub fn node_info(mut self, info: NodeInfo) -> Self {
+        self.node_info = info;
+        self
+    }
+
+    /// Sets the moniker.
+    pub fn moniker(mut self, moniker: impl Into<String>) -> Self {
+        self.node_info.moniker = moniker.into();
+        self
+    }
+
+    /// Listens for inbound TCP on `addr` (port 0 picks one; see [`Node::listen_addr`]).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Number of shard threads (default: available cores).
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = n.max(1);
+        self
+    }
+
+    /// The I/O driver (default `Auto`).
+    pub fn driver(mut self, driver: Driver) -> Self {
+        self.driver = driver;
+        self
+    }
+
+    /// Pins shard `i` to CPU `i` (modulo the available cores).
+    pub fn pin_threads(mut self, pin: bool) -> Self {
+        self.pin_threads = pin;
+        self
+    }
+
+    /// Registers a channel before start (it can also be opened later with
+    /// [`Node::open_channel`], but connections made before that do not carry it).
+    pub fn channel(mut self, desc: ChannelDescriptor) -> Self {
+        self.channels.push(desc);
+        self
+    }
+
+    /// Queue and buffer bounds.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Offer ringwire's native protocol to peers (default true). With `false` every connection
+    /// speaks stock MConnection.
+    pub fn offer_native(mut self, offer: bool) -> Self {
+        self.offer_native = offer;
+        self
+    }
+
+    /// Service capabilities announced to native peers.
+    pub fn capabilities<I, S>(mut self, caps: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.capabilities = caps.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The admission gate (the peer manager's seam; default: first connection per peer wins).
+    pub fn gate(mut self, gate: Arc<dyn PeerGate>) -> Self {
+        self.gate = gate;
+        self
+    }
+
+    /// Adjusts the per-connection protocol settings (timeouts, windows, compression).
+    pub fn connection_config(
+        mut self,
+        f: impl FnOnce(&mut ConnectionConfig) + Send + 'static,
+    ) -> Self {
+        self.tune.push(Box::new(f));
+        self
+    }
+
+    /// Starts the shard threads (and listeners).
+    pub fn start(self) -> Result<Node, StartError> {
+        let kind = driver::resolve(self.driver, RING_ENTRIES)?;
+        let shards = self.shards.max(1);
+        let listeners = match self.listen {
+            Some(addr) => net::bind_group(addr, shards, self.limits.backlog)
+                .map_err(|source| StartError::Bind { addr, source })?,
+            None => Vec::new(),
+        };
+        let listen_addr = listeners.first().and_then(|l| l.local_addr().ok());
+        let mut node_info = self.node_info;
+        match listen_addr {
+            Some(a) => node_info.listen_addr = format!("tcp://{a}"),
+            // Stock NodeInfo validation requires a host and port even from a node that does not
+            // accept connections.
+            None if node_info.listen_addr.is_empty() => {
+                node_info.listen_addr = "tcp://0.0.0.0:0".to_owned();
+            }
+            None => {}
+        }
+        let mut template = ConnectionConfig::new(self.node_key.clone(), node_info);
+        template.offer_native = self.offer_native;
+        template.capabilities = self.capabilities;
+        for f in self.tune {
+            f(&mut template);
+        }
+        let local_id = self.node_key.node_id();
+
+        let mut inboxes = Vec::with_capacity(shards);
+        let mut receivers = Vec::with_capacity(shards);
+        for _ in 0..shards {
+            let (tx, rx) = mpsc::channel(self.limits.inbox_capacity.max(1));
+            inboxes.push(tx);
+            receivers.push(rx);
+        }
+        let router = Arc::new(Router::new(
+            RouterConfig {
+                local_id,
+                recv_queue_capacity: self.limits.recv_queue_capacity,
+                peer_event_capacity: self.limits.peer_event_capacity,
+            },
+            inboxes,
+            self.gate,
+        ));
+        for desc in self.channels {
+            router.register_channel(desc)?;
+        }
+        // Check the settings once here, so a bad one fails start and not every connection.
+        let mut check = template.clone();
+        check.channels = router.table().descriptors();
+        Connection::new(check, [1; 32], Instant::now())
+            .map_err(|e| StartError::Config(e.to_string()))?;
+
+        let lent = self.limits.shard_read_buffers > 0 && kind == DriverKind::IoUring;
+        let config = Arc::new(ShardConfig {
+            template,
+            read_buffer: self.limits.read_buffer.max(1024),
+            // epoll has no provided-buffer ring: a pending read would hold a pooled buffer while
+            // it waits, so there every connection keeps its own.
+            lent_buffers: lent,
+            write_batch: self.limits.write_batch.max(16 * 1024),
+            max_connections: self.limits.max_connections_per_shard,
+            close_grace: self.limits.close_grace,
+        });
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut listeners = listeners.into_iter();
+        let mut threads = Vec::with_capacity(shards);
+        for (index, inbox) in receivers.into_iter().enumerate() {
+            let spec = thread::ThreadSpec {
+                name: format!("ringwire-shard-{index}"),
+                kind,
+                cpu: self.pin_threads.then_some(index % cores),
+                ring_entries: RING_ENTRIES,
+                read_pool: lent.then_some((
+                    self.limits.shard_read_buffers,
+                    self.limits.read_buffer.max(1024),
+                )),
+            };
+            let router2 = router.clone();
+            let config2 = config.clone();
+            let listener = listeners.next();
+            match thread::spawn_shard_thread(spec, move || {
+                Shard::run(index, router2, config2, inbox, listener)
+            }) {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    stop_threads(&router, threads, Instant::now() + Duration::from_secs(1));
+                    return Err(e.into());
+                }
+            }
+        }
+        tracing::info!(
+            node = %local_id,
+            driver = %kind,
+            shards,
+            listen = ?listen_addr,
+            "node started"
+        );
+        Ok(Node {
+            inner: Arc::new(NodeInner {
+                router,
+                threads: Mutex::new(threads),
+                kind,
+                listen_addr,
+                limits: self.limits,
+            }),
+        })
+    }
+}
+
+struct NodeInner {
+    router: Arc<Router>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    kind: DriverKind,
+    listen_addr: Option<SocketAddr>,
+    limits: Limits,
+}
+
+impl Drop for NodeInner {
+    fn drop(&mut self) {
+        let threads = std::mem::take(self.threads.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if !threads.is_empty() {
+            stop_threads(
+                &self.router,
+                threads,
+                Instant::now() + self.limits.close_grace,
+            );
+        }
+    }
+}
+
+/// Tells every shard to stop and joins the threads (blocking).
+fn stop_threads(router: &Router, threads: Vec<JoinHandle<()>>, deadline: Instant) {
+    router.stop();
+    let mut waits = Vec::new();
+    for shard in 0..router.shard_count() {
+        let (done, wait) = oneshot::channel();
+        if router
+            .try_command(shard, Command::Shutdown { deadline, done })
+            .is_ok()
+        {
+            waits.push(wait);
+        }
+    }
+    for w in waits {
+        let _ = clock::block_on(clock::timeout_at(deadline + Duration::from_secs(1), w));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    router.close_channels();
+}
+
+/// A running node. Cheap to clone; every method works from any thread.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.node_id())
+            .field("driver", &self.inner.kind)
+            .field("listen", &self.inner.listen_addr)
+            .finish()
+    }
+}
+
+impl Node {
+    /// A builder for a node with this identity on this network (chain id).
+    pub fn builder(node_key: NodeKey, network: &str) -> NodeBuilder {
+        NodeBuilder::new(node_key, network)
+    }
+
+    /// This node's ID.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.router.local_id
+    }
+
+    /// The bound listen address, if listening.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.inner.listen_addr
+    }
+
+    /// The I/O driver that runs.
+    pub fn driver(&self) -> DriverKind {
+        self.inner.kind
+    }
+
+    /// Number of shard threads.
+    pub fn shards(&self) -> usize {
+        self.inner.router.shard_count()
+    }
+
+    /// Opens a channel: registers it if needed and returns its handle (once per channel).
+    pub fn open_channel(&self, desc: ChannelDescriptor) -> Result<Channel, ChannelError> {
+        self.inner.router.open_channel(desc)
+    }
+
+    /// Subscribes to peer up/down events from now on.
+    pub fn peer_events(&self) -> PeerEvents {
+        PeerEvents {
+            rx: self.inner.router.subscribe(),
+            router: self.inner.router.clone(),
+        }
+    }
+
+    /// The connected peers.
+    pub fn peers(&self) -> Vec<PeerSummary> {
+        self.inner.router.peer_list()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> NodeStats {
+        self.inner.router.stats()
+    }
+
+    /// Dials `addr` and waits until the peer is up (handshake, NodeInfo and admission done).
+    /// With `expected`, the peer must authenticate as that ID.
+    pub async fn dial(
+        &self,
+        addr: SocketAddr,
+        expected: Option<NodeId>,
+    ) -> Result<Arc<PeerInfo>, DialError> {
+        let deadline = Instant::now() + self.inner.limits.dial_timeout;
+        self.inner
+            .router
+            .dial(DialTarget::Tcp(addr), expected, deadline)
+            .await
+    }
+
+    /// [`Node::dial`] for callers outside any executor.
+    pub fn dial_blocking(
+        &self,
+        addr: SocketAddr,
+        expected: Option<NodeId>,
+    ) -> Result<Arc<PeerInfo>, DialError> {
+        clock::block_on(self.dial(addr, expected))
+    }
+
+    /// Connects this node to `other` over an in-memory pipe (no sockets); waits until the peer
+    /// is up on this side.
+    pub async fn connect_memory(&self, other: &Node) -> Result<Arc<PeerInfo>, DialError> {
+        let deadline = Instant::now() + self.inner.limits.dial_timeout;
+        let (mine, theirs) = memory_pipe(self.inner.limits.memory_pipe_capacity);
+        other.inner.router.adopt(theirs, deadline).await?;
+        self.inner
+            .router
+            .dial(DialTarget::Memory(mine), Some(other.node_id()), deadline)
+            .await
+    }
+
+    /// [`Node::connect_memory`] for callers outside any executor.
+    pub fn connect_memory_blocking(&self, other: &Node) -> Result<Arc<PeerInfo>, DialError> {
+        clock::block_on(self.connect_memory(other))
+    }
+
+    /// Closes the connection to `peer`; returns whether it was connected.
+    pub fn disconnect(&self, peer: &NodeId, reason: &str) -> bool {
+        self.inner.router.disconnect(peer, reason)
+    }
+
+    /// Stops the node: refuses new work, closes every connection (native peers are told why),
+    /// waits for them until `deadline`, and stops the shard threads. Call it from an
+    /// application thread, never from inside a [`crate::router::PeerGate`] callback.
+    pub async fn shutdown(&self, deadline: Instant) {
+        let router = &self.inner.router;
+        router.stop();
+        let mut waits = Vec::new();
+        for shard in 0..router.shard_count() {
+            let (done, wait) = oneshot::channel();
+            if router
+                .command(shard, Command::Shutdown { deadline, done }, deadline)
+                .await
+                .is_ok()
+            {
+                waits.push(wait);
+            }
+        }
+        for w in waits {
+            let _ = clock::timeout_at(deadline + Duration::from_secs(1), w).await;
+        }
+        let threads =
+            std::mem::take(&mut *self.inner.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        // The shards have finished (or were told to); joining takes no longer than their exit.
+        for t in threads {
+            let _ = t.join();
+        }
+        router.close_channels();
+    }
+
+    /// [`Node::shutdown`] for callers outside any executor.
+    pub fn shutdown_blocking(&self, deadline: Instant) {
+        clock::block_on(self.shutdown(deadline));
+    }
+}

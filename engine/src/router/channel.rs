@@ -1,0 +1,241 @@
+//! The application's handles: [`Channel`] (send and receive on one channel),
+//! [`ChannelSender`] (cloneable sending side) and [`PeerEvents`].
+//!
+//! Every method works from any thread and any executor: waits use bounded `tokio::sync`
+//! queues and deadlines from [`crate::rt::clock`], never a particular runtime. The `_blocking`
+//! variants are for callers outside any executor (never call them on a shard thread).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::proto::secret::NodeId;
+use crate::rt::clock;
+
+use super::{Envelope, PeerEvent, PendingRequest, Received, Router, SendError};
+
+/// The sending side of a channel. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct ChannelSender {
+    pub(crate) id: u8,
+    pub(crate) router: Arc<Router>,
+}
+
+impl std::fmt::Debug for ChannelSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelSender")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl ChannelSender {
+    /// The channel id.
+    pub fn id(&self) -> u8 {
+        self.id
+    }
+
+    /// Queues `envelope`, waiting for queue space until `deadline`. Returns how many recipients
+    /// it was queued for (broadcast and role sends may reach none). Broadcast and role sends
+    /// are best effort per peer; one that fails with `Timeout` may have reached some shards.
+    pub async fn send(&self, envelope: Envelope, deadline: Instant) -> Result<usize, SendError> {
+        self.router.send(self.id, envelope, deadline).await
+    }
+
+    /// Queues `envelope` if there is room now; `Full` otherwise.
+    pub fn try_send(&self, envelope: Envelope) -> Result<usize, SendError> {
+        self.router.try_send(self.id, envelope)
+    }
+
+    /// [`ChannelSender::send`] for callers outside any executor.
+    pub fn send_blocking(&self, envelope: Envelope, deadline: Instant) -> Result<usize, SendError> {
+        clock::block_on(self.send(envelope, deadline))
+    }
+
+    /// Sends a request to a native peer and waits for its response until `deadline`. Dropping
+    /// the future gives the request up (a late response is dropped and counted).
+    pub async fn request(
+        &self,
+        peer: NodeId,
+        payload: Bytes,
+        deadline: Instant,
+    ) -> Result<Bytes, SendError> {
+        self.router.request(self.id, peer, payload, deadline).await
+    }
+
+    /// [`ChannelSender::request`] for callers outside any executor.
+    pub fn request_blocking(
+        &self,
+        peer: NodeId,
+        payload: Bytes,
+        deadline: Instant,
+    ) -> Result<Bytes, SendError> {
+        clock::block_on(self.request(peer, payload, deadline))
+    }
+
+    /// Answers a request received on this channel.
+    pub fn respond(&self, request: PendingRequest, payload: Bytes) -> Result<(), SendError> {
+        self.router.respond(request, payload)
+    }
+}
+
+/// One channel of a node: send, request, respond, and receive.
+pub struct Channel {
+    sender: ChannelSender,
+    rx: mpsc::Receiver<Received>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("id", &self.sender.id)
+            .finish()
+    }
+}
+
+impl Channel {
+    pub(crate) fn new(sender: ChannelSender, rx: mpsc::Receiver<Received>) -> Self {
+        Channel { sender, rx }
+    }
+
+    /// The channel id.
+    pub fn id(&self) -> u8 {
+        self.sender.id
+    }
+
+    /// A cloneable sending handle for other threads.
+    pub fn sender(&self) -> ChannelSender {
+        self.sender.clone()
+    }
+
+    /// Splits into the sending handle and this receiver.
+    pub fn split(self) -> (ChannelSender, ChannelReceiver) {
+        (self.sender, ChannelReceiver { rx: self.rx })
+    }
+
+    /// See [`ChannelSender::send`].
+    pub async fn send(&self, envelope: Envelope, deadline: Instant) -> Result<usize, SendError> {
+        self.sender.send(envelope, deadline).await
+    }
+
+    /// See [`ChannelSender::try_send`].
+    pub fn try_send(&self, envelope: Envelope) -> Result<usize, SendError> {
+        self.sender.try_send(envelope)
+    }
+
+    /// See [`ChannelSender::send_blocking`].
+    pub fn send_blocking(&self, envelope: Envelope, deadline: Instant) -> Result<usize, SendError> {
+        self.sender.send_blocking(envelope, deadline)
+    }
+
+    /// See [`ChannelSender::request`].
+    pub async fn request(
+        &self,
+        peer: NodeId,
+        payload: Bytes,
+        deadline: Instant,
+    ) -> Result<Bytes, SendError> {
+        self.sender.request(peer, payload, deadline).await
+    }
+
+    /// See [`ChannelSender::request_blocking`].
+    pub fn request_blocking(
+        &self,
+        peer: NodeId,
+        payload: Bytes,
+        deadline: Instant,
+    ) -> Result<Bytes, SendError> {
+        self.sender.request_blocking(peer, payload, deadline)
+    }
+
+    /// See [`ChannelSender::respond`].
+    pub fn respond(&self, request: PendingRequest, payload: Bytes) -> Result<(), SendError> {
+        self.sender.respond(request, payload)
+    }
+
+    /// The next message; `None` once the node has stopped and the queue is drained.
+    pub async fn recv(&mut self) -> Option<Received> {
+        self.rx.recv().await
+    }
+
+    /// The next message, or `None` when `deadline` passes first (or the node stopped).
+    pub async fn recv_until(&mut self, deadline: Instant) -> Option<Received> {
+        clock::timeout_at(deadline, self.rx.recv()).await.flatten()
+    }
+
+    /// A message if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Received> {
+        self.rx.try_recv().ok()
+    }
+
+    /// [`Channel::recv_until`] for callers outside any executor.
+    pub fn recv_blocking(&mut self, deadline: Instant) -> Option<Received> {
+        clock::block_on(self.recv_until(deadline))
+    }
+}
+
+/// The receiving half of a [`Channel`] after [`Channel::split`].
+#[derive(Debug)]
+pub struct ChannelReceiver {
+    rx: mpsc::Receiver<Received>,
+}
+
+impl ChannelReceiver {
+    /// The next message; `None` once the node has stopped and the queue is drained.
+    pub async fn recv(&mut self) -> Option<Received> {
+        self.rx.recv().await
+    }
+
+    /// The next message, or `None` when `deadline` passes first.
+    pub async fn recv_until(&mut self, deadline: Instant) -> Option<Received> {
+        clock::timeout_at(deadline, self.rx.recv()).await.flatten()
+    }
+
+    /// A message if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Received> {
+        self.rx.try_recv().ok()
+    }
+
+    /// [`ChannelReceiver::recv_until`] for callers outside any executor.
+    pub fn recv_blocking(&mut self, deadline: Instant) -> Option<Received> {
+        clock::block_on(self.recv_until(deadline))
+    }
+}
+
+/// Peer up/down events. Bounded: a subscriber that falls more than the configured capacity
+/// behind loses the oldest events (counted in the node's stats as lagged).
+pub struct PeerEvents {
+    pub(crate) rx: broadcast::Receiver<PeerEvent>,
+    pub(crate) router: Arc<Router>,
+}
+
+impl PeerEvents {
+    /// The next event; `None` once the node is gone.
+    pub async fn recv(&mut self) -> Option<PeerEvent> {
+        loop {
+            match self.rx.recv().await {
+                Ok(e) => return Some(e),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    self.router
+                        .stats
+                        .events_lagged
+                        .fetch_add(n, Ordering::Relaxed);
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// The next event, or `None` when `deadline` passes first.
+    pub async fn recv_until(&mut self, deadline: Instant) -> Option<PeerEvent> {
+        clock::timeout_at(deadline, self.recv()).await.flatten()
+    }
+
+    /// [`PeerEvents::recv_until`] for callers outside any executor.
+    pub fn recv_blocking(&mut self, deadline: Instant) -> Option<PeerEvent> {
+        clock::block_on(self.recv_until(deadline))
+    }
+}

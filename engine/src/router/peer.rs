@@ -1,0 +1,252 @@
+//! A connected peer as every thread sees it: identity, where it lives, and per-channel send
+//! credit.
+//!
+//! Credit policy: each channel the peer shares has `send_queue_capacity` credits. A sender takes
+//! one before it hands a message to the peer's shard and the shard returns it once the
+//! connection has accepted the message into its own queue (which is bounded by the same
+//! capacity). So at most twice the capacity waits per peer and channel, and a sender learns
+//! `Full` at once, on its own thread, without a round trip to the shard. Senders that wait for
+//! credit sleep on one notifier per peer, woken when credit returns after the channel was at
+//! capacity or when the peer goes down.
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use crate::proto::conn::{Mode, PeerInfo};
+use crate::proto::secret::NodeId;
+use crate::rt::clock;
+
+use super::{ConnId, SendError};
+
+/// Which side opened the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The peer connected to this node.
+    Inbound,
+    /// This node dialed the peer.
+    Outbound,
+}
+
+/// What the application learns about peers.
+#[derive(Clone, Debug)]
+pub enum PeerEvent {
+    /// A peer connected and passed every check.
+    Up {
+        /// Identity, NodeInfo, protocol mode and capabilities.
+        peer: Arc<PeerInfo>,
+        /// Who dialed.
+        direction: Direction,
+        /// The remote socket address (TCP only).
+        addr: Option<SocketAddr>,
+    },
+    /// A peer that was up is gone.
+    Down {
+        /// The peer.
+        node_id: NodeId,
+        /// Why.
+        reason: super::DownReason,
+    },
+}
+
+/// A snapshot of one connected peer.
+#[derive(Clone, Debug)]
+pub struct PeerSummary {
+    /// Identity, NodeInfo, protocol mode and capabilities.
+    pub info: Arc<PeerInfo>,
+    /// Who dialed.
+    pub direction: Direction,
+    /// The remote socket address (TCP only).
+    pub addr: Option<SocketAddr>,
+    /// The shard that owns the connection.
+    pub shard: usize,
+}
+
+struct Credit {
+    channel: u8,
+    capacity: usize,
+    used: AtomicUsize,
+}
+
+/// A registered peer (shared between the router and the owning shard).
+pub(crate) struct PeerEntry {
+    pub(crate) info: Arc<PeerInfo>,
+    pub(crate) conn: ConnId,
+    pub(crate) shard: usize,
+    pub(crate) direction: Direction,
+    pub(crate) addr: Option<SocketAddr>,
+    credits: Box<[Credit]>,
+    alive: AtomicBool,
+    space: Notify,
+}
+
+impl PeerEntry {
+    /// An entry whose shared channels are `channels` (`(id, send_queue_capacity)`).
+    pub(crate) fn new(
+        info: Arc<PeerInfo>,
+        conn: ConnId,
+        shard: usize,
+        direction: Direction,
+        addr: Option<SocketAddr>,
+        channels: impl IntoIterator<Item = (u8, usize)>,
+    ) -> Self {
+        PeerEntry {
+            info,
+            conn,
+            shard,
+            direction,
+            addr,
+            credits: channels
+                .into_iter()
+                .map(|(channel, capacity)| Credit {
+                    channel,
+                    capacity: capacity.max(1),
+                    used: AtomicUsize::new(0),
+                })
+                .collect(),
+            alive: AtomicBool::new(true),
+            space: Notify::new(),
+        }
+    }
+
+    pub(crate) fn node_id(&self) -> NodeId {
+        self.info.node_id
+    }
+
+    pub(crate) fn is_native(&self) -> bool {
+        self.info.mode == Mode::Native
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn shares(&self, channel: u8) -> bool {
+        self.credits.iter().any(|c| c.channel == channel)
+    }
+
+    pub(crate) fn has_capability(&self, capability: &str) -> bool {
+        self.info.capabilities.iter().any(|c| c == capability)
+    }
+
+    pub(crate) fn summary(&self) -> PeerSummary {
+        PeerSummary {
+            info: self.info.clone(),
+            direction: self.direction,
+            addr: self.addr,
+            shard: self.shard,
+        }
+    }
+
+    fn credit(&self, channel: u8) -> Result<&Credit, SendError> {
+        self.credits
+            .iter()
+            .find(|c| c.channel == channel)
+            .ok_or(SendError::ChannelNotShared(channel))
+    }
+
+    /// Takes one credit on `channel`, or reports why not.
+    pub(crate) fn try_acquire(&self, channel: u8) -> Result<(), SendError> {
+        if !self.is_alive() {
+            return Err(SendError::PeerGone);
+        }
+        let c = self.credit(channel)?;
+        c.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u < c.capacity).then_some(u + 1)
+            })
+            .map(|_| ())
+            .map_err(|_| SendError::Full)
+    }
+
+    /// Takes one credit on `channel`, waiting until `deadline` for one to return.
+    pub(crate) async fn acquire(&self, channel: u8, deadline: Instant) -> Result<(), SendError> {
+        loop {
+            let mut notified = pin!(self.space.notified());
+            notified.as_mut().enable();
+            match self.try_acquire(channel) {
+                Err(SendError::Full) => {}
+                other => return other,
+            }
+            if clock::timeout_at(deadline, notified).await.is_none() {
+                return Err(SendError::Timeout);
+            }
+        }
+    }
+
+    /// Returns one credit on `channel` (the shard handed the message to the connection, or
+    /// dropped it).
+    pub(crate) fn release(&self, channel: u8) {
+        if let Ok(c) = self.credit(channel) {
+            let prev = c
+                .used
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_sub(1))
+                .unwrap_or(0);
+            if prev >= c.capacity {
+                self.space.notify_waiters();
+            }
+        }
+    }
+
+    /// Marks the peer gone and wakes every waiting sender.
+    pub(crate) fn mark_gone(&self) {
+        self.alive.store(false, Ordering::Release);
+        self.space.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::conn::Mode;
+    use crate::proto::nodeinfo::NodeInfo;
+    use crate::proto::secret::NodeKey;
+    use std::time::Duration;
+
+    fn entry(cap: usize) -> PeerEntry {
+        let info = Arc::new(PeerInfo {
+            node_id: NodeKey::from_seed([3; 32]).node_id(),
+            node_info: NodeInfo::default(),
+            mode: Mode::Native,
+            capabilities: vec!["archive".into()],
+        });
+        PeerEntry::new(info, 1, 0, Direction::Outbound, None, [(0x20, cap)])
+    }
+
+    #[test]
+    fn credit_runs_out_and_returns() {
+        let e = entry(2);
+        assert_eq!(e.try_acquire(0x20), Ok(()));
+        assert_eq!(e.try_acquire(0x20), Ok(()));
+        assert_eq!(e.try_acquire(0x20), Err(SendError::Full));
+        assert_eq!(e.try_acquire(0x21), Err(SendError::ChannelNotShared(0x21)));
+        e.release(0x20);
+        assert_eq!(e.try_acquire(0x20), Ok(()));
+        e.mark_gone();
+        assert_eq!(e.try_acquire(0x20), Err(SendError::PeerGone));
+        assert!(e.has_capability("archive"));
+    }
+
+    #[test]
+    fn waiting_sender_times_out_or_is_woken() {
+        let e = Arc::new(entry(1));
+        e.try_acquire(0x20).unwrap();
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert_eq!(
+            clock::block_on(e.acquire(0x20, soon)),
+            Err(SendError::Timeout)
+        );
+        let e2 = e.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            e2.release(0x20);
+        });
+        let later = Instant::now() + Duration::from_secs(10);
+        assert_eq!(clock::block_on(e.acquire(0x20, later)), Ok(()));
+        t.join().unwrap();
+    }
+}

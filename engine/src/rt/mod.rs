@@ -1,0 +1,25 @@
+//! The runtime layer: the only code that knows which async runtime and which kernel interface
+//! drive the sockets.
+//!
+//! Today that is compio (pinned exactly in `Cargo.toml`) on io_uring, or on epoll when io_uring
+//! is unavailable (see `driver` for the probe and the fallback policy). Everything above this
+//! module sees small types only:
+//!
+//! - shard threads, each with its own runtime (`thread`), and local tasks on them;
+//! - `net::Stream`: a connected byte stream (TCP or the in-memory pipe of `memory`) with
+//!   owned-buffer reads and writes, or reads into buffers lent from the shard's io_uring
+//!   provided-buffer ring; `net::Listener`: one `SO_REUSEPORT` listener per shard;
+//! - timers on a shard (`time`) and deadlines usable from any thread or executor (`clock`).
+//!
+//! Moving to raw `io-uring` later, or adding multishot receive and zero-copy send, changes this
+//! folder only.
+
+pub(crate) mod clock;
+pub mod driver;
+pub(crate) mod memory;
+pub(crate) mod net;
+pub mod seccomp;
+pub(crate) mod thread;
+pub(crate) mod time;
+
+pub use driver::{Driver, DriverError, DriverKind, ProbeFailure, UnknownDriver};

@@ -1,0 +1,595 @@
+//! One connection on a shard: a [`Connection`] state machine, its stream, and three tasks.
+//!
+//! - the **reader** reads into an owned buffer and feeds [`Connection::handle_input`]; it stops
+//!   reading while [`Connection::wants_input`] is false (the peer then feels TCP backpressure);
+//! - the **writer** moves held messages into the connection, drains
+//!   [`Connection::poll_transmit`] into one buffer (many records, one write) and writes it;
+//! - the **driver** runs timers ([`Connection::poll_timeout`]) and turns events into peer
+//!   registration, channel deliveries and request answers.
+//!
+//! The three share the connection through a `RefCell` on the shard's single thread; no borrow
+//! is held across an await. They wake each other with notifiers that keep one pending wake-up,
+//! so a wake-up sent while a task is busy is never lost.
+//!
+//! A received message waits in its channel's bounded receive queue. When that queue is full the
+//! driver holds the message and stops taking events from this connection (others on the shard
+//! continue); compat connections then stop reading, native ones stop returning flow-control
+//! credit, so the peer slows down while keepalive keeps being answered.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::{Future, pending, poll_fn};
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::Instant;
+
+use tokio::sync::{Notify, mpsc};
+
+use crate::proto::conn::{ConnError, Connection, Event, Message, PeerInfo};
+use crate::proto::native::{MessageKind, RequestId};
+use crate::router::{
+    ChannelTable, ConnId, DialError, Direction, DownReason, Origin, PeerEntry, PendingRequest,
+    Received, SendError,
+};
+use crate::rt::net::Stream;
+use crate::rt::{thread, time};
+
+use super::Shard;
+use super::command::{DialReply, RequestReply};
+use super::staging::{Staged, Staging};
+
+/// Shared state of one connection (shard-local).
+pub(crate) struct ConnCtx {
+    pub(crate) id: ConnId,
+    conn: RefCell<Connection>,
+    stream: Stream,
+    table: Arc<ChannelTable>,
+    direction: Direction,
+    addr: Option<SocketAddr>,
+    entry: RefCell<Option<Arc<PeerEntry>>>,
+    staging: RefCell<Staging>,
+    requests: RefCell<HashMap<RequestId, RequestReply>>,
+    dial_reply: RefCell<Option<DialReply>>,
+    io_failure: RefCell<Option<String>>,
+    /// The socket ended or failed; the driver closes once it has taken the events received
+    /// before (a peer that closed cleanly sent its reason just before).
+    pending_io: RefCell<Option<String>>,
+    refused: RefCell<Option<String>>,
+    wake_reader: Notify,
+    wake_writer: Notify,
+    wake_driver: Notify,
+    writer_done: Cell<bool>,
+    writer_exit: Notify,
+}
+
+impl ConnCtx {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: ConnId,
+        conn: Connection,
+        stream: Stream,
+        table: Arc<ChannelTable>,
+        direction: Direction,
+        addr: Option<SocketAddr>,
+        dial_reply: Option<DialReply>,
+    ) -> Self {
+        ConnCtx {
+            id,
+            conn: RefCell::new(conn),
+            stream,
+            table,
+            direction,
+            addr,
+            entry: RefCell::new(None),
+            staging: RefCell::new(Staging::default()),
+            requests: RefCell::new(HashMap::new()),
+            dial_reply: RefCell::new(dial_reply),
+            io_failure: RefCell::new(None),
+            pending_io: RefCell::new(None),
+            refused: RefCell::new(None),
+            wake_reader: Notify::new(),
+            wake_writer: Notify::new(),
+            wake_driver: Notify::new(),
+            writer_done: Cell::new(false),
+            writer_exit: Notify::new(),
+        }
+    }
+
+    fn entry(&self) -> Option<Arc<PeerEntry>> {
+        self.entry.borrow().clone()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.conn.borrow().is_closed()
+    }
+
+    /// Holds `item` for `channel` and moves what fits into the connection.
+    pub(crate) fn stage(&self, channel: u8, item: Staged) {
+        self.staging.borrow_mut().push(channel, item);
+        self.pump();
+    }
+
+    /// Items held on `channel`.
+    pub(crate) fn staged(&self, channel: u8) -> usize {
+        self.staging.borrow().len(channel)
+    }
+
+    /// Whether the peer is up and shares `channel`.
+    pub(crate) fn shares(&self, channel: u8) -> bool {
+        self.entry
+            .borrow()
+            .as_ref()
+            .is_some_and(|e| e.shares(channel))
+    }
+
+    /// The channel's send queue capacity (from this connection's channel table).
+    pub(crate) fn capacity(&self, channel: u8) -> usize {
+        self.table
+            .get(channel)
+            .map_or(1, |s| s.desc.send_queue_capacity.max(1))
+    }
+
+    /// Moves held items into the connection; wakes the writer if any moved.
+    fn pump(&self) {
+        let entry = self.entry();
+        let pumped = {
+            let mut conn = self.conn.borrow_mut();
+            self.staging
+                .borrow_mut()
+                .pump(&mut conn, entry.as_deref(), Instant::now())
+        };
+        if !pumped.requests.is_empty() {
+            self.requests.borrow_mut().extend(pumped.requests);
+        }
+        if pumped.moved > 0 {
+            self.wake_writer.notify_one();
+        }
+    }
+
+    /// Closes the connection for a local reason (shutdown, disconnect).
+    pub(crate) fn close(&self, reason: &str) {
+        self.conn.borrow_mut().close(Instant::now(), reason);
+        self.wake_all();
+    }
+
+    /// Closes the connection because the socket failed or ended.
+    fn fail_io(&self, what: String) {
+        if self.is_closed() {
+            return;
+        }
+        *self.io_failure.borrow_mut() = Some(what.clone());
+        self.conn.borrow_mut().close(Instant::now(), &what);
+        self.wake_all();
+    }
+
+    /// Records a socket failure for the driver to act on after the pending events.
+    fn defer_io(&self, what: String) {
+        self.pending_io.borrow_mut().get_or_insert(what);
+        self.wake_driver.notify_one();
+    }
+
+    fn wake_all(&self) {
+        self.wake_driver.notify_one();
+        self.wake_writer.notify_one();
+        self.wake_reader.notify_one();
+    }
+}
+
+/// Starts the three tasks of a connection; returns when the connection is finished and its
+/// tasks are gone.
+pub(crate) async fn run(shard: Rc<Shard>, ctx: Rc<ConnCtx>) {
+    let reader = if shard.config.lent_buffers {
+        thread::spawn(read_lent_loop(
+            shard.clone(),
+            ctx.clone(),
+            shard.config.read_buffer,
+        ))
+    } else {
+        thread::spawn(read_loop(ctx.clone(), shard.config.read_buffer))
+    };
+    let writer = thread::spawn(write_loop(ctx.clone(), shard.config.write_batch));
+    drive(&shard, &ctx).await;
+    // Let the writer send what the close queued (CLOSE or RESET), for a bounded time.
+    ctx.wake_writer.notify_one();
+    let grace = Instant::now() + shard.config.close_grace;
+    let _ = time::timeout_at(grace, async {
+        while !ctx.writer_done.get() {
+            ctx.writer_exit.notified().await;
+        }
+    })
+    .await;
+    reader.abort();
+    writer.abort();
+    shard.forget(ctx.id);
+}
+
+async fn read_loop(ctx: Rc<ConnCtx>, size: usize) {
+    let mut buf: Vec<u8> = Vec::with_capacity(size);
+    loop {
+        if !wait_for_input_demand(&ctx).await {
+            return;
+        }
+        buf.clear();
+        let (result, b) = ctx.stream.read(buf).await;
+        buf = b;
+        match result {
+            Ok(0) => {
+                ctx.defer_io("connection closed by the peer".into());
+                return;
+            }
+            Ok(_) => {
+                // The error, if any, is also reported as `Event::Closed`.
+                let _ = ctx.conn.borrow_mut().handle_input(Instant::now(), &buf);
+                ctx.wake_driver.notify_one();
+                ctx.wake_writer.notify_one();
+            }
+            Err(e) => {
+                ctx.defer_io(format!("read: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+/// Like `read_loop`, with buffers lent by the runtime for the duration of one read (the
+/// provided-buffer ring on io_uring): an idle connection holds no read buffer.
+async fn read_lent_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
+    loop {
+        if !wait_for_input_demand(&ctx).await {
+            return;
+        }
+        let result = ctx
+            .stream
+            .read_lent(size, |bytes| {
+                // The error, if any, is also reported as `Event::Closed`.
+                let _ = ctx.conn.borrow_mut().handle_input(Instant::now(), bytes);
+            })
+            .await;
+        match result {
+            Ok(Some(())) => {
+                ctx.wake_driver.notify_one();
+                ctx.wake_writer.notify_one();
+            }
+            Ok(None) => {
+                ctx.defer_io("connection closed by the peer".into());
+                return;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
+                // Every pooled buffer is in use on this shard: let the others drain first.
+                shard
+                    .router
+                    .stats
+                    .read_buffers_exhausted
+                    .fetch_add(1, Ordering::Relaxed);
+                time::sleep_until(Instant::now() + std::time::Duration::from_millis(1)).await;
+            }
+            Err(e) => {
+                ctx.defer_io(format!("read: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until the connection wants input; false once it is closed.
+async fn wait_for_input_demand(ctx: &ConnCtx) -> bool {
+    loop {
+        let (closed, wants) = {
+            let c = ctx.conn.borrow();
+            (c.is_closed(), c.wants_input())
+        };
+        if closed {
+            return false;
+        }
+        if wants {
+            return true;
+        }
+        ctx.wake_reader.notified().await;
+    }
+}
+
+async fn write_loop(ctx: Rc<ConnCtx>, batch: usize) {
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        ctx.pump();
+        {
+            let mut conn = ctx.conn.borrow_mut();
+            let now = Instant::now();
+            while out.len() < batch && conn.poll_transmit(now, &mut out) {}
+        }
+        if !out.is_empty() {
+            let (result, b) = ctx.stream.write_all(out).await;
+            out = b;
+            out.clear();
+            // Idle connections keep no large buffer.
+            if out.capacity() > batch {
+                out = Vec::new();
+            }
+            if let Err(e) = result {
+                ctx.defer_io(format!("write: {e}"));
+                break;
+            }
+            ctx.wake_driver.notify_one();
+            continue;
+        }
+        if ctx.is_closed() {
+            ctx.stream.shutdown_write().await;
+            break;
+        }
+        ctx.wake_writer.notified().await;
+    }
+    ctx.writer_done.set(true);
+    ctx.writer_exit.notify_one();
+}
+
+/// A message waiting for room in its channel's receive queue.
+struct Parked {
+    tx: mpsc::Sender<Received>,
+    msg: Received,
+}
+
+enum Wake {
+    Notified,
+    Timer,
+    Room(Option<mpsc::OwnedPermit<Received>>),
+}
+
+async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
+    let mut parked: Option<Parked> = None;
+    loop {
+        if parked.is_some() && ctx.is_closed() {
+            // Nobody will receive it: the connection is gone.
+            parked = None;
+        }
+        let now = Instant::now();
+        {
+            let mut conn = ctx.conn.borrow_mut();
+            if conn.poll_timeout().is_some_and(|t| t <= now) {
+                // The error, if any, is also reported as `Event::Closed`.
+                let _ = conn.handle_timeout(now);
+            }
+        }
+        let mut finished = false;
+        while parked.is_none() {
+            let event = ctx.conn.borrow_mut().poll_event();
+            let Some(event) = event else {
+                break;
+            };
+            match on_event(shard, ctx, event) {
+                Flow::Continue => {}
+                Flow::Park(p) => parked = Some(p),
+                Flow::Finished => {
+                    finished = true;
+                    break;
+                }
+            }
+        }
+        if finished {
+            return;
+        }
+        let failed = ctx.pending_io.borrow_mut().take();
+        if let Some(what) = failed
+            && !ctx.is_closed()
+        {
+            ctx.fail_io(what);
+            continue;
+        }
+        if ctx.conn.borrow().wants_input() {
+            ctx.wake_reader.notify_one();
+        }
+        // Polling events may have freed flow-control credit to announce.
+        ctx.wake_writer.notify_one();
+
+        let timeout = ctx.conn.borrow().poll_timeout();
+        let mut notified = pin!(ctx.wake_driver.notified());
+        let mut timer = pin!(async {
+            match timeout {
+                Some(t) => time::sleep_until(t).await,
+                None => pending::<()>().await,
+            }
+        });
+        let room_tx = parked.as_ref().map(|p| p.tx.clone());
+        let mut room = pin!(async move {
+            match room_tx {
+                Some(tx) => tx.reserve_owned().await.ok(),
+                None => pending().await,
+            }
+        });
+        let wake = poll_fn(|cx| {
+            if notified.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Notified);
+            }
+            if let Poll::Ready(p) = room.as_mut().poll(cx) {
+                return Poll::Ready(Wake::Room(p));
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Timer);
+            }
+            Poll::Pending
+        })
+        .await;
+        if let Wake::Room(permit) = wake
+            && let Some(p) = parked.take()
+            && let Some(permit) = permit
+        {
+            permit.send(p.msg);
+        }
+    }
+}
+
+enum Flow {
+    Continue,
+    Park(Parked),
+    Finished,
+}
+
+fn on_event(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, event: Event) -> Flow {
+    match event {
+        Event::Connected(info) => {
+            on_connected(shard, ctx, info);
+            Flow::Continue
+        }
+        Event::Message(m) => on_message(shard, ctx, m),
+        Event::RequestTimedOut(id) => {
+            if let Some(reply) = ctx.requests.borrow_mut().remove(&id) {
+                let _ = reply.send(Err(SendError::Timeout));
+            }
+            Flow::Continue
+        }
+        Event::RequestFailed(id) => {
+            if let Some(reply) = ctx.requests.borrow_mut().remove(&id) {
+                let _ = reply.send(Err(SendError::PeerGone));
+            }
+            Flow::Continue
+        }
+        Event::Cancelled(id) => {
+            tracing::trace!(conn = ctx.id, ?id, "peer cancelled a request");
+            Flow::Continue
+        }
+        Event::Closed(reason) => {
+            on_closed(shard, ctx, reason);
+            Flow::Finished
+        }
+    }
+}
+
+fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
+    let info: Arc<PeerInfo> = Arc::from(info);
+    let shared = ctx
+        .table
+        .descriptors()
+        .into_iter()
+        .filter(|d| info.node_info.has_channel(d.id))
+        .map(|d| (d.id, d.send_queue_capacity));
+    let entry = PeerEntry::new(
+        info.clone(),
+        ctx.id,
+        shard.index,
+        ctx.direction,
+        ctx.addr,
+        shared,
+    );
+    match shard.router.admit(entry) {
+        Ok(entry) => {
+            tracing::debug!(
+                peer = %info.node_id,
+                mode = ?info.mode,
+                direction = ?ctx.direction,
+                shard = shard.index,
+                "peer up"
+            );
+            *ctx.entry.borrow_mut() = Some(entry.clone());
+            shard.router.announce_up(&entry);
+            if let Some(reply) = ctx.dial_reply.borrow_mut().take() {
+                let _ = reply.send(Ok(info));
+            }
+            ctx.pump();
+        }
+        Err(reason) => {
+            tracing::debug!(peer = %info.node_id, %reason, "peer refused");
+            *ctx.refused.borrow_mut() = Some(reason.clone());
+            ctx.close(&reason);
+        }
+    }
+}
+
+fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
+    let Some(peer) = ctx.entry.borrow().as_ref().map(|e| e.node_id()) else {
+        return Flow::Continue;
+    };
+    let request = match m.kind {
+        MessageKind::Response(id) => {
+            match ctx.requests.borrow_mut().remove(&id) {
+                Some(reply) if !reply.is_closed() => {
+                    let _ = reply.send(Ok(m.payload));
+                }
+                _ => {
+                    shard
+                        .router
+                        .stats
+                        .late_responses
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            return Flow::Continue;
+        }
+        MessageKind::Request(id) => Some(PendingRequest {
+            peer,
+            conn: ctx.id,
+            shard: shard.index,
+            channel: m.channel,
+            id,
+        }),
+        MessageKind::Plain => None,
+    };
+    let Some(slot) = ctx.table.get(m.channel) else {
+        return Flow::Continue;
+    };
+    let msg = Received {
+        origin: Origin::Peer(peer),
+        channel: m.channel,
+        payload: m.payload,
+        request,
+    };
+    match slot.tx.try_send(msg) {
+        Ok(()) => Flow::Continue,
+        Err(mpsc::error::TrySendError::Full(msg)) => Flow::Park(Parked {
+            tx: slot.tx.clone(),
+            msg,
+        }),
+        // Nobody receives this channel any more: drop.
+        Err(mpsc::error::TrySendError::Closed(_)) => Flow::Continue,
+    }
+}
+
+fn on_closed(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, reason: ConnError) {
+    let io = ctx.io_failure.borrow_mut().take();
+    let refused = ctx.refused.borrow_mut().take();
+    let down = match (&io, &refused) {
+        (Some(what), _) => DownReason::Io(what.clone()),
+        (None, Some(r)) => DownReason::Local(r.clone()),
+        (None, None) => DownReason::from_conn(reason.clone()),
+    };
+    let stats = &shard.router.stats;
+    match &down {
+        DownReason::Io(_) => {
+            stats.io_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        DownReason::Protocol(e) if is_peer_fault(e) => {
+            stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(conn = ctx.id, addr = ?ctx.addr, reason = %e, "connection closed: protocol error");
+        }
+        _ => {}
+    }
+    let entry = ctx.entry.borrow_mut().take();
+    ctx.staging.borrow_mut().clear(entry.as_deref());
+    for (_, reply) in ctx.requests.borrow_mut().drain() {
+        let _ = reply.send(Err(SendError::PeerGone));
+    }
+    if let Some(reply) = ctx.dial_reply.borrow_mut().take() {
+        let err = match (io, refused) {
+            (_, Some(r)) => DialError::Refused(r),
+            (Some(what), None) => DialError::Io(what),
+            (None, None) => DialError::Handshake(reason),
+        };
+        let _ = reply.send(Err(err));
+    }
+    if let Some(entry) = entry {
+        tracing::debug!(peer = %entry.node_id(), reason = %down, "peer down");
+        shard.router.peer_down(&entry, down);
+    }
+    ctx.wake_writer.notify_one();
+    ctx.wake_reader.notify_one();
+}
+
+/// Whether a close reason is the peer breaking the protocol (as opposed to a clean close).
+fn is_peer_fault(e: &ConnError) -> bool {
+    !matches!(
+        e,
+        ConnError::PeerClosed(_) | ConnError::LocalClose(_) | ConnError::Config(_)
+    )
+}

@@ -1,0 +1,340 @@
+//! A shard: one thread's set of connections.
+//!
+//! Each shard runs on its own thread and runtime ([`crate::rt`]) and owns its connections for
+//! their whole life; nothing about a connection is touched from another thread. Other threads
+//! reach a shard only through its bounded inbox of [`Command`]s: sends to a peer, fan-outs of
+//! one refcounted buffer to many peers, requests and responses, dials, shutdown.
+//!
+//! Inbound TCP connections arrive on the shard's own `SO_REUSEPORT` listener; outbound ones on
+//! the shard the router picked. A connection's work is split over three local tasks (see
+//! [`conn`]); the shard itself only dispatches commands and accepts.
+
+mod command;
+mod conn;
+mod staging;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc};
+
+use crate::proto::conn::{Connection, ConnectionConfig};
+use crate::proto::secret::NodeId;
+use crate::router::{ConnId, DialError, Direction, Router};
+use crate::rt::net::{self, Listener, Stream};
+use crate::rt::{thread, time};
+
+use command::DialReply;
+pub(crate) use command::{Command, DialTarget};
+use conn::ConnCtx;
+use staging::Staged;
+
+/// Settings every shard of a node shares.
+#[derive(Clone, Debug)]
+pub(crate) struct ShardConfig {
+    /// The connection settings; `channels` and `expected_peer` are filled per connection.
+    pub(crate) template: ConnectionConfig,
+    /// Bytes a connection reads per read.
+    pub(crate) read_buffer: usize,
+    /// Read into buffers the runtime lends per read (provided-buffer ring) instead of one
+    /// buffer per connection.
+    pub(crate) lent_buffers: bool,
+    /// Bytes a connection writes per write (records are coalesced up to this).
+    pub(crate) write_batch: usize,
+    /// Most connections on one shard; further inbound ones are closed at once.
+    pub(crate) max_connections: usize,
+    /// How long a closing connection may take to flush its last bytes.
+    pub(crate) close_grace: Duration,
+}
+
+/// One shard's state (lives on the shard thread).
+pub(crate) struct Shard {
+    pub(crate) index: usize,
+    pub(crate) router: Arc<Router>,
+    pub(crate) config: Arc<ShardConfig>,
+    conns: RefCell<HashMap<ConnId, Rc<ConnCtx>>>,
+    closing: Cell<bool>,
+    drained: Notify,
+}
+
+impl Shard {
+    /// The shard's main task: accept (if listening) and dispatch commands until shutdown.
+    pub(crate) async fn run(
+        index: usize,
+        router: Arc<Router>,
+        config: Arc<ShardConfig>,
+        mut inbox: mpsc::Receiver<Command>,
+        listener: Option<std::net::TcpListener>,
+    ) {
+        let shard = Rc::new(Shard {
+            index,
+            router,
+            config,
+            conns: RefCell::new(HashMap::new()),
+            closing: Cell::new(false),
+            drained: Notify::new(),
+        });
+        let acceptor = match listener.map(Listener::from_std) {
+            Some(Ok(l)) => Some(thread::spawn(accept_loop(shard.clone(), l))),
+            Some(Err(e)) => {
+                tracing::error!(shard = index, error = %e, "cannot register the listener");
+                None
+            }
+            None => None,
+        };
+        let mut done = None;
+        let mut deadline = Instant::now();
+        while let Some(cmd) = inbox.recv().await {
+            match cmd {
+                Command::Shutdown {
+                    deadline: d,
+                    done: reply,
+                } => {
+                    deadline = d;
+                    done = Some(reply);
+                    break;
+                }
+                other => shard.handle(other),
+            }
+        }
+        if let Some(a) = acceptor {
+            a.abort();
+        }
+        shard.close_all(deadline).await;
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    fn handle(self: &Rc<Self>, cmd: Command) {
+        match cmd {
+            Command::Send {
+                conn,
+                channel,
+                payload,
+            } => {
+                // A missing connection means the peer is gone; its credits went with it.
+                if let Some(ctx) = self.conn(conn) {
+                    ctx.stage(
+                        channel,
+                        Staged::Send {
+                            payload,
+                            credit: true,
+                        },
+                    );
+                }
+            }
+            Command::Fanout {
+                targets,
+                channel,
+                payload,
+            } => {
+                let conns: Vec<Rc<ConnCtx>> = match targets {
+                    Some(ids) => ids.iter().filter_map(|id| self.conn(*id)).collect(),
+                    None => self.conns.borrow().values().cloned().collect(),
+                };
+                for ctx in conns {
+                    if !ctx.shares(channel) {
+                        continue;
+                    }
+                    if ctx.staged(channel) >= ctx.capacity(channel).saturating_mul(2) {
+                        self.router
+                            .stats
+                            .fanout_dropped
+                            .fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    ctx.stage(
+                        channel,
+                        Staged::Send {
+                            payload: payload.clone(),
+                            credit: false,
+                        },
+                    );
+                }
+            }
+            Command::Request {
+                conn,
+                channel,
+                payload,
+                deadline,
+                reply,
+            } => match self.conn(conn) {
+                Some(ctx) => ctx.stage(
+                    channel,
+                    Staged::Request {
+                        payload,
+                        deadline,
+                        reply,
+                    },
+                ),
+                None => {
+                    let _ = reply.send(Err(crate::router::SendError::PeerGone));
+                }
+            },
+            Command::Respond {
+                conn,
+                channel,
+                id,
+                payload,
+            } => {
+                if let Some(ctx) = self.conn(conn) {
+                    ctx.stage(channel, Staged::Response { id, payload });
+                }
+            }
+            Command::Dial {
+                target,
+                expected,
+                deadline,
+                reply,
+            } => {
+                if self.closing.get() {
+                    let _ = reply.send(Err(DialError::Stopped));
+                    return;
+                }
+                let shard = self.clone();
+                thread::spawn(async move {
+                    shard.dial(target, expected, deadline, reply).await;
+                });
+            }
+            Command::Adopt { end } => {
+                if !self.closing.get() {
+                    self.start(Stream::memory(end), Direction::Inbound, None, None, None);
+                }
+            }
+            Command::Disconnect { conn, reason } => {
+                if let Some(ctx) = self.conn(conn) {
+                    ctx.close(&reason);
+                }
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    fn conn(&self, id: ConnId) -> Option<Rc<ConnCtx>> {
+        self.conns.borrow().get(&id).cloned()
+    }
+
+    /// Removes a finished connection.
+    fn forget(&self, id: ConnId) {
+        let empty = {
+            let mut conns = self.conns.borrow_mut();
+            conns.remove(&id);
+            conns.is_empty()
+        };
+        if empty {
+            self.drained.notify_one();
+        }
+    }
+
+    async fn dial(
+        self: Rc<Self>,
+        target: DialTarget,
+        expected: Option<NodeId>,
+        deadline: Instant,
+        reply: DialReply,
+    ) {
+        let (stream, addr) = match target {
+            DialTarget::Memory(end) => (Stream::memory(end), None),
+            DialTarget::Tcp(addr) => match net::connect(addr, deadline).await {
+                Ok(s) => (s, Some(addr)),
+                Err(e) => {
+                    let _ = reply.send(Err(DialError::Connect(e.to_string())));
+                    return;
+                }
+            },
+        };
+        if self.closing.get() {
+            let _ = reply.send(Err(DialError::Stopped));
+            return;
+        }
+        self.start(stream, Direction::Outbound, addr, expected, Some(reply));
+    }
+
+    /// Starts a connection on this shard.
+    fn start(
+        self: &Rc<Self>,
+        stream: Stream,
+        direction: Direction,
+        addr: Option<SocketAddr>,
+        expected: Option<NodeId>,
+        reply: Option<DialReply>,
+    ) {
+        let table = self.router.table();
+        let mut config = self.config.template.clone();
+        config.channels = table.descriptors();
+        config.expected_peer = expected;
+        let conn = match new_connection(config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a connection");
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(DialError::Io(e.to_string())));
+                }
+                return;
+            }
+        };
+        let id = self.router.next_conn_id();
+        let ctx = Rc::new(ConnCtx::new(
+            id, conn, stream, table, direction, addr, reply,
+        ));
+        self.conns.borrow_mut().insert(id, ctx.clone());
+        thread::spawn(conn::run(self.clone(), ctx));
+    }
+
+    /// Closes every connection and waits (until `deadline`) for them to finish.
+    async fn close_all(&self, deadline: Instant) {
+        self.closing.set(true);
+        let conns: Vec<Rc<ConnCtx>> = self.conns.borrow().values().cloned().collect();
+        for ctx in conns {
+            ctx.close("node shutting down");
+        }
+        while !self.conns.borrow().is_empty() {
+            if time::timeout_at(deadline, self.drained.notified())
+                .await
+                .is_none()
+            {
+                tracing::warn!(
+                    shard = self.index,
+                    left = self.conns.borrow().len(),
+                    "shutdown deadline passed with connections still closing"
+                );
+                break;
+            }
+        }
+    }
+}
+
+fn new_connection(config: ConnectionConfig) -> io::Result<Connection> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| io::Error::other(e.to_string()))?;
+    Connection::new(config, secret, Instant::now()).map_err(|e| io::Error::other(e.to_string()))
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: Listener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let stats = &shard.router.stats;
+                if shard.closing.get() || shard.conns.borrow().len() >= shard.config.max_connections
+                {
+                    stats.accept_refused.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                stats.accepted.fetch_add(1, Ordering::Relaxed);
+                shard.start(stream, Direction::Inbound, Some(addr), None, None);
+            }
+            Err(e) => {
+                // Out of descriptors or memory: back off instead of spinning.
+                tracing::warn!(shard = shard.index, error = %e, "accept failed");
+                time::sleep_until(Instant::now() + Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Messages a shard holds for one connection until the connection's own queue has room.
+//!
+//! One lane per channel, in arrival order. Application sends hold a credit (so a lane holds at
+//! most the channel's `send_queue_capacity` of them); responses are bounded by the requests the
+//! peer may have in flight; broadcast and role copies are added only while the lane is shorter
+//! than twice the capacity, and skipped (counted) beyond that.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::proto::conn::{Connection, SendError as ConnSendError};
+use crate::proto::mconn;
+use crate::proto::native::{RequestId, SendError as MuxSendError};
+use crate::router::{PeerEntry, SendError};
+
+use super::command::RequestReply;
+
+/// One held item.
+pub(crate) enum Staged {
+    /// A plain message; `credit` when an application send holds a credit for it.
+    Send { payload: Bytes, credit: bool },
+    /// A request (holds a credit).
+    Request {
+        payload: Bytes,
+        deadline: Instant,
+        reply: RequestReply,
+    },
+    /// A response to a request the peer sent.
+    Response { id: RequestId, payload: Bytes },
+}
+
+impl Staged {
+    fn holds_credit(&self) -> bool {
+        match self {
+            Staged::Send { credit, .. } => *credit,
+            Staged::Request { .. } => true,
+            Staged::Response { .. } => false,
+        }
+    }
+}
+
+struct Lane {
+    channel: u8,
+    items: VecDeque<Staged>,
+}
+
+/// What the pump moved into the connection.
+#[derive(Default)]
+pub(crate) struct Pumped {
+    /// Items accepted by the connection.
+    pub(crate) moved: usize,
+    /// Requests accepted, with the ids to route their responses.
+    pub(crate) requests: Vec<(RequestId, RequestReply)>,
+}
+
+/// The held items of one connection.
+#[derive(Default)]
+pub(crate) struct Staging {
+    lanes: Vec<Lane>,
+}
+
+impl Staging {
+    fn lane(&mut self, channel: u8) -> &mut VecDeque<Staged> {
+        let i = match self.lanes.iter().position(|l| l.channel == channel) {
+            Some(i) => i,
+            None => {
+                self.lanes.push(Lane {
+                    channel,
+                    items: VecDeque::new(),
+                });
+                self.lanes.len() - 1
+            }
+        };
+        // `i` is in range: found above or just pushed.
+        &mut self.lanes[i].items
+    }
+
+    /// Items held on `channel`.
+    pub(crate) fn len(&self, channel: u8) -> usize {
+        self.lanes
+            .iter()
+            .find(|l| l.channel == channel)
+            .map_or(0, |l| l.items.len())
+    }
+
+    /// Holds `item` at the back of its lane.
+    pub(crate) fn push(&mut self, channel: u8, item: Staged) {
+        self.lane(channel).push_back(item);
+    }
+
+    /// Moves held items into `conn` until each lane is empty or its queue is full. Credits go
+    /// back to `entry` as items leave.
+    pub(crate) fn pump(
+        &mut self,
+        conn: &mut Connection,
+        entry: Option<&PeerEntry>,
+        now: Instant,
+    ) -> Pumped {
+        let mut out = Pumped::default();
+        for lane in &mut self.lanes {
+            let channel = lane.channel;
+            while let Some(item) = lane.items.pop_front() {
+                let credit = item.holds_credit();
+                let result = match item {
+                    Staged::Send { payload, credit } => match conn.send(channel, payload.clone()) {
+                        Err(e) if is_full(&e) => {
+                            lane.items.push_front(Staged::Send { payload, credit });
+                            break;
+                        }
+                        r => r.map_err(map_error),
+                    },
+                    Staged::Request {
+                        payload,
+                        deadline,
+                        reply,
+                    } => {
+                        if deadline <= now {
+                            let _ = reply.send(Err(SendError::Timeout));
+                            Ok(())
+                        } else {
+                            match conn.request(channel, payload.clone(), deadline) {
+                                Err(e) if is_full(&e) => {
+                                    lane.items.push_front(Staged::Request {
+                                        payload,
+                                        deadline,
+                                        reply,
+                                    });
+                                    break;
+                                }
+                                Ok(id) => {
+                                    out.requests.push((id, reply));
+                                    Ok(())
+                                }
+                                Err(e) => {
+                                    let _ = reply.send(Err(map_error(e)));
+                                    Ok(())
+                                }
+                            }
+                        }
+                    }
+                    Staged::Response { id, payload } => {
+                        match conn.respond(channel, id, payload.clone()) {
+                            Err(e) if is_full(&e) => {
+                                lane.items.push_front(Staged::Response { id, payload });
+                                break;
+                            }
+                            r => r.map_err(map_error),
+                        }
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(channel, error = %e, "dropped a queued message");
+                }
+                out.moved += 1;
+                if credit && let Some(entry) = entry {
+                    entry.release(channel);
+                }
+            }
+        }
+        out
+    }
+
+    /// Empties every lane (the connection is gone): requests learn `PeerGone`.
+    pub(crate) fn clear(&mut self, entry: Option<&PeerEntry>) {
+        for lane in &mut self.lanes {
+            for item in lane.items.drain(..) {
+                if item.holds_credit()
+                    && let Some(entry) = entry
+                {
+                    entry.release(lane.channel);
+                }
+                if let Staged::Request { reply, .. } = item {
+                    let _ = reply.send(Err(SendError::PeerGone));
+                }
+            }
+        }
+        self.lanes.clear();
+    }
+}
+
+/// Whether a connection refused a message only because its queue is full.
+fn is_full(e: &ConnSendError) -> bool {
+    matches!(
+        e,
+        ConnSendError::Full(_)
+            | ConnSendError::Native(MuxSendError::Full)
+            | ConnSendError::Compat(mconn::SendError::Full(_))
+    )
+}
+
+/// The application's view of a connection's refusal.
+pub(crate) fn map_error(e: ConnSendError) -> SendError {
+    match e {
+        ConnSendError::Full(_) => SendError::Full,
+        ConnSendError::UnknownChannel(c) | ConnSendError::ChannelNotShared(c) => {
+            SendError::ChannelNotShared(c)
+        }
+        ConnSendError::Unsupported => SendError::Unsupported,
+        ConnSendError::NotReady | ConnSendError::Closed => SendError::PeerGone,
+        ConnSendError::Native(e) => match e {
+            MuxSendError::Full => SendError::Full,
+            MuxSendError::UnknownChannel(c) => SendError::ChannelNotShared(c),
+            MuxSendError::TooLarge { len, max } => SendError::TooLarge { len, max },
+            MuxSendError::Closed => SendError::PeerGone,
+            MuxSendError::TooManyRequests => SendError::TooManyRequests,
+            MuxSendError::UnknownRequest(_) => SendError::PeerGone,
+        },
+        ConnSendError::Compat(e) => match e {
+            mconn::SendError::Full(_) => SendError::Full,
+            mconn::SendError::UnknownChannel(c) => SendError::ChannelNotShared(c),
+            mconn::SendError::Closed => SendError::PeerGone,
+        },
+    }
+}

@@ -1,0 +1,155 @@
+//! Two nodes in separate processes over loopback TCP: every channel, 1 byte to 16 MiB, native
+//! and forced compat, every byte checked (the child echoes). Killing the child process brings
+//! the peer down on this side.
+
+mod node_support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use node_support::*;
+use ringwire::proto::conn::{ChannelDescriptor, Mode};
+use ringwire::proto::secret::NodeId;
+use ringwire::router::{DownReason, Envelope, Origin, PeerEvent};
+
+const CHILD_ENV: &str = "RINGWIRE_TEST_ECHO_CHILD";
+const SIZES: [usize; 6] = [
+    1,
+    255,
+    16 * 1024,
+    1024 * 1024 + 1,
+    4 * 1024 * 1024,
+    16 * 1024 * 1024,
+];
+
+fn channels() -> [ChannelDescriptor; 3] {
+    [
+        chan(0x20, 10, 17 << 20),
+        chan(0x30, 5, 17 << 20),
+        chan(0x40, 1, 17 << 20),
+    ]
+}
+
+/// The echo node; runs only in the child process the parent test starts.
+#[test]
+fn echo_child() {
+    let Some(mode) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let native = mode == "native";
+    let node = tcp_node(7, native, &channels());
+    println!("READY {} {}", node.listen_addr().unwrap(), node.node_id());
+    for desc in channels() {
+        let (sender, mut receiver) = node.open_channel(desc).unwrap().split();
+        std::thread::spawn(move || {
+            loop {
+                let Some(m) = receiver.recv_blocking(secs(3600)) else {
+                    return;
+                };
+                let Origin::Peer(from) = m.origin else {
+                    continue;
+                };
+                if sender
+                    .send_blocking(Envelope::peer(from, m.payload), secs(60))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+    // Live until the parent closes our stdin (or kills us).
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    std::process::exit(0);
+}
+
+fn spawn_child(native: bool) -> (Child, SocketAddr, NodeId) {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args(["--exact", "echo_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, if native { "native" } else { "compat" })
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the child");
+    let ready = child.stdout.take().and_then(|stdout| {
+        // The harness may print "test echo_child ... " on the same line first.
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.split_once("READY ").map(|(_, r)| r.to_owned()))
+    });
+    let Some(ready) = ready else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the child never became ready");
+    };
+    let mut parts = ready.split(' ');
+    let addr = parts.next().unwrap().parse().unwrap();
+    let id = parts.next().unwrap().parse().unwrap();
+    (child, addr, id)
+}
+
+fn exchange_with_child(native: bool) {
+    let (mut child, addr, child_id) = spawn_child(native);
+    let a = tcp_node(1, native, &channels());
+    let mut events = a.peer_events();
+    let info = a
+        .dial_blocking(addr, Some(child_id))
+        .expect("dial the child");
+    assert_eq!(info.mode, if native { Mode::Native } else { Mode::Compat });
+    let mut chans: Vec<_> = channels()
+        .into_iter()
+        .map(|d| a.open_channel(d).unwrap())
+        .collect();
+    std::thread::scope(|s| {
+        for (ci, ch) in chans.iter().enumerate() {
+            let sender = ch.sender();
+            s.spawn(move || {
+                for (k, &len) in SIZES.iter().enumerate() {
+                    let p = payload(len, (ci * 8 + k) as u8);
+                    sender
+                        .send_blocking(Envelope::peer(child_id, p), secs(60))
+                        .unwrap();
+                }
+            });
+        }
+        for (ci, ch) in chans.iter_mut().enumerate() {
+            for (k, &len) in SIZES.iter().enumerate() {
+                let m = ch.recv_blocking(secs(60)).expect("echo arrives");
+                assert_eq!(m.origin, Origin::Peer(child_id));
+                assert!(
+                    m.payload == payload(len, (ci * 8 + k) as u8),
+                    "{len} bytes differ"
+                );
+            }
+        }
+    });
+
+    // Kill the other process: the peer goes down with a socket reason.
+    child.kill().unwrap();
+    let _ = child.wait();
+    loop {
+        match wait_down(&mut events) {
+            PeerEvent::Down { node_id, reason } if node_id == child_id => {
+                assert!(matches!(reason, DownReason::Io(_)), "{reason}");
+                break;
+            }
+            _ => continue,
+        }
+    }
+    assert!(a.peers().is_empty());
+    a.shutdown_blocking(secs(5));
+}
+
+#[test]
+fn native_exchange_with_another_process() {
+    exchange_with_child(true);
+}
+
+#[test]
+fn compat_exchange_with_another_process() {
+    exchange_with_child(false);
+}

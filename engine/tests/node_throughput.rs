@@ -1,0 +1,161 @@
+//! Measurements, not checks: run with
+//! `cargo test --release -p ringwire --test node_throughput -- --ignored --nocapture`
+//! (set `RINGWIRE_DRIVER` to pick the driver). They print numbers and assert only that every
+//! message arrived.
+
+mod node_support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use node_support::*;
+use ringwire::router::Envelope;
+
+fn one_connection(native: bool, size: usize, count: usize) {
+    let desc = ringwire::proto::conn::ChannelDescriptor {
+        send_queue_capacity: 1024,
+        ..chan(0x20, 1, 1 << 20)
+    };
+    let mk = |seed| {
+        builder(seed)
+            .shards(1)
+            .listen("127.0.0.1:0".parse().unwrap())
+            .offer_native(native)
+            .channel(desc.clone())
+            .start()
+            .unwrap()
+    };
+    let a = mk(1);
+    let b = mk(2);
+    a.dial_blocking(b.listen_addr().unwrap(), Some(b.node_id()))
+        .unwrap();
+    let ca = a.open_channel(desc.clone()).unwrap();
+    let mut cb = b.open_channel(desc).unwrap();
+    let msg = Bytes::from(vec![0xAB; size]);
+    let to = b.node_id();
+    let start = Instant::now();
+    let sender = ca.sender();
+    let t = std::thread::spawn(move || {
+        for _ in 0..count {
+            sender
+                .send_blocking(Envelope::peer(to, msg.clone()), secs(60))
+                .unwrap();
+        }
+    });
+    for _ in 0..count {
+        cb.recv_blocking(secs(60)).expect("message");
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    t.join().unwrap();
+    println!(
+        "driver={} mode={} size={size}: {:.0} msg/s, {:.1} MB/s",
+        a.driver(),
+        if native { "native" } else { "compat" },
+        count as f64 / elapsed,
+        (count * size) as f64 / elapsed / 1e6
+    );
+    a.shutdown_blocking(secs(5));
+    b.shutdown_blocking(secs(5));
+}
+
+#[test]
+#[ignore]
+fn throughput_small_and_large_messages() {
+    for native in [true, false] {
+        one_connection(native, 256, 200_000);
+        one_connection(native, 64 * 1024, 4_000);
+    }
+}
+
+const CHILD_ENV: &str = "RINGWIRE_TEST_IDLE_PEERS";
+
+/// Child side of the idle-peer measurement: many peer nodes that dial the hub and stay idle.
+#[test]
+#[ignore]
+fn idle_peers_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut parts = spec.split(' ');
+    let addr: std::net::SocketAddr = parts.next().unwrap().parse().unwrap();
+    let n: u32 = parts.next().unwrap().parse().unwrap();
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let node = builder_n(10_000 + i)
+            .driver(ringwire::rt::Driver::Epoll)
+            .limits(ringwire::node::Limits {
+                read_buffer: 4096,
+                ..Default::default()
+            })
+            .channel(chan(0x20, 1, 1024))
+            .start()
+            .unwrap();
+        node.dial_blocking(addr, None).unwrap();
+        nodes.push(node);
+    }
+    println!("CONNECTED");
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    std::process::exit(0);
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+#[ignore]
+fn rss_per_idle_peer() {
+    let peers: usize = 1000;
+    // RINGWIRE_TEST_LENT_BUFFERS=n: the hub's shards lend n read buffers instead.
+    let lent: u16 = std::env::var("RINGWIRE_TEST_LENT_BUFFERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let hub = builder(1)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .limits(ringwire::node::Limits {
+            shard_read_buffers: lent,
+            ..Default::default()
+        })
+        .channel(chan(0x20, 1, 1024))
+        .start()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let before = rss_kib();
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args(["--exact", "idle_peers_child", "--nocapture", "--ignored"])
+        .env(CHILD_ENV, format!("{} {peers}", hub.listen_addr().unwrap()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ok = child.stdout.take().is_some_and(|out| {
+        BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("CONNECTED"))
+    });
+    if ok {
+        wait_peers(&hub, peers);
+        std::thread::sleep(Duration::from_secs(2));
+        let after = rss_kib();
+        println!(
+            "driver={} lent={lent} hub RSS: {before} KiB before, {after} KiB with {peers} idle peers: {:.1} KiB per peer",
+            hub.driver(),
+            (after.saturating_sub(before)) as f64 / peers as f64
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "the child did not connect its peers");
+    hub.shutdown_blocking(secs(10));
+}
