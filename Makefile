@@ -22,6 +22,7 @@ test: lint rust-test go-test bench-smoke fuzz-smoke
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps --locked
 	cd fuzz && $(CARGO) fmt --check
 	@test -z "$$(gofmt -l interop)" || { echo "gofmt: these files need formatting:"; gofmt -l interop; exit 1; }
 	cd interop && $(GO) vet ./...
@@ -33,9 +34,11 @@ rust-test:
 go-test:
 	cd interop && $(GO) test ./...
 
-## bench-smoke: every criterion micro-bench runs once, so benches cannot rot.
+## bench-smoke: every criterion micro-bench runs once and the end-to-end harness runs its
+## seconds-long smoke (raw TCP and stock MConnection), so benches cannot rot.
 bench-smoke:
 	$(CARGO) bench -p ringwire-benches --locked -- --test
+	$(CARGO) run --locked -p ringwire-benches --bin ringwire-bench -- --smoke
 
 ## fuzz-smoke: each cargo-fuzz target runs briefly (needs nightly + cargo-fuzz; .ci/run installs it).
 fuzz-smoke:
@@ -59,6 +62,14 @@ fuzz-long:
 ## bench-micro: criterion micro-benches with full measurement (numbers for the notes).
 bench-micro:
 	$(CARGO) bench -p ringwire-benches --locked
+
+## bench: the end-to-end harness (benches/README.md): raw TCP, stock CometBFT MConnection and
+## ringwire side by side; writes benches/results/latest.{json,md} and PNG charts.
+## BENCH_MODE=--full for the longer runs behind committed numbers.
+BENCH_MODE ?= --quick
+.PHONY: bench
+bench:
+	$(CARGO) run --release --locked -p ringwire-benches --bin ringwire-bench -- $(BENCH_MODE)
 
 ## golden: regenerate testdata/ from stock CometBFT's own code (see interop/cmd/golden).
 golden:

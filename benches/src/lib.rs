@@ -1,2 +1,25 @@
-//! Shared helpers for ringwire's benchmarks. The end-to-end harness arrives with the benchmark
-//! issue; the criterion micro-benches live in `benches/benches/`.
+//! ringwire's benchmarks: criterion micro-benches in `benches/benches/` and the end-to-end
+//! harness `ringwire-bench`, which measures ringwire against raw TCP and stock CometBFT
+//! MConnection side by side (see `shared/BENCH.md` for the systems and scenarios).
+//!
+//! Layout of the harness:
+//! - [`plan`]: scenarios S1–S7, modes (smoke, quick, full) and the spec of each measurement;
+//! - [`system`]: the systems and the [`system::Driver`] that starts each one's processes
+//!   (the extension point for the engine's rows);
+//! - [`child`]: the protocol every child process follows, and the raw TCP children;
+//! - [`runner`]: one measurement, two processes, CPU time from `getrusage`;
+//! - [`suite`]: repetitions, alternation, figures;
+//! - [`results`], [`report`], [`charts`]: `latest.json`, `latest.md` and the PNG charts;
+//! - [`machine`], [`netns`]: what the run was made on, and S6's shaped link.
+
+pub mod charts;
+pub mod child;
+pub mod machine;
+pub mod netns;
+pub mod plan;
+pub mod report;
+pub mod results;
+pub mod runner;
+pub mod stats;
+pub mod suite;
+pub mod system;

@@ -13,8 +13,13 @@
 //! - [`router`] — channels, envelopes, local delivery, request/response, broadcast and role
 //!   addressing, and the registry of connected peers.
 //! - [`node`] — [`Node`]: configuration → shards + router; start and stop.
+//! - [`peers`] — the peer manager's decisions (addresses, backoff, admission limits, the
+//!   simultaneous-dial tie-break, bans), also I/O-free.
+//! - [`config`] — the TOML configuration and the import of a CometBFT home directory.
 
+pub mod config;
 pub mod node;
+pub mod peers;
 pub mod proto;
 pub mod router;
 pub mod rt;

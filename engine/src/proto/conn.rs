@@ -6,7 +6,7 @@
 //!
 //! - **compat**: MConnection packets inside SecretConnection frames, byte-exact with stock
 //!   CometBFT. Chosen whenever either NodeInfo lacks
-//!   [`RINGWIRE_CAPABILITY_CHANNEL`](super::nodeinfo::RINGWIRE_CAPABILITY_CHANNEL).
+//!   [`RINGWIRE_CAPABILITY_CHANNEL`].
 //! - **native**: ringwire's record layer and multiplexer (`docs/PROTOCOL.md`), chosen when both
 //!   NodeInfos advertise the capability channel. The switch happens right after the NodeInfo
 //!   frames, so a stock peer never receives a native byte.

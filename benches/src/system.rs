@@ -1,0 +1,324 @@
+//! The systems of BENCH.md's table and how each one is started.
+//!
+//! A [`Driver`] turns a [`Spec`] into the two child commands of a measurement (see
+//! [`crate::child`] for the protocol they follow). The harness never looks inside a child: adding
+//! a system means adding a [`System`] variant and a driver whose commands follow the protocol.
+//!
+//! **Where the engine's rows go.** The ringwire rows ([`System::RingwireIoUring`],
+//! [`System::RingwireEpoll`], [`System::RingwireCompat`], [`System::RingwireGo`]) are driven
+//! by [`PendingDriver`] until the engine's node API lands. Then:
+//! 1. add `ringwire-bench child ringwire --driver io-uring|epoll [--compat] recv|send` (a module
+//!    beside [`crate::child::raw`] that opens a ringwire node on `--listen` / dials `--addr`
+//!    and runs the same workloads: one channel for `bulk`, a high- and a low-priority channel
+//!    for `latency`, a fresh connection per `handshake`, `--peers` connections for `fanout`);
+//! 2. give those systems a driver like [`RawTcpDriver`] that returns those commands, and make
+//!    [`drivers`] use it; S5 runs the bindings-go program the same way.
+//!
+//! No other part of the harness changes: tables, ratios and charts pick the rows up.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+
+use crate::plan::{Scenario, Spec};
+
+/// One row of BENCH.md's systems table (with the anchor variants the scenarios need).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum System {
+    /// Plaintext Rust std sockets, batched writes (S3: a connection per channel).
+    RawTcp,
+    /// Raw TCP writing one message per system call (S2).
+    RawTcpPerMessage,
+    /// Raw TCP with requests and load interleaved on one connection (S3).
+    RawTcpInterleaved,
+    /// Stock CometBFT MConnection over SecretConnection with stock node defaults.
+    MconnDefaults,
+    /// Stock CometBFT MConnection with the rate limits and flush throttle lifted.
+    MconnLifted,
+    /// ringwire native protocol, encrypted, io_uring driver.
+    RingwireIoUring,
+    /// ringwire native protocol, encrypted, epoll driver.
+    RingwireEpoll,
+    /// ringwire to ringwire forced to MConnection framing.
+    RingwireCompat,
+    /// ringwire through bindings-go.
+    RingwireGo,
+}
+
+impl System {
+    /// Every system, in table order.
+    pub const ALL: [Self; 9] = [
+        Self::RawTcp,
+        Self::RawTcpPerMessage,
+        Self::RawTcpInterleaved,
+        Self::MconnDefaults,
+        Self::MconnLifted,
+        Self::RingwireIoUring,
+        Self::RingwireEpoll,
+        Self::RingwireCompat,
+        Self::RingwireGo,
+    ];
+
+    /// The name used on the command line and in JSON.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::RawTcp => "raw-tcp",
+            Self::RawTcpPerMessage => "raw-tcp-per-message",
+            Self::RawTcpInterleaved => "raw-tcp-interleaved",
+            Self::MconnDefaults => "mconn-defaults",
+            Self::MconnLifted => "mconn-lifted",
+            Self::RingwireIoUring => "ringwire-io-uring",
+            Self::RingwireEpoll => "ringwire-epoll",
+            Self::RingwireCompat => "ringwire-compat",
+            Self::RingwireGo => "ringwire-go",
+        }
+    }
+
+    /// Parses [`System::key`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.key() == s.trim())
+    }
+
+    /// The label used in tables and charts.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::RawTcp => "raw TCP",
+            Self::RawTcpPerMessage => "raw TCP, 1 msg/syscall",
+            Self::RawTcpInterleaved => "raw TCP, 1 conn interleaved",
+            Self::MconnDefaults => "MConnection (stock defaults)",
+            Self::MconnLifted => "MConnection (limits lifted)",
+            Self::RingwireIoUring => "ringwire io_uring",
+            Self::RingwireEpoll => "ringwire epoll",
+            Self::RingwireCompat => "ringwire compat",
+            Self::RingwireGo => "ringwire from Go",
+        }
+    }
+
+    /// Whether this system has a row in `scenario`'s table.
+    pub fn applies_to(self, scenario: Scenario) -> bool {
+        use Scenario::*;
+        match self {
+            Self::RawTcp => !matches!(scenario, S5),
+            Self::RawTcpPerMessage => scenario == S2,
+            Self::RawTcpInterleaved => scenario == S3,
+            Self::MconnDefaults | Self::MconnLifted => matches!(scenario, S1 | S2 | S3 | S4 | S7),
+            Self::RingwireIoUring | Self::RingwireEpoll => scenario != S5,
+            Self::RingwireCompat => matches!(scenario, S1 | S2 | S3 | S4 | S7),
+            Self::RingwireGo => scenario == S5,
+        }
+    }
+}
+
+/// Whether a driver can run a scenario now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// It runs.
+    Ready,
+    /// It cannot run yet or here; the row says why.
+    Pending(String),
+}
+
+/// The side of a measurement a command is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role<'a> {
+    /// Listens and prints `LISTEN <addr>`.
+    Receiver,
+    /// Dials the receiver's address.
+    Sender(&'a str),
+}
+
+/// Starts the child processes of one system.
+pub trait Driver {
+    /// The system this driver runs.
+    fn system(&self) -> System;
+    /// Whether `scenario` can run now.
+    fn availability(&self, scenario: Scenario) -> Availability;
+    /// The command for one side of a measurement (not yet spawned).
+    fn command(&self, role: Role<'_>, spec: &Spec) -> Command;
+}
+
+fn role_args(cmd: &mut Command, role: Role<'_>) {
+    match role {
+        Role::Receiver => {
+            cmd.arg("recv");
+        }
+        Role::Sender(addr) => {
+            cmd.args(["send", "--addr", addr]);
+        }
+    }
+}
+
+/// Raw TCP children: this binary, `child raw recv|send`.
+#[derive(Debug)]
+pub struct RawTcpDriver {
+    /// Which raw variant.
+    pub system: System,
+    /// This executable.
+    pub exe: PathBuf,
+}
+
+impl Driver for RawTcpDriver {
+    fn system(&self) -> System {
+        self.system
+    }
+
+    fn availability(&self, _scenario: Scenario) -> Availability {
+        Availability::Ready
+    }
+
+    fn command(&self, role: Role<'_>, spec: &Spec) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(["child", "raw"]);
+        role_args(&mut cmd, role);
+        cmd.args(spec.child_args());
+        match self.system {
+            System::RawTcpPerMessage => {
+                cmd.arg("--per-message-write");
+            }
+            System::RawTcpInterleaved => {
+                cmd.arg("--interleaved");
+            }
+            _ => {}
+        }
+        cmd
+    }
+}
+
+/// MConnection settings of one anchor row.
+#[derive(Clone, Debug, Serialize)]
+pub struct MconnConfig {
+    /// Send rate limit, bytes/s.
+    pub send_rate: u64,
+    /// Receive rate limit, bytes/s.
+    pub recv_rate: u64,
+    /// Flush throttle, as Go writes durations.
+    pub flush_throttle: String,
+    /// Maximum packet payload, bytes.
+    pub max_payload: u32,
+}
+
+impl MconnConfig {
+    /// The stock node defaults (CometBFT `config.DefaultP2PConfig`).
+    pub fn stock() -> Self {
+        Self {
+            send_rate: 5_120_000,
+            recv_rate: 5_120_000,
+            flush_throttle: "10ms".to_owned(),
+            max_payload: 1024,
+        }
+    }
+
+    /// Limits lifted: rates of 1 TiB/s and the given flush throttle; the packet payload stays
+    /// at the protocol's default.
+    pub fn lifted(flush_throttle: &str) -> Self {
+        Self {
+            send_rate: 1 << 40,
+            recv_rate: 1 << 40,
+            flush_throttle: flush_throttle.to_owned(),
+            max_payload: 1024,
+        }
+    }
+}
+
+/// The stock CometBFT anchor: `interop/cmd/mconnbench`.
+#[derive(Debug)]
+pub struct MconnDriver {
+    /// Defaults or lifted.
+    pub system: System,
+    /// The built `mconnbench` binary, or why there is none.
+    pub binary: Result<PathBuf, String>,
+    /// Rates and throttle passed to both sides.
+    pub config: MconnConfig,
+}
+
+impl Driver for MconnDriver {
+    fn system(&self) -> System {
+        self.system
+    }
+
+    fn availability(&self, _scenario: Scenario) -> Availability {
+        match &self.binary {
+            Ok(_) => Availability::Ready,
+            Err(why) => Availability::Pending(why.clone()),
+        }
+    }
+
+    fn command(&self, role: Role<'_>, spec: &Spec) -> Command {
+        let bin = self.binary.as_deref().unwrap_or(Path::new("mconnbench"));
+        let mut cmd = Command::new(bin);
+        role_args(&mut cmd, role);
+        cmd.args(spec.child_args());
+        cmd.arg(format!("--send-rate={}", self.config.send_rate));
+        cmd.arg(format!("--recv-rate={}", self.config.recv_rate));
+        cmd.arg(format!("--flush-throttle={}", self.config.flush_throttle));
+        cmd.arg(format!("--max-payload={}", self.config.max_payload));
+        cmd
+    }
+}
+
+/// A system whose implementation has not landed: every row says so.
+#[derive(Debug)]
+pub struct PendingDriver {
+    /// The system.
+    pub system: System,
+    /// Why it cannot run.
+    pub reason: String,
+}
+
+impl Driver for PendingDriver {
+    fn system(&self) -> System {
+        self.system
+    }
+
+    fn availability(&self, _scenario: Scenario) -> Availability {
+        Availability::Pending(self.reason.clone())
+    }
+
+    fn command(&self, _role: Role<'_>, _spec: &Spec) -> Command {
+        Command::new("false")
+    }
+}
+
+/// The reason given on every ringwire row until the engine's node API exists.
+pub const ENGINE_PENDING: &str = "not yet measured (engine pending)";
+
+/// One driver per system, in table order.
+pub fn drivers(
+    exe: &Path,
+    mconnbench: Result<PathBuf, String>,
+    lifted_flush: &str,
+) -> Vec<Box<dyn Driver>> {
+    System::ALL
+        .iter()
+        .map(|&system| -> Box<dyn Driver> {
+            match system {
+                System::RawTcp | System::RawTcpPerMessage | System::RawTcpInterleaved => {
+                    Box::new(RawTcpDriver {
+                        system,
+                        exe: exe.to_owned(),
+                    })
+                }
+                System::MconnDefaults => Box::new(MconnDriver {
+                    system,
+                    binary: mconnbench.clone(),
+                    config: MconnConfig::stock(),
+                }),
+                System::MconnLifted => Box::new(MconnDriver {
+                    system,
+                    binary: mconnbench.clone(),
+                    config: MconnConfig::lifted(lifted_flush),
+                }),
+                System::RingwireGo => Box::new(PendingDriver {
+                    system,
+                    reason: "not yet measured (engine and bindings-go pending)".to_owned(),
+                }),
+                _ => Box::new(PendingDriver {
+                    system,
+                    reason: ENGINE_PENDING.to_owned(),
+                }),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,120 @@
+//! `[p2p]`: the keys of CometBFT's `[p2p]` section, with the same names, meanings and defaults
+//! (CometBFT v0.38–v0.40), so an operator's settings carry over unchanged.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::address::{HostPort, PeerAddress};
+use super::error::Problems;
+use crate::proto::mconn::MAX_PAYLOAD_SIZE_LIMIT;
+use crate::proto::secret::NodeId;
+
+const SECOND: Duration = Duration::from_secs(1);
+const TEN_MINUTES: Duration = Duration::from_secs(600);
+
+/// Most inbound or outbound peers a configuration may ask for.
+pub const MAX_PEERS_LIMIT: u32 = 10_000;
+
+section! {
+    /// `[p2p]`: listening, peers and the stock connection settings.
+    pub struct P2pConfig in "p2p" {
+        /// Address to listen on for incoming connections ("tcp://" is optional).
+        #[serde(with = "super::address::serde_text::tcp_socket")]
+        laddr: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 26656)),
+        /// Address advertised to peers for them to dial, as host:port. Empty: the listen
+        /// address.
+        #[serde(with = "super::address::serde_text::optional")]
+        external_address: Option<HostPort> = None,
+        /// Seed nodes, as "NODE_ID@host:port" (an array, or one comma-separated string as in
+        /// CometBFT). Seeds are asked for addresses, then disconnected.
+        #[serde(with = "super::address::serde_text::list")]
+        seeds: Vec<PeerAddress> = Vec::new(),
+        /// Peers to stay connected to, as "NODE_ID@host:port"; redialed when they drop.
+        #[serde(with = "super::address::serde_text::list")]
+        persistent_peers: Vec<PeerAddress> = Vec::new(),
+        /// Node IDs that are always accepted and dialed, whatever the peer limits.
+        #[serde(with = "super::address::serde_text::list")]
+        unconditional_peer_ids: Vec<NodeId> = Vec::new(),
+        /// Node IDs whose addresses are never gossiped to other peers.
+        #[serde(with = "super::address::serde_text::list")]
+        private_peer_ids: Vec<NodeId> = Vec::new(),
+        /// Most inbound peers (unconditional peers excepted).
+        max_num_inbound_peers: u32 = 40,
+        /// Most outbound peers, persistent peers excepted.
+        max_num_outbound_peers: u32 = 10,
+        /// Bytes per second sent to one peer; 0 means unlimited.
+        send_rate: u64 = 5_120_000,
+        /// Bytes per second received from one peer; 0 means unlimited.
+        recv_rate: u64 = 5_120_000,
+        /// How long a partly filled batch of packets may wait before it is written.
+        #[serde(with = "super::duration::serde_text")]
+        flush_throttle_timeout: Duration = Duration::from_millis(10),
+        /// Payload bytes per MConnection packet. Stock peers use 1024; keep it for them.
+        max_packet_msg_payload_size: usize = 1024,
+        /// Run the peer-exchange protocol (learn and share peer addresses).
+        pex: bool = true,
+        /// Seed mode: crawl the network for addresses, answer address requests, disconnect.
+        /// Needs pex = true.
+        seed_mode: bool = false,
+        /// Allow several peers from one IP address (see limits.max_connections_per_ip).
+        allow_duplicate_ip: bool = false,
+        /// Deadline for the encrypted handshake and the NodeInfo exchange of a connection.
+        #[serde(with = "super::duration::serde_text")]
+        handshake_timeout: Duration = Duration::from_secs(20),
+        /// Deadline for a TCP connect.
+        #[serde(with = "super::duration::serde_text")]
+        dial_timeout: Duration = Duration::from_secs(3),
+        /// Where learned peer addresses are kept (relative to node.home).
+        addr_book_file: PathBuf = PathBuf::from("config/addrbook.json"),
+        /// Refuse non-routable addresses (private, loopback) in the address book. Set false
+        /// for private or local networks.
+        addr_book_strict: bool = true,
+    }
+}
+
+impl P2pConfig {
+    pub(crate) fn check(&self, p: &mut Problems) {
+        const S: &str = "p2p";
+        p.at_most(
+            S,
+            "max_num_inbound_peers",
+            self.max_num_inbound_peers,
+            MAX_PEERS_LIMIT,
+        );
+        p.at_most(
+            S,
+            "max_num_outbound_peers",
+            self.max_num_outbound_peers,
+            MAX_PEERS_LIMIT,
+        );
+        p.duration(
+            S,
+            "flush_throttle_timeout",
+            self.flush_throttle_timeout,
+            false,
+            SECOND,
+        );
+        p.within(
+            S,
+            "max_packet_msg_payload_size",
+            self.max_packet_msg_payload_size,
+            1,
+            MAX_PAYLOAD_SIZE_LIMIT,
+        );
+        if self.seed_mode && !self.pex {
+            p.push(S, "seed_mode", "needs p2p.pex = true");
+        }
+        p.duration(
+            S,
+            "handshake_timeout",
+            self.handshake_timeout,
+            true,
+            TEN_MINUTES,
+        );
+        p.duration(S, "dial_timeout", self.dial_timeout, true, TEN_MINUTES);
+        if self.addr_book_file.as_os_str().is_empty() {
+            p.push(S, "addr_book_file", "must not be empty");
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The peer manager's decisions, sans-IO: whom to admit, whom to dial and when, and which of
+//! two connections to the same peer to keep.
+//!
+//! Like [`crate::proto`], nothing here opens a socket, starts a thread or reads a clock: time
+//! is an `Instant` argument and randomness is a seed. The node drives these pieces from its
+//! runtime.
+//!
+//! - [`PeerAddr`], [`parse_addr_list`] — `<node id>@host:port` addresses and lists, parsed as
+//!   stock CometBFT parses `persistent_peers` and `seeds`.
+//! - [`BackoffConfig`], [`Retry`] — jittered, capped exponential backoff per peer.
+//! - [`Admission`] — inbound/outbound limits, per-address and pending-handshake caps, enforced
+//!   before any large allocation; [`PendingPermit`] and [`PeerSlot`] hold places and free them
+//!   when dropped; [`RefusalCounts`] counts refusals for metrics.
+//! - [`resolve`] — the tie-break that leaves exactly one connection between two nodes that
+//!   dial each other at once.
+//! - [`BanList`] — banned peers with expiry.
+//! - [`PeerManager`] — ties them together: persistent peers, dial scheduling, reconnects, bans.
+
+mod addr;
+mod backoff;
+mod ban;
+mod error;
+mod limits;
+mod manager;
+mod refusal;
+mod tiebreak;
+
+#[cfg(test)]
+mod tests;
+
+pub use addr::{
+    AddrError, AddrListError, Host, MAX_ADDR_LEN, MAX_HOSTNAME_LEN, MAX_LABEL_LEN, PeerAddr,
+    parse_addr_list,
+};
+pub use backoff::{BackoffConfig, Retry, seed_for};
+pub use ban::{BanList, DEFAULT_MAX_BANS};
+pub use error::ConfigError;
+pub use limits::{
+    Admission, AdmissionStats, ConnectionId, LimitsConfig, PeerSlot, PendingPermit, Promoted,
+};
+pub use manager::{AddPeerError, Dial, DisconnectReason, ManagerConfig, PeerManager, TargetView};
+pub use refusal::{RefusalCounts, Refused};
+pub use tiebreak::{Keep, dialer, resolve};
+
+/// Which end opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The peer dialed us.
+    Inbound,
+    /// We dialed the peer.
+    Outbound,
+}
