@@ -1,0 +1,353 @@
+//! The C ABI called as C would: NULL arguments, freeing NULL, use after stop, the panic
+//! boundary, and two nodes on loopback exchanging messages and a request.
+
+use std::ffi::{CStr, c_char};
+use std::ptr::{null, null_mut};
+
+use ringwire_ffi::channel::*;
+use ringwire_ffi::config::*;
+use ringwire_ffi::node::*;
+use ringwire_ffi::result::*;
+use ringwire_ffi::*;
+
+const OK: ringwire_result = ringwire_result::Ok;
+
+fn node(seed: u8) -> *mut ringwire_node {
+    let mut cfg = null_mut();
+    // SAFETY: valid out-pointers and NUL-terminated strings throughout.
+    unsafe {
+        assert_eq!(ringwire_config_new(&mut cfg), OK);
+        assert_eq!(ringwire_config_set_key_seed(cfg, [seed; 32].as_ptr()), OK);
+        assert_eq!(ringwire_config_set_network(cfg, c"ffi-test".as_ptr()), OK);
+        assert_eq!(ringwire_config_set_listen(cfg, c"127.0.0.1:0".as_ptr()), OK);
+        assert_eq!(
+            ringwire_config_set_driver(cfg, ringwire_driver::Epoll as u32),
+            OK
+        );
+        let mut n = null_mut();
+        assert_eq!(ringwire_node_start(cfg, &mut n), OK);
+        ringwire_config_free(cfg);
+        n
+    }
+}
+
+fn listen_addr(n: *const ringwire_node) -> [c_char; 64] {
+    let mut buf = [0 as c_char; 64];
+    let mut w = 0;
+    // SAFETY: a live node and a 64-byte buffer.
+    let r = unsafe { ringwire_node_listen_addr(n, buf.as_mut_ptr(), 64, &mut w) };
+    assert_eq!(r, OK);
+    buf
+}
+
+#[test]
+fn abi_version_is_set() {
+    assert_eq!(ringwire_abi_version(), 1);
+}
+
+#[test]
+fn null_arguments_are_errors() {
+    let nul = ringwire_result::NullParameter;
+    // SAFETY: NULL is what is being tested; every function checks it.
+    unsafe {
+        assert_eq!(ringwire_config_new(null_mut()), nul);
+        assert_eq!(ringwire_config_set_network(null_mut(), c"x".as_ptr()), nul);
+        assert_eq!(ringwire_config_load_toml(null(), &mut null_mut()), nul);
+        assert_eq!(ringwire_node_start(null(), &mut null_mut()), nul);
+        assert_eq!(ringwire_node_stop(null(), 0), nul);
+        let mut id = ringwire_node_id::default();
+        assert_eq!(ringwire_node_id(null(), &mut id), nul);
+        assert_eq!(
+            ringwire_node_open_channel(null(), 1, 1, 1, 1, &mut null_mut()),
+            nul
+        );
+        let mut q = 0;
+        assert_eq!(ringwire_channel_send(null(), null(), 0, 0, &mut q), nul);
+        let mut batch = null_mut();
+        let mut count = 0;
+        let mut msgs = [std::mem::zeroed::<ringwire_message>(); 1];
+        assert_eq!(
+            ringwire_channel_recv(null(), msgs.as_mut_ptr(), 1, 0, &mut batch, &mut count),
+            nul
+        );
+        assert_eq!(ringwire_error_message(0, null_mut(), 0, null_mut()), nul);
+        let mut cfg = null_mut();
+        assert_eq!(ringwire_config_new(&mut cfg), OK);
+        assert_eq!(ringwire_config_set_key_seed(cfg, null()), nul);
+        assert_eq!(ringwire_config_set_network(cfg, null()), nul);
+        ringwire_config_free(cfg);
+    }
+}
+
+#[test]
+fn freeing_null_is_fine() {
+    // SAFETY: NULL is accepted by every free function.
+    unsafe {
+        ringwire_config_free(null_mut());
+        ringwire_config_free(null_mut());
+        ringwire_node_free(null_mut());
+        ringwire_channel_free(null_mut());
+        ringwire_batch_release(null_mut());
+        ringwire_batch_release(null_mut());
+    }
+}
+
+#[test]
+fn a_panic_becomes_a_result_code() {
+    assert_eq!(ringwire_internal_panic_for_tests(), ringwire_result::Panic);
+    // And the library keeps working on this thread.
+    assert_eq!(ringwire_internal_panic_for_tests(), ringwire_result::Panic);
+    let mut buf = [0 as c_char; 128];
+    let mut w = 0;
+    // SAFETY: a 128-byte buffer and a valid out-pointer.
+    let r = unsafe {
+        ringwire_error_message(ringwire_result::Panic as u32, buf.as_mut_ptr(), 128, &mut w)
+    };
+    assert_eq!(r, OK);
+    // SAFETY: the function wrote a NUL-terminated string.
+    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+    assert_eq!(text.len(), w);
+    assert!(text.contains("panicked"));
+}
+
+#[test]
+fn error_texts_need_room_and_unknown_codes_are_named() {
+    let mut buf = [0 as c_char; 4];
+    let mut w = 0;
+    // SAFETY: buffers as declared.
+    unsafe {
+        assert_eq!(
+            ringwire_error_message(0, buf.as_mut_ptr(), 4, &mut w),
+            ringwire_result::BufferTooSmall
+        );
+        let mut big = [0 as c_char; 128];
+        assert_eq!(
+            ringwire_error_message(9999, big.as_mut_ptr(), 128, &mut w),
+            OK
+        );
+        assert!(
+            CStr::from_ptr(big.as_ptr())
+                .to_str()
+                .unwrap()
+                .contains("unknown")
+        );
+    }
+}
+
+#[test]
+fn bad_enum_values_and_config_files_are_errors() {
+    // SAFETY: valid pointers throughout.
+    unsafe {
+        let mut cfg = null_mut();
+        assert_eq!(ringwire_config_new(&mut cfg), OK);
+        assert_eq!(
+            ringwire_config_set_driver(cfg, 77),
+            ringwire_result::InvalidArgument
+        );
+        assert_eq!(
+            ringwire_config_set_listen(cfg, c"not an address".as_ptr()),
+            ringwire_result::InvalidArgument
+        );
+        let mut n = null_mut();
+        assert_eq!(ringwire_node_start(cfg, &mut n), ringwire_result::NodeKey);
+        assert!(n.is_null(), "outputs are written only on success");
+        ringwire_config_free(cfg);
+        let mut out = null_mut();
+        assert_eq!(
+            ringwire_config_load_toml(c"/nonexistent/ringwire.toml".as_ptr(), &mut out),
+            ringwire_result::Config
+        );
+        assert!(out.is_null());
+        let mut buf = [0 as c_char; 1025];
+        let mut w = 0;
+        assert_eq!(ringwire_last_error(buf.as_mut_ptr(), buf.len(), &mut w), OK);
+        assert!(w > 0, "the detail names the problem");
+    }
+}
+
+#[test]
+fn use_after_stop_returns_stopped() {
+    let n = node(7);
+    // SAFETY: a live node handle until free; valid out-pointers.
+    unsafe {
+        let mut ch = null_mut();
+        assert_eq!(ringwire_node_open_channel(n, 0x20, 1, 8, 1024, &mut ch), OK);
+        assert_eq!(ringwire_node_stop(n, 2000), OK);
+        assert_eq!(ringwire_node_stop(n, 2000), ringwire_result::Stopped);
+        let mut id = ringwire_node_id::default();
+        assert_eq!(ringwire_node_id(n, &mut id), ringwire_result::Stopped);
+        assert_eq!(
+            ringwire_node_open_channel(n, 0x21, 1, 8, 1024, &mut null_mut()),
+            ringwire_result::Stopped
+        );
+        let env = ringwire_envelope {
+            to: ringwire_to::Local as u32,
+            peer: ringwire_node_id::default(),
+            role: null(),
+            fanout: 0,
+            fanout_count: 0,
+            fanout_fraction: 0.0,
+            payload: b"x".as_ptr(),
+            payload_len: 1,
+        };
+        let mut q = 99;
+        assert_eq!(
+            ringwire_channel_send(ch, &env, 1, 100, &mut q),
+            ringwire_result::Stopped
+        );
+        assert_eq!(q, 0);
+        let mut msgs = [std::mem::zeroed::<ringwire_message>(); 4];
+        let (mut batch, mut count) = (null_mut(), 0);
+        let mut r = OK;
+        for _ in 0..100 {
+            r = ringwire_channel_recv(ch, msgs.as_mut_ptr(), 4, 50, &mut batch, &mut count);
+            if r != OK {
+                break;
+            }
+        }
+        assert_eq!(r, ringwire_result::Stopped);
+        ringwire_channel_free(ch);
+        ringwire_node_free(n);
+    }
+}
+
+#[test]
+fn two_nodes_exchange_messages_and_a_request() {
+    let a = node(1);
+    let b = node(2);
+    // SAFETY: live handles until freed; buffers and out-pointers valid as declared.
+    unsafe {
+        let (mut ca, mut cb) = (null_mut(), null_mut());
+        assert_eq!(
+            ringwire_node_open_channel(a, 0x40, 1, 64, 1 << 20, &mut ca),
+            OK
+        );
+        assert_eq!(
+            ringwire_node_open_channel(b, 0x40, 1, 64, 1 << 20, &mut cb),
+            OK
+        );
+        let (mut ida, mut idb) = (ringwire_node_id::default(), ringwire_node_id::default());
+        assert_eq!(ringwire_node_id(a, &mut ida), OK);
+        assert_eq!(ringwire_node_id(b, &mut idb), OK);
+        let addr = listen_addr(b);
+        let mut got = ringwire_node_id::default();
+        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), &idb, &mut got), OK);
+        assert_eq!(got, idb);
+
+        // Both sides see the peer come up.
+        let mut evs = [ringwire_peer_event {
+            kind: 0,
+            peer: ringwire_node_id::default(),
+            outbound: false,
+            native: false,
+        }; 4];
+        let mut n = 0;
+        assert_eq!(
+            ringwire_node_poll_events(b, evs.as_mut_ptr(), 4, 5000, &mut n),
+            OK
+        );
+        assert_eq!(n, 1);
+        assert_eq!(evs[0].kind, ringwire_peer_event_kind::Up as u32);
+        assert_eq!(evs[0].peer, ida);
+        assert!(!evs[0].outbound);
+
+        // a → b: a batch of three.
+        let payloads: [&[u8]; 3] = [b"one", b"two two", &[7u8; 5000]];
+        let envs: Vec<_> = payloads
+            .iter()
+            .map(|p| ringwire_envelope {
+                to: ringwire_to::Peer as u32,
+                peer: idb,
+                role: null(),
+                fanout: 0,
+                fanout_count: 0,
+                fanout_fraction: 0.0,
+                payload: p.as_ptr(),
+                payload_len: p.len(),
+            })
+            .collect();
+        let mut q = 0;
+        assert_eq!(
+            ringwire_channel_send(ca, envs.as_ptr(), 3, 5000, &mut q),
+            OK
+        );
+        assert_eq!(q, 3);
+        let mut fd = -1;
+        assert_eq!(ringwire_channel_fd(cb, &mut fd), OK);
+        assert!(fd >= 0);
+        let mut received: Vec<Vec<u8>> = Vec::new();
+        let mut msgs = [std::mem::zeroed::<ringwire_message>(); 8];
+        while received.len() < 3 {
+            let (mut batch, mut count) = (null_mut(), 0);
+            assert_eq!(
+                ringwire_channel_recv(cb, msgs.as_mut_ptr(), 8, 5000, &mut batch, &mut count),
+                OK
+            );
+            assert!(count > 0, "messages arrive");
+            for m in &msgs[..count] {
+                assert_eq!(m.peer, ida);
+                assert_eq!(m.channel, 0x40);
+                assert_eq!(m.request_id, 0);
+                received.push(std::slice::from_raw_parts(m.payload, m.payload_len).to_vec());
+            }
+            ringwire_batch_release(batch);
+        }
+        assert_eq!(
+            received,
+            payloads.iter().map(|p| p.to_vec()).collect::<Vec<_>>()
+        );
+
+        // b asks a; a answers from its receive loop on another thread.
+        let ca_addr = ca as usize;
+        let responder = std::thread::spawn(move || {
+            let ca = ca_addr as *const ringwire_channel;
+            let mut msgs = [std::mem::zeroed::<ringwire_message>(); 1];
+            let (mut batch, mut count) = (null_mut(), 0);
+            assert_eq!(
+                ringwire_channel_recv(ca, msgs.as_mut_ptr(), 1, 5000, &mut batch, &mut count),
+                OK
+            );
+            assert_eq!(count, 1);
+            let m = msgs[0];
+            assert_ne!(m.request_id, 0);
+            let mut answer = std::slice::from_raw_parts(m.payload, m.payload_len).to_vec();
+            answer.reverse();
+            ringwire_batch_release(batch);
+            assert_eq!(
+                ringwire_channel_respond(ca, m.request_id, answer.as_ptr(), answer.len()),
+                OK
+            );
+            assert_eq!(
+                ringwire_channel_respond(ca, m.request_id, answer.as_ptr(), answer.len()),
+                ringwire_result::UnknownRequest
+            );
+        });
+        let mut resp = std::mem::zeroed::<ringwire_message>();
+        let mut batch = null_mut();
+        let ask = b"ping?";
+        assert_eq!(
+            ringwire_channel_request(
+                cb,
+                &ida,
+                ask.as_ptr(),
+                ask.len(),
+                5000,
+                &mut resp,
+                &mut batch
+            ),
+            OK
+        );
+        assert_eq!(
+            std::slice::from_raw_parts(resp.payload, resp.payload_len),
+            b"?gnip"
+        );
+        ringwire_batch_release(batch);
+        responder.join().unwrap();
+
+        assert_eq!(ringwire_node_disconnect(a, &idb), OK);
+        ringwire_channel_free(ca);
+        ringwire_channel_free(cb);
+        ringwire_node_free(a);
+        ringwire_node_free(b);
+    }
+}
