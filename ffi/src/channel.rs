@@ -241,7 +241,7 @@ pub unsafe extern "C" fn ringwire_channel_free(channel: *mut ringwire_channel) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ringwire_channel_fd(
     channel: *const ringwire_channel,
-    out_fd: *mut i32,
+    out_fd: *mut std::ffi::c_int,
 ) -> ringwire_result {
     guard(|| {
         non_null(out_fd)?;
@@ -400,6 +400,10 @@ pub unsafe extern "C" fn ringwire_channel_recv(
                     }
                 }
             }
+        }
+        if cap > 0 && got.len() == cap {
+            // More may wait: keep the eventfd readable (at worst one spurious wakeup).
+            signal(&h.fd);
         }
         if got.is_empty() && h.closed.load(Ordering::Acquire) {
             return Err(ringwire_result::Stopped);

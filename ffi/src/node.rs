@@ -168,7 +168,7 @@ pub unsafe extern "C" fn ringwire_node_free(node: *mut ringwire_node) {
 /// # Safety
 /// `node` is a live node handle; `out_id` is valid for one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ringwire_node_id(
+pub unsafe extern "C" fn ringwire_node_get_id(
     node: *const ringwire_node,
     out_id: *mut ringwire_node_id,
 ) -> ringwire_result {
@@ -188,7 +188,7 @@ pub unsafe extern "C" fn ringwire_node_id(
 /// # Safety
 /// `node` is a live node handle; `buf` is valid for `len` bytes; `out_written` for one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ringwire_node_id_hex(
+pub unsafe extern "C" fn ringwire_node_get_id_hex(
     node: *const ringwire_node,
     buf: *mut c_char,
     len: usize,

@@ -56,7 +56,7 @@ fn null_arguments_are_errors() {
         assert_eq!(ringwire_node_start(null(), &mut null_mut()), nul);
         assert_eq!(ringwire_node_stop(null(), 0), nul);
         let mut id = ringwire_node_id::default();
-        assert_eq!(ringwire_node_id(null(), &mut id), nul);
+        assert_eq!(ringwire_node_get_id(null(), &mut id), nul);
         assert_eq!(
             ringwire_node_open_channel(null(), 1, 1, 1, 1, &mut null_mut()),
             nul
@@ -175,7 +175,7 @@ fn use_after_stop_returns_stopped() {
         assert_eq!(ringwire_node_stop(n, 2000), OK);
         assert_eq!(ringwire_node_stop(n, 2000), ringwire_result::Stopped);
         let mut id = ringwire_node_id::default();
-        assert_eq!(ringwire_node_id(n, &mut id), ringwire_result::Stopped);
+        assert_eq!(ringwire_node_get_id(n, &mut id), ringwire_result::Stopped);
         assert_eq!(
             ringwire_node_open_channel(n, 0x21, 1, 8, 1024, &mut null_mut()),
             ringwire_result::Stopped
@@ -227,8 +227,8 @@ fn two_nodes_exchange_messages_and_a_request() {
             OK
         );
         let (mut ida, mut idb) = (ringwire_node_id::default(), ringwire_node_id::default());
-        assert_eq!(ringwire_node_id(a, &mut ida), OK);
-        assert_eq!(ringwire_node_id(b, &mut idb), OK);
+        assert_eq!(ringwire_node_get_id(a, &mut ida), OK);
+        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
         let addr = listen_addr(b);
         let mut got = ringwire_node_id::default();
         assert_eq!(ringwire_node_dial(a, addr.as_ptr(), &idb, &mut got), OK);
