@@ -111,6 +111,10 @@ enum ringwire_result
      * An operating-system call failed.
      */
     RINGWIRE_RESULT_IO = 20,
+    /**
+     * The handle is not live: already freed, or not made by this library.
+     */
+    RINGWIRE_RESULT_INVALID_HANDLE = 21,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -371,7 +375,8 @@ uint32_t ringwire_abi_version(void);
  * Frees a batch and the message bytes its views point to. NULL is accepted and ignored.
  *
  * # Safety
- * `batch` is NULL or a batch from this library not yet released.
+ * None for the call: any pointer is accepted; only live batches are freed. The caller must
+ * not read the batch's views afterwards.
  */
 void ringwire_batch_release(struct ringwire_batch *batch);
 
@@ -391,7 +396,8 @@ ringwire_result ringwire_channel_fd(const struct ringwire_channel *channel,
  * received are dropped; batches already returned stay valid. NULL is accepted and ignored.
  *
  * # Safety
- * `channel` is NULL or a channel handle not yet freed, with no call on it in progress.
+ * None: any pointer is accepted; only live channels are freed. A receive in progress on
+ * another thread returns `RINGWIRE_RESULT_STOPPED`.
  */
 void ringwire_channel_free(struct ringwire_channel *channel);
 
@@ -476,7 +482,7 @@ ringwire_result ringwire_config_add_capability(struct ringwire_config *config,
  * Frees a config. NULL is accepted and ignored.
  *
  * # Safety
- * `config` is NULL or a config from this library not yet freed.
+ * None: any pointer is accepted; only live configs are freed.
  */
 void ringwire_config_free(struct ringwire_config *config);
 
@@ -631,7 +637,8 @@ ringwire_result ringwire_node_disconnect(const struct ringwire_node *node,
  * accepted and ignored.
  *
  * # Safety
- * `node` is NULL or a node handle not yet freed, with no call on it in progress.
+ * None: any pointer is accepted; only live nodes are freed. Calls in progress on other
+ * threads finish first (they see the node stopped).
  */
 void ringwire_node_free(struct ringwire_node *node);
 

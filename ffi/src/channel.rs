@@ -8,8 +8,8 @@
 //! never left unreadable while messages wait.
 //!
 //! Thread safety: every channel function may be called from any thread at the same time
-//! (receives are serialised inside). `ringwire_channel_free` must be the last call on a
-//! handle. A batch belongs to one thread at a time; its views stay valid until
+//! (receives are serialised inside). After `ringwire_channel_free` the handle is rejected with
+//! `RINGWIRE_RESULT_INVALID_HANDLE`. A batch belongs to one thread at a time; its views stay valid until
 //! `ringwire_batch_release`, even after the channel or node is freed.
 
 use std::collections::BTreeMap;
@@ -28,8 +28,9 @@ use ringwire::router::{
 };
 
 use crate::node::ringwire_node_id;
+use crate::registry::Registry;
 use crate::result::fail;
-use crate::{bytes, deadline, guard, guard_free, handle, non_null, ringwire_result, text};
+use crate::{bytes, deadline, guard, guard_free, non_null, read, ringwire_result, text};
 
 /// Requests received and not yet answered that a channel remembers; beyond this the oldest is
 /// forgotten (its asker times out).
@@ -104,6 +105,12 @@ pub struct ringwire_message {
     pub request_id: u64,
 }
 
+/// The live channels.
+pub(crate) static CHANNELS: Registry<ringwire_channel> = Registry::new();
+
+/// The batches not yet released.
+static BATCHES: Registry<ringwire_batch> = Registry::new();
+
 /// Received messages owned by the library until [`ringwire_batch_release`].
 pub struct ringwire_batch {
     _messages: Vec<Bytes>,
@@ -125,7 +132,7 @@ pub struct ringwire_channel {
     fd: Arc<OwnedFd>,
     closed: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
-    pump: Option<JoinHandle<()>>,
+    pump: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl ringwire_channel {
@@ -161,7 +168,7 @@ impl ringwire_channel {
             fd,
             closed,
             stop,
-            pump: Some(pump),
+            pump: Mutex::new(Some(pump)),
         })
     }
 }
@@ -214,19 +221,19 @@ fn clear(fd: &OwnedFd) {
 /// received are dropped; batches already returned stay valid. NULL is accepted and ignored.
 ///
 /// # Safety
-/// `channel` is NULL or a channel handle not yet freed, with no call on it in progress.
+/// None: any pointer is accepted; only live channels are freed. A receive in progress on
+/// another thread returns `RINGWIRE_RESULT_STOPPED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ringwire_channel_free(channel: *mut ringwire_channel) {
     guard_free(|| {
-        if channel.is_null() {
+        let Some(h) = CHANNELS.remove(channel) else {
             return;
-        }
-        // SAFETY: a pointer from Box::into_raw in `ringwire_node_open_channel`, freed once.
-        let mut h = unsafe { Box::from_raw(channel) };
+        };
         h.stop.store(true, Ordering::Release);
         // Dropping the queue's receiver unblocks a forwarding thread waiting for space.
         h.inbox.lock().unwrap_or_else(|e| e.into_inner()).rx = None;
-        if let Some(t) = h.pump.take() {
+        let pump = h.pump.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = pump {
             let _ = t.join();
         }
     })
@@ -245,8 +252,7 @@ pub unsafe extern "C" fn ringwire_channel_fd(
 ) -> ringwire_result {
     guard(|| {
         non_null(out_fd)?;
-        // SAFETY: NULL or live, by this function's contract.
-        let h = unsafe { handle(channel) }?;
+        let h = CHANNELS.get(channel)?;
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_fd = h.fd.as_raw_fd() };
         Ok(())
@@ -307,8 +313,7 @@ pub unsafe extern "C" fn ringwire_channel_send(
 ) -> ringwire_result {
     guard(|| {
         non_null(out_queued)?;
-        // SAFETY: NULL or live, by this function's contract.
-        let h = unsafe { handle(channel) }?;
+        let h = CHANNELS.get(channel)?;
         let envs: &[ringwire_envelope] = if count == 0 {
             &[]
         } else {
@@ -364,8 +369,7 @@ pub unsafe extern "C" fn ringwire_channel_recv(
         non_null(messages)?;
         non_null(out_batch)?;
         non_null(out_count)?;
-        // SAFETY: NULL or live, by this function's contract.
-        let h = unsafe { handle(channel) }?;
+        let h = CHANNELS.get(channel)?;
         let mut inbox = h.inbox.lock().unwrap_or_else(|e| e.into_inner());
         // Clear before draining: a message that arrives after the drain signals again.
         clear(&h.fd);
@@ -431,7 +435,7 @@ pub unsafe extern "C" fn ringwire_channel_recv(
         let batch = if n == 0 {
             std::ptr::null_mut()
         } else {
-            Box::into_raw(Box::new(ringwire_batch { _messages: owned }))
+            BATCHES.insert(ringwire_batch { _messages: owned })
         };
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
         unsafe {
@@ -460,14 +464,12 @@ fn view(origin: Origin, channel: u8, payload: &Bytes, request_id: u64) -> ringwi
 /// Frees a batch and the message bytes its views point to. NULL is accepted and ignored.
 ///
 /// # Safety
-/// `batch` is NULL or a batch from this library not yet released.
+/// None for the call: any pointer is accepted; only live batches are freed. The caller must
+/// not read the batch's views afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ringwire_batch_release(batch: *mut ringwire_batch) {
     guard_free(|| {
-        if !batch.is_null() {
-            // SAFETY: a pointer from Box::into_raw in this module, released once by contract.
-            drop(unsafe { Box::from_raw(batch) });
-        }
+        drop(BATCHES.remove(batch));
     })
 }
 
@@ -491,19 +493,18 @@ pub unsafe extern "C" fn ringwire_channel_request(
     guard(|| {
         non_null(out_response)?;
         non_null(out_batch)?;
-        // SAFETY: NULL or live, by this function's contract.
-        let h = unsafe { handle(channel) }?;
+        let h = CHANNELS.get(channel)?;
         // SAFETY: NULL or valid for a read, by this function's contract.
-        let peer = NodeId::from(*unsafe { handle(peer) }?);
+        let peer = NodeId::from(unsafe { read(peer) }?);
         // SAFETY: forwarded from this function's contract.
         let body = Bytes::copy_from_slice(unsafe { bytes(payload, payload_len) }?);
         let response = h
             .sender
             .request_blocking(peer, body, deadline(timeout_ms))?;
         let v = view(Origin::Peer(peer), h.id, &response, 0);
-        let batch = Box::into_raw(Box::new(ringwire_batch {
+        let batch = BATCHES.insert(ringwire_batch {
             _messages: vec![response],
-        }));
+        });
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
         unsafe {
             *out_response = v;
@@ -527,8 +528,7 @@ pub unsafe extern "C" fn ringwire_channel_respond(
     payload_len: usize,
 ) -> ringwire_result {
     guard(|| {
-        // SAFETY: NULL or live, by this function's contract.
-        let h = unsafe { handle(channel) }?;
+        let h = CHANNELS.get(channel)?;
         // SAFETY: forwarded from this function's contract.
         let body = Bytes::copy_from_slice(unsafe { bytes(payload, payload_len) }?);
         let req = h

@@ -6,11 +6,13 @@
 
 use std::ffi::c_char;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 
 use ringwire::config::{Config, NodeKeyFile};
 use ringwire::proto::secret::NodeKey;
 use ringwire::rt::Driver;
 
+use crate::registry::Registry;
 use crate::result::fail;
 use crate::{bytes, guard, guard_free, non_null, ringwire_result, text};
 
@@ -28,6 +30,15 @@ pub enum ringwire_driver {
 
 /// Settings for a node. Create with [`ringwire_config_new`], free with [`ringwire_config_free`].
 pub struct ringwire_config {
+    pub(crate) settings: Mutex<Settings>,
+}
+
+/// The live configs.
+pub(crate) static CONFIGS: Registry<ringwire_config> = Registry::new();
+
+/// What a config holds.
+#[derive(Clone)]
+pub(crate) struct Settings {
     pub(crate) key: Option<NodeKey>,
     pub(crate) network: String,
     pub(crate) listen: Option<SocketAddr>,
@@ -37,9 +48,9 @@ pub struct ringwire_config {
     pub(crate) capabilities: Vec<String>,
 }
 
-impl ringwire_config {
+impl Settings {
     fn new() -> Self {
-        ringwire_config {
+        Settings {
             key: None,
             network: "ringwire-devnet".to_owned(),
             listen: None,
@@ -54,7 +65,7 @@ impl ringwire_config {
         let key = config
             .load_node_key()
             .map_err(|e| fail(ringwire_result::NodeKey, e))?;
-        Ok(ringwire_config {
+        Ok(Settings {
             key: Some(key),
             network: config.node.network.clone(),
             listen: Some(config.p2p.laddr),
@@ -66,6 +77,13 @@ impl ringwire_config {
             },
             offer_native: config.engine.native,
             capabilities: config.engine.capabilities.clone(),
+        })
+    }
+
+    /// Registers these settings as a new config handle.
+    fn into_handle(self) -> *mut ringwire_config {
+        CONFIGS.insert(ringwire_config {
+            settings: Mutex::new(self),
         })
     }
 }
@@ -81,7 +99,7 @@ pub unsafe extern "C" fn ringwire_config_new(
 ) -> ringwire_result {
     guard(|| {
         non_null(out_config)?;
-        let cfg = Box::into_raw(Box::new(ringwire_config::new()));
+        let cfg = Settings::new().into_handle();
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_config = cfg };
         Ok(())
@@ -105,7 +123,7 @@ pub unsafe extern "C" fn ringwire_config_load_toml(
         // SAFETY: forwarded from this function's contract.
         let path = unsafe { text(path) }?;
         let config = Config::load(path).map_err(|e| fail(ringwire_result::Config, e))?;
-        let cfg = Box::into_raw(Box::new(ringwire_config::from_file(&config)?));
+        let cfg = Settings::from_file(&config)?.into_handle();
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_config = cfg };
         Ok(())
@@ -129,7 +147,7 @@ pub unsafe extern "C" fn ringwire_config_load_cometbft_home(
         let dir = unsafe { text(dir) }?;
         let config =
             Config::from_cometbft_home(dir).map_err(|e| fail(ringwire_result::Config, e))?;
-        let cfg = Box::into_raw(Box::new(ringwire_config::from_file(&config)?));
+        let cfg = Settings::from_file(&config)?.into_handle();
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_config = cfg };
         Ok(())
@@ -139,29 +157,23 @@ pub unsafe extern "C" fn ringwire_config_load_cometbft_home(
 /// Frees a config. NULL is accepted and ignored.
 ///
 /// # Safety
-/// `config` is NULL or a config from this library not yet freed.
+/// None: any pointer is accepted; only live configs are freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ringwire_config_free(config: *mut ringwire_config) {
     guard_free(|| {
-        if !config.is_null() {
-            // SAFETY: a pointer from Box::into_raw in this module, freed once by contract.
-            drop(unsafe { Box::from_raw(config) });
-        }
+        drop(CONFIGS.remove(config));
     })
 }
 
-/// Runs `f` on the config behind `config`.
-///
-/// # Safety
-/// `config` is NULL or a live config used by no other thread.
-unsafe fn with_config(
+/// Runs `f` on the settings behind `config`.
+fn with_config(
     config: *mut ringwire_config,
-    f: impl FnOnce(&mut ringwire_config) -> Result<(), ringwire_result>,
+    f: impl FnOnce(&mut Settings) -> Result<(), ringwire_result>,
 ) -> ringwire_result {
     guard(|| {
-        // SAFETY: NULL or live and unshared, by the caller's contract.
-        let cfg = unsafe { config.as_mut() }.ok_or(ringwire_result::NullParameter)?;
-        f(cfg)
+        let cfg = CONFIGS.get(config)?;
+        let mut settings = cfg.settings.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut settings)
     })
 }
 
@@ -174,16 +186,14 @@ pub unsafe extern "C" fn ringwire_config_set_key_seed(
     config: *mut ringwire_config,
     seed: *const u8,
 ) -> ringwire_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_config(config, |cfg| {
-            let s: [u8; 32] = bytes(seed, 32)?
-                .try_into()
-                .map_err(|_| ringwire_result::InvalidArgument)?;
-            cfg.key = Some(NodeKey::from_seed(s));
-            Ok(())
-        })
-    }
+    with_config(config, |cfg| {
+        // SAFETY: `seed` is valid for 32 bytes by this function's contract.
+        let s: [u8; 32] = unsafe { bytes(seed, 32) }?
+            .try_into()
+            .map_err(|_| ringwire_result::InvalidArgument)?;
+        cfg.key = Some(NodeKey::from_seed(s));
+        Ok(())
+    })
 }
 
 /// Sets the node key from a CometBFT `node_key.json` file.
@@ -195,16 +205,13 @@ pub unsafe extern "C" fn ringwire_config_set_key_file(
     config: *mut ringwire_config,
     path: *const c_char,
 ) -> ringwire_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_config(config, |cfg| {
-            // SAFETY: forwarded from this function's contract.
-            let path = text(path)?;
-            let file = NodeKeyFile::load(path).map_err(|e| fail(ringwire_result::NodeKey, e))?;
-            cfg.key = Some(file.into_key());
-            Ok(())
-        })
-    }
+    with_config(config, |cfg| {
+        // SAFETY: forwarded from this function's contract.
+        let path = unsafe { text(path) }?;
+        let file = NodeKeyFile::load(path).map_err(|e| fail(ringwire_result::NodeKey, e))?;
+        cfg.key = Some(file.into_key());
+        Ok(())
+    })
 }
 
 /// Sets the network (chain ID); peers on another network are refused.
@@ -216,21 +223,18 @@ pub unsafe extern "C" fn ringwire_config_set_network(
     config: *mut ringwire_config,
     network: *const c_char,
 ) -> ringwire_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_config(config, |cfg| {
-            // SAFETY: forwarded from this function's contract.
-            let network = text(network)?;
-            if network.is_empty() || network.contains(char::is_whitespace) {
-                return Err(fail(
-                    ringwire_result::InvalidArgument,
-                    "network must be non-empty without spaces",
-                ));
-            }
-            cfg.network = network.to_owned();
-            Ok(())
-        })
-    }
+    with_config(config, |cfg| {
+        // SAFETY: forwarded from this function's contract.
+        let network = unsafe { text(network) }?;
+        if network.is_empty() || network.contains(char::is_whitespace) {
+            return Err(fail(
+                ringwire_result::InvalidArgument,
+                "network must be non-empty without spaces",
+            ));
+        }
+        cfg.network = network.to_owned();
+        Ok(())
+    })
 }
 
 /// Sets the listen address, such as `"127.0.0.1:26656"` (port 0: any free port; read the bound
@@ -243,26 +247,23 @@ pub unsafe extern "C" fn ringwire_config_set_listen(
     config: *mut ringwire_config,
     addr: *const c_char,
 ) -> ringwire_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_config(config, |cfg| {
-            if addr.is_null() {
-                cfg.listen = None;
-                return Ok(());
-            }
-            // SAFETY: non-NULL, NUL-terminated by this function's contract.
-            let addr = text(addr)?;
-            cfg.listen = if addr.is_empty() {
-                None
-            } else {
-                Some(
-                    ringwire::config::parse_socket_addr(addr)
-                        .map_err(|e| fail(ringwire_result::InvalidArgument, e))?,
-                )
-            };
-            Ok(())
-        })
-    }
+    with_config(config, |cfg| {
+        if addr.is_null() {
+            cfg.listen = None;
+            return Ok(());
+        }
+        // SAFETY: non-NULL, NUL-terminated by this function's contract.
+        let addr = unsafe { text(addr) }?;
+        cfg.listen = if addr.is_empty() {
+            None
+        } else {
+            Some(
+                ringwire::config::parse_socket_addr(addr)
+                    .map_err(|e| fail(ringwire_result::InvalidArgument, e))?,
+            )
+        };
+        Ok(())
+    })
 }
 
 /// Sets the number of shard threads (1 to 1024; 0: one per CPU core).
@@ -274,20 +275,17 @@ pub unsafe extern "C" fn ringwire_config_set_shards(
     config: *mut ringwire_config,
     shards: u32,
 ) -> ringwire_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_config(config, |cfg| {
-            let n = usize::try_from(shards).map_err(|_| ringwire_result::InvalidArgument)?;
-            if n > ringwire::config::MAX_SHARDS {
-                return Err(fail(
-                    ringwire_result::InvalidArgument,
-                    "at most 1024 shards",
-                ));
-            }
-            cfg.shards = n;
-            Ok(())
-        })
-    }
+    with_config(config, |cfg| {
+        let n = usize::try_from(shards).map_err(|_| ringwire_result::InvalidArgument)?;
+        if n > ringwire::config::MAX_SHARDS {
+            return Err(fail(
+                ringwire_result::InvalidArgument,
+                "at most 1024 shards",
+            ));
+        }
+        cfg.shards = n;
+        Ok(())
+    })
 }
 
 /// Sets the I/O driver: a `ringwire_driver` value.
@@ -299,18 +297,15 @@ pub unsafe extern "C" fn ringwire_config_set_driver(
     config: *mut ringwire_config,
     driver: u32,
 ) -> ringwire_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_config(config, |cfg| {
-            cfg.driver = match driver {
-                d if d == ringwire_driver::Auto as u32 => Driver::Auto,
-                d if d == ringwire_driver::IoUring as u32 => Driver::IoUring,
-                d if d == ringwire_driver::Epoll as u32 => Driver::Epoll,
-                _ => return Err(fail(ringwire_result::InvalidArgument, "unknown driver")),
-            };
-            Ok(())
-        })
-    }
+    with_config(config, |cfg| {
+        cfg.driver = match driver {
+            d if d == ringwire_driver::Auto as u32 => Driver::Auto,
+            d if d == ringwire_driver::IoUring as u32 => Driver::IoUring,
+            d if d == ringwire_driver::Epoll as u32 => Driver::Epoll,
+            _ => return Err(fail(ringwire_result::InvalidArgument, "unknown driver")),
+        };
+        Ok(())
+    })
 }
 
 /// Whether to offer ringwire's native protocol to peers that advertise it (default true).
@@ -323,13 +318,10 @@ pub unsafe extern "C" fn ringwire_config_set_offer_native(
     config: *mut ringwire_config,
     offer: bool,
 ) -> ringwire_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_config(config, |cfg| {
-            cfg.offer_native = offer;
-            Ok(())
-        })
-    }
+    with_config(config, |cfg| {
+        cfg.offer_native = offer;
+        Ok(())
+    })
 }
 
 /// Adds a service capability announced to native peers (such as `"archive"`); role-addressed
@@ -342,25 +334,22 @@ pub unsafe extern "C" fn ringwire_config_add_capability(
     config: *mut ringwire_config,
     capability: *const c_char,
 ) -> ringwire_result {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_config(config, |cfg| {
-            // SAFETY: forwarded from this function's contract.
-            let cap = text(capability)?;
-            if cap.is_empty() || cap.len() > 64 || !cap.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(fail(
-                    ringwire_result::InvalidArgument,
-                    "a capability is 1 to 64 printable ASCII characters",
-                ));
-            }
-            if cfg.capabilities.len() >= 32 {
-                return Err(fail(
-                    ringwire_result::InvalidArgument,
-                    "at most 32 capabilities",
-                ));
-            }
-            cfg.capabilities.push(cap.to_owned());
-            Ok(())
-        })
-    }
+    with_config(config, |cfg| {
+        // SAFETY: forwarded from this function's contract.
+        let cap = unsafe { text(capability) }?;
+        if cap.is_empty() || cap.len() > 64 || !cap.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(fail(
+                ringwire_result::InvalidArgument,
+                "a capability is 1 to 64 printable ASCII characters",
+            ));
+        }
+        if cfg.capabilities.len() >= 32 {
+            return Err(fail(
+                ringwire_result::InvalidArgument,
+                "at most 32 capabilities",
+            ));
+        }
+        cfg.capabilities.push(cap.to_owned());
+        Ok(())
+    })
 }

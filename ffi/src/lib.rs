@@ -6,7 +6,9 @@
 //! - Every pointer argument is checked for NULL (`RINGWIRE_RESULT_NULL_PARAMETER`).
 //! - Results come back through out-pointers, written only on success (the one exception, the
 //!   count of a batched send, is documented on that function).
-//! - Each handle is a `Box` owned by the caller until its `*_free`; every `*_free` accepts NULL.
+//! - Each handle is owned by the caller until its `*_free`; every `*_free` accepts NULL. Handles
+//!   are looked up in a registry of live handles (`registry`), never dereferenced, so a freed
+//!   or foreign handle is `RINGWIRE_RESULT_INVALID_HANDLE`, not undefined behaviour.
 //! - Enumerations the caller passes in are plain `uint32_t` and are validated, so an unknown
 //!   value is an error, not undefined behaviour.
 
@@ -15,6 +17,7 @@
 pub mod channel;
 pub mod config;
 pub mod node;
+mod registry;
 pub mod result;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -42,13 +45,14 @@ pub(crate) fn guard_free(f: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
-/// A shared reference from a handle pointer, or `NullParameter`.
+/// Copies a plain value from a caller pointer, or `NullParameter`.
 ///
 /// # Safety
-/// `p` is NULL or points to a live `T`.
-pub(crate) unsafe fn handle<'a, T>(p: *const T) -> Result<&'a T, ringwire_result> {
-    // SAFETY: the caller's contract: NULL or a live T.
-    unsafe { p.as_ref() }.ok_or(ringwire_result::NullParameter)
+/// `p` is NULL or valid for one read of `T`.
+pub(crate) unsafe fn read<T: Copy>(p: *const T) -> Result<T, ringwire_result> {
+    non_null(p)?;
+    // SAFETY: non-NULL, and valid for a read by the caller's contract.
+    Ok(unsafe { p.read_unaligned() })
 }
 
 /// Fails with `NullParameter` when `p` is NULL.

@@ -2,8 +2,9 @@
 //!
 //! Thread safety: every node function may be called from any thread at the same time.
 //! `ringwire_node_stop` may race with other calls; they then return `RINGWIRE_RESULT_STOPPED`.
-//! `ringwire_node_free` must be the last call on a handle, made after every other call on it
-//! has returned; channels opened from the node stay valid (and report `STOPPED`) until freed.
+//! `ringwire_node_free` may race too: calls in progress keep the node's memory alive; later
+//! calls with the freed handle return `RINGWIRE_RESULT_INVALID_HANDLE`. Channels opened from
+//! the node stay valid (and report `STOPPED`) until freed.
 
 use std::ffi::c_char;
 use std::sync::{Mutex, RwLock};
@@ -14,10 +15,11 @@ use ringwire::proto::conn::{ChannelDescriptor, Compression, Mode};
 use ringwire::proto::secret::NodeId;
 use ringwire::router::{Direction, PeerEvent, PeerEvents};
 
-use crate::channel::ringwire_channel;
-use crate::config::ringwire_config;
+use crate::channel::{CHANNELS, ringwire_channel};
+use crate::config::{CONFIGS, ringwire_config};
+use crate::registry::Registry;
 use crate::result::{fail, write_text};
-use crate::{deadline, guard, guard_free, handle, non_null, ringwire_result, text};
+use crate::{deadline, guard, guard_free, non_null, read, ringwire_result, text};
 
 /// A node ID: 20 bytes (SHA-256 of the ed25519 public key, truncated), shown as 40 hex
 /// characters.
@@ -70,6 +72,9 @@ pub struct ringwire_node {
     events: Mutex<PeerEvents>,
 }
 
+/// The live nodes.
+pub(crate) static NODES: Registry<ringwire_node> = Registry::new();
+
 impl ringwire_node {
     /// The running node, or `Stopped`.
     pub(crate) fn live(&self) -> Result<Node, ringwire_result> {
@@ -95,8 +100,12 @@ pub unsafe extern "C" fn ringwire_node_start(
 ) -> ringwire_result {
     guard(|| {
         non_null(out_node)?;
-        // SAFETY: NULL or a live config, by this function's contract.
-        let cfg = unsafe { handle(config) }?;
+        let cfg = CONFIGS
+            .get(config)?
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let key = cfg
             .key
             .clone()
@@ -113,10 +122,10 @@ pub unsafe extern "C" fn ringwire_node_start(
         }
         let node = b.start().map_err(|e| fail(ringwire_result::Start, e))?;
         let events = Mutex::new(node.peer_events());
-        let h = Box::into_raw(Box::new(ringwire_node {
+        let h = NODES.insert(ringwire_node {
             node: RwLock::new(Some(node)),
             events,
-        }));
+        });
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_node = h };
         Ok(())
@@ -135,8 +144,7 @@ pub unsafe extern "C" fn ringwire_node_stop(
     timeout_ms: u64,
 ) -> ringwire_result {
     guard(|| {
-        // SAFETY: NULL or live, by this function's contract.
-        let h = unsafe { handle(node) }?;
+        let h = NODES.get(node)?;
         let taken = h.node.write().unwrap_or_else(|e| e.into_inner()).take();
         let n = taken.ok_or(ringwire_result::Stopped)?;
         n.shutdown_blocking(deadline(timeout_ms));
@@ -148,15 +156,14 @@ pub unsafe extern "C" fn ringwire_node_stop(
 /// accepted and ignored.
 ///
 /// # Safety
-/// `node` is NULL or a node handle not yet freed, with no call on it in progress.
+/// None: any pointer is accepted; only live nodes are freed. Calls in progress on other
+/// threads finish first (they see the node stopped).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ringwire_node_free(node: *mut ringwire_node) {
     guard_free(|| {
-        if node.is_null() {
+        let Some(h) = NODES.remove(node) else {
             return;
-        }
-        // SAFETY: a pointer from Box::into_raw in this module, freed once by contract.
-        let h = unsafe { Box::from_raw(node) };
+        };
         if let Some(n) = h.node.write().unwrap_or_else(|e| e.into_inner()).take() {
             n.shutdown_blocking(deadline(5000));
         }
@@ -174,8 +181,7 @@ pub unsafe extern "C" fn ringwire_node_get_id(
 ) -> ringwire_result {
     guard(|| {
         non_null(out_id)?;
-        // SAFETY: NULL or live, by this function's contract.
-        let id = unsafe { handle(node) }?.live()?.node_id();
+        let id = NODES.get(node)?.live()?.node_id();
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_id = id.into() };
         Ok(())
@@ -195,8 +201,7 @@ pub unsafe extern "C" fn ringwire_node_get_id_hex(
     out_written: *mut usize,
 ) -> ringwire_result {
     guard(|| {
-        // SAFETY: NULL or live, by this function's contract.
-        let id = unsafe { handle(node) }?.live()?.node_id();
+        let id = NODES.get(node)?.live()?.node_id();
         // SAFETY: forwarded from this function's contract.
         unsafe { write_text(&id.to_string(), buf, len, out_written) }
     })
@@ -215,8 +220,7 @@ pub unsafe extern "C" fn ringwire_node_listen_addr(
     out_written: *mut usize,
 ) -> ringwire_result {
     guard(|| {
-        // SAFETY: NULL or live, by this function's contract.
-        let n = unsafe { handle(node) }?.live()?;
+        let n = NODES.get(node)?.live()?;
         let addr = n
             .listen_addr()
             .ok_or_else(|| fail(ringwire_result::InvalidArgument, "the node does not listen"))?;
@@ -243,8 +247,7 @@ pub unsafe extern "C" fn ringwire_node_open_channel(
 ) -> ringwire_result {
     guard(|| {
         non_null(out_channel)?;
-        // SAFETY: NULL or live, by this function's contract.
-        let n = unsafe { handle(node) }?.live()?;
+        let n = NODES.get(node)?.live()?;
         if priority == 0 || send_queue_capacity == 0 || recv_message_capacity == 0 {
             return Err(fail(
                 ringwire_result::InvalidArgument,
@@ -261,9 +264,9 @@ pub unsafe extern "C" fn ringwire_node_open_channel(
         let ch = n
             .open_channel(desc)
             .map_err(|e| fail(ringwire_result::Channel, e))?;
-        let h = ringwire_channel::new(ch, send_queue_capacity)?;
+        let h = CHANNELS.insert(ringwire_channel::new(ch, send_queue_capacity)?);
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
-        unsafe { *out_channel = Box::into_raw(Box::new(h)) };
+        unsafe { *out_channel = h };
         Ok(())
     })
 }
@@ -283,14 +286,17 @@ pub unsafe extern "C" fn ringwire_node_dial(
     out_peer: *mut ringwire_node_id,
 ) -> ringwire_result {
     guard(|| {
-        // SAFETY: NULL or live, by this function's contract.
-        let n = unsafe { handle(node) }?.live()?;
+        let n = NODES.get(node)?.live()?;
         // SAFETY: forwarded from this function's contract.
         let addr = unsafe { text(addr) }?;
         let addr = ringwire::config::parse_socket_addr(addr)
             .map_err(|e| fail(ringwire_result::InvalidArgument, e))?;
-        // SAFETY: NULL or valid for a read, by this function's contract.
-        let expected = unsafe { expected.as_ref() }.map(|id| NodeId::from(*id));
+        let expected = if expected.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL, so valid for a read by this function's contract.
+            Some(NodeId::from(unsafe { read(expected) }?))
+        };
         let info = n.dial_blocking(addr, expected)?;
         if !out_peer.is_null() {
             // SAFETY: non-NULL; valid for a write by the caller's contract.
@@ -311,10 +317,9 @@ pub unsafe extern "C" fn ringwire_node_disconnect(
     peer: *const ringwire_node_id,
 ) -> ringwire_result {
     guard(|| {
-        // SAFETY: NULL or live, by this function's contract.
-        let n = unsafe { handle(node) }?.live()?;
+        let n = NODES.get(node)?.live()?;
         // SAFETY: NULL or valid for a read, by this function's contract.
-        let peer = NodeId::from(*unsafe { handle(peer) }?);
+        let peer = NodeId::from(unsafe { read(peer) }?);
         if n.disconnect(&peer, "disconnected by the application") {
             Ok(())
         } else {
@@ -334,8 +339,7 @@ pub unsafe extern "C" fn ringwire_node_peer_count(
 ) -> ringwire_result {
     guard(|| {
         non_null(out_count)?;
-        // SAFETY: NULL or live, by this function's contract.
-        let n = unsafe { handle(node) }?.live()?;
+        let n = NODES.get(node)?.live()?;
         let count = n.stats().peers;
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_count = count };
@@ -362,8 +366,7 @@ pub unsafe extern "C" fn ringwire_node_poll_events(
     guard(|| {
         non_null(events)?;
         non_null(out_count)?;
-        // SAFETY: NULL or live, by this function's contract.
-        let h = unsafe { handle(node) }?;
+        let h = NODES.get(node)?;
         h.live()?;
         let mut rx = h.events.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;

@@ -57,6 +57,8 @@ pub enum ringwire_result {
     UnknownRequest = 19,
     /// An operating-system call failed.
     Io = 20,
+    /// The handle is not live: already freed, or not made by this library.
+    InvalidHandle = 21,
 }
 
 impl ringwire_result {
@@ -85,6 +87,7 @@ impl ringwire_result {
             Dial => "dial failed",
             UnknownRequest => "unknown request id",
             Io => "operating-system call failed",
+            InvalidHandle => "the handle is not live (freed, or not made by this library)",
         }
     }
 }
@@ -213,7 +216,7 @@ pub unsafe extern "C" fn ringwire_last_error(
 
 fn code_from_u32(v: u32) -> Option<ringwire_result> {
     use ringwire_result::*;
-    const ALL: [ringwire_result; 21] = [
+    const ALL: [ringwire_result; 22] = [
         Ok,
         NullParameter,
         InvalidArgument,
@@ -235,6 +238,7 @@ fn code_from_u32(v: u32) -> Option<ringwire_result> {
         Dial,
         UnknownRequest,
         Io,
+        InvalidHandle,
     ];
     ALL.into_iter().find(|c| *c as u32 == v)
 }
