@@ -341,6 +341,52 @@ typedef struct ringwire_envelope {
 } ringwire_envelope;
 
 /**
+ * A snapshot of a node's counters.
+ */
+typedef struct ringwire_node_stats {
+    /**
+     * Connected peers.
+     */
+    uint64_t peers;
+    /**
+     * Role-addressed sends skipped because a peer's queue was full.
+     */
+    uint64_t fanout_dropped;
+    /**
+     * Responses that arrived after their request gave up.
+     */
+    uint64_t late_responses;
+    /**
+     * Connections refused by admission (limits, duplicates, policy).
+     */
+    uint64_t refused;
+    /**
+     * Connections closed for a protocol error.
+     */
+    uint64_t protocol_errors;
+    /**
+     * Connections closed for a socket error.
+     */
+    uint64_t io_errors;
+    /**
+     * Inbound connections accepted.
+     */
+    uint64_t accepted;
+    /**
+     * Inbound connections refused at accept.
+     */
+    uint64_t accept_refused;
+    /**
+     * Peer events lost because a subscriber fell behind.
+     */
+    uint64_t events_lagged;
+    /**
+     * Reads that found no lent read buffer free.
+     */
+    uint64_t read_buffers_exhausted;
+} ringwire_node_stats;
+
+/**
  * A peer up/down event.
  */
 typedef struct ringwire_peer_event {
@@ -662,6 +708,15 @@ ringwire_result ringwire_node_get_id_hex(const struct ringwire_node *node,
                                          char *buf,
                                          size_t len,
                                          size_t *out_written);
+
+/**
+ * Writes a snapshot of the node's counters to `*out_stats`.
+ *
+ * # Safety
+ * `out_stats` is valid for one write.
+ */
+ringwire_result ringwire_node_get_stats(const struct ringwire_node *node,
+                                        struct ringwire_node_stats *out_stats);
 
 /**
  * Writes the bound listen address (such as `"127.0.0.1:40123"`) and a NUL into `buf` (64 bytes

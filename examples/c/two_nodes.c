@@ -151,6 +151,10 @@ int main(void) {
     CHECK(ringwire_node_dial(a, addr, &idb, &dialed));
     EXPECT(memcmp(dialed.bytes, idb.bytes, 20) == 0);
 
+    ringwire_node_stats stats;
+    CHECK(ringwire_node_get_stats(b, &stats));
+    EXPECT(stats.accepted == 1);
+
     ringwire_peer_event ev[4];
     CHECK(ringwire_node_poll_events(b, ev, 4, 5000, &n));
     EXPECT(n == 1 && ev[0].kind == RINGWIRE_PEER_EVENT_KIND_UP);

@@ -401,3 +401,60 @@ pub unsafe extern "C" fn ringwire_node_poll_events(
         Ok(())
     })
 }
+
+/// A snapshot of a node's counters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ringwire_node_stats {
+    /// Connected peers.
+    pub peers: u64,
+    /// Role-addressed sends skipped because a peer's queue was full.
+    pub fanout_dropped: u64,
+    /// Responses that arrived after their request gave up.
+    pub late_responses: u64,
+    /// Connections refused by admission (limits, duplicates, policy).
+    pub refused: u64,
+    /// Connections closed for a protocol error.
+    pub protocol_errors: u64,
+    /// Connections closed for a socket error.
+    pub io_errors: u64,
+    /// Inbound connections accepted.
+    pub accepted: u64,
+    /// Inbound connections refused at accept.
+    pub accept_refused: u64,
+    /// Peer events lost because a subscriber fell behind.
+    pub events_lagged: u64,
+    /// Reads that found no lent read buffer free.
+    pub read_buffers_exhausted: u64,
+}
+
+/// Writes a snapshot of the node's counters to `*out_stats`.
+///
+/// # Safety
+/// `out_stats` is valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_get_stats(
+    node: *const ringwire_node,
+    out_stats: *mut ringwire_node_stats,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_stats)?;
+        let s = NODES.get(node)?.live()?.stats();
+        let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        let snapshot = ringwire_node_stats {
+            peers: wide(s.peers),
+            fanout_dropped: s.fanout_dropped,
+            late_responses: s.late_responses,
+            refused: s.refused,
+            protocol_errors: s.protocol_errors,
+            io_errors: s.io_errors,
+            accepted: s.accepted,
+            accept_refused: s.accept_refused,
+            events_lagged: s.events_lagged,
+            read_buffers_exhausted: s.read_buffers_exhausted,
+        };
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { *out_stats = snapshot };
+        Ok(())
+    })
+}

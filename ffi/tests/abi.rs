@@ -233,6 +233,9 @@ fn two_nodes_exchange_messages_and_a_request() {
         let mut got = ringwire_node_id::default();
         assert_eq!(ringwire_node_dial(a, addr.as_ptr(), &idb, &mut got), OK);
         assert_eq!(got, idb);
+        let mut stats = ringwire_node_stats::default();
+        assert_eq!(ringwire_node_get_stats(a, &mut stats), OK);
+        assert_eq!(stats.peers, 1);
 
         // Both sides see the peer come up.
         let mut evs = [ringwire_peer_event {
