@@ -91,7 +91,7 @@ TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | sed -n 's/
 C_EXAMPLE_OUT = $(TARGET_DIR)/c-example
 PREFIX ?= /usr/local
 
-.PHONY: header header-check ffi-lib c-example install
+.PHONY: header header-check ffi-lib c-example c-example-installed install
 
 ## header: regenerate include/ringwire.h from ffi/src.
 header:
@@ -107,21 +107,33 @@ ffi-lib:
 	$(CARGO) build --locked -p ringwire-ffi
 
 ## c-example: builds examples/c/two_nodes.c against include/ringwire.h and the static library,
-## runs it, then builds and runs it again under AddressSanitizer with leak detection.
+## runs it, then builds and runs it again under AddressSanitizer with leak detection, then once
+## more against an installed copy (c-example-installed).
 c-example: ffi-lib
 	mkdir -p $(C_EXAMPLE_OUT)
 	$(CC) $(C_EXAMPLE_CFLAGS) -Iinclude examples/c/two_nodes.c $(TARGET_DIR)/debug/libringwire_ffi.a $(C_LIBS) -o $(C_EXAMPLE_OUT)/two_nodes
 	$(C_EXAMPLE_OUT)/two_nodes
 	$(CC) $(C_EXAMPLE_CFLAGS) -fsanitize=address -fno-omit-frame-pointer -Iinclude examples/c/two_nodes.c $(TARGET_DIR)/debug/libringwire_ffi.a $(C_LIBS) -o $(C_EXAMPLE_OUT)/two_nodes_asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(C_EXAMPLE_OUT)/two_nodes_asan
-	@echo "c-example: ok (plain and AddressSanitizer)"
+	$(MAKE) --no-print-directory c-example-installed
+	@echo "c-example: ok (plain, AddressSanitizer, and against the installed shared library)"
 
-## install: the release static and shared libraries, the header and a pkg-config file under
-## PREFIX (default /usr/local); `pkg-config --cflags --libs ringwire` then builds C programs.
+## install: the static and shared libraries (release build; FFI_PROFILE=debug for a quick
+## one), the header and a pkg-config file under PREFIX (default /usr/local), so that
+## `cc app.c $$(pkg-config --cflags --libs --static ringwire)` builds C programs.
+FFI_PROFILE ?= release
 install:
-	$(CARGO) build --locked --release -p ringwire-ffi
+	$(CARGO) build --locked -p ringwire-ffi $(if $(filter release,$(FFI_PROFILE)),--release,)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/ringwire.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(TARGET_DIR)/release/libringwire_ffi.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(TARGET_DIR)/release/libringwire_ffi.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(TARGET_DIR)/$(FFI_PROFILE)/libringwire_ffi.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(TARGET_DIR)/$(FFI_PROFILE)/libringwire_ffi.so $(DESTDIR)$(PREFIX)/lib/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)|g' ffi/ringwire.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringwire.pc
+
+## c-example-installed: installs (debug profile) under a scratch PREFIX and builds the example
+## with nothing but the installed header, shared library and pkg-config file.
+c-example-installed:
+	rm -rf $(TARGET_DIR)/c-install
+	$(MAKE) --no-print-directory install FFI_PROFILE=debug PREFIX=$(TARGET_DIR)/c-install
+	$(CC) $(C_EXAMPLE_CFLAGS) examples/c/two_nodes.c $$(PKG_CONFIG_PATH=$(TARGET_DIR)/c-install/lib/pkgconfig pkg-config --cflags --libs --static ringwire) -o $(TARGET_DIR)/c-install/two_nodes
+	LD_LIBRARY_PATH=$(TARGET_DIR)/c-install/lib $(TARGET_DIR)/c-install/two_nodes
