@@ -455,3 +455,115 @@ fn local_envelopes_loop_back_and_wake_the_eventfd() {
         ringwire_node_free(n);
     }
 }
+
+/// The node ID stock CometBFT derives from the fixtures' node_key.json.
+const FIXTURE_ID: &str = "65b60673d6ed884bf01c2c222d82ada0740f29ac";
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../engine/tests/fixtures")
+        .join(name)
+}
+
+fn hex_id(n: *const ringwire_node) -> String {
+    let mut buf = [0 as c_char; 41];
+    let mut w = 0;
+    // SAFETY: a 41-byte buffer; the handle is validated by the call.
+    let r = unsafe { ringwire_node_get_id_hex(n, buf.as_mut_ptr(), buf.len(), &mut w) };
+    assert_eq!(r, OK);
+    assert_eq!(w, 40);
+    // SAFETY: the call wrote a NUL-terminated string.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn start_from(cfg: *mut ringwire_config) -> *mut ringwire_node {
+    // SAFETY: a live config; valid out-pointer.
+    unsafe {
+        assert_eq!(ringwire_config_set_listen(cfg, c"127.0.0.1:0".as_ptr()), OK);
+        assert_eq!(ringwire_config_set_shards(cfg, 1), OK);
+        assert_eq!(
+            ringwire_config_set_driver(cfg, ringwire_driver::Epoll as u32),
+            OK
+        );
+        let mut n = null_mut();
+        assert_eq!(ringwire_node_start(cfg, &mut n), OK);
+        ringwire_config_free(cfg);
+        n
+    }
+}
+
+#[test]
+fn a_cometbft_home_keeps_its_node_id() {
+    let home = std::ffi::CString::new(fixture("cometbft-v0.40").to_str().unwrap()).unwrap();
+    let mut cfg = null_mut();
+    // SAFETY: a NUL-terminated path and a valid out-pointer.
+    assert_eq!(
+        unsafe { ringwire_config_load_cometbft_home(home.as_ptr(), &mut cfg) },
+        OK
+    );
+    let n = start_from(cfg);
+    assert_eq!(hex_id(n), FIXTURE_ID);
+    // SAFETY: a live node.
+    unsafe { ringwire_node_free(n) };
+}
+
+#[test]
+fn a_toml_file_sets_the_key_and_network() {
+    let dir = std::env::temp_dir().join(format!("ringwire-ffi-toml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = fixture("cometbft-v0.40/config/node_key.json");
+    let file = dir.join("ringwire.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[node]\nnetwork = \"toml-net\"\nnode_key_file = {:?}\n\n[p2p]\nladdr = \"tcp://127.0.0.1:0\"\n",
+            key.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+    let mut cfg = null_mut();
+    // SAFETY: a NUL-terminated path and a valid out-pointer.
+    let r = unsafe { ringwire_config_load_toml(path.as_ptr(), &mut cfg) };
+    if r != OK {
+        let mut buf = [0 as c_char; 1025];
+        let mut w = 0;
+        // SAFETY: a 1025-byte buffer.
+        unsafe { ringwire_last_error(buf.as_mut_ptr(), buf.len(), &mut w) };
+        // SAFETY: NUL-terminated by the call.
+        panic!("load: {r:?}: {:?}", unsafe { CStr::from_ptr(buf.as_ptr()) });
+    }
+    let n = start_from(cfg);
+    assert_eq!(hex_id(n), FIXTURE_ID);
+    // SAFETY: a live node.
+    unsafe { ringwire_node_free(n) };
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unknown_toml_key_is_a_config_error_with_detail() {
+    let dir = std::env::temp_dir().join(format!("ringwire-ffi-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ringwire.toml");
+    std::fs::write(&file, "[p2p]\nno_such_key = 1\n").unwrap();
+    let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+    let mut cfg = null_mut();
+    // SAFETY: a NUL-terminated path and a valid out-pointer.
+    let r = unsafe { ringwire_config_load_toml(path.as_ptr(), &mut cfg) };
+    assert_eq!(r, ringwire_result::Config);
+    assert!(cfg.is_null());
+    let mut buf = [0 as c_char; 1025];
+    let mut w = 0;
+    // SAFETY: a 1025-byte buffer.
+    assert_eq!(
+        unsafe { ringwire_last_error(buf.as_mut_ptr(), buf.len(), &mut w) },
+        OK
+    );
+    // SAFETY: NUL-terminated by the call.
+    let detail = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+    assert!(detail.contains("no_such_key"), "{detail}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
