@@ -500,10 +500,8 @@ fn a_cometbft_home_keeps_its_node_id() {
     let home = std::ffi::CString::new(fixture("cometbft-v0.40").to_str().unwrap()).unwrap();
     let mut cfg = null_mut();
     // SAFETY: a NUL-terminated path and a valid out-pointer.
-    assert_eq!(
-        unsafe { ringwire_config_load_cometbft_home(home.as_ptr(), &mut cfg) },
-        OK
-    );
+    let r = unsafe { ringwire_config_load_cometbft_home(home.as_ptr(), &mut cfg) };
+    assert_eq!(r, OK);
     let n = start_from(cfg);
     assert_eq!(hex_id(n), FIXTURE_ID);
     // SAFETY: a live node.
@@ -558,10 +556,8 @@ fn an_unknown_toml_key_is_a_config_error_with_detail() {
     let mut buf = [0 as c_char; 1025];
     let mut w = 0;
     // SAFETY: a 1025-byte buffer.
-    assert_eq!(
-        unsafe { ringwire_last_error(buf.as_mut_ptr(), buf.len(), &mut w) },
-        OK
-    );
+    let r = unsafe { ringwire_last_error(buf.as_mut_ptr(), buf.len(), &mut w) };
+    assert_eq!(r, OK);
     // SAFETY: NUL-terminated by the call.
     let detail = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
     assert!(detail.contains("no_such_key"), "{detail}");
