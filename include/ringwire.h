@@ -443,7 +443,8 @@ ringwire_result ringwire_channel_fd(const struct ringwire_channel *channel,
  *
  * # Safety
  * None: any pointer is accepted; only live channels are freed. A receive in progress on
- * another thread returns `RINGWIRE_RESULT_STOPPED`.
+ * another thread returns `RINGWIRE_RESULT_STOPPED` (within a few milliseconds) before the
+ * free completes.
  */
 void ringwire_channel_free(struct ringwire_channel *channel);
 

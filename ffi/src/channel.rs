@@ -119,8 +119,13 @@ pub struct ringwire_batch {
 /// The receive side of a channel handle.
 struct Inbox {
     rx: Option<Receiver<Received>>,
-    pending: BTreeMap<u64, PendingRequest>,
-    next_request: u64,
+}
+
+/// Requests received and not yet answered, by the id handed to C. Apart from the inbox, so a
+/// response never waits for a receive blocked on another thread.
+struct Pending {
+    requests: BTreeMap<u64, PendingRequest>,
+    next_id: u64,
 }
 
 /// An open channel. Create with `ringwire_node_open_channel`; free with
@@ -129,6 +134,7 @@ pub struct ringwire_channel {
     id: u8,
     sender: ChannelSender,
     inbox: Mutex<Inbox>,
+    pending: Mutex<Pending>,
     fd: Arc<OwnedFd>,
     closed: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -160,10 +166,10 @@ impl ringwire_channel {
         Ok(ringwire_channel {
             id,
             sender,
-            inbox: Mutex::new(Inbox {
-                rx: Some(rx),
-                pending: BTreeMap::new(),
-                next_request: 1,
+            inbox: Mutex::new(Inbox { rx: Some(rx) }),
+            pending: Mutex::new(Pending {
+                requests: BTreeMap::new(),
+                next_id: 1,
             }),
             fd,
             closed,
@@ -222,7 +228,8 @@ fn clear(fd: &OwnedFd) {
 ///
 /// # Safety
 /// None: any pointer is accepted; only live channels are freed. A receive in progress on
-/// another thread returns `RINGWIRE_RESULT_STOPPED`.
+/// another thread returns `RINGWIRE_RESULT_STOPPED` (within a few milliseconds) before the
+/// free completes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ringwire_channel_free(channel: *mut ringwire_channel) {
     guard_free(|| {
@@ -370,15 +377,10 @@ pub unsafe extern "C" fn ringwire_channel_recv(
         non_null(out_batch)?;
         non_null(out_count)?;
         let h = CHANNELS.get(channel)?;
-        let mut inbox = h.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let inbox = h.inbox.lock().unwrap_or_else(|e| e.into_inner());
         // Clear before draining: a message that arrives after the drain signals again.
         clear(&h.fd);
-        let Inbox {
-            rx,
-            pending,
-            next_request,
-        } = &mut *inbox;
-        let rx = rx.as_ref().ok_or(ringwire_result::Stopped)?;
+        let rx = inbox.rx.as_ref().ok_or(ringwire_result::Stopped)?;
         let mut got: Vec<Received> = Vec::new();
         if cap > 0 {
             let first = match rx.try_recv() {
@@ -416,12 +418,13 @@ pub unsafe extern "C" fn ringwire_channel_recv(
         for (i, m) in got.into_iter().enumerate() {
             let request_id = match m.request {
                 Some(req) => {
-                    let rid = *next_request;
-                    *next_request += 1;
-                    if pending.len() >= MAX_PENDING_REQUESTS {
-                        pending.pop_first();
+                    let mut p = h.pending.lock().unwrap_or_else(|e| e.into_inner());
+                    let rid = p.next_id;
+                    p.next_id += 1;
+                    if p.requests.len() >= MAX_PENDING_REQUESTS {
+                        p.requests.pop_first();
                     }
-                    pending.insert(rid, req);
+                    p.requests.insert(rid, req);
                     rid
                 }
                 None => 0,
@@ -532,10 +535,10 @@ pub unsafe extern "C" fn ringwire_channel_respond(
         // SAFETY: forwarded from this function's contract.
         let body = Bytes::copy_from_slice(unsafe { bytes(payload, payload_len) }?);
         let req = h
-            .inbox
+            .pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .pending
+            .requests
             .remove(&request_id)
             .ok_or(ringwire_result::UnknownRequest)?;
         h.sender.respond(req, body)?;

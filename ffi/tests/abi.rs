@@ -563,3 +563,41 @@ fn an_unknown_toml_key_is_a_config_error_with_detail() {
     assert!(detail.contains("no_such_key"), "{detail}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn freeing_a_channel_ends_a_receive_waiting_on_another_thread() {
+    let n = node(12);
+    let mut ch = null_mut();
+    // SAFETY: a live node; a valid out-pointer.
+    let r = unsafe { ringwire_node_open_channel(n, 0x24, 1, 8, 1024, &mut ch) };
+    assert_eq!(r, OK);
+    let addr = ch as usize;
+    let waiter = std::thread::spawn(move || {
+        let mut msgs = [ringwire_message {
+            peer: ringwire_node_id::default(),
+            local: false,
+            channel: 0,
+            payload: null(),
+            payload_len: 0,
+            request_id: 0,
+        }; 1];
+        let (mut batch, mut count) = (null_mut(), 0);
+        // SAFETY: the handle is validated by the call; buffers as declared.
+        unsafe {
+            ringwire_channel_recv(
+                addr as *const ringwire_channel,
+                msgs.as_mut_ptr(),
+                1,
+                60_000,
+                &mut batch,
+                &mut count,
+            )
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // SAFETY: a live channel, freed once; the waiting call holds its own reference.
+    unsafe { ringwire_channel_free(ch) };
+    assert_eq!(waiter.join().unwrap(), ringwire_result::Stopped);
+    // SAFETY: a live node.
+    unsafe { ringwire_node_free(n) };
+}
