@@ -601,3 +601,113 @@ fn freeing_a_channel_ends_a_receive_waiting_on_another_thread() {
     // SAFETY: a live node.
     unsafe { ringwire_node_free(n) };
 }
+
+fn envelope(to: ringwire_to, payload: &[u8]) -> ringwire_envelope {
+    ringwire_envelope {
+        to: to as u32,
+        peer: ringwire_node_id::default(),
+        role: null(),
+        fanout: ringwire_fanout::All as u32,
+        fanout_count: 0,
+        fanout_fraction: 0.0,
+        payload: payload.as_ptr(),
+        payload_len: payload.len(),
+    }
+}
+
+/// Receives exactly one message on `ch` within five seconds and returns its bytes.
+fn recv_one(ch: *const ringwire_channel) -> (ringwire_node_id, Vec<u8>) {
+    let mut msgs = [envelope_view(); 2];
+    let (mut batch, mut count) = (null_mut(), 0);
+    // SAFETY: the handle is validated by the call; buffers as declared.
+    let r =
+        unsafe { ringwire_channel_recv(ch, msgs.as_mut_ptr(), 2, 5000, &mut batch, &mut count) };
+    assert_eq!(r, OK);
+    assert_eq!(count, 1);
+    // SAFETY: the view is valid until the batch is released, below.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(msgs[0].payload, msgs[0].payload_len) }.to_vec();
+    // SAFETY: a batch from the call above.
+    unsafe { ringwire_batch_release(batch) };
+    (msgs[0].peer, bytes)
+}
+
+fn envelope_view() -> ringwire_message {
+    ringwire_message {
+        peer: ringwire_node_id::default(),
+        local: false,
+        channel: 0,
+        payload: null(),
+        payload_len: 0,
+        request_id: 0,
+    }
+}
+
+#[test]
+fn broadcast_and_role_sends_reach_the_peer() {
+    let a = node(21);
+    let mut cfg = null_mut();
+    // SAFETY: valid pointers and NUL-terminated strings throughout; handles freed once.
+    unsafe {
+        assert_eq!(ringwire_config_new(&mut cfg), OK);
+        assert_eq!(ringwire_config_set_key_seed(cfg, [22; 32].as_ptr()), OK);
+        assert_eq!(ringwire_config_set_network(cfg, c"ffi-test".as_ptr()), OK);
+        assert_eq!(ringwire_config_add_capability(cfg, c"archive".as_ptr()), OK);
+        let b = start_from(cfg);
+        let (mut ca, mut cb) = (null_mut(), null_mut());
+        assert_eq!(
+            ringwire_node_open_channel(a, 0x50, 1, 16, 4096, &mut ca),
+            OK
+        );
+        assert_eq!(
+            ringwire_node_open_channel(b, 0x50, 1, 16, 4096, &mut cb),
+            OK
+        );
+        let (mut ida, mut idb) = (ringwire_node_id::default(), ringwire_node_id::default());
+        assert_eq!(ringwire_node_get_id(a, &mut ida), OK);
+        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
+        let addr = listen_addr(b);
+        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), null(), null_mut()), OK);
+
+        // The dialer's own Up event is already waiting: a poll that does not wait finds it.
+        let mut evs = [ringwire_peer_event {
+            kind: 0,
+            peer: ringwire_node_id::default(),
+            outbound: false,
+            native: false,
+        }; 2];
+        let mut n = 0;
+        assert_eq!(
+            ringwire_node_poll_events(a, evs.as_mut_ptr(), 2, 0, &mut n),
+            OK
+        );
+        assert_eq!(n, 1);
+        assert_eq!(evs[0].peer, idb);
+        assert!(evs[0].outbound);
+        assert!(evs[0].native);
+
+        let mut q = 0;
+        let bcast = envelope(ringwire_to::Broadcast, b"to all");
+        assert_eq!(ringwire_channel_send(cb, &bcast, 1, 5000, &mut q), OK);
+        assert_eq!(recv_one(ca), (idb, b"to all".to_vec()));
+
+        let mut role = envelope(ringwire_to::Role, b"to archives");
+        role.role = c"archive".as_ptr();
+        assert_eq!(ringwire_channel_send(ca, &role, 1, 5000, &mut q), OK);
+        assert_eq!(recv_one(cb), (ida, b"to archives".to_vec()));
+
+        let mut bad = envelope(ringwire_to::Role, b"x");
+        bad.role = c"archive".as_ptr();
+        bad.fanout = 42;
+        assert_eq!(
+            ringwire_channel_send(ca, &bad, 1, 0, &mut q),
+            ringwire_result::InvalidArgument
+        );
+        assert_eq!(q, 0);
+
+        ringwire_channel_free(ca);
+        ringwire_channel_free(cb);
+        ringwire_node_free(a);
+        ringwire_node_free(b);
+    }
+}
