@@ -686,6 +686,15 @@ fn broadcast_and_role_sends_reach_the_peer() {
         assert!(evs[0].outbound);
         assert!(evs[0].native);
 
+        // The listener registers the peer on its own schedule: wait for its Up event before
+        // broadcasting from it.
+        assert_eq!(
+            ringwire_node_poll_events(b, evs.as_mut_ptr(), 2, 5000, &mut n),
+            OK
+        );
+        assert_eq!(n, 1);
+        assert_eq!(evs[0].peer, ida);
+
         let mut q = 0;
         let bcast = envelope(ringwire_to::Broadcast, b"to all");
         assert_eq!(ringwire_channel_send(cb, &bcast, 1, 5000, &mut q), OK);
@@ -709,5 +718,36 @@ fn broadcast_and_role_sends_reach_the_peer() {
         ringwire_channel_free(cb);
         ringwire_node_free(a);
         ringwire_node_free(b);
+    }
+}
+
+#[test]
+fn a_bad_envelope_stops_the_batch_at_its_index() {
+    let n = node(31);
+    // SAFETY: live handles until freed; buffers as declared.
+    unsafe {
+        let mut ch = null_mut();
+        assert_eq!(ringwire_node_open_channel(n, 0x25, 1, 8, 1024, &mut ch), OK);
+        let mut envs = [
+            envelope(ringwire_to::Local, b"first"),
+            envelope(ringwire_to::Local, b"second"),
+            envelope(ringwire_to::Local, b"third"),
+        ];
+        envs[1].payload = null();
+        let mut q = 0;
+        let r = ringwire_channel_send(ch, envs.as_ptr(), 3, 1000, &mut q);
+        assert_eq!(r, ringwire_result::NullParameter);
+        assert_eq!(q, 1, "the first envelope was queued, the second failed");
+        assert_eq!(recv_one(ch).1, b"first");
+
+        // Text results need room for the NUL.
+        let mut buf = [0 as c_char; 40];
+        let mut w = 0;
+        assert_eq!(
+            ringwire_node_get_id_hex(n, buf.as_mut_ptr(), 40, &mut w),
+            ringwire_result::BufferTooSmall
+        );
+        ringwire_channel_free(ch);
+        ringwire_node_free(n);
     }
 }
