@@ -18,6 +18,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/*
+ * Contents (functions are sorted by name, so each handle's functions sit together):
+ *   Results      ringwire_result, ringwire_error_message, ringwire_last_error
+ *   Config       ringwire_config_*   (new, load_toml, load_cometbft_home, setters, free)
+ *   Node         ringwire_node_*     (start, stop, free, ids, dial, peers, events, stats)
+ *   Channel      ringwire_channel_*  (send, recv, request, respond, fd, free)
+ *   Batch        ringwire_batch_release: owner of received message bytes
+ *   Version      ringwire_abi_version
+ */
 
 /**
  * The outcome of a call. `RINGWIRE_RESULT_OK` (0) is success; every other value is an error.
@@ -125,7 +134,7 @@ typedef uint32_t ringwire_result;
 #endif // __cplusplus
 
 /**
- * I/O driver choices for [`ringwire_config_set_driver`].
+ * I/O driver choices for `ringwire_config_set_driver`.
  */
 enum ringwire_driver
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -154,7 +163,7 @@ typedef uint32_t ringwire_driver;
 #endif // __cplusplus
 
 /**
- * Destinations of a [`ringwire_envelope`].
+ * Destinations of a `ringwire_envelope`.
  */
 enum ringwire_to
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -216,7 +225,7 @@ typedef uint32_t ringwire_fanout;
 #endif // __cplusplus
 
 /**
- * Kinds of [`ringwire_peer_event`].
+ * Kinds of `ringwire_peer_event`.
  */
 enum ringwire_peer_event_kind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -241,23 +250,23 @@ typedef uint32_t ringwire_peer_event_kind;
 #endif // __cplusplus
 
 /**
- * Received messages owned by the library until [`ringwire_batch_release`].
+ * Received messages owned by the library until `ringwire_batch_release`.
  */
 typedef struct ringwire_batch ringwire_batch;
 
 /**
  * An open channel. Create with `ringwire_node_open_channel`; free with
- * [`ringwire_channel_free`].
+ * `ringwire_channel_free`.
  */
 typedef struct ringwire_channel ringwire_channel;
 
 /**
- * Settings for a node. Create with [`ringwire_config_new`], free with [`ringwire_config_free`].
+ * Settings for a node. Create with `ringwire_config_new`, free with `ringwire_config_free`.
  */
 typedef struct ringwire_config ringwire_config;
 
 /**
- * A node. Create with [`ringwire_node_start`]; free with [`ringwire_node_free`].
+ * A node. Create with `ringwire_node_start`; free with `ringwire_node_free`.
  */
 typedef struct ringwire_node ringwire_node;
 

@@ -39,7 +39,7 @@ const MAX_PENDING_REQUESTS: usize = 4096;
 /// How often the forwarding thread checks whether its channel was freed.
 const PUMP_TICK: Duration = Duration::from_millis(20);
 
-/// Destinations of a [`ringwire_envelope`].
+/// Destinations of a `ringwire_envelope`.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ringwire_to {
@@ -111,7 +111,7 @@ pub(crate) static CHANNELS: Registry<ringwire_channel> = Registry::new();
 /// The batches not yet released.
 static BATCHES: Registry<ringwire_batch> = Registry::new();
 
-/// Received messages owned by the library until [`ringwire_batch_release`].
+/// Received messages owned by the library until `ringwire_batch_release`.
 pub struct ringwire_batch {
     _messages: Vec<Bytes>,
 }
@@ -129,7 +129,7 @@ struct Pending {
 }
 
 /// An open channel. Create with `ringwire_node_open_channel`; free with
-/// [`ringwire_channel_free`].
+/// `ringwire_channel_free`.
 pub struct ringwire_channel {
     id: u8,
     sender: ChannelSender,

@@ -16,7 +16,7 @@ use crate::registry::Registry;
 use crate::result::fail;
 use crate::{bytes, guard, guard_free, non_null, ringwire_result, text};
 
-/// I/O driver choices for [`ringwire_config_set_driver`].
+/// I/O driver choices for `ringwire_config_set_driver`.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ringwire_driver {
@@ -28,7 +28,7 @@ pub enum ringwire_driver {
     Epoll = 2,
 }
 
-/// Settings for a node. Create with [`ringwire_config_new`], free with [`ringwire_config_free`].
+/// Settings for a node. Create with `ringwire_config_new`, free with `ringwire_config_free`.
 pub struct ringwire_config {
     pub(crate) settings: Mutex<Settings>,
 }

@@ -42,7 +42,7 @@ impl From<ringwire_node_id> for NodeId {
     }
 }
 
-/// Kinds of [`ringwire_peer_event`].
+/// Kinds of `ringwire_peer_event`.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ringwire_peer_event_kind {
@@ -66,7 +66,7 @@ pub struct ringwire_peer_event {
     pub native: bool,
 }
 
-/// A node. Create with [`ringwire_node_start`]; free with [`ringwire_node_free`].
+/// A node. Create with `ringwire_node_start`; free with `ringwire_node_free`.
 pub struct ringwire_node {
     node: RwLock<Option<Node>>,
     events: Mutex<PeerEvents>,

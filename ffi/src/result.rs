@@ -1,7 +1,7 @@
 //! Result codes and error messages.
 //!
-//! Every fallible function returns a [`ringwire_result`]. [`ringwire_error_message`] writes the
-//! fixed text of a code; [`ringwire_last_error`] writes the detail of the last failure on the
+//! Every fallible function returns a `ringwire_result`. `ringwire_error_message` writes the
+//! fixed text of a code; `ringwire_last_error` writes the detail of the last failure on the
 //! calling thread (for example which configuration key was wrong).
 
 use std::cell::RefCell;
