@@ -22,7 +22,7 @@
  * Contents (functions are sorted by name, so each handle's functions sit together):
  *   Results      ringwire_result, ringwire_error_message, ringwire_last_error
  *   Config       ringwire_config_*   (new, load_toml, load_cometbft_home, setters, free)
- *   Node         ringwire_node_*     (start, stop, free, ids, dial, peers, events, stats)
+ *   Node         ringwire_node_*     (start, stop, free, ids, dial, ban, peers, events, stats)
  *   Channel      ringwire_channel_*  (send, recv, request, respond, fd, free)
  *   Batch        ringwire_batch_release: owner of received message bytes
  *   Version      ringwire_abi_version
@@ -663,6 +663,18 @@ ringwire_result ringwire_error_message(uint32_t result,
 ringwire_result ringwire_last_error(char *buf,
                                     size_t len,
                                     size_t *out_written);
+
+/**
+ * Bans `peer` for `duration_ms` milliseconds: closes its connection if it has one and refuses
+ * every new connection with it, inbound or outbound, until the ban ends. A longer existing ban
+ * is kept.
+ *
+ * # Safety
+ * `peer` is valid for one read.
+ */
+ringwire_result ringwire_node_ban(const struct ringwire_node *node,
+                                  const struct ringwire_node_id *peer,
+                                  uint64_t duration_ms);
 
 /**
  * Dials `addr` (such as `"127.0.0.1:26656"`) and waits until the peer is up (handshake,

@@ -7,7 +7,7 @@
 //! the node stay valid (and report `STOPPED`) until freed.
 
 use std::ffi::c_char;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use ringwire::node::Node;
@@ -15,6 +15,7 @@ use ringwire::proto::conn::{ChannelDescriptor, Compression, Mode};
 use ringwire::proto::secret::NodeId;
 use ringwire::router::{Direction, PeerEvent, PeerEvents};
 
+use crate::ban::BanGate;
 use crate::channel::{CHANNELS, ringwire_channel};
 use crate::config::{CONFIGS, ringwire_config};
 use crate::registry::Registry;
@@ -70,6 +71,7 @@ pub struct ringwire_peer_event {
 pub struct ringwire_node {
     node: RwLock<Option<Node>>,
     events: Mutex<PeerEvents>,
+    gate: Arc<BanGate>,
 }
 
 /// The live nodes.
@@ -120,11 +122,14 @@ pub unsafe extern "C" fn ringwire_node_start(
         if let Some(addr) = cfg.listen {
             b = b.listen(addr);
         }
+        let gate = Arc::new(BanGate::default());
+        b = b.gate(gate.clone());
         let node = b.start().map_err(|e| fail(ringwire_result::Start, e))?;
         let events = Mutex::new(node.peer_events());
         let h = NODES.insert(ringwire_node {
             node: RwLock::new(Some(node)),
             events,
+            gate,
         });
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_node = h };
@@ -325,6 +330,29 @@ pub unsafe extern "C" fn ringwire_node_disconnect(
         } else {
             Err(ringwire_result::PeerGone)
         }
+    })
+}
+
+/// Bans `peer` for `duration_ms` milliseconds: closes its connection if it has one and refuses
+/// every new connection with it, inbound or outbound, until the ban ends. A longer existing ban
+/// is kept.
+///
+/// # Safety
+/// `peer` is valid for one read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_ban(
+    node: *const ringwire_node,
+    peer: *const ringwire_node_id,
+    duration_ms: u64,
+) -> ringwire_result {
+    guard(|| {
+        let h = NODES.get(node)?;
+        let n = h.live()?;
+        // SAFETY: NULL or valid for a read, by this function's contract.
+        let peer = NodeId::from(unsafe { read(peer) }?);
+        h.gate.ban(peer, deadline(duration_ms));
+        n.disconnect(&peer, "banned");
+        Ok(())
     })
 }
 

@@ -751,3 +751,46 @@ fn a_bad_envelope_stops_the_batch_at_its_index() {
         ringwire_node_free(n);
     }
 }
+
+#[test]
+fn a_banned_peer_is_disconnected_and_refused() {
+    let a = node(41);
+    let b = node(42);
+    // SAFETY: live handles until freed; buffers as declared.
+    unsafe {
+        let mut idb = ringwire_node_id::default();
+        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
+        let addr = listen_addr(b);
+        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), &idb, null_mut()), OK);
+        assert_eq!(ringwire_node_ban(a, &idb, 60_000), OK);
+        let mut evs = [ringwire_peer_event {
+            kind: 0,
+            peer: ringwire_node_id::default(),
+            outbound: false,
+            native: false,
+        }; 4];
+        // Up, then Down.
+        let mut seen_down = false;
+        for _ in 0..4 {
+            let mut n = 0;
+            assert_eq!(
+                ringwire_node_poll_events(a, evs.as_mut_ptr(), 4, 5000, &mut n),
+                OK
+            );
+            if evs[..n]
+                .iter()
+                .any(|e| e.kind == ringwire_peer_event_kind::Down as u32 && e.peer == idb)
+            {
+                seen_down = true;
+                break;
+            }
+        }
+        assert!(seen_down, "the banned peer goes down");
+        assert_eq!(
+            ringwire_node_dial(a, addr.as_ptr(), &idb, null_mut()),
+            ringwire_result::Dial
+        );
+        ringwire_node_free(a);
+        ringwire_node_free(b);
+    }
+}
