@@ -16,7 +16,7 @@ build:
 	$(CARGO) build --workspace --release
 
 ## test: everything CI checks — formatting, lints, Rust tests, Go tests, fuzz and bench smoke runs.
-test: lint rust-test go-test bench-smoke fuzz-smoke
+test: lint rust-test go-test bench-smoke fuzz-smoke header-check c-example
 	@echo "make test: all checks passed"
 
 lint:
@@ -83,3 +83,62 @@ golden:
 clean:
 	$(CARGO) clean
 	rm -rf fuzz/target
+
+## ---- C ABI (ffi/, include/ringwire.h, examples/c/) -------------------------------------------
+## cbindgen is pinned (.ci/run installs exactly this version); the header is committed.
+CBINDGEN ?= cbindgen
+CBINDGEN_VERSION = 0.29.4
+CC ?= cc
+C_EXAMPLE_CFLAGS ?= -std=c11 -g -Wall -Wextra -Werror
+C_LIBS = -lpthread -ldl -lm
+# Cargo's target directory (honours CARGO_TARGET_DIR and .cargo/config).
+TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+C_EXAMPLE_OUT = $(TARGET_DIR)/c-example
+PREFIX ?= /usr/local
+
+.PHONY: header header-check ffi-lib c-example c-example-installed install
+
+## header: regenerate include/ringwire.h from ffi/src.
+header:
+	@$(CBINDGEN) --version | grep -qx "cbindgen $(CBINDGEN_VERSION)" || { echo "header: needs cbindgen $(CBINDGEN_VERSION) (cargo install cbindgen --version $(CBINDGEN_VERSION) --locked)"; exit 1; }
+	cd ffi && $(CBINDGEN) --config cbindgen.toml --quiet --output ../include/ringwire.h
+
+## header-check: fails when the committed header differs from what ffi/src generates.
+header-check:
+	@$(CBINDGEN) --version | grep -qx "cbindgen $(CBINDGEN_VERSION)" || { echo "header-check: needs cbindgen $(CBINDGEN_VERSION) (cargo install cbindgen --version $(CBINDGEN_VERSION) --locked)"; exit 1; }
+	cd ffi && $(CBINDGEN) --config cbindgen.toml --quiet --verify --output ../include/ringwire.h || { echo "header-check: include/ringwire.h is stale; run 'make header' and commit it"; exit 1; }
+
+ffi-lib:
+	$(CARGO) build --locked -p ringwire-ffi
+
+## c-example: builds examples/c/two_nodes.c against include/ringwire.h and the static library,
+## runs it, then builds and runs it again under AddressSanitizer with leak detection, then once
+## more against an installed copy (c-example-installed).
+c-example: ffi-lib
+	mkdir -p $(C_EXAMPLE_OUT)
+	$(CC) $(C_EXAMPLE_CFLAGS) -Iinclude examples/c/two_nodes.c $(TARGET_DIR)/debug/libringwire_ffi.a $(C_LIBS) -o $(C_EXAMPLE_OUT)/two_nodes
+	$(C_EXAMPLE_OUT)/two_nodes
+	$(CC) $(C_EXAMPLE_CFLAGS) -fsanitize=address -fno-omit-frame-pointer -Iinclude examples/c/two_nodes.c $(TARGET_DIR)/debug/libringwire_ffi.a $(C_LIBS) -o $(C_EXAMPLE_OUT)/two_nodes_asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(C_EXAMPLE_OUT)/two_nodes_asan
+	$(MAKE) --no-print-directory c-example-installed
+	@echo "c-example: ok (plain, AddressSanitizer, and against the installed shared library)"
+
+## install: the static and shared libraries (release build; FFI_PROFILE=debug for a quick
+## one), the header and a pkg-config file under PREFIX (default /usr/local), so that
+## `cc app.c $$(pkg-config --cflags --libs --static ringwire)` builds C programs.
+FFI_PROFILE ?= release
+install:
+	$(CARGO) build --locked -p ringwire-ffi $(if $(filter release,$(FFI_PROFILE)),--release,)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/ringwire.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(TARGET_DIR)/$(FFI_PROFILE)/libringwire_ffi.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(TARGET_DIR)/$(FFI_PROFILE)/libringwire_ffi.so $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)|g' ffi/ringwire.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringwire.pc
+
+## c-example-installed: installs (debug profile) under a scratch PREFIX and builds the example
+## with nothing but the installed header, shared library and pkg-config file.
+c-example-installed:
+	rm -rf $(TARGET_DIR)/c-install
+	$(MAKE) --no-print-directory install FFI_PROFILE=debug PREFIX=$(TARGET_DIR)/c-install
+	$(CC) $(C_EXAMPLE_CFLAGS) examples/c/two_nodes.c $$(PKG_CONFIG_PATH=$(TARGET_DIR)/c-install/lib/pkgconfig pkg-config --cflags --libs --static ringwire) -o $(TARGET_DIR)/c-install/two_nodes
+	LD_LIBRARY_PATH=$(TARGET_DIR)/c-install/lib $(TARGET_DIR)/c-install/two_nodes

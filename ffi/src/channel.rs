@@ -1,0 +1,547 @@
+//! `ringwire_channel`: sending, receiving, requests and responses on one channel, and
+//! `ringwire_batch`, the owner of received messages.
+//!
+//! Receiving: a small forwarding thread per channel moves arriving messages from the engine
+//! into a bounded queue and makes the channel's eventfd readable, so a caller can wait in its
+//! own poller (`poll`, `epoll`, Go's netpoller) and then drain with `ringwire_channel_recv`.
+//! The eventfd may be readable when nothing waits (a spurious wakeup returns 0 messages); it is
+//! never left unreadable while messages wait.
+//!
+//! Thread safety: every channel function may be called from any thread at the same time
+//! (receives are serialised inside). After `ringwire_channel_free` the handle is rejected with
+//! `RINGWIRE_RESULT_INVALID_HANDLE`. A batch belongs to one thread at a time; its views stay valid until
+//! `ringwire_batch_release`, even after the channel or node is freed.
+
+use std::collections::BTreeMap;
+use std::ffi::c_char;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringwire::proto::secret::NodeId;
+use ringwire::router::{
+    Channel, ChannelReceiver, ChannelSender, Envelope, Fanout, Origin, PendingRequest, Received,
+};
+
+use crate::node::ringwire_node_id;
+use crate::registry::Registry;
+use crate::result::fail;
+use crate::{bytes, deadline, guard, guard_free, non_null, read, ringwire_result, text};
+
+/// Requests received and not yet answered that a channel remembers; beyond this the oldest is
+/// forgotten (its asker times out).
+const MAX_PENDING_REQUESTS: usize = 4096;
+
+/// How often the forwarding thread checks whether its channel was freed.
+const PUMP_TICK: Duration = Duration::from_millis(20);
+
+/// Destinations of a `ringwire_envelope`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ringwire_to {
+    /// One connected peer (`peer`).
+    Peer = 0,
+    /// Every connected peer that shares the channel.
+    Broadcast = 1,
+    /// This node's own receiver of the channel.
+    Local = 2,
+    /// Native peers that announced the capability `role`, as many as `fanout` says.
+    Role = 3,
+}
+
+/// How many of the peers with a role a role-addressed envelope reaches.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ringwire_fanout {
+    /// Every such peer.
+    All = 0,
+    /// At most `fanout_count` of them, chosen at random.
+    Count = 1,
+    /// The fraction `fanout_fraction` (0.0 to 1.0) of them, rounded up, chosen at random.
+    Fraction = 2,
+}
+
+/// A message to send and its destination. The payload is copied during the call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ringwire_envelope {
+    /// A `ringwire_to` value.
+    pub to: u32,
+    /// The peer, for `RINGWIRE_TO_PEER`.
+    pub peer: ringwire_node_id,
+    /// The capability (NUL-terminated), for `RINGWIRE_TO_ROLE`; otherwise ignored.
+    pub role: *const c_char,
+    /// A `ringwire_fanout` value, for `RINGWIRE_TO_ROLE`.
+    pub fanout: u32,
+    /// For `RINGWIRE_FANOUT_COUNT`.
+    pub fanout_count: usize,
+    /// For `RINGWIRE_FANOUT_FRACTION`.
+    pub fanout_fraction: f64,
+    /// The bytes (may be NULL when `payload_len` is 0).
+    pub payload: *const u8,
+    /// Their length.
+    pub payload_len: usize,
+}
+
+/// A view of one received message, valid until its batch is released.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ringwire_message {
+    /// The sender (all zero for a local message).
+    pub peer: ringwire_node_id,
+    /// The message came from this node (`RINGWIRE_TO_LOCAL`).
+    pub local: bool,
+    /// The channel it arrived on.
+    pub channel: u8,
+    /// The bytes, exactly as sent; owned by the batch.
+    pub payload: *const u8,
+    /// Their length.
+    pub payload_len: usize,
+    /// Non-zero when the message is a request: pass it to `ringwire_channel_respond`.
+    pub request_id: u64,
+}
+
+/// The live channels.
+pub(crate) static CHANNELS: Registry<ringwire_channel> = Registry::new();
+
+/// The batches not yet released.
+static BATCHES: Registry<ringwire_batch> = Registry::new();
+
+/// Received messages owned by the library until `ringwire_batch_release`.
+pub struct ringwire_batch {
+    _messages: Vec<Bytes>,
+}
+
+/// The receive side of a channel handle.
+struct Inbox {
+    rx: Option<Receiver<Received>>,
+}
+
+/// Requests received and not yet answered, by the id handed to C. Apart from the inbox, so a
+/// response never waits for a receive blocked on another thread.
+struct Pending {
+    requests: BTreeMap<u64, PendingRequest>,
+    next_id: u64,
+}
+
+/// An open channel. Create with `ringwire_node_open_channel`; free with
+/// `ringwire_channel_free`.
+pub struct ringwire_channel {
+    id: u8,
+    sender: ChannelSender,
+    inbox: Mutex<Inbox>,
+    pending: Mutex<Pending>,
+    fd: Arc<OwnedFd>,
+    closed: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    pump: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ringwire_channel {
+    /// Wraps an engine channel; starts its forwarding thread.
+    pub(crate) fn new(ch: Channel, queue: usize) -> Result<Self, ringwire_result> {
+        let id = ch.id();
+        let (sender, receiver) = ch.split();
+        // SAFETY: eventfd has no memory preconditions; the result is checked below.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(fail(ringwire_result::Io, std::io::Error::last_os_error()));
+        }
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
+        let (tx, rx) = sync_channel(queue.max(1));
+        let closed = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let pump = {
+            let (fd, closed, stop) = (fd.clone(), closed.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("ringwire-ffi-ch{id:02x}"))
+                .spawn(move || pump(receiver, tx, &fd, &closed, &stop))
+                .map_err(|e| fail(ringwire_result::Io, e))?
+        };
+        Ok(ringwire_channel {
+            id,
+            sender,
+            inbox: Mutex::new(Inbox { rx: Some(rx) }),
+            pending: Mutex::new(Pending {
+                requests: BTreeMap::new(),
+                next_id: 1,
+            }),
+            fd,
+            closed,
+            stop,
+            pump: Mutex::new(Some(pump)),
+        })
+    }
+}
+
+/// Moves messages from the engine into the handle's queue and signals the eventfd.
+fn pump(
+    mut from: ChannelReceiver,
+    to: SyncSender<Received>,
+    fd: &OwnedFd,
+    closed: &AtomicBool,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Acquire) {
+        let until = Instant::now() + PUMP_TICK;
+        match from.recv_blocking(until) {
+            Some(m) => {
+                if to.send(m).is_err() {
+                    break;
+                }
+                signal(fd);
+            }
+            None if Instant::now() < until => {
+                // The engine closed the channel (the node stopped).
+                closed.store(true, Ordering::Release);
+                signal(fd);
+                break;
+            }
+            None => {}
+        }
+    }
+}
+
+/// Makes the eventfd readable.
+fn signal(fd: &OwnedFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64 to an eventfd we own; failure (counter saturated)
+    // leaves it readable, which is all we need.
+    let _ = unsafe { libc::write(fd.as_raw_fd(), (&raw const one).cast(), 8) };
+}
+
+/// Makes the eventfd unreadable (until the next signal).
+fn clear(fd: &OwnedFd) {
+    let mut v: u64 = 0;
+    // SAFETY: reads at most 8 bytes into a live u64 from a non-blocking eventfd we own;
+    // EAGAIN (already clear) is fine.
+    let _ = unsafe { libc::read(fd.as_raw_fd(), (&raw mut v).cast(), 8) };
+}
+
+/// Frees a channel: stops its forwarding thread and closes its eventfd. Messages not yet
+/// received are dropped; batches already returned stay valid. NULL is accepted and ignored.
+///
+/// # Safety
+/// None: any pointer is accepted; only live channels are freed. A receive in progress on
+/// another thread returns `RINGWIRE_RESULT_STOPPED` (within a few milliseconds) before the
+/// free completes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_channel_free(channel: *mut ringwire_channel) {
+    guard_free(|| {
+        let Some(h) = CHANNELS.remove(channel) else {
+            return;
+        };
+        h.stop.store(true, Ordering::Release);
+        // Dropping the queue's receiver unblocks a forwarding thread waiting for space.
+        h.inbox.lock().unwrap_or_else(|e| e.into_inner()).rx = None;
+        let pump = h.pump.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = pump {
+            let _ = t.join();
+        }
+    })
+}
+
+/// Writes the channel's eventfd to `*out_fd`: it is readable while messages wait (and may be
+/// spuriously readable). The descriptor belongs to the channel: do not close it; it is closed
+/// by `ringwire_channel_free`.
+///
+/// # Safety
+/// `channel` is a live channel handle; `out_fd` is valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_channel_fd(
+    channel: *const ringwire_channel,
+    out_fd: *mut std::ffi::c_int,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_fd)?;
+        let h = CHANNELS.get(channel)?;
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { *out_fd = h.fd.as_raw_fd() };
+        Ok(())
+    })
+}
+
+/// Converts one C envelope.
+///
+/// # Safety
+/// The envelope's pointers are valid as its documentation says.
+unsafe fn envelope(e: &ringwire_envelope) -> Result<Envelope, ringwire_result> {
+    // SAFETY: forwarded from this function's contract.
+    let payload = Bytes::copy_from_slice(unsafe { bytes(e.payload, e.payload_len) }?);
+    Ok(match e.to {
+        t if t == ringwire_to::Peer as u32 => Envelope::peer(e.peer.into(), payload),
+        t if t == ringwire_to::Broadcast as u32 => Envelope::broadcast(payload),
+        t if t == ringwire_to::Local as u32 => Envelope::local(payload),
+        t if t == ringwire_to::Role as u32 => {
+            // SAFETY: forwarded from this function's contract.
+            let role = unsafe { text(e.role) }?;
+            let fanout = match e.fanout {
+                f if f == ringwire_fanout::All as u32 => Fanout::All,
+                f if f == ringwire_fanout::Count as u32 => Fanout::Count(e.fanout_count),
+                f if f == ringwire_fanout::Fraction as u32 && e.fanout_fraction.is_finite() => {
+                    Fanout::Fraction(e.fanout_fraction.clamp(0.0, 1.0))
+                }
+                _ => return Err(fail(ringwire_result::InvalidArgument, "unknown fanout")),
+            };
+            Envelope::role(role, fanout, payload)
+        }
+        _ => {
+            return Err(fail(
+                ringwire_result::InvalidArgument,
+                "unknown destination",
+            ));
+        }
+    })
+}
+
+/// Sends `count` envelopes in order, waiting up to `timeout_ms` in all for queue space
+/// (0: do not wait; a full queue fails with `RINGWIRE_RESULT_FULL`). Payloads are copied; the
+/// caller may reuse its buffers when the call returns.
+///
+/// `*out_queued` receives how many envelopes were queued — also on failure, when it is the
+/// index of the envelope that failed (the one output this library writes on failure, so the
+/// caller knows where to resume).
+///
+/// # Safety
+/// `channel` is a live channel handle; `envelopes` is valid for reads of `count` elements, each
+/// with its pointers valid; `out_queued` is valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_channel_send(
+    channel: *const ringwire_channel,
+    envelopes: *const ringwire_envelope,
+    count: usize,
+    timeout_ms: u64,
+    out_queued: *mut usize,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_queued)?;
+        let h = CHANNELS.get(channel)?;
+        let envs: &[ringwire_envelope] = if count == 0 {
+            &[]
+        } else {
+            non_null(envelopes)?;
+            // SAFETY: non-NULL and valid for `count` elements by contract.
+            unsafe { std::slice::from_raw_parts(envelopes, count) }
+        };
+        let until = deadline(timeout_ms);
+        let mut queued = 0;
+        let mut outcome = Ok(());
+        for e in envs {
+            // SAFETY: forwarded from this function's contract.
+            let sent = unsafe { envelope(e) }.and_then(|env| {
+                if timeout_ms == 0 {
+                    h.sender.try_send(env).map_err(ringwire_result::from)
+                } else {
+                    h.sender
+                        .send_blocking(env, until)
+                        .map_err(ringwire_result::from)
+                }
+            });
+            if let Err(code) = sent {
+                outcome = Err(code);
+                break;
+            }
+            queued += 1;
+        }
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { *out_queued = queued };
+        outcome
+    })
+}
+
+/// Fills `messages` with up to `cap` received messages and writes their count to `*out_count`
+/// and the batch that owns their bytes to `*out_batch` (NULL when the count is 0). Waits up to
+/// `timeout_ms` for the first message (0: do not wait). Release the batch with
+/// `ringwire_batch_release`; the views are valid until then. Once the node has stopped and
+/// every message was taken, fails with `RINGWIRE_RESULT_STOPPED`.
+///
+/// # Safety
+/// `channel` is a live channel handle; `messages` is valid for writes of `cap` elements;
+/// `out_batch` and `out_count` for one write each.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_channel_recv(
+    channel: *const ringwire_channel,
+    messages: *mut ringwire_message,
+    cap: usize,
+    timeout_ms: u64,
+    out_batch: *mut *mut ringwire_batch,
+    out_count: *mut usize,
+) -> ringwire_result {
+    guard(|| {
+        non_null(messages)?;
+        non_null(out_batch)?;
+        non_null(out_count)?;
+        let h = CHANNELS.get(channel)?;
+        let inbox = h.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        // Clear before draining: a message that arrives after the drain signals again.
+        clear(&h.fd);
+        let rx = inbox.rx.as_ref().ok_or(ringwire_result::Stopped)?;
+        let mut got: Vec<Received> = Vec::new();
+        if cap > 0 {
+            let first = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(TryRecvError::Empty) if timeout_ms > 0 => {
+                    match rx.recv_timeout(Duration::from_millis(timeout_ms)) {
+                        Ok(m) => Some(m),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            return Err(ringwire_result::Stopped);
+                        }
+                    }
+                }
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => return Err(ringwire_result::Stopped),
+            };
+            if let Some(m) = first {
+                got.push(m);
+                while got.len() < cap {
+                    match rx.try_recv() {
+                        Ok(m) => got.push(m),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        if cap > 0 && got.len() == cap {
+            // More may wait: keep the eventfd readable (at worst one spurious wakeup).
+            signal(&h.fd);
+        }
+        if got.is_empty() && h.closed.load(Ordering::Acquire) {
+            return Err(ringwire_result::Stopped);
+        }
+        let mut owned = Vec::with_capacity(got.len());
+        for (i, m) in got.into_iter().enumerate() {
+            let request_id = match m.request {
+                Some(req) => {
+                    let mut p = h.pending.lock().unwrap_or_else(|e| e.into_inner());
+                    let rid = p.next_id;
+                    p.next_id += 1;
+                    if p.requests.len() >= MAX_PENDING_REQUESTS {
+                        p.requests.pop_first();
+                    }
+                    p.requests.insert(rid, req);
+                    rid
+                }
+                None => 0,
+            };
+            let view = view(m.origin, m.channel, &m.payload, request_id);
+            // SAFETY: i < cap and `messages` is valid for `cap` elements by contract.
+            unsafe { messages.add(i).write(view) };
+            owned.push(m.payload);
+        }
+        let n = owned.len();
+        let batch = if n == 0 {
+            std::ptr::null_mut()
+        } else {
+            BATCHES.insert(ringwire_batch { _messages: owned })
+        };
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe {
+            *out_batch = batch;
+            *out_count = n;
+        }
+        Ok(())
+    })
+}
+
+fn view(origin: Origin, channel: u8, payload: &Bytes, request_id: u64) -> ringwire_message {
+    let (peer, local) = match origin {
+        Origin::Local => (ringwire_node_id::default(), true),
+        Origin::Peer(id) => (id.into(), false),
+    };
+    ringwire_message {
+        peer,
+        local,
+        channel,
+        payload: payload.as_ptr(),
+        payload_len: payload.len(),
+        request_id,
+    }
+}
+
+/// Frees a batch and the message bytes its views point to. NULL is accepted and ignored.
+///
+/// # Safety
+/// None for the call: any pointer is accepted; only live batches are freed. The caller must
+/// not read the batch's views afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_batch_release(batch: *mut ringwire_batch) {
+    guard_free(|| {
+        drop(BATCHES.remove(batch));
+    })
+}
+
+/// Sends a request to `peer` (a native ringwire peer) and waits up to `timeout_ms` for its
+/// response; writes the response's view to `*out_response` and the batch that owns it to
+/// `*out_batch`.
+///
+/// # Safety
+/// `channel` is a live channel handle; `peer` is valid for one read; `payload` for
+/// `payload_len` bytes; `out_response` and `out_batch` for one write each.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_channel_request(
+    channel: *const ringwire_channel,
+    peer: *const ringwire_node_id,
+    payload: *const u8,
+    payload_len: usize,
+    timeout_ms: u64,
+    out_response: *mut ringwire_message,
+    out_batch: *mut *mut ringwire_batch,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_response)?;
+        non_null(out_batch)?;
+        let h = CHANNELS.get(channel)?;
+        // SAFETY: NULL or valid for a read, by this function's contract.
+        let peer = NodeId::from(unsafe { read(peer) }?);
+        // SAFETY: forwarded from this function's contract.
+        let body = Bytes::copy_from_slice(unsafe { bytes(payload, payload_len) }?);
+        let response = h
+            .sender
+            .request_blocking(peer, body, deadline(timeout_ms))?;
+        let v = view(Origin::Peer(peer), h.id, &response, 0);
+        let batch = BATCHES.insert(ringwire_batch {
+            _messages: vec![response],
+        });
+        // SAFETY: checked non-NULL; valid for writes by the caller's contract.
+        unsafe {
+            *out_response = v;
+            *out_batch = batch;
+        }
+        Ok(())
+    })
+}
+
+/// Answers the request `request_id` (from a received message's `request_id`) with `payload`.
+/// Each request is answered at most once; an unknown or answered id fails with
+/// `RINGWIRE_RESULT_UNKNOWN_REQUEST`.
+///
+/// # Safety
+/// `channel` is a live channel handle; `payload` is valid for `payload_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_channel_respond(
+    channel: *const ringwire_channel,
+    request_id: u64,
+    payload: *const u8,
+    payload_len: usize,
+) -> ringwire_result {
+    guard(|| {
+        let h = CHANNELS.get(channel)?;
+        // SAFETY: forwarded from this function's contract.
+        let body = Bytes::copy_from_slice(unsafe { bytes(payload, payload_len) }?);
+        let req = h
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .requests
+            .remove(&request_id)
+            .ok_or(ringwire_result::UnknownRequest)?;
+        h.sender.respond(req, body)?;
+        Ok(())
+    })
+}

@@ -1,0 +1,488 @@
+//! `ringwire_node`: a running node, its peers and its peer events.
+//!
+//! Thread safety: every node function may be called from any thread at the same time.
+//! `ringwire_node_stop` may race with other calls; they then return `RINGWIRE_RESULT_STOPPED`.
+//! `ringwire_node_free` may race too: calls in progress keep the node's memory alive; later
+//! calls with the freed handle return `RINGWIRE_RESULT_INVALID_HANDLE`. Channels opened from
+//! the node stay valid (and report `STOPPED`) until freed.
+
+use std::ffi::c_char;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use ringwire::node::Node;
+use ringwire::proto::conn::{ChannelDescriptor, Compression, Mode};
+use ringwire::proto::secret::NodeId;
+use ringwire::router::{Direction, PeerEvent, PeerEvents};
+
+use crate::ban::BanGate;
+use crate::channel::{CHANNELS, ringwire_channel};
+use crate::config::{CONFIGS, ringwire_config};
+use crate::registry::Registry;
+use crate::result::{fail, write_text};
+use crate::{deadline, guard, guard_free, non_null, read, ringwire_result, text};
+
+/// A node ID: 20 bytes (SHA-256 of the ed25519 public key, truncated), shown as 40 hex
+/// characters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ringwire_node_id {
+    /// The raw bytes.
+    pub bytes: [u8; 20],
+}
+
+impl From<NodeId> for ringwire_node_id {
+    fn from(id: NodeId) -> Self {
+        ringwire_node_id { bytes: id.0 }
+    }
+}
+
+impl From<ringwire_node_id> for NodeId {
+    fn from(id: ringwire_node_id) -> Self {
+        NodeId(id.bytes)
+    }
+}
+
+/// Kinds of `ringwire_peer_event`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ringwire_peer_event_kind {
+    /// A peer connected and passed every check.
+    Up = 1,
+    /// A peer that was up is gone.
+    Down = 2,
+}
+
+/// A peer up/down event.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ringwire_peer_event {
+    /// A `ringwire_peer_event_kind` value.
+    pub kind: u32,
+    /// The peer.
+    pub peer: ringwire_node_id,
+    /// Up events: this node dialed the peer.
+    pub outbound: bool,
+    /// Up events: the connection speaks ringwire's native protocol (else stock MConnection).
+    pub native: bool,
+}
+
+/// A node. Create with `ringwire_node_start`; free with `ringwire_node_free`.
+pub struct ringwire_node {
+    node: RwLock<Option<Node>>,
+    events: Mutex<PeerEvents>,
+    gate: Arc<BanGate>,
+}
+
+/// The live nodes.
+pub(crate) static NODES: Registry<ringwire_node> = Registry::new();
+
+impl ringwire_node {
+    /// The running node, or `Stopped`.
+    pub(crate) fn live(&self) -> Result<Node, ringwire_result> {
+        self.node
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(ringwire_result::Stopped)
+    }
+}
+
+/// Starts a node with the settings of `config` (which is not consumed) and writes its handle to
+/// `*out_node`. The config must have a node key. Channels are opened afterwards with
+/// `ringwire_node_open_channel`.
+///
+/// # Safety
+/// `config` is a live config not in use by another thread; `out_node` is valid for one pointer
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_start(
+    config: *const ringwire_config,
+    out_node: *mut *mut ringwire_node,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_node)?;
+        let cfg = CONFIGS
+            .get(config)?
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let key = cfg
+            .key
+            .clone()
+            .ok_or_else(|| fail(ringwire_result::NodeKey, "the config has no node key"))?;
+        let mut b = Node::builder(key, &cfg.network)
+            .driver(cfg.driver)
+            .offer_native(cfg.offer_native)
+            .capabilities(cfg.capabilities.iter().cloned());
+        if cfg.shards > 0 {
+            b = b.shards(cfg.shards);
+        }
+        if let Some(addr) = cfg.listen {
+            b = b.listen(addr);
+        }
+        let gate = Arc::new(BanGate::default());
+        b = b.gate(gate.clone());
+        let node = b.start().map_err(|e| fail(ringwire_result::Start, e))?;
+        let events = Mutex::new(node.peer_events());
+        let h = NODES.insert(ringwire_node {
+            node: RwLock::new(Some(node)),
+            events,
+            gate,
+        });
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { *out_node = h };
+        Ok(())
+    })
+}
+
+/// Stops the node: closes every connection (native peers are told why), waits for them for at
+/// most `timeout_ms`, and stops the shard threads. Later calls on the node and its channels
+/// return `RINGWIRE_RESULT_STOPPED`; stopping twice returns `STOPPED` the second time.
+///
+/// # Safety
+/// `node` is a live node handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_stop(
+    node: *const ringwire_node,
+    timeout_ms: u64,
+) -> ringwire_result {
+    guard(|| {
+        let h = NODES.get(node)?;
+        let taken = h.node.write().unwrap_or_else(|e| e.into_inner()).take();
+        let n = taken.ok_or(ringwire_result::Stopped)?;
+        n.shutdown_blocking(deadline(timeout_ms));
+        Ok(())
+    })
+}
+
+/// Stops the node if it runs (waiting at most five seconds) and frees the handle. NULL is
+/// accepted and ignored.
+///
+/// # Safety
+/// None: any pointer is accepted; only live nodes are freed. Calls in progress on other
+/// threads finish first (they see the node stopped).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_free(node: *mut ringwire_node) {
+    guard_free(|| {
+        let Some(h) = NODES.remove(node) else {
+            return;
+        };
+        if let Some(n) = h.node.write().unwrap_or_else(|e| e.into_inner()).take() {
+            n.shutdown_blocking(deadline(5000));
+        }
+    })
+}
+
+/// Writes the node's ID to `*out_id`.
+///
+/// # Safety
+/// `node` is a live node handle; `out_id` is valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_get_id(
+    node: *const ringwire_node,
+    out_id: *mut ringwire_node_id,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_id)?;
+        let id = NODES.get(node)?.live()?.node_id();
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { *out_id = id.into() };
+        Ok(())
+    })
+}
+
+/// Writes the node's ID as 40 lowercase hex characters and a NUL into `buf` (41 bytes
+/// suffice); `*out_written` receives 40.
+///
+/// # Safety
+/// `node` is a live node handle; `buf` is valid for `len` bytes; `out_written` for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_get_id_hex(
+    node: *const ringwire_node,
+    buf: *mut c_char,
+    len: usize,
+    out_written: *mut usize,
+) -> ringwire_result {
+    guard(|| {
+        let id = NODES.get(node)?.live()?.node_id();
+        // SAFETY: forwarded from this function's contract.
+        unsafe { write_text(&id.to_string(), buf, len, out_written) }
+    })
+}
+
+/// Writes the bound listen address (such as `"127.0.0.1:40123"`) and a NUL into `buf` (64 bytes
+/// suffice). Fails with `RINGWIRE_RESULT_INVALID_ARGUMENT` when the node does not listen.
+///
+/// # Safety
+/// `node` is a live node handle; `buf` is valid for `len` bytes; `out_written` for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_listen_addr(
+    node: *const ringwire_node,
+    buf: *mut c_char,
+    len: usize,
+    out_written: *mut usize,
+) -> ringwire_result {
+    guard(|| {
+        let n = NODES.get(node)?.live()?;
+        let addr = n
+            .listen_addr()
+            .ok_or_else(|| fail(ringwire_result::InvalidArgument, "the node does not listen"))?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe { write_text(&addr.to_string(), buf, len, out_written) }
+    })
+}
+
+/// Opens channel `id` and writes its handle to `*out_channel`. `priority` (at least 1) sets the
+/// channel's share of each link; `send_queue_capacity` bounds the messages waiting to be sent
+/// to one peer (and the messages waiting to be received here); `recv_message_capacity` is the
+/// largest message accepted, in bytes. Each channel id is opened once per node.
+///
+/// # Safety
+/// `node` is a live node handle; `out_channel` is valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_open_channel(
+    node: *const ringwire_node,
+    id: u8,
+    priority: u32,
+    send_queue_capacity: usize,
+    recv_message_capacity: usize,
+    out_channel: *mut *mut ringwire_channel,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_channel)?;
+        let n = NODES.get(node)?.live()?;
+        if priority == 0 || send_queue_capacity == 0 || recv_message_capacity == 0 {
+            return Err(fail(
+                ringwire_result::InvalidArgument,
+                "priority, queue capacity and message capacity must be at least 1",
+            ));
+        }
+        let desc = ChannelDescriptor {
+            id,
+            priority,
+            send_queue_capacity,
+            recv_message_capacity,
+            compression: Compression::Off,
+        };
+        let ch = n
+            .open_channel(desc)
+            .map_err(|e| fail(ringwire_result::Channel, e))?;
+        let h = CHANNELS.insert(ringwire_channel::new(ch, send_queue_capacity)?);
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { *out_channel = h };
+        Ok(())
+    })
+}
+
+/// Dials `addr` (such as `"127.0.0.1:26656"`) and waits until the peer is up (handshake,
+/// NodeInfo, admission). With `expected` non-NULL the peer must prove that ID. The peer's ID is
+/// written to `*out_peer` when `out_peer` is non-NULL.
+///
+/// # Safety
+/// `node` is a live node handle; `addr` is a NUL-terminated string; `expected` is NULL or valid
+/// for one read; `out_peer` is NULL or valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_dial(
+    node: *const ringwire_node,
+    addr: *const c_char,
+    expected: *const ringwire_node_id,
+    out_peer: *mut ringwire_node_id,
+) -> ringwire_result {
+    guard(|| {
+        let n = NODES.get(node)?.live()?;
+        // SAFETY: forwarded from this function's contract.
+        let addr = unsafe { text(addr) }?;
+        let addr = ringwire::config::parse_socket_addr(addr)
+            .map_err(|e| fail(ringwire_result::InvalidArgument, e))?;
+        let expected = if expected.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL, so valid for a read by this function's contract.
+            Some(NodeId::from(unsafe { read(expected) }?))
+        };
+        let info = n.dial_blocking(addr, expected)?;
+        if !out_peer.is_null() {
+            // SAFETY: non-NULL; valid for a write by the caller's contract.
+            unsafe { *out_peer = info.node_id.into() };
+        }
+        Ok(())
+    })
+}
+
+/// Closes the connection to `peer`. Fails with `RINGWIRE_RESULT_PEER_GONE` when it was not
+/// connected.
+///
+/// # Safety
+/// `node` is a live node handle; `peer` is valid for one read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_disconnect(
+    node: *const ringwire_node,
+    peer: *const ringwire_node_id,
+) -> ringwire_result {
+    guard(|| {
+        let n = NODES.get(node)?.live()?;
+        // SAFETY: NULL or valid for a read, by this function's contract.
+        let peer = NodeId::from(unsafe { read(peer) }?);
+        if n.disconnect(&peer, "disconnected by the application") {
+            Ok(())
+        } else {
+            Err(ringwire_result::PeerGone)
+        }
+    })
+}
+
+/// Bans `peer` for `duration_ms` milliseconds: closes its connection if it has one and refuses
+/// every new connection with it, inbound or outbound, until the ban ends. A longer existing ban
+/// is kept.
+///
+/// # Safety
+/// `peer` is valid for one read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_ban(
+    node: *const ringwire_node,
+    peer: *const ringwire_node_id,
+    duration_ms: u64,
+) -> ringwire_result {
+    guard(|| {
+        let h = NODES.get(node)?;
+        let n = h.live()?;
+        // SAFETY: NULL or valid for a read, by this function's contract.
+        let peer = NodeId::from(unsafe { read(peer) }?);
+        h.gate.ban(peer, deadline(duration_ms));
+        n.disconnect(&peer, "banned");
+        Ok(())
+    })
+}
+
+/// Writes the number of connected peers to `*out_count`.
+///
+/// # Safety
+/// `node` is a live node handle; `out_count` is valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_peer_count(
+    node: *const ringwire_node,
+    out_count: *mut usize,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_count)?;
+        let n = NODES.get(node)?.live()?;
+        let count = n.stats().peers;
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { *out_count = count };
+        Ok(())
+    })
+}
+
+/// Moves up to `cap` peer events (those since the node started, oldest first) into `events`
+/// and writes how many to `*out_count`. Waits up to `timeout_ms` for the first one (0: do not
+/// wait); a count of 0 means none arrived in time. Events the caller does not poll are kept up
+/// to the node's event capacity, then the oldest are dropped.
+///
+/// # Safety
+/// `node` is a live node handle; `events` is valid for writes of `cap` elements; `out_count`
+/// for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_poll_events(
+    node: *const ringwire_node,
+    events: *mut ringwire_peer_event,
+    cap: usize,
+    timeout_ms: u64,
+    out_count: *mut usize,
+) -> ringwire_result {
+    guard(|| {
+        non_null(events)?;
+        non_null(out_count)?;
+        let h = NODES.get(node)?;
+        h.live()?;
+        let mut rx = h.events.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        let mut until = deadline(timeout_ms);
+        while n < cap {
+            let Some(ev) = rx.recv_blocking(until) else {
+                break;
+            };
+            let view = match ev {
+                PeerEvent::Up {
+                    peer, direction, ..
+                } => ringwire_peer_event {
+                    kind: ringwire_peer_event_kind::Up as u32,
+                    peer: peer.node_id.into(),
+                    outbound: direction == Direction::Outbound,
+                    native: peer.mode == Mode::Native,
+                },
+                PeerEvent::Down { node_id, .. } => ringwire_peer_event {
+                    kind: ringwire_peer_event_kind::Down as u32,
+                    peer: node_id.into(),
+                    outbound: false,
+                    native: false,
+                },
+            };
+            // SAFETY: n < cap and `events` is valid for `cap` elements by contract.
+            unsafe { events.add(n).write(view) };
+            n += 1;
+            until = Instant::now();
+        }
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { *out_count = n };
+        Ok(())
+    })
+}
+
+/// A snapshot of a node's counters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ringwire_node_stats {
+    /// Connected peers.
+    pub peers: u64,
+    /// Role-addressed sends skipped because a peer's queue was full.
+    pub fanout_dropped: u64,
+    /// Responses that arrived after their request gave up.
+    pub late_responses: u64,
+    /// Connections refused by admission (limits, duplicates, policy).
+    pub refused: u64,
+    /// Connections closed for a protocol error.
+    pub protocol_errors: u64,
+    /// Connections closed for a socket error.
+    pub io_errors: u64,
+    /// Inbound connections accepted.
+    pub accepted: u64,
+    /// Inbound connections refused at accept.
+    pub accept_refused: u64,
+    /// Peer events lost because a subscriber fell behind.
+    pub events_lagged: u64,
+    /// Reads that found no lent read buffer free.
+    pub read_buffers_exhausted: u64,
+}
+
+/// Writes a snapshot of the node's counters to `*out_stats`.
+///
+/// # Safety
+/// `out_stats` is valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_get_stats(
+    node: *const ringwire_node,
+    out_stats: *mut ringwire_node_stats,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_stats)?;
+        let s = NODES.get(node)?.live()?.stats();
+        let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        let snapshot = ringwire_node_stats {
+            peers: wide(s.peers),
+            fanout_dropped: s.fanout_dropped,
+            late_responses: s.late_responses,
+            refused: s.refused,
+            protocol_errors: s.protocol_errors,
+            io_errors: s.io_errors,
+            accepted: s.accepted,
+            accept_refused: s.accept_refused,
+            events_lagged: s.events_lagged,
+            read_buffers_exhausted: s.read_buffers_exhausted,
+        };
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { *out_stats = snapshot };
+        Ok(())
+    })
+}

@@ -1,0 +1,796 @@
+//! The C ABI called as C would: NULL arguments, freeing NULL, use after stop, the panic
+//! boundary, and two nodes on loopback exchanging messages and a request.
+
+use std::ffi::{CStr, c_char};
+use std::ptr::{null, null_mut};
+
+use ringwire_ffi::channel::*;
+use ringwire_ffi::config::*;
+use ringwire_ffi::node::*;
+use ringwire_ffi::result::*;
+use ringwire_ffi::*;
+
+const OK: ringwire_result = ringwire_result::Ok;
+
+fn node(seed: u8) -> *mut ringwire_node {
+    let mut cfg = null_mut();
+    // SAFETY: valid out-pointers and NUL-terminated strings throughout.
+    unsafe {
+        assert_eq!(ringwire_config_new(&mut cfg), OK);
+        assert_eq!(ringwire_config_set_key_seed(cfg, [seed; 32].as_ptr()), OK);
+        assert_eq!(ringwire_config_set_network(cfg, c"ffi-test".as_ptr()), OK);
+        assert_eq!(ringwire_config_set_listen(cfg, c"127.0.0.1:0".as_ptr()), OK);
+        assert_eq!(
+            ringwire_config_set_driver(cfg, ringwire_driver::Epoll as u32),
+            OK
+        );
+        let mut n = null_mut();
+        assert_eq!(ringwire_node_start(cfg, &mut n), OK);
+        ringwire_config_free(cfg);
+        n
+    }
+}
+
+fn listen_addr(n: *const ringwire_node) -> [c_char; 64] {
+    let mut buf = [0 as c_char; 64];
+    let mut w = 0;
+    // SAFETY: a live node and a 64-byte buffer.
+    let r = unsafe { ringwire_node_listen_addr(n, buf.as_mut_ptr(), 64, &mut w) };
+    assert_eq!(r, OK);
+    buf
+}
+
+#[test]
+fn abi_version_is_set() {
+    assert_eq!(ringwire_abi_version(), 1);
+}
+
+#[test]
+fn null_arguments_are_errors() {
+    let nul = ringwire_result::NullParameter;
+    // SAFETY: NULL is what is being tested; every function checks it.
+    unsafe {
+        assert_eq!(ringwire_config_new(null_mut()), nul);
+        assert_eq!(ringwire_config_set_network(null_mut(), c"x".as_ptr()), nul);
+        assert_eq!(ringwire_config_load_toml(null(), &mut null_mut()), nul);
+        assert_eq!(ringwire_node_start(null(), &mut null_mut()), nul);
+        assert_eq!(ringwire_node_stop(null(), 0), nul);
+        let mut id = ringwire_node_id::default();
+        assert_eq!(ringwire_node_get_id(null(), &mut id), nul);
+        assert_eq!(
+            ringwire_node_open_channel(null(), 1, 1, 1, 1, &mut null_mut()),
+            nul
+        );
+        let mut q = 0;
+        assert_eq!(ringwire_channel_send(null(), null(), 0, 0, &mut q), nul);
+        let mut batch = null_mut();
+        let mut count = 0;
+        let mut msgs = [std::mem::zeroed::<ringwire_message>(); 1];
+        assert_eq!(
+            ringwire_channel_recv(null(), msgs.as_mut_ptr(), 1, 0, &mut batch, &mut count),
+            nul
+        );
+        assert_eq!(ringwire_error_message(0, null_mut(), 0, null_mut()), nul);
+        let mut cfg = null_mut();
+        assert_eq!(ringwire_config_new(&mut cfg), OK);
+        assert_eq!(ringwire_config_set_key_seed(cfg, null()), nul);
+        assert_eq!(ringwire_config_set_network(cfg, null()), nul);
+        ringwire_config_free(cfg);
+    }
+}
+
+#[test]
+fn freeing_null_is_fine() {
+    // SAFETY: NULL is accepted by every free function.
+    unsafe {
+        ringwire_config_free(null_mut());
+        ringwire_config_free(null_mut());
+        ringwire_node_free(null_mut());
+        ringwire_channel_free(null_mut());
+        ringwire_batch_release(null_mut());
+        ringwire_batch_release(null_mut());
+    }
+}
+
+#[test]
+fn a_panic_becomes_a_result_code() {
+    assert_eq!(ringwire_internal_panic_for_tests(), ringwire_result::Panic);
+    // And the library keeps working on this thread.
+    assert_eq!(ringwire_internal_panic_for_tests(), ringwire_result::Panic);
+    let mut buf = [0 as c_char; 128];
+    let mut w = 0;
+    // SAFETY: a 128-byte buffer and a valid out-pointer.
+    let r = unsafe {
+        ringwire_error_message(ringwire_result::Panic as u32, buf.as_mut_ptr(), 128, &mut w)
+    };
+    assert_eq!(r, OK);
+    // SAFETY: the function wrote a NUL-terminated string.
+    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+    assert_eq!(text.len(), w);
+    assert!(text.contains("panicked"));
+}
+
+#[test]
+fn error_texts_need_room_and_unknown_codes_are_named() {
+    let mut buf = [0 as c_char; 4];
+    let mut w = 0;
+    // SAFETY: buffers as declared.
+    unsafe {
+        assert_eq!(
+            ringwire_error_message(0, buf.as_mut_ptr(), 4, &mut w),
+            ringwire_result::BufferTooSmall
+        );
+        let mut big = [0 as c_char; 128];
+        assert_eq!(
+            ringwire_error_message(9999, big.as_mut_ptr(), 128, &mut w),
+            OK
+        );
+        assert!(
+            CStr::from_ptr(big.as_ptr())
+                .to_str()
+                .unwrap()
+                .contains("unknown")
+        );
+    }
+}
+
+#[test]
+fn bad_enum_values_and_config_files_are_errors() {
+    // SAFETY: valid pointers throughout.
+    unsafe {
+        let mut cfg = null_mut();
+        assert_eq!(ringwire_config_new(&mut cfg), OK);
+        assert_eq!(
+            ringwire_config_set_driver(cfg, 77),
+            ringwire_result::InvalidArgument
+        );
+        assert_eq!(
+            ringwire_config_set_listen(cfg, c"not an address".as_ptr()),
+            ringwire_result::InvalidArgument
+        );
+        let mut n = null_mut();
+        assert_eq!(ringwire_node_start(cfg, &mut n), ringwire_result::NodeKey);
+        assert!(n.is_null(), "outputs are written only on success");
+        ringwire_config_free(cfg);
+        let mut out = null_mut();
+        assert_eq!(
+            ringwire_config_load_toml(c"/nonexistent/ringwire.toml".as_ptr(), &mut out),
+            ringwire_result::Config
+        );
+        assert!(out.is_null());
+        let mut buf = [0 as c_char; 1025];
+        let mut w = 0;
+        assert_eq!(ringwire_last_error(buf.as_mut_ptr(), buf.len(), &mut w), OK);
+        assert!(w > 0, "the detail names the problem");
+    }
+}
+
+#[test]
+fn use_after_stop_returns_stopped() {
+    let n = node(7);
+    // SAFETY: a live node handle until free; valid out-pointers.
+    unsafe {
+        let mut ch = null_mut();
+        assert_eq!(ringwire_node_open_channel(n, 0x20, 1, 8, 1024, &mut ch), OK);
+        assert_eq!(ringwire_node_stop(n, 2000), OK);
+        assert_eq!(ringwire_node_stop(n, 2000), ringwire_result::Stopped);
+        let mut id = ringwire_node_id::default();
+        assert_eq!(ringwire_node_get_id(n, &mut id), ringwire_result::Stopped);
+        assert_eq!(
+            ringwire_node_open_channel(n, 0x21, 1, 8, 1024, &mut null_mut()),
+            ringwire_result::Stopped
+        );
+        let env = ringwire_envelope {
+            to: ringwire_to::Local as u32,
+            peer: ringwire_node_id::default(),
+            role: null(),
+            fanout: 0,
+            fanout_count: 0,
+            fanout_fraction: 0.0,
+            payload: b"x".as_ptr(),
+            payload_len: 1,
+        };
+        let mut q = 99;
+        assert_eq!(
+            ringwire_channel_send(ch, &env, 1, 100, &mut q),
+            ringwire_result::Stopped
+        );
+        assert_eq!(q, 0);
+        let mut msgs = [std::mem::zeroed::<ringwire_message>(); 4];
+        let (mut batch, mut count) = (null_mut(), 0);
+        let mut r = OK;
+        for _ in 0..100 {
+            r = ringwire_channel_recv(ch, msgs.as_mut_ptr(), 4, 50, &mut batch, &mut count);
+            if r != OK {
+                break;
+            }
+        }
+        assert_eq!(r, ringwire_result::Stopped);
+        ringwire_channel_free(ch);
+        ringwire_node_free(n);
+    }
+}
+
+#[test]
+fn two_nodes_exchange_messages_and_a_request() {
+    let a = node(1);
+    let b = node(2);
+    // SAFETY: live handles until freed; buffers and out-pointers valid as declared.
+    unsafe {
+        let (mut ca, mut cb) = (null_mut(), null_mut());
+        assert_eq!(
+            ringwire_node_open_channel(a, 0x40, 1, 64, 1 << 20, &mut ca),
+            OK
+        );
+        assert_eq!(
+            ringwire_node_open_channel(b, 0x40, 1, 64, 1 << 20, &mut cb),
+            OK
+        );
+        let (mut ida, mut idb) = (ringwire_node_id::default(), ringwire_node_id::default());
+        assert_eq!(ringwire_node_get_id(a, &mut ida), OK);
+        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
+        let addr = listen_addr(b);
+        let mut got = ringwire_node_id::default();
+        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), &idb, &mut got), OK);
+        assert_eq!(got, idb);
+        let mut stats = ringwire_node_stats::default();
+        assert_eq!(ringwire_node_get_stats(a, &mut stats), OK);
+        assert_eq!(stats.peers, 1);
+
+        // Both sides see the peer come up.
+        let mut evs = [ringwire_peer_event {
+            kind: 0,
+            peer: ringwire_node_id::default(),
+            outbound: false,
+            native: false,
+        }; 4];
+        let mut n = 0;
+        assert_eq!(
+            ringwire_node_poll_events(b, evs.as_mut_ptr(), 4, 5000, &mut n),
+            OK
+        );
+        assert_eq!(n, 1);
+        assert_eq!(evs[0].kind, ringwire_peer_event_kind::Up as u32);
+        assert_eq!(evs[0].peer, ida);
+        assert!(!evs[0].outbound);
+
+        // a → b: a batch of three.
+        let payloads: [&[u8]; 3] = [b"one", b"two two", &[7u8; 5000]];
+        let envs: Vec<_> = payloads
+            .iter()
+            .map(|p| ringwire_envelope {
+                to: ringwire_to::Peer as u32,
+                peer: idb,
+                role: null(),
+                fanout: 0,
+                fanout_count: 0,
+                fanout_fraction: 0.0,
+                payload: p.as_ptr(),
+                payload_len: p.len(),
+            })
+            .collect();
+        let mut q = 0;
+        assert_eq!(
+            ringwire_channel_send(ca, envs.as_ptr(), 3, 5000, &mut q),
+            OK
+        );
+        assert_eq!(q, 3);
+        let mut fd = -1;
+        assert_eq!(ringwire_channel_fd(cb, &mut fd), OK);
+        assert!(fd >= 0);
+        let mut received: Vec<Vec<u8>> = Vec::new();
+        let mut msgs = [std::mem::zeroed::<ringwire_message>(); 8];
+        while received.len() < 3 {
+            let (mut batch, mut count) = (null_mut(), 0);
+            assert_eq!(
+                ringwire_channel_recv(cb, msgs.as_mut_ptr(), 8, 5000, &mut batch, &mut count),
+                OK
+            );
+            assert!(count > 0, "messages arrive");
+            for m in &msgs[..count] {
+                assert_eq!(m.peer, ida);
+                assert_eq!(m.channel, 0x40);
+                assert_eq!(m.request_id, 0);
+                received.push(std::slice::from_raw_parts(m.payload, m.payload_len).to_vec());
+            }
+            ringwire_batch_release(batch);
+        }
+        assert_eq!(
+            received,
+            payloads.iter().map(|p| p.to_vec()).collect::<Vec<_>>()
+        );
+
+        // b asks a; a answers from its receive loop on another thread.
+        let ca_addr = ca as usize;
+        let responder = std::thread::spawn(move || {
+            let ca = ca_addr as *const ringwire_channel;
+            let mut msgs = [std::mem::zeroed::<ringwire_message>(); 1];
+            let (mut batch, mut count) = (null_mut(), 0);
+            assert_eq!(
+                ringwire_channel_recv(ca, msgs.as_mut_ptr(), 1, 5000, &mut batch, &mut count),
+                OK
+            );
+            assert_eq!(count, 1);
+            let m = msgs[0];
+            assert_ne!(m.request_id, 0);
+            let mut answer = std::slice::from_raw_parts(m.payload, m.payload_len).to_vec();
+            answer.reverse();
+            ringwire_batch_release(batch);
+            assert_eq!(
+                ringwire_channel_respond(ca, m.request_id, answer.as_ptr(), answer.len()),
+                OK
+            );
+            assert_eq!(
+                ringwire_channel_respond(ca, m.request_id, answer.as_ptr(), answer.len()),
+                ringwire_result::UnknownRequest
+            );
+        });
+        let mut resp = std::mem::zeroed::<ringwire_message>();
+        let mut batch = null_mut();
+        let ask = b"ping?";
+        assert_eq!(
+            ringwire_channel_request(
+                cb,
+                &ida,
+                ask.as_ptr(),
+                ask.len(),
+                5000,
+                &mut resp,
+                &mut batch
+            ),
+            OK
+        );
+        assert_eq!(
+            std::slice::from_raw_parts(resp.payload, resp.payload_len),
+            b"?gnip"
+        );
+        ringwire_batch_release(batch);
+        responder.join().unwrap();
+
+        assert_eq!(ringwire_node_disconnect(a, &idb), OK);
+        ringwire_channel_free(ca);
+        ringwire_channel_free(cb);
+        ringwire_node_free(a);
+        ringwire_node_free(b);
+    }
+}
+
+#[test]
+fn freed_and_foreign_handles_are_errors_not_crashes() {
+    let n = node(9);
+    // SAFETY: the handles are used only through the API, which validates them.
+    unsafe {
+        let mut ch = null_mut();
+        assert_eq!(ringwire_node_open_channel(n, 0x22, 1, 8, 1024, &mut ch), OK);
+        ringwire_channel_free(ch);
+        ringwire_channel_free(ch);
+        let mut fd = 0;
+        assert_eq!(
+            ringwire_channel_fd(ch, &mut fd),
+            ringwire_result::InvalidHandle
+        );
+        ringwire_node_free(n);
+        ringwire_node_free(n);
+        let mut id = ringwire_node_id::default();
+        assert_eq!(
+            ringwire_node_get_id(n, &mut id),
+            ringwire_result::InvalidHandle
+        );
+        assert_eq!(ringwire_node_stop(n, 0), ringwire_result::InvalidHandle);
+
+        // A pointer this library never made.
+        let bogus = 0x1000 as *mut ringwire_node;
+        assert_eq!(
+            ringwire_node_get_id(bogus, &mut id),
+            ringwire_result::InvalidHandle
+        );
+        ringwire_node_free(bogus);
+        let mut cfg = null_mut();
+        assert_eq!(ringwire_config_new(&mut cfg), OK);
+        ringwire_config_free(cfg);
+        assert_eq!(
+            ringwire_config_set_shards(cfg, 2),
+            ringwire_result::InvalidHandle
+        );
+        assert_eq!(
+            ringwire_node_start(cfg, &mut null_mut()),
+            ringwire_result::InvalidHandle
+        );
+        ringwire_batch_release(0x2000 as *mut ringwire_batch);
+    }
+}
+
+#[test]
+fn local_envelopes_loop_back_and_wake_the_eventfd() {
+    let n = node(11);
+    // SAFETY: live handles until freed; buffers valid as declared.
+    unsafe {
+        let mut ch = null_mut();
+        assert_eq!(ringwire_node_open_channel(n, 0x23, 1, 8, 1024, &mut ch), OK);
+        let mut fd = -1;
+        assert_eq!(ringwire_channel_fd(ch, &mut fd), OK);
+        let env = ringwire_envelope {
+            to: ringwire_to::Local as u32,
+            peer: ringwire_node_id::default(),
+            role: null(),
+            fanout: 0,
+            fanout_count: 0,
+            fanout_fraction: 0.0,
+            payload: b"self".as_ptr(),
+            payload_len: 4,
+        };
+        let mut q = 0;
+        assert_eq!(ringwire_channel_send(ch, &env, 1, 1000, &mut q), OK);
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        assert_eq!(
+            libc::poll(&mut p, 1, 5000),
+            1,
+            "the eventfd becomes readable"
+        );
+        let mut msgs = [std::mem::zeroed::<ringwire_message>(); 2];
+        let (mut batch, mut count) = (null_mut(), 0);
+        assert_eq!(
+            ringwire_channel_recv(ch, msgs.as_mut_ptr(), 2, 0, &mut batch, &mut count),
+            OK
+        );
+        assert_eq!(count, 1);
+        assert!(msgs[0].local);
+        assert_eq!(
+            std::slice::from_raw_parts(msgs[0].payload, msgs[0].payload_len),
+            b"self"
+        );
+        ringwire_batch_release(batch);
+        // Nothing waits: a receive without waiting gives 0 and no batch.
+        assert_eq!(
+            ringwire_channel_recv(ch, msgs.as_mut_ptr(), 2, 0, &mut batch, &mut count),
+            OK
+        );
+        assert_eq!(count, 0);
+        assert!(batch.is_null());
+        ringwire_channel_free(ch);
+        ringwire_node_free(n);
+    }
+}
+
+/// The node ID stock CometBFT derives from the fixtures' node_key.json.
+const FIXTURE_ID: &str = "65b60673d6ed884bf01c2c222d82ada0740f29ac";
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../engine/tests/fixtures")
+        .join(name)
+}
+
+fn hex_id(n: *const ringwire_node) -> String {
+    let mut buf = [0 as c_char; 41];
+    let mut w = 0;
+    // SAFETY: a 41-byte buffer; the handle is validated by the call.
+    let r = unsafe { ringwire_node_get_id_hex(n, buf.as_mut_ptr(), buf.len(), &mut w) };
+    assert_eq!(r, OK);
+    assert_eq!(w, 40);
+    // SAFETY: the call wrote a NUL-terminated string.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn start_from(cfg: *mut ringwire_config) -> *mut ringwire_node {
+    // SAFETY: a live config; valid out-pointer.
+    unsafe {
+        assert_eq!(ringwire_config_set_listen(cfg, c"127.0.0.1:0".as_ptr()), OK);
+        assert_eq!(ringwire_config_set_shards(cfg, 1), OK);
+        assert_eq!(
+            ringwire_config_set_driver(cfg, ringwire_driver::Epoll as u32),
+            OK
+        );
+        let mut n = null_mut();
+        assert_eq!(ringwire_node_start(cfg, &mut n), OK);
+        ringwire_config_free(cfg);
+        n
+    }
+}
+
+#[test]
+fn a_cometbft_home_keeps_its_node_id() {
+    let home = std::ffi::CString::new(fixture("cometbft-v0.40").to_str().unwrap()).unwrap();
+    let mut cfg = null_mut();
+    // SAFETY: a NUL-terminated path and a valid out-pointer.
+    let r = unsafe { ringwire_config_load_cometbft_home(home.as_ptr(), &mut cfg) };
+    assert_eq!(r, OK);
+    let n = start_from(cfg);
+    assert_eq!(hex_id(n), FIXTURE_ID);
+    // SAFETY: a live node.
+    unsafe { ringwire_node_free(n) };
+}
+
+#[test]
+fn a_toml_file_sets_the_key_and_network() {
+    let dir = std::env::temp_dir().join(format!("ringwire-ffi-toml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = fixture("cometbft-v0.40/config/node_key.json");
+    let file = dir.join("ringwire.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[node]\nnetwork = \"toml-net\"\nnode_key_file = {:?}\n\n[p2p]\nladdr = \"tcp://127.0.0.1:0\"\n",
+            key.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+    let mut cfg = null_mut();
+    // SAFETY: a NUL-terminated path and a valid out-pointer.
+    let r = unsafe { ringwire_config_load_toml(path.as_ptr(), &mut cfg) };
+    if r != OK {
+        let mut buf = [0 as c_char; 1025];
+        let mut w = 0;
+        // SAFETY: a 1025-byte buffer.
+        unsafe { ringwire_last_error(buf.as_mut_ptr(), buf.len(), &mut w) };
+        // SAFETY: NUL-terminated by the call.
+        panic!("load: {r:?}: {:?}", unsafe { CStr::from_ptr(buf.as_ptr()) });
+    }
+    let n = start_from(cfg);
+    assert_eq!(hex_id(n), FIXTURE_ID);
+    // SAFETY: a live node.
+    unsafe { ringwire_node_free(n) };
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unknown_toml_key_is_a_config_error_with_detail() {
+    let dir = std::env::temp_dir().join(format!("ringwire-ffi-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ringwire.toml");
+    std::fs::write(&file, "[p2p]\nno_such_key = 1\n").unwrap();
+    let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+    let mut cfg = null_mut();
+    // SAFETY: a NUL-terminated path and a valid out-pointer.
+    let r = unsafe { ringwire_config_load_toml(path.as_ptr(), &mut cfg) };
+    assert_eq!(r, ringwire_result::Config);
+    assert!(cfg.is_null());
+    let mut buf = [0 as c_char; 1025];
+    let mut w = 0;
+    // SAFETY: a 1025-byte buffer.
+    let r = unsafe { ringwire_last_error(buf.as_mut_ptr(), buf.len(), &mut w) };
+    assert_eq!(r, OK);
+    // SAFETY: NUL-terminated by the call.
+    let detail = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+    assert!(detail.contains("no_such_key"), "{detail}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn freeing_a_channel_ends_a_receive_waiting_on_another_thread() {
+    let n = node(12);
+    let mut ch = null_mut();
+    // SAFETY: a live node; a valid out-pointer.
+    let r = unsafe { ringwire_node_open_channel(n, 0x24, 1, 8, 1024, &mut ch) };
+    assert_eq!(r, OK);
+    let addr = ch as usize;
+    let waiter = std::thread::spawn(move || {
+        let mut msgs = [ringwire_message {
+            peer: ringwire_node_id::default(),
+            local: false,
+            channel: 0,
+            payload: null(),
+            payload_len: 0,
+            request_id: 0,
+        }; 1];
+        let (mut batch, mut count) = (null_mut(), 0);
+        // SAFETY: the handle is validated by the call; buffers as declared.
+        unsafe {
+            ringwire_channel_recv(
+                addr as *const ringwire_channel,
+                msgs.as_mut_ptr(),
+                1,
+                60_000,
+                &mut batch,
+                &mut count,
+            )
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // SAFETY: a live channel, freed once; the waiting call holds its own reference.
+    unsafe { ringwire_channel_free(ch) };
+    assert_eq!(waiter.join().unwrap(), ringwire_result::Stopped);
+    // SAFETY: a live node.
+    unsafe { ringwire_node_free(n) };
+}
+
+fn envelope(to: ringwire_to, payload: &[u8]) -> ringwire_envelope {
+    ringwire_envelope {
+        to: to as u32,
+        peer: ringwire_node_id::default(),
+        role: null(),
+        fanout: ringwire_fanout::All as u32,
+        fanout_count: 0,
+        fanout_fraction: 0.0,
+        payload: payload.as_ptr(),
+        payload_len: payload.len(),
+    }
+}
+
+/// Receives exactly one message on `ch` within five seconds and returns its bytes.
+fn recv_one(ch: *const ringwire_channel) -> (ringwire_node_id, Vec<u8>) {
+    let mut msgs = [envelope_view(); 2];
+    let (mut batch, mut count) = (null_mut(), 0);
+    // SAFETY: the handle is validated by the call; buffers as declared.
+    let r =
+        unsafe { ringwire_channel_recv(ch, msgs.as_mut_ptr(), 2, 5000, &mut batch, &mut count) };
+    assert_eq!(r, OK);
+    assert_eq!(count, 1);
+    // SAFETY: the view is valid until the batch is released, below.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(msgs[0].payload, msgs[0].payload_len) }.to_vec();
+    // SAFETY: a batch from the call above.
+    unsafe { ringwire_batch_release(batch) };
+    (msgs[0].peer, bytes)
+}
+
+fn envelope_view() -> ringwire_message {
+    ringwire_message {
+        peer: ringwire_node_id::default(),
+        local: false,
+        channel: 0,
+        payload: null(),
+        payload_len: 0,
+        request_id: 0,
+    }
+}
+
+#[test]
+fn broadcast_and_role_sends_reach_the_peer() {
+    let a = node(21);
+    let mut cfg = null_mut();
+    // SAFETY: valid pointers and NUL-terminated strings throughout; handles freed once.
+    unsafe {
+        assert_eq!(ringwire_config_new(&mut cfg), OK);
+        assert_eq!(ringwire_config_set_key_seed(cfg, [22; 32].as_ptr()), OK);
+        assert_eq!(ringwire_config_set_network(cfg, c"ffi-test".as_ptr()), OK);
+        assert_eq!(ringwire_config_add_capability(cfg, c"archive".as_ptr()), OK);
+        let b = start_from(cfg);
+        let (mut ca, mut cb) = (null_mut(), null_mut());
+        assert_eq!(
+            ringwire_node_open_channel(a, 0x50, 1, 16, 4096, &mut ca),
+            OK
+        );
+        assert_eq!(
+            ringwire_node_open_channel(b, 0x50, 1, 16, 4096, &mut cb),
+            OK
+        );
+        let (mut ida, mut idb) = (ringwire_node_id::default(), ringwire_node_id::default());
+        assert_eq!(ringwire_node_get_id(a, &mut ida), OK);
+        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
+        let addr = listen_addr(b);
+        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), null(), null_mut()), OK);
+
+        // The dialer's own Up event is already waiting: a poll that does not wait finds it.
+        let mut evs = [ringwire_peer_event {
+            kind: 0,
+            peer: ringwire_node_id::default(),
+            outbound: false,
+            native: false,
+        }; 2];
+        let mut n = 0;
+        assert_eq!(
+            ringwire_node_poll_events(a, evs.as_mut_ptr(), 2, 0, &mut n),
+            OK
+        );
+        assert_eq!(n, 1);
+        assert_eq!(evs[0].peer, idb);
+        assert!(evs[0].outbound);
+        assert!(evs[0].native);
+
+        // The listener registers the peer on its own schedule: wait for its Up event before
+        // broadcasting from it.
+        assert_eq!(
+            ringwire_node_poll_events(b, evs.as_mut_ptr(), 2, 5000, &mut n),
+            OK
+        );
+        assert_eq!(n, 1);
+        assert_eq!(evs[0].peer, ida);
+
+        let mut q = 0;
+        let bcast = envelope(ringwire_to::Broadcast, b"to all");
+        assert_eq!(ringwire_channel_send(cb, &bcast, 1, 5000, &mut q), OK);
+        assert_eq!(recv_one(ca), (idb, b"to all".to_vec()));
+
+        let mut role = envelope(ringwire_to::Role, b"to archives");
+        role.role = c"archive".as_ptr();
+        assert_eq!(ringwire_channel_send(ca, &role, 1, 5000, &mut q), OK);
+        assert_eq!(recv_one(cb), (ida, b"to archives".to_vec()));
+
+        let mut bad = envelope(ringwire_to::Role, b"x");
+        bad.role = c"archive".as_ptr();
+        bad.fanout = 42;
+        assert_eq!(
+            ringwire_channel_send(ca, &bad, 1, 0, &mut q),
+            ringwire_result::InvalidArgument
+        );
+        assert_eq!(q, 0);
+
+        ringwire_channel_free(ca);
+        ringwire_channel_free(cb);
+        ringwire_node_free(a);
+        ringwire_node_free(b);
+    }
+}
+
+#[test]
+fn a_bad_envelope_stops_the_batch_at_its_index() {
+    let n = node(31);
+    // SAFETY: live handles until freed; buffers as declared.
+    unsafe {
+        let mut ch = null_mut();
+        assert_eq!(ringwire_node_open_channel(n, 0x25, 1, 8, 1024, &mut ch), OK);
+        let mut envs = [
+            envelope(ringwire_to::Local, b"first"),
+            envelope(ringwire_to::Local, b"second"),
+            envelope(ringwire_to::Local, b"third"),
+        ];
+        envs[1].payload = null();
+        let mut q = 0;
+        let r = ringwire_channel_send(ch, envs.as_ptr(), 3, 1000, &mut q);
+        assert_eq!(r, ringwire_result::NullParameter);
+        assert_eq!(q, 1, "the first envelope was queued, the second failed");
+        assert_eq!(recv_one(ch).1, b"first");
+
+        // Text results need room for the NUL.
+        let mut buf = [0 as c_char; 40];
+        let mut w = 0;
+        assert_eq!(
+            ringwire_node_get_id_hex(n, buf.as_mut_ptr(), 40, &mut w),
+            ringwire_result::BufferTooSmall
+        );
+        ringwire_channel_free(ch);
+        ringwire_node_free(n);
+    }
+}
+
+#[test]
+fn a_banned_peer_is_disconnected_and_refused() {
+    let a = node(41);
+    let b = node(42);
+    // SAFETY: live handles until freed; buffers as declared.
+    unsafe {
+        let mut idb = ringwire_node_id::default();
+        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
+        let addr = listen_addr(b);
+        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), &idb, null_mut()), OK);
+        assert_eq!(ringwire_node_ban(a, &idb, 60_000), OK);
+        let mut evs = [ringwire_peer_event {
+            kind: 0,
+            peer: ringwire_node_id::default(),
+            outbound: false,
+            native: false,
+        }; 4];
+        // Up, then Down.
+        let mut seen_down = false;
+        for _ in 0..4 {
+            let mut n = 0;
+            assert_eq!(
+                ringwire_node_poll_events(a, evs.as_mut_ptr(), 4, 5000, &mut n),
+                OK
+            );
+            if evs[..n]
+                .iter()
+                .any(|e| e.kind == ringwire_peer_event_kind::Down as u32 && e.peer == idb)
+            {
+                seen_down = true;
+                break;
+            }
+        }
+        assert!(seen_down, "the banned peer goes down");
+        assert_eq!(
+            ringwire_node_dial(a, addr.as_ptr(), &idb, null_mut()),
+            ringwire_result::Dial
+        );
+        ringwire_node_free(a);
+        ringwire_node_free(b);
+    }
+}
