@@ -32,7 +32,7 @@ rust-test:
 	$(CARGO) test --workspace --locked
 	for d in io_uring epoll; do \
 	  echo "engine suite with RINGWIRE_DRIVER=$$d"; \
-	  RINGWIRE_DRIVER=$$d $(CARGO) test -p ringwire --locked --test 'node_*' || exit 1; \
+	  RINGWIRE_DRIVER=$$d $(CARGO) test --workspace --locked --test 'node_*' || exit 1; \
 	done
 
 ## go-test: stock CometBFT code checks ringwire's bytes (e.g. that it accepts ringwire's NodeInfo).
