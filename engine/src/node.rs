@@ -300,6 +300,11 @@ impl NodeBuilder {
         let mut template = ConnectionConfig::new(self.node_key.clone(), node_info);
         template.offer_native = self.offer_native;
         template.capabilities = self.capabilities;
+        if let Some(manager) = &self.manager {
+            // The peer manager's handshake timeout (stock `handshake_timeout`) bounds how long
+            // a pending-handshake place can be held; `connection_config` may still override it.
+            template.handshake_timeout = manager.handshake_timeout;
+        }
         for f in self.tune {
             f(&mut template);
         }

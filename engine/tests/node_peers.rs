@@ -282,3 +282,56 @@ fn excess_pending_handshakes_are_closed_at_accept() {
     b.shutdown_blocking(secs(5));
     a.shutdown_blocking(secs(5));
 }
+
+#[test]
+fn silent_sockets_lose_their_handshake_place_at_the_timeout() {
+    let limits = LimitsConfig {
+        max_pending_inbound_per_ip: 2,
+        allow_duplicate_ip: true,
+        ..LimitsConfig::default()
+    };
+    let a = builder_n(9100)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .peer_manager(ManagerConfig {
+            limits,
+            handshake_timeout: Duration::from_millis(300),
+            ..ManagerConfig::default()
+        })
+        .start()
+        .unwrap();
+    let target = a.listen_addr().unwrap();
+    // Two sockets that never answer the handshake hold both places for this address.
+    let mut silent: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(target).unwrap())
+        .collect();
+    assert!(eventually(Duration::from_secs(5), || {
+        a.admission_stats().unwrap().pending_inbound == 2
+    }));
+    let mut late = TcpStream::connect(target).unwrap();
+    assert!(
+        refused_at_accept(&mut late),
+        "no third place from this address"
+    );
+    // The handshake timeout closes them and frees the places; the sockets stay open here.
+    assert!(eventually(Duration::from_secs(5), || {
+        a.admission_stats().unwrap().pending_inbound == 0
+    }));
+    for s in &mut silent {
+        let mut rest = Vec::new();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        // The node's first handshake bytes, then the end of the stream (not a read timeout).
+        let ended = match s.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        assert!(ended, "the node closed the silent socket");
+    }
+    let b = builder_n(9101).start().unwrap();
+    b.dial_blocking(target, Some(a.node_id()))
+        .expect("the honest peer connects");
+    b.shutdown_blocking(secs(5));
+    a.shutdown_blocking(secs(5));
+}
