@@ -1,5 +1,11 @@
 //! A node: configuration → shard threads + router; start and stop.
 //!
+//! With [`NodeBuilder::peer_manager`] or [`NodeBuilder::persistent_peers`] the node runs the
+//! peer manager ([`crate::peers`]): its admission limits apply from `accept` on (before a
+//! connection allocates anything), simultaneous dials resolve to one connection by the
+//! [tie-break](crate::peers::resolve), and persistent peers are dialed and redialled with
+//! jittered exponential backoff by a small dialer thread.
+//!
 //! ```no_run
 //! use std::time::{Duration, Instant};
 //! use bytes::Bytes;
@@ -554,7 +560,9 @@ impl Node {
     }
 
     /// Dials `addr` and waits until the peer is up (handshake, NodeInfo and admission done).
-    /// With `expected`, the peer must authenticate as that ID.
+    /// With `expected`, the peer must authenticate as that ID. Under the peer manager, pass
+    /// `expected`: the dial then reserves its outbound place before connecting and takes part
+    /// in the simultaneous-dial tie-break (a dial to a connected peer is refused at once).
     pub async fn dial(
         &self,
         addr: SocketAddr,

@@ -17,6 +17,9 @@
 //! reach the manager from the gate ([`PeerManager::on_connected`],
 //! [`PeerManager::on_disconnected`]), with the connection identity the tie-break needs.
 //!
+//! The dials due at one moment run together; the thread polls again once they have all
+//! finished (each is bounded by the dial and handshake timeouts).
+//!
 //! Connections without a permit (in-memory pipes, which skip `accept`) take one at admission,
 //! counted under 127.0.0.1.
 
