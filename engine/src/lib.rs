@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod node;
+mod peering;
 pub mod peers;
 pub mod proto;
 pub mod router;

@@ -1,5 +1,11 @@
 //! A node: configuration → shard threads + router; start and stop.
 //!
+//! With [`NodeBuilder::peer_manager`] or [`NodeBuilder::persistent_peers`] the node runs the
+//! peer manager ([`crate::peers`]): its admission limits apply from `accept` on (before a
+//! connection allocates anything), simultaneous dials resolve to one connection by the
+//! [tie-break](crate::peers::resolve), and persistent peers are dialed and redialled with
+//! jittered exponential backoff by a small dialer thread.
+//!
 //! ```no_run
 //! use std::time::{Duration, Instant};
 //! use bytes::Bytes;
@@ -28,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::peering::Peering;
+use crate::peers::{AddrListError, AdmissionStats, ManagerConfig, PeerAddr, PeerManager};
 use crate::proto::conn::{ChannelDescriptor, Connection, ConnectionConfig, PeerInfo};
 use crate::proto::nodeinfo::{NodeInfo, NodeInfoOther, ProtocolVersion};
 use crate::proto::secret::{NodeId, NodeKey};
@@ -127,6 +135,7 @@ pub struct NodeBuilder {
     channels: Vec<ChannelDescriptor>,
     limits: Limits,
     gate: Arc<dyn PeerGate>,
+    manager: Option<ManagerConfig>,
     tune: Vec<Tune>,
     offer_native: bool,
     capabilities: Vec<String>,
@@ -160,6 +169,7 @@ impl NodeBuilder {
             channels: Vec::new(),
             limits: Limits::default(),
             gate: Arc::new(DefaultGate),
+            manager: None,
             tune: Vec::new(),
             offer_native: true,
             capabilities: Vec::new(),
@@ -239,6 +249,31 @@ impl NodeBuilder {
         self
     }
 
+    /// Runs the peer manager: its limits, tie-break and bans become the admission gate
+    /// (replacing [`NodeBuilder::gate`]), enforced from `accept` on, and its persistent peers
+    /// are dialed and redialled with backoff.
+    pub fn peer_manager(mut self, config: ManagerConfig) -> Self {
+        self.manager = Some(config);
+        self
+    }
+
+    /// Peers to keep connected: dialed at start and redialled with jittered exponential
+    /// backoff whenever they go away. Turns the peer manager on (default settings unless
+    /// [`NodeBuilder::peer_manager`] set them; call that first).
+    pub fn persistent_peers(mut self, peers: Vec<PeerAddr>) -> Self {
+        self.manager
+            .get_or_insert_with(ManagerConfig::default)
+            .persistent_peers = peers;
+        self
+    }
+
+    /// [`NodeBuilder::persistent_peers`] from a comma-separated `id@host:port` list, as in
+    /// CometBFT's `persistent_peers`.
+    pub fn persistent_peers_list(self, list: &str) -> Result<Self, AddrListError> {
+        let peers = crate::peers::parse_addr_list(list)?;
+        Ok(self.persistent_peers(peers))
+    }
+
     /// Adjusts the per-connection protocol settings (timeouts, windows, compression).
     pub fn connection_config(
         mut self,
@@ -271,10 +306,31 @@ impl NodeBuilder {
         let mut template = ConnectionConfig::new(self.node_key.clone(), node_info);
         template.offer_native = self.offer_native;
         template.capabilities = self.capabilities;
+        if let Some(manager) = &self.manager {
+            // The peer manager's handshake timeout (stock `handshake_timeout`) bounds how long
+            // a pending-handshake place can be held; `connection_config` may still override it.
+            template.handshake_timeout = manager.handshake_timeout;
+        }
         for f in self.tune {
             f(&mut template);
         }
         let local_id = self.node_key.node_id();
+
+        let peering = match self.manager {
+            Some(config) => {
+                let mut seed = [0u8; 8];
+                getrandom::fill(&mut seed).map_err(|e| StartError::Config(e.to_string()))?;
+                let manager =
+                    PeerManager::new(local_id, config, u64::from_le_bytes(seed), Instant::now())
+                        .map_err(|e| StartError::Config(format!("peer manager: {e}")))?;
+                Some(Peering::new(manager))
+            }
+            None => None,
+        };
+        let gate: Arc<dyn PeerGate> = match &peering {
+            Some(p) => p.clone(),
+            None => self.gate,
+        };
 
         let mut inboxes = Vec::with_capacity(shards);
         let mut receivers = Vec::with_capacity(shards);
@@ -290,7 +346,7 @@ impl NodeBuilder {
                 peer_event_capacity: self.limits.peer_event_capacity,
             },
             inboxes,
-            self.gate,
+            gate,
         ));
         for desc in self.channels {
             router.register_channel(desc)?;
@@ -339,6 +395,16 @@ impl NodeBuilder {
                 }
             }
         }
+        let dialer = match &peering {
+            Some(p) => match p.spawn_dialer(router.clone()) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    stop_threads(&router, threads, Instant::now() + Duration::from_secs(1));
+                    return Err(StartError::Config(format!("cannot start the dialer: {e}")));
+                }
+            },
+            None => None,
+        };
         tracing::info!(
             node = %local_id,
             driver = %kind,
@@ -353,6 +419,8 @@ impl NodeBuilder {
                 kind,
                 listen_addr,
                 limits: self.limits,
+                peering,
+                dialer: Mutex::new(dialer),
             }),
         })
     }
@@ -364,10 +432,28 @@ struct NodeInner {
     kind: DriverKind,
     listen_addr: Option<SocketAddr>,
     limits: Limits,
+    peering: Option<Arc<Peering>>,
+    dialer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl NodeInner {
+    /// Stops the dialer thread (after the shards, so its dial in flight has failed).
+    fn stop_dialer(&self) {
+        if let Some(p) = &self.peering {
+            p.stop();
+        }
+        let dialer = self.dialer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(d) = dialer {
+            let _ = d.join();
+        }
+    }
 }
 
 impl Drop for NodeInner {
     fn drop(&mut self) {
+        if let Some(p) = &self.peering {
+            p.stop();
+        }
         let threads = std::mem::take(self.threads.get_mut().unwrap_or_else(|e| e.into_inner()));
         if !threads.is_empty() {
             stop_threads(
@@ -376,6 +462,7 @@ impl Drop for NodeInner {
                 Instant::now() + self.limits.close_grace,
             );
         }
+        self.stop_dialer();
     }
 }
 
@@ -466,8 +553,16 @@ impl Node {
         self.inner.router.stats()
     }
 
+    /// The peer manager's admission counts (peers per direction, handshakes in progress),
+    /// if the node runs one.
+    pub fn admission_stats(&self) -> Option<AdmissionStats> {
+        self.inner.peering.as_ref().map(|p| p.stats())
+    }
+
     /// Dials `addr` and waits until the peer is up (handshake, NodeInfo and admission done).
-    /// With `expected`, the peer must authenticate as that ID.
+    /// With `expected`, the peer must authenticate as that ID. Under the peer manager, pass
+    /// `expected`: the dial then reserves its outbound place before connecting and takes part
+    /// in the simultaneous-dial tie-break (a dial to a connected peer is refused at once).
     pub async fn dial(
         &self,
         addr: SocketAddr,
@@ -516,6 +611,9 @@ impl Node {
     /// application thread, never from inside a [`crate::router::PeerGate`] callback.
     pub async fn shutdown(&self, deadline: Instant) {
         let router = &self.inner.router;
+        if let Some(p) = &self.inner.peering {
+            p.stop();
+        }
         router.stop();
         let mut waits = Vec::new();
         for shard in 0..router.shard_count() {
@@ -537,6 +635,7 @@ impl Node {
         for t in threads {
             let _ = t.join();
         }
+        self.inner.stop_dialer();
         router.close_channels();
     }
 

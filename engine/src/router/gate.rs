@@ -4,7 +4,13 @@
 //! checks, before the peer becomes visible to the application. The peer manager (limits,
 //! simultaneous-dial tie-break, bans, persistent peers) plugs in here; [`DefaultGate`] accepts
 //! everyone and keeps the first connection when a peer connects twice.
+//!
+//! A gate may also hold a place for a connection from its very start: [`PeerGate::on_accept`]
+//! is asked right after `accept`, before the connection allocates anything, and
+//! [`PeerGate::on_dial`] before a dial. The [`Pending`] place they return travels with the
+//! connection and comes back to [`PeerGate::admit`]; if the handshake fails it is dropped.
 
+use std::any::Any;
 use std::net::SocketAddr;
 
 use crate::proto::conn::PeerInfo;
@@ -24,19 +30,37 @@ pub enum Admission {
     ReplaceExisting,
 }
 
+/// A place a gate holds for one connection between its start and its admission; dropping it
+/// frees the place.
+pub type Pending = Box<dyn Any + Send>;
+
 /// Decides whether an authenticated peer may stay connected.
 pub trait PeerGate: Send + Sync + 'static {
+    /// Called on the accepting shard right after a TCP `accept`, before anything is allocated
+    /// for the connection. `Err` closes the socket at once.
+    fn on_accept(&self, _addr: SocketAddr) -> Result<Option<Pending>, String> {
+        Ok(None)
+    }
+
+    /// Called before a dial to `expected` (if known) starts. `Err` fails the dial at once.
+    fn on_dial(&self, _expected: Option<NodeId>) -> Result<Option<Pending>, String> {
+        Ok(None)
+    }
+
     /// Called on the owning shard for every authenticated peer. `existing` is the connection
-    /// already registered for the same node ID, if any.
+    /// already registered for the same node ID, if any; `pending` is the place
+    /// [`PeerGate::on_accept`] or [`PeerGate::on_dial`] returned for this connection.
     fn admit(
         &self,
         peer: &PeerInfo,
         direction: Direction,
         addr: Option<SocketAddr>,
         existing: Option<&PeerSummary>,
+        pending: Option<Pending>,
     ) -> Admission;
 
-    /// Called when an admitted peer goes down.
+    /// Called when an admitted peer's registered connection goes down (not for a connection
+    /// that [`Admission::ReplaceExisting`] displaced).
     fn on_down(&self, _peer: NodeId, _reason: &DownReason) {}
 }
 
@@ -51,6 +75,7 @@ impl PeerGate for DefaultGate {
         _direction: Direction,
         _addr: Option<SocketAddr>,
         existing: Option<&PeerSummary>,
+        _pending: Option<Pending>,
     ) -> Admission {
         match existing {
             Some(_) => Admission::Reject("already connected to this peer".into()),

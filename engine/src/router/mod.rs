@@ -41,7 +41,7 @@ use crate::shard::Command;
 pub use channel::{Channel, ChannelReceiver, ChannelSender, PeerEvents};
 pub use envelope::{Envelope, Fanout, To};
 pub use error::{DialError, DownReason, SendError};
-pub use gate::{Admission, DefaultGate, PeerGate};
+pub use gate::{Admission, DefaultGate, PeerGate, Pending};
 pub(crate) use peer::PeerEntry;
 pub use peer::{Direction, PeerEvent, PeerSummary};
 pub use received::{Origin, PendingRequest, Received};
@@ -277,6 +277,11 @@ impl Router {
         self.next_shard.fetch_add(1, Ordering::Relaxed) % n
     }
 
+    /// The admission gate.
+    pub(crate) fn gate(&self) -> &dyn PeerGate {
+        &*self.gate
+    }
+
     pub(crate) fn shard_count(&self) -> usize {
         self.inboxes.len()
     }
@@ -304,17 +309,24 @@ impl Router {
 
     /// Admits an authenticated peer through the gate and registers it. On success the caller
     /// owns announcing it ([`Router::announce_up`]).
-    pub(crate) fn admit(&self, entry: PeerEntry) -> Result<Arc<PeerEntry>, String> {
+    pub(crate) fn admit(
+        &self,
+        entry: PeerEntry,
+        pending: Option<Pending>,
+    ) -> Result<Arc<PeerEntry>, String> {
         if self.is_stopped() {
             return Err("node is shutting down".into());
         }
         let id = entry.node_id();
         let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
         let existing = peers.get(&id).map(|e| e.summary());
-        match self
-            .gate
-            .admit(&entry.info, entry.direction, entry.addr, existing.as_ref())
-        {
+        match self.gate.admit(
+            &entry.info,
+            entry.direction,
+            entry.addr,
+            existing.as_ref(),
+            pending,
+        ) {
             Admission::Accept if existing.is_none() => {}
             Admission::Accept => return Err("already connected to this peer".into()),
             Admission::Reject(reason) => {
@@ -358,9 +370,11 @@ impl Router {
             let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
             if peers.get(&id).is_some_and(|e| e.conn == entry.conn) {
                 peers.remove(&id);
+                // Under the lock, like `admit`: the gate sees registrations and removals in
+                // the order they happen.
+                self.gate.on_down(id, &reason);
             }
         }
-        self.gate.on_down(id, &reason);
         let _ = self.events.send(PeerEvent::Down {
             node_id: id,
             reason,
@@ -685,6 +699,21 @@ impl Router {
         if self.is_stopped() {
             return Err(DialError::Stopped);
         }
+        let pending = self.gate.on_dial(expected).map_err(DialError::Refused)?;
+        self.dial_with(target, expected, deadline, pending).await
+    }
+
+    /// Dials with a place the gate already holds for this dial (see [`PeerGate::on_dial`]).
+    pub(crate) async fn dial_with(
+        &self,
+        target: crate::shard::DialTarget,
+        expected: Option<NodeId>,
+        deadline: Instant,
+        pending: Option<Pending>,
+    ) -> Result<Arc<PeerInfo>, DialError> {
+        if self.is_stopped() {
+            return Err(DialError::Stopped);
+        }
         let shard = self.pick_shard();
         let (reply, answer) = oneshot::channel();
         let cmd = Command::Dial {
@@ -692,6 +721,7 @@ impl Router {
             expected,
             deadline,
             reply,
+            pending,
         };
         self.command(shard, cmd, deadline)
             .await

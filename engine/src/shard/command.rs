@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use crate::proto::conn::PeerInfo;
 use crate::proto::native::RequestId;
 use crate::proto::secret::NodeId;
-use crate::router::{ConnId, DialError, SendError};
+use crate::router::{ConnId, DialError, Pending, SendError};
 use crate::rt::memory::MemoryEnd;
 
 /// Where a dial goes.
@@ -64,6 +64,8 @@ pub(crate) enum Command {
         expected: Option<NodeId>,
         deadline: Instant,
         reply: DialReply,
+        /// The place the gate holds for this dial.
+        pending: Option<Pending>,
     },
     /// Take over the inbound end of an in-memory pipe.
     Adopt { end: MemoryEnd },

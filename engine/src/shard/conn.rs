@@ -32,8 +32,8 @@ use tokio::sync::{Notify, mpsc};
 use crate::proto::conn::{ConnError, Connection, Event, Message, PeerInfo};
 use crate::proto::native::{MessageKind, RequestId};
 use crate::router::{
-    ChannelTable, ConnId, DialError, Direction, DownReason, Origin, PeerEntry, PendingRequest,
-    Received, SendError,
+    ChannelTable, ConnId, DialError, Direction, DownReason, Origin, PeerEntry, Pending,
+    PendingRequest, Received, SendError,
 };
 use crate::rt::net::Stream;
 use crate::rt::{thread, time};
@@ -54,6 +54,8 @@ pub(crate) struct ConnCtx {
     staging: RefCell<Staging>,
     requests: RefCell<HashMap<RequestId, RequestReply>>,
     dial_reply: RefCell<Option<DialReply>>,
+    /// The gate's place for this connection until admission (dropped if it never gets there).
+    pending: RefCell<Option<Pending>>,
     io_failure: RefCell<Option<String>>,
     /// The socket ended or failed; the driver closes once it has taken the events received
     /// before (a peer that closed cleanly sent its reason just before).
@@ -76,6 +78,7 @@ impl ConnCtx {
         direction: Direction,
         addr: Option<SocketAddr>,
         dial_reply: Option<DialReply>,
+        pending: Option<Pending>,
     ) -> Self {
         ConnCtx {
             id,
@@ -88,6 +91,7 @@ impl ConnCtx {
             staging: RefCell::new(Staging::default()),
             requests: RefCell::new(HashMap::new()),
             dial_reply: RefCell::new(dial_reply),
+            pending: RefCell::new(pending),
             io_failure: RefCell::new(None),
             pending_io: RefCell::new(None),
             refused: RefCell::new(None),
@@ -473,7 +477,8 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
         ctx.addr,
         shared,
     );
-    match shard.router.admit(entry) {
+    let pending = ctx.pending.borrow_mut().take();
+    match shard.router.admit(entry, pending) {
         Ok(entry) => {
             tracing::debug!(
                 peer = %info.node_id,

@@ -26,7 +26,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::proto::conn::{Connection, ConnectionConfig};
 use crate::proto::secret::NodeId;
-use crate::router::{ConnId, DialError, Direction, Router};
+use crate::router::{ConnId, DialError, Direction, Pending, Router};
 use crate::rt::net::{self, Listener, Stream};
 use crate::rt::{thread, time};
 
@@ -193,6 +193,7 @@ impl Shard {
                 expected,
                 deadline,
                 reply,
+                pending,
             } => {
                 if self.closing.get() {
                     let _ = reply.send(Err(DialError::Stopped));
@@ -200,12 +201,19 @@ impl Shard {
                 }
                 let shard = self.clone();
                 thread::spawn(async move {
-                    shard.dial(target, expected, deadline, reply).await;
+                    shard.dial(target, expected, deadline, reply, pending).await;
                 });
             }
             Command::Adopt { end } => {
                 if !self.closing.get() {
-                    self.start(Stream::memory(end), Direction::Inbound, None, None, None);
+                    self.start(
+                        Stream::memory(end),
+                        Direction::Inbound,
+                        None,
+                        None,
+                        None,
+                        None,
+                    );
                 }
             }
             Command::Disconnect { conn, reason } => {
@@ -239,6 +247,7 @@ impl Shard {
         expected: Option<NodeId>,
         deadline: Instant,
         reply: DialReply,
+        pending: Option<Pending>,
     ) {
         let (stream, addr) = match target {
             DialTarget::Memory(end) => (Stream::memory(end), None),
@@ -254,7 +263,14 @@ impl Shard {
             let _ = reply.send(Err(DialError::Stopped));
             return;
         }
-        self.start(stream, Direction::Outbound, addr, expected, Some(reply));
+        self.start(
+            stream,
+            Direction::Outbound,
+            addr,
+            expected,
+            Some(reply),
+            pending,
+        );
     }
 
     /// Starts a connection on this shard.
@@ -265,6 +281,7 @@ impl Shard {
         addr: Option<SocketAddr>,
         expected: Option<NodeId>,
         reply: Option<DialReply>,
+        pending: Option<Pending>,
     ) {
         let table = self.router.table();
         let mut config = self.config.template.clone();
@@ -282,7 +299,7 @@ impl Shard {
         };
         let id = self.router.next_conn_id();
         let ctx = Rc::new(ConnCtx::new(
-            id, conn, stream, table, direction, addr, reply,
+            id, conn, stream, table, direction, addr, reply, pending,
         ));
         self.conns.borrow_mut().insert(id, ctx.clone());
         thread::spawn(conn::run(self.clone(), ctx));
@@ -327,8 +344,18 @@ async fn accept_loop(shard: Rc<Shard>, listener: Listener) {
                     stats.accept_refused.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
+                // The gate's caps (per address, handshakes in progress) apply before the
+                // connection allocates anything; a refused socket is closed by the drop.
+                let pending = match shard.router.gate().on_accept(addr) {
+                    Ok(p) => p,
+                    Err(reason) => {
+                        tracing::debug!(%addr, %reason, "inbound refused at accept");
+                        stats.accept_refused.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                };
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
-                shard.start(stream, Direction::Inbound, Some(addr), None, None);
+                shard.start(stream, Direction::Inbound, Some(addr), None, None, pending);
             }
             Err(e) => {
                 // Out of descriptors or memory: back off instead of spinning.
