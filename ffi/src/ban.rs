@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use ringwire::proto::conn::PeerInfo;
 use ringwire::proto::secret::NodeId;
-use ringwire::router::{Admission, DefaultGate, Direction, PeerGate, PeerSummary};
+use ringwire::router::{Admission, DefaultGate, Direction, PeerGate, PeerSummary, Pending};
 
 /// Most bans remembered at once; beyond it, ended bans are dropped first, then the one that
 /// ends soonest.
@@ -59,10 +59,11 @@ impl PeerGate for BanGate {
         direction: Direction,
         addr: Option<SocketAddr>,
         existing: Option<&PeerSummary>,
+        pending: Option<Pending>,
     ) -> Admission {
         if self.banned(&peer.node_id) {
             return Admission::Reject("peer is banned".into());
         }
-        DefaultGate.admit(peer, direction, addr, existing)
+        DefaultGate.admit(peer, direction, addr, existing, pending)
     }
 }
