@@ -16,7 +16,7 @@ build:
 	$(CARGO) build --workspace --release
 
 ## test: everything CI checks — formatting, lints, Rust tests, Go tests, fuzz and bench smoke runs.
-test: lint rust-test go-test bench-smoke fuzz-smoke header-check c-example
+test: lint rust-test go-test bench-smoke fuzz-smoke header-check c-example go-bindings
 	@echo "make test: all checks passed"
 
 lint:
@@ -24,7 +24,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps --locked
 	cd fuzz && $(CARGO) fmt --check
-	@test -z "$$(gofmt -l interop)" || { echo "gofmt: these files need formatting:"; gofmt -l interop; exit 1; }
+	@test -z "$$(gofmt -l interop bindings-go)" || { echo "gofmt: these files need formatting:"; gofmt -l interop bindings-go; exit 1; }
 	cd interop && $(GO) vet ./...
 
 ## rust-test: every Rust test; then the engine's integration suite (node_*) once per driver.
@@ -96,7 +96,7 @@ TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | sed -n 's/
 C_EXAMPLE_OUT = $(TARGET_DIR)/c-example
 PREFIX ?= /usr/local
 
-.PHONY: header header-check ffi-lib c-example c-example-installed install
+.PHONY: header header-check ffi-lib c-example c-example-installed install go-bindings
 
 ## header: regenerate include/ringwire.h from ffi/src.
 header:
@@ -142,3 +142,8 @@ c-example-installed:
 	$(MAKE) --no-print-directory install FFI_PROFILE=debug PREFIX=$(TARGET_DIR)/c-install
 	$(CC) $(C_EXAMPLE_CFLAGS) examples/c/two_nodes.c $$(PKG_CONFIG_PATH=$(TARGET_DIR)/c-install/lib/pkgconfig pkg-config --cflags --libs --static ringwire) -o $(TARGET_DIR)/c-install/two_nodes
 	LD_LIBRARY_PATH=$(TARGET_DIR)/c-install/lib $(TARGET_DIR)/c-install/two_nodes
+
+## go-bindings: the Go binding (bindings-go/) against the debug static library of ffi-lib:
+## vet, tests, and tests again with the `debug` tag (a collection around every library call).
+go-bindings: ffi-lib
+	cd bindings-go && export CGO_LDFLAGS="-L$(TARGET_DIR)/debug $${CGO_LDFLAGS:-}" && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) test -count=1 -tags debug ./...

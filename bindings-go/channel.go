@@ -1,0 +1,307 @@
+package ringwire
+
+/*
+#include <stdlib.h>
+#include "ringwire.h"
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// pollMs is how long one call into the library waits before the context is checked again.
+const pollMs = 50
+
+// recvBatch is the most messages one receive call returns.
+const recvBatch = 64
+
+// Destination says where an Envelope goes.
+type Destination uint32
+
+// The destinations.
+const (
+	// ToPeer sends to one connected peer.
+	ToPeer Destination = C.RINGWIRE_TO_PEER
+	// ToBroadcast sends to every connected peer that shares the channel.
+	ToBroadcast Destination = C.RINGWIRE_TO_BROADCAST
+	// ToLocal sends to this node's own receiver of the channel.
+	ToLocal Destination = C.RINGWIRE_TO_LOCAL
+	// ToRole sends to native peers that announced the capability Role.
+	ToRole Destination = C.RINGWIRE_TO_ROLE
+)
+
+// Fanout says how many peers with a role a role-addressed envelope reaches.
+type Fanout uint32
+
+// The fanouts.
+const (
+	// FanoutAll reaches every such peer.
+	FanoutAll Fanout = C.RINGWIRE_FANOUT_ALL
+	// FanoutCount reaches at most FanoutCount of them, chosen at random.
+	FanoutCount Fanout = C.RINGWIRE_FANOUT_COUNT
+	// FanoutFraction reaches the fraction FanoutFraction of them, rounded up.
+	FanoutFraction Fanout = C.RINGWIRE_FANOUT_FRACTION
+)
+
+// Envelope is a message to send and its destination. The payload is copied during the send.
+type Envelope struct {
+	// To is the destination kind.
+	To Destination
+	// Peer is the peer, for ToPeer.
+	Peer NodeID
+	// Role is the capability, for ToRole.
+	Role string
+	// Fanout applies to ToRole.
+	Fanout Fanout
+	// FanoutCount applies to FanoutCount.
+	FanoutCount int
+	// FanoutFraction applies to FanoutFraction (0.0 to 1.0).
+	FanoutFraction float64
+	// Payload is the bytes.
+	Payload []byte
+}
+
+// Channel is an open channel of a node (a ringwire_channel handle). Its methods may be called
+// from any goroutine; receives are serialised by the library.
+type Channel struct {
+	mu      sync.RWMutex // held for reading during calls, for writing by Close
+	h       *C.ringwire_channel
+	node    *Node // keeps the node reachable while the channel is
+	id      byte
+	cleanup runtime.Cleanup
+}
+
+func newChannel(n *Node, h *C.ringwire_channel, id byte) *Channel {
+	c := &Channel{h: h, node: n, id: id}
+	c.cleanup = runtime.AddCleanup(c, freeChannel, unsafe.Pointer(h))
+	return c
+}
+
+// freeChannel frees a channel that was dropped without Close.
+func freeChannel(h unsafe.Pointer) { C.ringwire_channel_free((*C.ringwire_channel)(h)) }
+
+// ID is the channel's ID.
+func (c *Channel) ID() byte { return c.id }
+
+// with runs f with the live handle, or returns ErrClosed.
+func (c *Channel) with(f func(h *C.ringwire_channel) error) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.h == nil {
+		return ErrClosed
+	}
+	err := f(c.h)
+	runtime.KeepAlive(c)
+	return err
+}
+
+// Send sends msg to the peer to, waiting for queue space until ctx is done.
+func (c *Channel) Send(ctx context.Context, to NodeID, msg []byte) error {
+	return c.SendBatch(ctx, []Envelope{{To: ToPeer, Peer: to, Payload: msg}})
+}
+
+// Broadcast sends msg to every connected peer that shares the channel.
+func (c *Channel) Broadcast(ctx context.Context, msg []byte) error {
+	return c.SendBatch(ctx, []Envelope{{To: ToBroadcast, Payload: msg}})
+}
+
+// SendBatch sends the envelopes in order with one call into the library (more only while it
+// waits for queue space, resuming where the last call stopped), until ctx is done. On error,
+// the envelopes before the one that failed were queued.
+func (c *Channel) SendBatch(ctx context.Context, envs []Envelope) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(envs) == 0 {
+		return nil
+	}
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	cenvs := make([]C.ringwire_envelope, len(envs))
+	var roles []*C.char
+	defer func() {
+		for _, r := range roles {
+			C.free(unsafe.Pointer(r))
+		}
+	}()
+	for i := range envs {
+		e := &envs[i]
+		ce := &cenvs[i]
+		ce.to = C.uint32_t(e.To)
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&ce.peer.bytes[0])), 20), e.Peer[:])
+		if e.To == ToRole {
+			r := C.CString(e.Role)
+			roles = append(roles, r)
+			ce.role = r
+		}
+		ce.fanout = C.uint32_t(e.Fanout)
+		ce.fanout_count = C.size_t(e.FanoutCount)
+		ce.fanout_fraction = C.double(e.FanoutFraction)
+		if len(e.Payload) > 0 {
+			pin.Pin(&e.Payload[0])
+			ce.payload = (*C.uint8_t)(unsafe.Pointer(&e.Payload[0]))
+			ce.payload_len = C.size_t(len(e.Payload))
+		}
+	}
+	done := 0
+	for {
+		var queued C.size_t
+		rest := cenvs[done:]
+		err := c.with(func(h *C.ringwire_channel) error {
+			return call("send", func() C.ringwire_result {
+				return C.ringwire_channel_send(h, &rest[0], C.size_t(len(rest)), pollMs, &queued)
+			})
+		})
+		runtime.KeepAlive(cenvs)
+		done += int(queued)
+		if err == nil && done >= len(cenvs) {
+			return nil
+		}
+		if err != nil && !errors.Is(err, ErrFull) && !errors.Is(err, ErrTimeout) {
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+	}
+}
+
+// ReceiveBatch waits until ctx is done for at least one message and returns the batch that
+// holds what arrived (at most 64 messages). Release the batch when done with its messages.
+// Once the node has stopped and every message was taken, it fails with ErrStopped.
+func (c *Channel) ReceiveBatch(ctx context.Context) (*Batch, error) {
+	views := make([]C.ringwire_message, recvBatch)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var bh *C.ringwire_batch
+		var n C.size_t
+		err := c.with(func(h *C.ringwire_channel) error {
+			return call("receive", func() C.ringwire_result {
+				return C.ringwire_channel_recv(h, &views[0], C.size_t(len(views)), pollMs, &bh, &n)
+			})
+		})
+		if err != nil && !errors.Is(err, ErrTimeout) {
+			return nil, err
+		}
+		if err == nil && n > 0 {
+			return newBatch(bh, views[:n]), nil
+		}
+		if bh != nil {
+			C.ringwire_batch_release(bh)
+		}
+	}
+}
+
+// Receive iterates over received messages until ctx is done or the node stops; it then
+// yields the error (ctx.Err() or one wrapping ErrStopped) once and ends. Messages are read in
+// batches, one call into the library per batch, and are yielded in place: a message's Payload
+// is valid only until the loop body returns. Use Clone, or ReceiveCopy, to keep it.
+func (c *Channel) Receive(ctx context.Context) iter.Seq2[Message, error] {
+	return func(yield func(Message, error) bool) {
+		for {
+			b, err := c.ReceiveBatch(ctx)
+			if err != nil {
+				yield(Message{}, err)
+				return
+			}
+			for _, m := range b.Messages() {
+				if !yield(m, nil) {
+					b.Release()
+					return
+				}
+			}
+			b.Release()
+		}
+	}
+}
+
+// ReceiveCopy is Receive with every payload copied, so messages may be kept.
+func (c *Channel) ReceiveCopy(ctx context.Context) iter.Seq2[Message, error] {
+	return func(yield func(Message, error) bool) {
+		for m, err := range c.Receive(ctx) {
+			if !yield(m.Clone(), err) {
+				return
+			}
+		}
+	}
+}
+
+// Request sends a request to peer (a native ringwire peer) and waits for its response. The
+// wait is bounded by ctx's deadline (30 seconds without one); cancellation without a deadline
+// is checked before the request is sent.
+func (c *Channel) Request(ctx context.Context, peer NodeID, payload []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	timeout := uint64(30_000)
+	if d, ok := ctx.Deadline(); ok {
+		ms := time.Until(d).Milliseconds()
+		if ms <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+		timeout = uint64(ms)
+	}
+	var p *C.uint8_t
+	if len(payload) > 0 {
+		p = (*C.uint8_t)(unsafe.Pointer(&payload[0]))
+	}
+	var resp C.ringwire_message
+	var bh *C.ringwire_batch
+	err := c.with(func(h *C.ringwire_channel) error {
+		return call("request", func() C.ringwire_result {
+			return C.ringwire_channel_request(h, cID(&peer), p, C.size_t(len(payload)),
+				C.uint64_t(timeout), &resp, &bh)
+		})
+	})
+	runtime.KeepAlive(payload)
+	if err != nil {
+		if errors.Is(err, ErrTimeout) && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	out := viewToMessage(&resp).Clone().Payload
+	C.ringwire_batch_release(bh)
+	return out, nil
+}
+
+// Respond answers the request requestID (a received message's RequestID) once.
+func (c *Channel) Respond(requestID uint64, payload []byte) error {
+	var p *C.uint8_t
+	if len(payload) > 0 {
+		p = (*C.uint8_t)(unsafe.Pointer(&payload[0]))
+	}
+	err := c.with(func(h *C.ringwire_channel) error {
+		return call("respond", func() C.ringwire_result {
+			return C.ringwire_channel_respond(h, C.uint64_t(requestID), p, C.size_t(len(payload)))
+		})
+	})
+	runtime.KeepAlive(payload)
+	return err
+}
+
+// Close frees the channel; messages not yet received are dropped, batches already returned
+// stay valid. Closing twice is fine.
+func (c *Channel) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.h == nil {
+		return nil
+	}
+	h := c.h
+	c.h = nil
+	c.cleanup.Stop()
+	gcAround()
+	C.ringwire_channel_free(h)
+	gcAround()
+	return nil
+}

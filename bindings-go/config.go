@@ -1,0 +1,133 @@
+package ringwire
+
+/*
+#include <stdlib.h>
+#include "ringwire.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"runtime"
+	"unsafe"
+)
+
+// Driver picks the node's I/O driver.
+type Driver uint32
+
+// The I/O drivers.
+const (
+	// DriverAuto uses io_uring when the kernel allows it, epoll otherwise.
+	DriverAuto Driver = C.RINGWIRE_DRIVER_AUTO
+	// DriverIOUring uses io_uring only: the node does not start without it.
+	DriverIOUring Driver = C.RINGWIRE_DRIVER_IO_URING
+	// DriverEpoll uses epoll only.
+	DriverEpoll Driver = C.RINGWIRE_DRIVER_EPOLL
+)
+
+// Config holds the settings of a node. It is turned into a ringwire_config (the C handle)
+// inside NewNode, which frees that handle before it returns.
+type Config struct {
+	// Seed is a 32-byte ed25519 seed for the node key; set it or KeyFile.
+	Seed []byte
+	// KeyFile is the path of a CometBFT node_key.json; used when Seed is empty.
+	KeyFile string
+	// Network is the network (chain ID); empty keeps the library's default.
+	Network string
+	// Listen is the listen address, such as "127.0.0.1:0"; empty: do not listen.
+	Listen string
+	// Shards is the number of shard threads (0 keeps the library's default of one).
+	Shards uint32
+	// Driver is the I/O driver.
+	Driver Driver
+	// OfferNative says whether to offer the native protocol to peers that advertise it;
+	// nil keeps the library's default (offer it).
+	OfferNative *bool
+	// Capabilities are service capabilities announced to native peers.
+	Capabilities []string
+}
+
+// errNoKey is returned when a Config names no node key.
+var errNoKey = errors.New("ringwire: config has neither Seed nor KeyFile")
+
+// build makes a C config from c. The caller frees it with C.ringwire_config_free.
+func (c *Config) build() (*C.ringwire_config, error) {
+	if len(c.Seed) == 0 && c.KeyFile == "" {
+		return nil, errNoKey
+	}
+	if len(c.Seed) != 0 && len(c.Seed) != 32 {
+		return nil, &Error{Op: "config", Code: ErrInvalidArgument, Detail: "seed must be 32 bytes"}
+	}
+	var cfg *C.ringwire_config
+	if err := call("config new", func() C.ringwire_result { return C.ringwire_config_new(&cfg) }); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			C.ringwire_config_free(cfg)
+		}
+	}()
+	if len(c.Seed) == 32 {
+		seed := c.Seed
+		err := call("config seed", func() C.ringwire_result {
+			return C.ringwire_config_set_key_seed(cfg, (*C.uint8_t)(unsafe.Pointer(&seed[0])))
+		})
+		runtime.KeepAlive(seed)
+		if err != nil {
+			return nil, err
+		}
+	} else if err := withCString(c.KeyFile, func(s *C.char) error {
+		return call("config key file", func() C.ringwire_result { return C.ringwire_config_set_key_file(cfg, s) })
+	}); err != nil {
+		return nil, err
+	}
+	if c.Network != "" {
+		if err := withCString(c.Network, func(s *C.char) error {
+			return call("config network", func() C.ringwire_result { return C.ringwire_config_set_network(cfg, s) })
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if c.Listen != "" {
+		if err := withCString(c.Listen, func(s *C.char) error {
+			return call("config listen", func() C.ringwire_result { return C.ringwire_config_set_listen(cfg, s) })
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if c.Shards != 0 {
+		if err := call("config shards", func() C.ringwire_result {
+			return C.ringwire_config_set_shards(cfg, C.uint32_t(c.Shards))
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := call("config driver", func() C.ringwire_result {
+		return C.ringwire_config_set_driver(cfg, C.uint32_t(c.Driver))
+	}); err != nil {
+		return nil, err
+	}
+	if c.OfferNative != nil {
+		offer := C.bool(*c.OfferNative)
+		if err := call("config native", func() C.ringwire_result { return C.ringwire_config_set_offer_native(cfg, offer) }); err != nil {
+			return nil, err
+		}
+	}
+	for _, capability := range c.Capabilities {
+		if err := withCString(capability, func(s *C.char) error {
+			return call("config capability", func() C.ringwire_result { return C.ringwire_config_add_capability(cfg, s) })
+		}); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return cfg, nil
+}
+
+// withCString passes s to f as a NUL-terminated C string that lives for the call.
+func withCString(s string, f func(*C.char) error) error {
+	cs := C.CString(s)
+	defer C.free(unsafe.Pointer(cs))
+	return f(cs)
+}

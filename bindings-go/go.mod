@@ -1,0 +1,3 @@
+module github.com/ringwire/ringwire/bindings-go
+
+go 1.24

@@ -1,0 +1,172 @@
+package ringwire
+
+/*
+#include <stdlib.h>
+#include "ringwire.h"
+*/
+import "C"
+
+import (
+	"encoding/hex"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// NodeID is a node's ID: 20 bytes, shown as 40 hex characters.
+type NodeID [20]byte
+
+// String is the ID in lowercase hex.
+func (id NodeID) String() string { return hex.EncodeToString(id[:]) }
+
+// stopTimeoutMs bounds the wait for connections to close when a node is closed.
+const stopTimeoutMs = 2000
+
+// Node is a running ringwire node (a ringwire_node handle). Its methods may be called from
+// any goroutine.
+type Node struct {
+	mu      sync.RWMutex // held for reading during calls, for writing by Close
+	h       *C.ringwire_node
+	cleanup runtime.Cleanup
+}
+
+// NewNode starts a node with the settings of cfg.
+func NewNode(cfg Config) (*Node, error) {
+	c, err := cfg.build()
+	if err != nil {
+		return nil, err
+	}
+	defer C.ringwire_config_free(c)
+	var h *C.ringwire_node
+	if err := call("start", func() C.ringwire_result { return C.ringwire_node_start(c, &h) }); err != nil {
+		return nil, err
+	}
+	n := &Node{h: h}
+	n.cleanup = runtime.AddCleanup(n, freeNode, unsafe.Pointer(h))
+	return n, nil
+}
+
+// freeNode frees a node that was dropped without Close.
+func freeNode(h unsafe.Pointer) { C.ringwire_node_free((*C.ringwire_node)(h)) }
+
+// with runs f with the live handle, or returns ErrClosed.
+func (n *Node) with(f func(h *C.ringwire_node) error) error {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.h == nil {
+		return ErrClosed
+	}
+	err := f(n.h)
+	runtime.KeepAlive(n)
+	return err
+}
+
+// ID is the node's ID.
+func (n *Node) ID() (NodeID, error) {
+	var id NodeID
+	err := n.with(func(h *C.ringwire_node) error {
+		return call("id", func() C.ringwire_result { return C.ringwire_node_get_id(h, cID(&id)) })
+	})
+	return id, err
+}
+
+// ListenAddr is the bound listen address, such as "127.0.0.1:40123".
+func (n *Node) ListenAddr() (string, error) {
+	var buf [64]C.char
+	var w C.size_t
+	err := n.with(func(h *C.ringwire_node) error {
+		return call("listen addr", func() C.ringwire_result {
+			return C.ringwire_node_listen_addr(h, &buf[0], C.size_t(len(buf)), &w)
+		})
+	})
+	if err != nil {
+		return "", err
+	}
+	return C.GoStringN(&buf[0], C.int(w)), nil
+}
+
+// Dial connects to addr and waits until the peer is up. With expected non-nil the peer must
+// prove that ID. It returns the peer's ID. The wait is bounded by the library's handshake
+// timeout, not by a context.
+func (n *Node) Dial(addr string, expected *NodeID) (NodeID, error) {
+	var peer NodeID
+	err := n.with(func(h *C.ringwire_node) error {
+		return withCString(addr, func(s *C.char) error {
+			var exp *C.ringwire_node_id
+			if expected != nil {
+				e := *expected
+				exp = cID(&e)
+				defer runtime.KeepAlive(&e)
+			}
+			return call("dial", func() C.ringwire_result { return C.ringwire_node_dial(h, s, exp, cID(&peer)) })
+		})
+	})
+	return peer, err
+}
+
+// PeerCount is the number of connected peers.
+func (n *Node) PeerCount() (int, error) {
+	var c C.size_t
+	err := n.with(func(h *C.ringwire_node) error {
+		return call("peer count", func() C.ringwire_result { return C.ringwire_node_peer_count(h, &c) })
+	})
+	return int(c), err
+}
+
+// ChannelDesc describes a channel to open.
+type ChannelDesc struct {
+	// ID is the channel's one-byte ID.
+	ID byte
+	// Priority is the channel's share of each link (0 means 1).
+	Priority uint32
+	// SendQueueCapacity bounds the messages waiting to be sent to one peer and those waiting
+	// to be received here (0 means 64).
+	SendQueueCapacity int
+	// RecvMessageCapacity is the largest message accepted, in bytes (0 means 1 MiB).
+	RecvMessageCapacity int
+}
+
+// OpenChannel opens a channel on the node. Each channel ID is opened once per node.
+func (n *Node) OpenChannel(d ChannelDesc) (*Channel, error) {
+	if d.Priority == 0 {
+		d.Priority = 1
+	}
+	if d.SendQueueCapacity <= 0 {
+		d.SendQueueCapacity = 64
+	}
+	if d.RecvMessageCapacity <= 0 {
+		d.RecvMessageCapacity = 1 << 20
+	}
+	var ch *C.ringwire_channel
+	err := n.with(func(h *C.ringwire_node) error {
+		return call("open channel", func() C.ringwire_result {
+			return C.ringwire_node_open_channel(h, C.uint8_t(d.ID), C.uint32_t(d.Priority),
+				C.size_t(d.SendQueueCapacity), C.size_t(d.RecvMessageCapacity), &ch)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newChannel(n, ch, d.ID), nil
+}
+
+// Close stops the node and frees it. Its channels then report ErrStopped. Closing twice is
+// fine: the second call does nothing and returns nil.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.h == nil {
+		return nil
+	}
+	h := n.h
+	n.h = nil
+	n.cleanup.Stop()
+	err := call("stop", func() C.ringwire_result { return C.ringwire_node_stop(h, stopTimeoutMs) })
+	gcAround()
+	C.ringwire_node_free(h)
+	gcAround()
+	if err != nil && err.(*Error).Code == ErrStopped {
+		err = nil
+	}
+	return err
+}
