@@ -76,6 +76,9 @@ type Channel struct {
 	node    *Node // keeps the node reachable while the channel is
 	id      byte
 	cleanup runtime.Cleanup
+
+	pendMu  sync.Mutex
+	pending *Batch // messages a Receive loop stopped before; the next receive starts with them
 }
 
 func newChannel(n *Node, h *C.ringwire_channel, id byte) *Channel {
@@ -177,6 +180,13 @@ func (c *Channel) SendBatch(ctx context.Context, envs []Envelope) error {
 // holds what arrived (at most 64 messages). Release the batch when done with its messages.
 // Once the node has stopped and every message was taken, it fails with ErrStopped.
 func (c *Channel) ReceiveBatch(ctx context.Context) (*Batch, error) {
+	c.pendMu.Lock()
+	b := c.pending
+	c.pending = nil
+	c.pendMu.Unlock()
+	if b != nil {
+		return b, nil
+	}
 	views := make([]C.ringwire_message, recvBatch)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -204,7 +214,10 @@ func (c *Channel) ReceiveBatch(ctx context.Context) (*Batch, error) {
 // Receive iterates over received messages until ctx is done or the node stops; it then
 // yields the error (ctx.Err() or one wrapping ErrStopped) once and ends. Messages are read in
 // batches, one call into the library per batch, and are yielded in place: a message's Payload
-// is valid only until the loop body returns. Use Clone, or ReceiveCopy, to keep it.
+// is valid only until the loop body returns. Use Clone, or ReceiveCopy, to keep it. Messages
+// of the current batch left when the loop stops early are kept for the next receive (run one
+// receive loop per channel at a time: leftovers of two loops that stop at once are not merged,
+// and the older are dropped).
 func (c *Channel) Receive(ctx context.Context) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
 		for {
@@ -213,14 +226,31 @@ func (c *Channel) Receive(ctx context.Context) iter.Seq2[Message, error] {
 				yield(Message{}, err)
 				return
 			}
-			for _, m := range b.Messages() {
+			for i, m := range b.Messages() {
 				if !yield(m, nil) {
-					b.Release()
+					c.keep(b, i+1)
 					return
 				}
 			}
 			b.Release()
 		}
+	}
+}
+
+// keep stores the messages of b from index at on for the next receive, or releases b when
+// none are left.
+func (c *Channel) keep(b *Batch, at int) {
+	if at >= len(b.msgs) {
+		b.Release()
+		return
+	}
+	b.msgs = b.msgs[at:]
+	c.pendMu.Lock()
+	old := c.pending
+	c.pending = b
+	c.pendMu.Unlock()
+	if old != nil {
+		old.Release()
 	}
 }
 
@@ -300,6 +330,12 @@ func (c *Channel) Close() error {
 	h := c.h
 	c.h = nil
 	c.cleanup.Stop()
+	c.pendMu.Lock()
+	if c.pending != nil {
+		c.pending.Release()
+		c.pending = nil
+	}
+	c.pendMu.Unlock()
 	gcAround()
 	C.ringwire_channel_free(h)
 	gcAround()

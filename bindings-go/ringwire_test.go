@@ -273,3 +273,61 @@ func Example() {
 	}
 	// Output: channel 0x20: hello
 }
+
+func TestReceiveStopsEarlyAndResumes(t *testing.T) {
+	_, _, ca, cb, ida, idb := pair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const count = 8
+	envs := make([]Envelope, count)
+	for i := range envs {
+		envs[i] = Envelope{To: ToPeer, Peer: idb, Payload: payload(0, i)}
+	}
+	if err := ca.SendBatch(ctx, envs); err != nil {
+		t.Fatal(err)
+	}
+	// Take messages one loop at a time: none is lost when a loop stops inside a batch.
+	for i := range count {
+		for m, err := range cb.Receive(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(m.Payload, payload(0, i)) || m.Peer != ida {
+				t.Fatalf("message %d differs", i)
+			}
+			break
+		}
+	}
+}
+
+func TestPeerEventsStatsDisconnect(t *testing.T) {
+	a, b, _, _, ida, idb := pair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	evs, err := b.PollEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs[0].Kind != PeerUp || evs[0].Peer != ida || evs[0].Outbound {
+		t.Fatalf("first event on B: %+v", evs[0])
+	}
+	st, err := b.Stats()
+	if err != nil || st.Accepted != 1 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	if err := a.Disconnect(idb); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		evs, err := b.PollEvents(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the down event: %v", err)
+		}
+		if evs[len(evs)-1].Kind == PeerDown {
+			break
+		}
+	}
+	if err := a.Disconnect(idb); !errors.Is(err, ErrPeerGone) {
+		t.Fatalf("second disconnect: %v", err)
+	}
+}
