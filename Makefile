@@ -144,6 +144,7 @@ c-example-installed:
 	LD_LIBRARY_PATH=$(TARGET_DIR)/c-install/lib $(TARGET_DIR)/c-install/two_nodes
 
 ## go-bindings: the Go binding (bindings-go/) against the debug static library of ffi-lib:
-## vet, tests, and tests again with the `debug` tag (a collection around every library call).
+## vet, tests under the race detector, and tests again with the `debug` tag (a collection around
+## every library call) and GOGC=1, so a missing runtime.KeepAlive shows up as a failure.
 go-bindings: ffi-lib
-	cd bindings-go && export CGO_LDFLAGS="-L$(TARGET_DIR)/debug $${CGO_LDFLAGS:-}" && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) test -count=1 -tags debug ./...
+	cd bindings-go && export CGO_LDFLAGS="-L$(TARGET_DIR)/debug $${CGO_LDFLAGS:-}" && $(GO) vet ./... && $(GO) test -race -count=1 ./... && GOGC=1 $(GO) test -count=1 -tags debug ./...
