@@ -63,6 +63,21 @@ func pair(t *testing.T) (a, b *Node, ca, cb *Channel, ida, idb NodeID) {
 	if got != idb {
 		t.Fatalf("dialed %v, want %v", got, idb)
 	}
+	// The dial returns once A has registered B; B registers A a moment later on its own shard.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := b.PeerCount()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("B never registered A")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return
 }
 
