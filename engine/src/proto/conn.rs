@@ -962,7 +962,6 @@ struct ZstdCodec {
     compress_channel: [bool; 256],
     compressor: Option<Compressor>,
     decompressor: Option<Decompressor>,
-    scratch: Vec<u8>,
 }
 
 impl ZstdCodec {
@@ -976,7 +975,6 @@ impl ZstdCodec {
             compress_channel,
             compressor: None,
             decompressor: None,
-            scratch: Vec::new(),
         }
     }
 }
@@ -995,9 +993,10 @@ impl native::PayloadCodec for ZstdCodec {
             self.compressor = Compressor::new(*config).ok();
         }
         let compressor = self.compressor.as_mut()?;
-        self.scratch.clear();
-        match compressor.compress(payload, &mut self.scratch) {
-            Ok(Outcome::Compressed) => Some(Bytes::copy_from_slice(&self.scratch)),
+        // Compress straight into the buffer that becomes the message: no second copy.
+        let mut frame = Vec::new();
+        match compressor.compress(payload, &mut frame) {
+            Ok(Outcome::Compressed) => Some(Bytes::from(frame)),
             Ok(Outcome::Skipped(_)) | Err(_) => None,
         }
     }
