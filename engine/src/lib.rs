@@ -15,12 +15,15 @@
 //! - [`node`] — [`Node`]: configuration → shards + router; start and stop.
 //! - [`peers`] — the peer manager's decisions (addresses, backoff, admission limits, the
 //!   simultaneous-dial tie-break, bans), also I/O-free.
+//! - [`pex`] — peer exchange on channel 0x00 as stock CometBFT does it (sans-IO state plus a
+//!   small service thread the node runs when asked).
 //! - [`config`] — the TOML configuration and the import of a CometBFT home directory.
 
 pub mod config;
 pub mod node;
 mod peering;
 pub mod peers;
+pub mod pex;
 pub mod proto;
 pub mod router;
 pub mod rt;

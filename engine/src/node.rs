@@ -36,6 +36,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::peering::Peering;
 use crate::peers::{AddrListError, AdmissionStats, ManagerConfig, PeerAddr, PeerManager};
+use crate::pex::service::PexRuntime;
+use crate::pex::{self, Pex, PexAddr, PexConfig};
 use crate::proto::conn::{ChannelDescriptor, Connection, ConnectionConfig, PeerInfo};
 use crate::proto::nodeinfo::{NodeInfo, NodeInfoOther, ProtocolVersion};
 use crate::proto::secret::{NodeId, NodeKey};
@@ -139,6 +141,7 @@ pub struct NodeBuilder {
     tune: Vec<Tune>,
     offer_native: bool,
     capabilities: Vec<String>,
+    pex: Option<PexConfig>,
 }
 
 impl NodeBuilder {
@@ -173,6 +176,7 @@ impl NodeBuilder {
             tune: Vec::new(),
             offer_native: true,
             capabilities: Vec::new(),
+            pex: None,
         }
     }
 
@@ -274,6 +278,14 @@ impl NodeBuilder {
         Ok(self.persistent_peers(peers))
     }
 
+    /// Runs peer exchange on channel 0x00 ([`crate::pex`]) with compat and native peers alike:
+    /// registers stock's PEX channel and starts the PEX service with the node. Off unless
+    /// called (the configuration file's `p2p.pex` defaults to on, as in CometBFT).
+    pub fn pex(mut self, config: PexConfig) -> Self {
+        self.pex = Some(config);
+        self
+    }
+
     /// Adjusts the per-connection protocol settings (timeouts, windows, compression).
     pub fn connection_config(
         mut self,
@@ -351,6 +363,9 @@ impl NodeBuilder {
         for desc in self.channels {
             router.register_channel(desc)?;
         }
+        if self.pex.is_some() {
+            router.register_channel(pex::channel_descriptor())?;
+        }
         // Check the settings once here, so a bad one fails start and not every connection.
         let mut check = template.clone();
         check.channels = router.table().descriptors();
@@ -405,6 +420,40 @@ impl NodeBuilder {
             },
             None => None,
         };
+        let pex = match self.pex {
+            Some(config) => {
+                let started = router
+                    .open_channel(pex::channel_descriptor())
+                    .map_err(StartError::from)
+                    .and_then(|channel| {
+                        let events = PeerEvents {
+                            rx: router.subscribe(),
+                            router: router.clone(),
+                        };
+                        PexRuntime::spawn(
+                            router.clone(),
+                            Pex::new(local_id, config),
+                            channel,
+                            events,
+                        )
+                        .map_err(|e| StartError::Config(format!("cannot start pex: {e}")))
+                    });
+                match started {
+                    Ok(rt) => Some(rt),
+                    Err(e) => {
+                        stop_threads(&router, threads, Instant::now() + Duration::from_secs(1));
+                        if let Some(p) = &peering {
+                            p.stop();
+                        }
+                        if let Some(d) = dialer {
+                            let _ = d.join();
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         tracing::info!(
             node = %local_id,
             driver = %kind,
@@ -421,6 +470,7 @@ impl NodeBuilder {
                 limits: self.limits,
                 peering,
                 dialer: Mutex::new(dialer),
+                pex,
             }),
         })
     }
@@ -434,6 +484,7 @@ struct NodeInner {
     limits: Limits,
     peering: Option<Arc<Peering>>,
     dialer: Mutex<Option<JoinHandle<()>>>,
+    pex: Option<PexRuntime>,
 }
 
 impl NodeInner {
@@ -445,6 +496,9 @@ impl NodeInner {
         let dialer = self.dialer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(d) = dialer {
             let _ = d.join();
+        }
+        if let Some(p) = &self.pex {
+            p.join();
         }
     }
 }
@@ -551,6 +605,16 @@ impl Node {
     /// Counters.
     pub fn stats(&self) -> NodeStats {
         self.inner.router.stats()
+    }
+
+    /// The addresses PEX has learned (empty when PEX is off).
+    pub fn pex_addresses(&self) -> Vec<PexAddr> {
+        self.inner.pex.as_ref().map_or_else(Vec::new, |p| {
+            p.state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .addresses()
+        })
     }
 
     /// The peer manager's admission counts (peers per direction, handshakes in progress),

@@ -1,0 +1,34 @@
+//! Why PEX disconnects a peer. The texts follow stock's where stock has one.
+
+use std::time::Duration;
+
+use crate::proto::secret::NodeId;
+
+/// A PEX protocol violation; the peer is disconnected with this as the reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PexError {
+    /// The bytes are not a PEX `Message`.
+    #[error("unmarshaling pex message: {0}")]
+    Decode(String),
+    /// A `Message` with neither a request nor an address list (stock fails to unwrap it).
+    #[error("unknown pex message: <nil>")]
+    Empty,
+    /// An address whose IP or port does not parse.
+    #[error("{0}")]
+    InvalidAddress(String),
+    /// A request sooner than the minimum interval after the previous one.
+    #[error(
+        "peer ({peer}) sent next PEX request too soon. since last: {since:?}, minInterval: {min:?}. Disconnecting"
+    )]
+    TooSoon {
+        /// The peer.
+        peer: NodeId,
+        /// Time since its previous request.
+        since: Duration,
+        /// The configured minimum.
+        min: Duration,
+    },
+    /// An address list this node did not ask for.
+    #[error("unsolicited pexAddrsMessage")]
+    Unsolicited,
+}
