@@ -228,7 +228,7 @@ func digest(b []byte) string {
 }
 
 // sizes is the size schedule of count messages on a channel: the first is 1 byte, the last
-// is largest, the one before it is the channel's receive cap when that is at most largest,
+// is largest, the one before it is the channel's receive cap when that is below largest,
 // and the rest are spread log-uniformly between 1 byte and min(largest, 64 KiB).
 func sizes(count, recvCap, largest int) []int {
 	spread := min(largest, 64<<10)
@@ -239,7 +239,7 @@ func sizes(count, recvCap, largest int) []int {
 	}
 	out[0] = 1
 	out[count-1] = largest
-	if recvCap <= largest && count > 2 {
+	if recvCap < largest && count > 2 {
 		out[count-2] = recvCap
 	}
 	return out
