@@ -26,6 +26,7 @@ lint:
 	cd fuzz && $(CARGO) fmt --check
 	@test -z "$$(gofmt -l interop bindings-go)" || { echo "gofmt: these files need formatting:"; gofmt -l interop bindings-go; exit 1; }
 	cd interop && $(GO) vet ./...
+	cd interop/v038 && $(GO) vet ./...
 
 ## rust-test: every Rust test; then the engine's integration suite (node_*) once per driver.
 rust-test:
@@ -35,9 +36,14 @@ rust-test:
 	  RINGWIRE_DRIVER=$$d $(CARGO) test --workspace --locked --test 'node_*' || exit 1; \
 	done
 
-## go-test: stock CometBFT code checks ringwire's bytes (e.g. that it accepts ringwire's NodeInfo).
+## go-test: stock CometBFT code checks ringwire's bytes (e.g. that it accepts ringwire's NodeInfo)
+## and runs against live ringwire nodes (interop/peer, built by the tests with cargo); see
+## interop/README.md. -count=1: the Go test cache cannot see the Rust binary change.
+## The process tests run twice: against CometBFT v0.40.0 (interop/) and v0.38.26 (interop/v038/,
+## the same test files linked).
 go-test:
-	cd interop && $(GO) test ./...
+	cd interop && $(GO) mod download && $(GO) test -count=1 ./...
+	cd interop/v038 && $(GO) mod download && $(GO) test -count=1 ./...
 
 ## bench-smoke: every criterion micro-bench runs once and the end-to-end harness runs its
 ## seconds-long smoke (raw TCP and stock MConnection), so benches cannot rot.

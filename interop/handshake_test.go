@@ -9,7 +9,6 @@ import (
 
 	cfg "github.com/cometbft/cometbft/config"
 	"github.com/cometbft/cometbft/p2p"
-	protomem "github.com/cometbft/cometbft/proto/tendermint/mempool"
 )
 
 // allChannelFlags are --channel flags for channels with their stock caps.
@@ -19,18 +18,6 @@ func channelFlags(specs []chanSpec) []string {
 		out = append(out, "--channel", fmt.Sprintf("%02x:%d", s.id, s.recvCap))
 	}
 	return out
-}
-
-// TestStockChannelCaps: the mempool receive cap in the tables is what stock's mempool reactor
-// computes for the default max_tx_bytes.
-func TestStockChannelCaps(t *testing.T) {
-	largest := make([]byte, cfg.DefaultMempoolConfig().MaxTxBytes)
-	msg := protomem.Message{Sum: &protomem.Message_Txs{Txs: &protomem.Txs{Txs: [][]byte{largest}}}}
-	for _, s := range stockChannelSpecs {
-		if s.id == 0x30 && s.recvCap != msg.Size() {
-			t.Fatalf("mempool cap %d, stock computes %d", s.recvCap, msg.Size())
-		}
-	}
 }
 
 // checkStockSees checks the peer a stock switch accepted: the ringwire node ID and a

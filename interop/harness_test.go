@@ -28,6 +28,7 @@ import (
 	"github.com/cometbft/cometbft/libs/protoio"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/p2p/conn"
+	protomem "github.com/cometbft/cometbft/proto/tendermint/mempool"
 	tmp2p "github.com/cometbft/cometbft/proto/tendermint/p2p"
 	"github.com/cometbft/cometbft/version"
 	"github.com/cosmos/gogoproto/proto"
@@ -255,19 +256,28 @@ type chanSpec struct {
 	recvCap  int
 }
 
-// stockChannelSpecs are the ten channels of stock CometBFT reactors (docs/COMETBFT-WIRE.md;
-// the mempool cap is checked against stock's own computation in TestStockChannelCaps).
+// stockChannelSpecs are the ten channels of stock CometBFT reactors (../shared facts file
+// COMETBFT-WIRE.md), in stock's NodeInfo order.
 var stockChannelSpecs = []chanSpec{
 	{0x40, 5, 1000, 104857605},
 	{0x20, 6, 100, 1 << 20},
 	{0x21, 10, 100, 1 << 20},
 	{0x22, 7, 100, 1 << 20},
 	{0x23, 1, 2, 1 << 20},
-	{0x30, 5, 1, 4194314}, // one Txs message of max_tx_bytes (4 MiB in v0.40, 1 MiB in v0.38)
+	{0x30, 5, 1, mempoolCap()},
 	{0x38, 6, 1, 1 << 20},
 	{0x60, 5, 10, 4000000},
 	{0x61, 3, 10, 16000000},
 	{0x00, 1, 10, 64000},
+}
+
+// mempoolCap is the mempool channel's receive cap as stock's mempool reactor computes it: one
+// Txs message holding a transaction of the default max_tx_bytes (4 MiB in v0.40, 1 MiB in
+// v0.38, so 4,194,314 and 1,048,583 bytes).
+func mempoolCap() int {
+	largest := make([]byte, config.DefaultMempoolConfig().MaxTxBytes)
+	msg := protomem.Message{Sum: &protomem.Message_Txs{Txs: &protomem.Txs{Txs: [][]byte{largest}}}}
+	return msg.Size()
 }
 
 // rawMsg passes a message's bytes through stock's proto.Marshal/Unmarshal unchanged, so the

@@ -1,0 +1,1 @@
+../handshake_test.go

@@ -1,0 +1,1 @@
+../keepalive_test.go

@@ -1,0 +1,1 @@
+../pex_test.go
