@@ -84,7 +84,7 @@ func TestHandshakeRingwireDialsStock(t *testing.T) {
 
 // TestRingwireFromStockHome: a CometBFT home written by stock code (config.toml with a
 // loopback laddr, node_key.json) starts a ringwire node with stock's node ID, listening where
-// config.toml says, and a stock switch dialing that ID connects.
+// config.toml says, running PEX as `[p2p] pex` says; a stock switch dialing that ID connects.
 func TestRingwireFromStockHome(t *testing.T) {
 	home := t.TempDir()
 	cfg.EnsureRoot(home)
@@ -107,5 +107,10 @@ func TestRingwireFromStockHome(t *testing.T) {
 	r := newRawReactor(stockChannelSpecs[1:2])
 	st := startStock(t, stockOptions{}, map[string]p2p.Reactor{"raw": r})
 	st.dial(t, rw)
-	checkStockSees(t, r.waitUp(t, 10*time.Second), string(nodeKey.ID()))
+	peer := r.waitUp(t, 10*time.Second)
+	checkStockSees(t, peer, string(nodeKey.ID()))
+	// config.toml has pex = true (stock's default), so ringwire runs PEX on 0x00.
+	if !peer.NodeInfo().(p2p.DefaultNodeInfo).HasChannel(0x00) {
+		t.Fatal("ringwire from a stock home with pex = true does not advertise 0x00")
+	}
 }

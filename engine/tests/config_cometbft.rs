@@ -280,3 +280,15 @@ fn bad_node_key_files_name_the_file() {
     let e = NodeKeyFile::load(dir.path().join("none.json")).unwrap_err();
     assert!(matches!(e, NodeKeyError::Read { .. }));
 }
+
+#[test]
+fn pex_follows_p2p_pex() {
+    let mut c = Config::default();
+    assert_eq!(
+        c.pex_config(),
+        Some(ringwire::pex::PexConfig::default()),
+        "on by default, as in CometBFT"
+    );
+    c.p2p.pex = false;
+    assert_eq!(c.pex_config(), None);
+}

@@ -51,6 +51,7 @@ pub use node::NodeConfig;
 pub use node_key::{ED25519_KEY_TYPE, NodeKeyError, NodeKeyFile, NodeKeyFormatError};
 pub use p2p::{MAX_PEERS_LIMIT, P2pConfig};
 
+use crate::pex::PexConfig;
 use crate::proto::compress::CompressionConfig;
 use crate::proto::conn::{ChannelDescriptor, ConnectionConfig};
 use crate::proto::mconn::MConnConfig;
@@ -200,6 +201,12 @@ impl Config {
             recv_queue_capacity: self.limits.recv_queue_capacity,
             recv_queue_max_bytes: self.limits.max_peer_inflight_bytes,
         }
+    }
+
+    /// The PEX settings when `p2p.pex` is on (the default, as in CometBFT), for
+    /// [`crate::NodeBuilder::pex`]; `None` when it is off. Seed mode is not run yet.
+    pub fn pex_config(&self) -> Option<PexConfig> {
+        self.p2p.pex.then(PexConfig::default)
     }
 
     /// The zstd settings for native connections, `None` when compression is off.

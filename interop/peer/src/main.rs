@@ -61,7 +61,7 @@ struct Args {
     /// Speak stock MConnection to every peer (do not offer the native protocol).
     #[arg(long)]
     compat: bool,
-    /// Run PEX on channel 0x00.
+    /// Run PEX on channel 0x00 (with --home, also when the home's `[p2p] pex` is on).
     #[arg(long)]
     pex: bool,
     /// Shortest interval between two PEX requests of one peer, in milliseconds (stock: 10 s).
@@ -147,9 +147,12 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    let mut pex = args.pex.then(PexConfig::default);
     let (key, listen) = match (&args.home, &args.node_key) {
         (Some(home), _) => {
             let config = Config::from_cometbft_home(home).map_err(|e| e.to_string())?;
+            // `[p2p] pex` of the home (on by default, as in CometBFT), or --pex.
+            pex = pex.or_else(|| config.pex_config());
             (
                 config.load_node_key().map_err(|e| e.to_string())?,
                 config.p2p.laddr,
@@ -183,10 +186,10 @@ fn run(args: Args) -> Result<(), String> {
     for desc in &args.channels {
         builder = builder.channel(desc.clone());
     }
-    if args.pex {
+    if let Some(config) = pex {
         builder = builder.pex(PexConfig {
             min_request_interval: Duration::from_millis(args.pex_min_interval_ms),
-            ..PexConfig::default()
+            ..config
         });
     }
     let node = builder.start().map_err(|e| e.to_string())?;
