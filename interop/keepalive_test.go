@@ -11,15 +11,15 @@ import (
 
 // Shortened keepalive for these tests (stock: ping 60 s, pong timeout 45 s).
 const (
-	pingMs = 500
-	pongMs = 300
+	pingMs = 1000
+	pongMs = 600
 )
 
-var keepaliveFlags = []string{"--ping-ms", "500", "--pong-ms", "300"}
+var keepaliveFlags = []string{"--ping-ms", "1000", "--pong-ms", "600"}
 
-// TestKeepaliveIdleConnectionSurvives: with pings every 500 ms and a 300 ms pong timeout on
-// both sides, an idle stock↔ringwire connection lives through 3 s (ten pong timeouts), then
-// still carries messages both ways.
+// TestKeepaliveIdleConnectionSurvives: with pings every 1 s and a 600 ms pong timeout on both
+// sides, an idle stock↔ringwire connection lives through 4 s (almost seven pong timeouts),
+// then still carries messages both ways.
 func TestKeepaliveIdleConnectionSurvives(t *testing.T) {
 	rw := startPeer(t, append([]string{"--channel", "20"}, keepaliveFlags...)...)
 	r := newRawReactor(stockChannelSpecs[1:2])
@@ -29,7 +29,7 @@ func TestKeepaliveIdleConnectionSurvives(t *testing.T) {
 	peer := r.waitUp(t, 10*time.Second)
 	rw.expect("peer-up ", 10*time.Second)
 
-	rw.noEvent("peer-down", 3*time.Second)
+	rw.noEvent("peer-down", 4*time.Second)
 	select {
 	case d := <-r.down:
 		t.Fatalf("stock dropped the idle ringwire peer: %v", d.reason)
