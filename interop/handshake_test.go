@@ -114,3 +114,30 @@ func TestRingwireFromStockHome(t *testing.T) {
 		t.Fatal("ringwire from a stock home with pex = true does not advertise 0x00")
 	}
 }
+
+// TestRingwireRejectsBadStockNodeInfo: ringwire applies stock's checks to the NodeInfo a
+// stock-framed peer sends after a valid SecretConnection handshake: another network, no
+// common channel, an empty moniker, more than 16 channels — each connection is closed and
+// never reported up, while a valid one is.
+func TestRingwireRejectsBadStockNodeInfo(t *testing.T) {
+	rw := startPeer(t, "--channel", "20")
+	bad := map[string]func(*p2p.DefaultNodeInfo){
+		"other network":     func(ni *p2p.DefaultNodeInfo) { ni.Network = "other-chain" },
+		"no common channel": func(ni *p2p.DefaultNodeInfo) { ni.Channels = []byte{0x21} },
+		"empty moniker":     func(ni *p2p.DefaultNodeInfo) { ni.Moniker = "" },
+		"17 channels": func(ni *p2p.DefaultNodeInfo) {
+			ni.Channels = []byte{0x20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+		},
+	}
+	for name, edit := range bad {
+		t.Run(name, func(t *testing.T) {
+			rc := dialRawWith(t, rw.Addr, []byte{0x20}, edit)
+			rc.expectClosed(t, 5*time.Second)
+		})
+	}
+	good := dialRaw(t, rw.Addr, []byte{0x20})
+	up := rw.expect("peer-up ", 5*time.Second)
+	if !strings.HasPrefix(up, "peer-up "+string(good.ID)) {
+		t.Fatalf("a rejected peer came up: %s", up)
+	}
+}

@@ -496,6 +496,12 @@ type rawClient struct {
 // (both sides write first, as stock does).
 func dialRaw(t *testing.T, addr string, channels []byte) *rawClient {
 	t.Helper()
+	return dialRawWith(t, addr, channels, nil)
+}
+
+// dialRawWith is dialRaw with our NodeInfo changed by edit before it is sent.
+func dialRawWith(t *testing.T, addr string, channels []byte, edit func(*p2p.DefaultNodeInfo)) *rawClient {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -509,6 +515,9 @@ func dialRaw(t *testing.T, addr string, channels []byte) *rawClient {
 	}
 	id := p2p.PubKeyToID(priv.PubKey())
 	ours := stockNodeInfo(id, "127.0.0.1:1", channels)
+	if edit != nil {
+		edit(&ours)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		_, err := protoio.NewDelimitedWriter(sc).WriteMsg(ours.ToProto())
