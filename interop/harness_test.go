@@ -601,3 +601,40 @@ func (rc *rawClient) expectClosed(t *testing.T, within time.Duration) {
 	}
 	t.Fatalf("the connection is still open after %v", within)
 }
+
+// ---- a byte-counting TCP proxy -------------------------------------------------------------
+
+// proxy forwards one TCP connection to target and counts the bytes sent towards target.
+type proxy struct {
+	Addr string
+	done chan int64 // the count, once the connection has closed
+}
+
+// startProxy listens on loopback and forwards the first connection it accepts to target.
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{Addr: l.Addr().String(), done: make(chan int64, 1)}
+	go func() {
+		defer l.Close()
+		in, err := l.Accept()
+		if err != nil {
+			p.done <- -1
+			return
+		}
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			_ = in.Close()
+			p.done <- -1
+			return
+		}
+		go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+		n, _ := io.Copy(out, in)
+		_ = out.Close()
+		p.done <- n
+	}()
+	return p
+}

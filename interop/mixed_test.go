@@ -8,15 +8,19 @@ import (
 	"github.com/cometbft/cometbft/p2p"
 )
 
-// TestOnlyAdvertisedChannelsReachStock: ringwire runs channels 0x20, 0x21, 0x77 and PEX; the
-// stock peer advertises only 0x20. Sends on 0x21 and 0x77 are refused locally, PEX asks the
-// outbound stock peer nothing (it has no 0x00), and the stock peer — which drops a connection
-// on any unknown channel or undecodable packet — stays connected and receives 0x20.
+// TestOnlyAdvertisedChannelsReachStock: ringwire (offering native) runs channels 0x20, 0x21,
+// 0x77 and PEX; the stock peer advertises only 0x20. Sends on 0x21 and 0x77 are refused
+// locally, PEX asks the outbound stock peer nothing (it has no 0x00), and the stock peer —
+// which drops a connection on any unknown channel or undecodable packet — stays connected and
+// receives 0x20. A proxy between them counts what ringwire sent: the 35-byte ephemeral key
+// message and then only whole 1044-byte SecretConnection frames (a native record has another
+// size), so not one native byte reached the stock peer.
 func TestOnlyAdvertisedChannelsReachStock(t *testing.T) {
 	rw := startPeer(t, "--channel", "20", "--channel", "21", "--channel", "77", "--pex")
 	r := newRawReactor(stockChannelSpecs[1:2])
 	st := startStock(t, stockOptions{}, map[string]p2p.Reactor{"raw": r})
-	rw.cmdLine("dial %s", st.target())
+	px := startProxy(t, st.addr.DialString())
+	rw.cmdLine("dial %s@%s", st.key.ID(), px.Addr)
 	rw.expect("dialed "+string(st.key.ID())+" compat", 10*time.Second)
 	r.waitUp(t, 10*time.Second)
 	for _, ch := range []string{"21", "77"} {
@@ -37,6 +41,16 @@ func TestOnlyAdvertisedChannelsReachStock(t *testing.T) {
 	case d := <-r.down:
 		t.Fatalf("stock dropped ringwire: %v", d.reason)
 	case <-time.After(500 * time.Millisecond):
+	}
+	rw.stop()
+	select {
+	case n := <-px.done:
+		if n < 35+1044 || (n-35)%1044 != 0 {
+			t.Fatalf("ringwire sent %d bytes to the stock peer: not 35 + whole 1044-byte frames", n)
+		}
+		t.Logf("ringwire sent 35 + %d × 1044 bytes", (n-35)/1044)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proxied connection did not close")
 	}
 }
 
