@@ -9,7 +9,7 @@ import (
 )
 
 // badFrames are stock-framed violations written over a real stock SecretConnection after a
-// valid NodeInfo exchange, each with the phrase of the error stock's MConnection stops with
+// valid NodeInfo exchange, each with the full text of the error stock's MConnection stops with
 // (p2p/conn/connection.go, libs/protoio/reader.go). Garbage before or during the handshake is
 // covered by engine/tests/node_garbage.rs.
 var badFrames = []struct {
@@ -19,16 +19,16 @@ var badFrames = []struct {
 }{
 	{
 		// One PacketMsg with 2,000 payload bytes: over the 1024-byte-payload packet limit.
-		name: "oversize packet", reason: "exceeds max size",
+		name: "oversize packet", reason: "message exceeds max size (2010 > 1034)",
 		write: func(t *testing.T, rc *rawClient) { rc.writeMsg(t, 0x20, payload(2000, 1), 2000) },
 	},
 	{
-		name: "unknown channel", reason: "unknown channel",
+		name: "unknown channel", reason: "unknown channel 99",
 		write: func(t *testing.T, rc *rawClient) { rc.writeMsg(t, 0x99, payload(10, 1), 1024) },
 	},
 	{
 		// 2,048 bytes in stock-sized chunks on a channel whose receive cap is 1,024.
-		name: "message over the channel cap", reason: "received message exceeds available capacity",
+		name: "message over the channel cap", reason: "received message exceeds available capacity: 1024 < 2048",
 		write: func(t *testing.T, rc *rawClient) { rc.writeMsg(t, 0x20, payload(2048, 1), 1024) },
 	},
 }

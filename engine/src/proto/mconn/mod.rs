@@ -122,13 +122,12 @@ pub enum MConnError {
     /// A malformed, oversize or kind-less packet.
     #[error(transparent)]
     Packet(#[from] PacketError),
-    /// A message chunk on a channel this connection does not run.
-    #[error("unknown channel {0:#04x}")]
+    /// A message chunk on a channel this connection does not run (stock's text: the id in
+    /// upper-case hex without a prefix).
+    #[error("unknown channel {0:X}")]
     UnknownChannel(u8),
     /// A message grew beyond its channel's receive capacity.
-    #[error(
-        "received message exceeds available capacity on channel {channel:#04x}: {capacity} < {received}"
-    )]
+    #[error("received message exceeds available capacity: {capacity} < {received}")]
     MessageOverCapacity {
         /// The channel.
         channel: u8,

@@ -146,7 +146,7 @@ pub enum PacketError {
     #[error("packet length prefix is not a valid uvarint")]
     BadLengthPrefix,
     /// The declared length exceeds the receive limit.
-    #[error("packet exceeds max size ({declared} > {max})")]
+    #[error("message exceeds max size ({declared} > {max})")]
     TooLarge {
         /// Declared body length.
         declared: u64,
