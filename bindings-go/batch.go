@@ -68,7 +68,10 @@ func viewToMessage(v *C.ringwire_message) Message {
 }
 
 // releaseBatch frees a batch that was dropped without Release.
-func releaseBatch(h unsafe.Pointer) { C.ringwire_batch_release((*C.ringwire_batch)(h)) }
+func releaseBatch(h unsafe.Pointer) {
+	countC(1)
+	C.ringwire_batch_release((*C.ringwire_batch)(h))
+}
 
 // Messages are the batch's messages, readable until Release.
 func (b *Batch) Messages() []Message { return b.msgs }
@@ -88,6 +91,7 @@ func (b *Batch) Release() {
 	b.msgs = nil
 	b.cleanup.Stop()
 	gcAround()
+	countC(1)
 	C.ringwire_batch_release(h)
 	gcAround()
 }
