@@ -22,7 +22,7 @@ const sendBatchLen = 256
 // Modes: "batch" sends with SendBatch, 256 envelopes per call, the binding's full-speed path;
 // "single" calls Send once per message (one call into C per message, so it cannot meet the
 // target of 0.1 calls per message and is shown for comparison). Both receive with
-// ReceiveBatch (one call per batch of up to 256, plus one release).
+// ReceiveBatchNext: one call per batch of up to 256, which also releases the previous batch.
 //
 // Metrics: msgs/s, MB/s (payload), cgo-calls/msg (every call into C on both sides, divided by
 // the messages), and x-rust, the ratio to the Rust engine's msgs/s for the same size when
@@ -78,14 +78,15 @@ func benchThroughput(b *testing.B, size int, batched bool) {
 		sendErr <- nil
 	}()
 	got := 0
+	var batch *Batch
 	for got < total {
-		batch, err := cb.ReceiveBatch(ctx)
-		if err != nil {
+		var err error
+		if batch, err = cb.ReceiveBatchNext(ctx, batch); err != nil {
 			b.Fatalf("receive after %d of %d: %v", got, total, err)
 		}
 		got += batch.Len()
-		batch.Release()
 	}
+	batch.Release()
 	elapsed := time.Since(start)
 	calls := cgoCalls.Load() - calls0
 	b.StopTimer()

@@ -214,6 +214,24 @@ func (c *Channel) SendBatch(ctx context.Context, envs []Envelope) error {
 // holds what arrived (at most 256 messages). Release the batch when done with its messages.
 // Once the node has stopped and every message was taken, it fails with ErrStopped.
 func (c *Channel) ReceiveBatch(ctx context.Context) (*Batch, error) {
+	return c.ReceiveBatchNext(ctx, nil)
+}
+
+// ReceiveBatchNext releases done (a batch of an earlier receive, or nil) and then receives as
+// ReceiveBatch does; the release and the receive are one call into the library. done is
+// released whatever the outcome. A receive loop that handles whole batches uses it to make
+// one call per batch.
+func (c *Channel) ReceiveBatchNext(ctx context.Context, done *Batch) (*Batch, error) {
+	var rel *C.ringwire_batch
+	if done != nil {
+		rel = done.detach()
+	}
+	defer func() {
+		if rel != nil {
+			countC(1)
+			C.ringwire_batch_release(rel)
+		}
+	}()
 	c.pendMu.Lock()
 	b := c.pending
 	c.pending = nil
@@ -231,8 +249,10 @@ func (c *Channel) ReceiveBatch(ctx context.Context) (*Batch, error) {
 		var n C.size_t
 		wait := waitMs(ctx)
 		err := c.with(func(h *C.ringwire_channel) error {
+			r := rel
+			rel = nil // the call releases it, whatever its outcome
 			return call("receive", func() C.ringwire_result {
-				return C.ringwire_channel_recv(h, &views[0], C.size_t(len(views)), wait, &bh, &n)
+				return C.ringwire_channel_recv_next(h, r, &views[0], C.size_t(len(views)), wait, &bh, &n)
 			})
 		})
 		if err != nil && !errors.Is(err, ErrTimeout) {
@@ -250,15 +270,17 @@ func (c *Channel) ReceiveBatch(ctx context.Context) (*Batch, error) {
 
 // Receive iterates over received messages until ctx is done or the node stops; it then
 // yields the error (ctx.Err() or one wrapping ErrStopped) once and ends. Messages are read in
-// batches, one call into the library per batch, and are yielded in place: a message's Payload
-// is valid only until the loop body returns. Use Clone, or ReceiveCopy, to keep it. Messages
-// of the current batch left when the loop stops early are kept for the next receive (run one
-// receive loop per channel at a time: leftovers of two loops that stop at once are not merged,
-// and the older are dropped).
+// batches, one call into the library per batch (which also releases the previous batch), and
+// are yielded in place: a message's Payload is valid only until the loop body returns. Use
+// Clone, or ReceiveCopy, to keep it. Messages of the current batch left when the loop stops
+// early are kept for the next receive (run one receive loop per channel at a time: leftovers
+// of two loops that stop at once are not merged, and the older are dropped).
 func (c *Channel) Receive(ctx context.Context) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
+		var done *Batch
 		for {
-			b, err := c.ReceiveBatch(ctx)
+			b, err := c.ReceiveBatchNext(ctx, done)
+			done = nil
 			if err != nil {
 				yield(Message{}, err)
 				return
@@ -269,7 +291,7 @@ func (c *Channel) Receive(ctx context.Context) iter.Seq2[Message, error] {
 					return
 				}
 			}
-			b.Release()
+			done = b
 		}
 	}
 }

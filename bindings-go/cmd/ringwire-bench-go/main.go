@@ -7,7 +7,7 @@
 // `pattern` payload is implemented, which is all S5 needs.
 //
 // The sender hands the library 256 envelopes per call (SendBatch); the receiver drains with
-// ReceiveBatch, one call per batch. Build it against the release library:
+// ReceiveBatchNext, one call per batch (which also releases the one before). Build it against the release library:
 //
 //	CGO_LDFLAGS=-L<cargo target>/release go build ./cmd/ringwire-bench-go
 package main
@@ -162,16 +162,16 @@ func recv(o options) error {
 	var msgs, byts uint64
 	var first, t0 time.Time
 	var m0, b0 uint64
+	var b *ringwire.Batch
+	defer func() { b.Release() }()
 	for {
-		b, err := ch.ReceiveBatch(ctx)
-		if err != nil {
+		if b, err = ch.ReceiveBatchNext(ctx, b); err != nil {
 			return fmt.Errorf("receive after %d messages: %w", msgs, err)
 		}
 		for _, m := range b.Messages() {
 			byts += uint64(len(m.Payload))
 		}
 		msgs += uint64(b.Len())
-		b.Release()
 		now := time.Now()
 		switch {
 		case first.IsZero():
