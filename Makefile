@@ -159,7 +159,7 @@ GO_BENCH_ROUNDS ?= 3
 go-bench:
 	$(CARGO) build --release --locked -p ringwire-ffi
 	$(CARGO) test --release --locked -p ringwire --test node_throughput --no-run
-	for r in $$(seq $(GO_BENCH_ROUNDS)); do \
+	@for r in $$(seq $(GO_BENCH_ROUNDS)); do \
 	  echo "go-bench: round $$r"; \
 	  RINGWIRE_BENCH_COUNT=$(GO_BENCH_COUNT) $(CARGO) test --release --locked -p ringwire --test node_throughput -- --ignored --exact go_binding_workload --nocapture 2>&1 | grep 'msg/s' | tee $(TARGET_DIR)/go-bench-rust.txt; \
 	  (cd bindings-go && RINGWIRE_RUST_FIGURES=$(TARGET_DIR)/go-bench-rust.txt CGO_LDFLAGS="-L$(TARGET_DIR)/release" $(GO) test -count=1 -run XXX -bench GoToGo -benchtime $(GO_BENCH_COUNT)x . | grep Benchmark) || exit 1; \
