@@ -376,3 +376,78 @@ func TestCgoCallsCounted(t *testing.T) {
 		t.Fatal("calls not counted")
 	}
 }
+
+// TestOneProcessSeveralChannels: two nodes in this process exchange messages both ways on
+// three channels at once; each channel delivers its own messages, in order.
+func TestOneProcessSeveralChannels(t *testing.T) {
+	a, b := startNode(t, 1), startNode(t, 2)
+	defer a.Close()
+	defer b.Close()
+	ids := []byte{0x60, 0x61, 0x62}
+	open := func(n *Node) []*Channel {
+		var chs []*Channel
+		for _, id := range ids {
+			ch, err := n.OpenChannel(ChannelDesc{ID: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ch.Close() })
+			chs = append(chs, ch)
+		}
+		return chs
+	}
+	ca, cb := open(a), open(b)
+	ida, _ := a.ID()
+	addr, _ := b.ListenAddr()
+	idb, err := a.Dial(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPeers(t, b, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const count = 30
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*len(ids))
+	for k, id := range ids {
+		for _, dir := range []struct {
+			from, to *Channel
+			peer     NodeID
+			sender   NodeID
+			tag      int
+		}{{ca[k], cb[k], idb, ida, int(id)}, {cb[k], ca[k], ida, idb, int(id) + 0x100}} {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				for i := range count {
+					if err := dir.from.Send(ctx, dir.peer, payload(dir.tag, i)); err != nil {
+						errs <- fmt.Errorf("channel %#x send %d: %w", id, i, err)
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				i := 0
+				for m, err := range dir.to.Receive(ctx) {
+					if err != nil {
+						errs <- fmt.Errorf("channel %#x receive %d: %w", id, i, err)
+						return
+					}
+					if m.Channel != id || m.Peer != dir.sender || !bytes.Equal(m.Payload, payload(dir.tag, i)) {
+						errs <- fmt.Errorf("channel %#x: message %d differs", id, i)
+						return
+					}
+					if i++; i == count {
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
