@@ -235,17 +235,14 @@ func send(o options) error {
 	for i := range envs {
 		envs[i] = ringwire.Envelope{To: ringwire.ToPeer, Peer: peer, Payload: msg}
 	}
+	// Counts whole batches: the part of a batch queued before the send failed (the receiver
+	// left) is not counted. The receiver's count is the measurement.
 	var msgs uint64
 	for ctx.Err() == nil {
-		err := ch.SendBatch(ctx, envs)
-		var queued uint64 = sendBatch
-		if err != nil {
-			queued = 0 // how many of the batch went out is not reported on failure; undercount
-		}
-		msgs += queued
-		if err != nil {
+		if err := ch.SendBatch(ctx, envs); err != nil {
 			break
 		}
+		msgs += sendBatch
 	}
 	printResult(report{
 		TotalMessages: msgs,
