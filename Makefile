@@ -153,4 +153,20 @@ c-example-installed:
 ## vet, tests under the race detector, and tests again with the `debug` tag (a collection around
 ## every library call) and GOGC=1, so a missing runtime.KeepAlive shows up as a failure.
 go-bindings: ffi-lib
-	cd bindings-go && export CGO_LDFLAGS="-L$(TARGET_DIR)/debug $${CGO_LDFLAGS:-}" && $(GO) vet ./... && $(GO) test -race -count=1 ./... && GOGC=1 $(GO) test -count=1 -tags debug ./...
+	cd bindings-go && export CGO_LDFLAGS="-L$(TARGET_DIR)/debug $${CGO_LDFLAGS:-}" && $(GO) vet ./... && $(GO) test -race -count=1 ./... && GOGC=1 $(GO) test -count=1 -tags debug ./... && $(GO) test -count=1 -run XXX -bench . -benchtime 1x ./...
+
+## go-bench: GO_BENCH_ROUNDS rounds of the Rust engine's measurement of bindings-go's
+## benchmark workload (node_throughput's go_binding_workload), each followed at once by
+## BenchmarkGoToGo against the release library; the Go rows report x-rust, the Go/Rust ratio of
+## msgs/s against that round's Rust figure. GO_BENCH_COUNT messages per measurement.
+GO_BENCH_COUNT ?= 200000
+GO_BENCH_ROUNDS ?= 3
+.PHONY: go-bench
+go-bench:
+	$(CARGO) build --release --locked -p ringwire-ffi
+	$(CARGO) test --release --locked -p ringwire --test node_throughput --no-run
+	@for r in $$(seq $(GO_BENCH_ROUNDS)); do \
+	  echo "go-bench: round $$r"; \
+	  RINGWIRE_BENCH_COUNT=$(GO_BENCH_COUNT) $(CARGO) test --release --locked -p ringwire --test node_throughput -- --ignored --exact go_binding_workload --nocapture 2>&1 | grep 'msg/s' | tee $(TARGET_DIR)/go-bench-rust.txt; \
+	  (cd bindings-go && RINGWIRE_RUST_FIGURES=$(TARGET_DIR)/go-bench-rust.txt CGO_LDFLAGS="-L$(TARGET_DIR)/release" $(GO) test -count=1 -run XXX -bench GoToGo -benchtime $(GO_BENCH_COUNT)x . | grep Benchmark) || exit 1; \
+	done

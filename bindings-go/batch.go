@@ -68,7 +68,10 @@ func viewToMessage(v *C.ringwire_message) Message {
 }
 
 // releaseBatch frees a batch that was dropped without Release.
-func releaseBatch(h unsafe.Pointer) { C.ringwire_batch_release((*C.ringwire_batch)(h)) }
+func releaseBatch(h unsafe.Pointer) {
+	countC(1)
+	C.ringwire_batch_release((*C.ringwire_batch)(h))
+}
 
 // Messages are the batch's messages, readable until Release.
 func (b *Batch) Messages() []Message { return b.msgs }
@@ -76,9 +79,24 @@ func (b *Batch) Messages() []Message { return b.msgs }
 // Len is the number of messages.
 func (b *Batch) Len() int { return len(b.msgs) }
 
-// Release frees the batch and its bytes. Releasing twice is fine. A Batch is used by one
-// goroutine at a time.
+// detach takes the batch's handle away from b (which then reads as released) so that the
+// caller can free it, for instance inside the next receive call; nil when already released.
+func (b *Batch) detach() *C.ringwire_batch {
+	h := b.h
+	b.h = nil
+	b.msgs = nil
+	if h != nil {
+		b.cleanup.Stop()
+	}
+	return h
+}
+
+// Release frees the batch and its bytes. Releasing twice, or a nil batch, is fine. A Batch is
+// used by one goroutine at a time.
 func (b *Batch) Release() {
+	if b == nil {
+		return
+	}
 	if b.h == nil {
 		b.msgs = nil
 		return
@@ -88,6 +106,7 @@ func (b *Batch) Release() {
 	b.msgs = nil
 	b.cleanup.Stop()
 	gcAround()
+	countC(1)
 	C.ringwire_batch_release(h)
 	gcAround()
 }

@@ -20,7 +20,17 @@ package ringwire
 */
 import "C"
 
+import "sync/atomic"
+
+// cgoCalls counts this package's calls into C: library functions, and the C.malloc and C.free
+// behind C.CString. Tests and benchmarks read it to measure calls per message.
+var cgoCalls atomic.Uint64
+
+// countC records n calls into C.
+func countC(n uint64) { cgoCalls.Add(n) }
+
 // ABIVersion is the version of the C ABI the linked library implements.
 func ABIVersion() uint32 {
+	countC(1)
 	return uint32(C.ringwire_abi_version())
 }

@@ -9,6 +9,7 @@ import "C"
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"runtime"
 	"sync"
@@ -20,7 +21,29 @@ import (
 const pollMs = 50
 
 // recvBatch is the most messages one receive call returns.
-const recvBatch = 64
+const recvBatch = 256
+
+// waitMs is how long the next call into the library may wait: pollMs, or less when ctx's
+// deadline is nearer (at least 1 ms, so a call that finds no space or no message waits a
+// little rather than spinning).
+func waitMs(ctx context.Context) C.uint64_t {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return pollMs
+	}
+	ms := time.Until(d).Milliseconds() + 1
+	switch {
+	case ms < 1:
+		return 1
+	case ms < pollMs:
+		return C.uint64_t(ms)
+	default:
+		return pollMs
+	}
+}
+
+// viewPool recycles the arrays that receive calls fill with message views.
+var viewPool = sync.Pool{New: func() any { return new([recvBatch]C.ringwire_message) }}
 
 // Destination says where an Envelope goes.
 type Destination uint32
@@ -88,7 +111,10 @@ func newChannel(n *Node, h *C.ringwire_channel, id byte) *Channel {
 }
 
 // freeChannel frees a channel that was dropped without Close.
-func freeChannel(h unsafe.Pointer) { C.ringwire_channel_free((*C.ringwire_channel)(h)) }
+func freeChannel(h unsafe.Pointer) {
+	countC(1)
+	C.ringwire_channel_free((*C.ringwire_channel)(h))
+}
 
 // ID is the channel's ID.
 func (c *Channel) ID() byte { return c.id }
@@ -117,7 +143,9 @@ func (c *Channel) Broadcast(ctx context.Context, msg []byte) error {
 
 // SendBatch sends the envelopes in order with one call into the library (more only while it
 // waits for queue space, resuming where the last call stopped), until ctx is done. On error,
-// the envelopes before the one that failed were queued.
+// the envelopes before the one that failed were queued. When ctx ends while the queue is
+// still full, the error wraps both the library's code (ErrFull or ErrTimeout) and ctx.Err(),
+// so backpressure is visible as errors.Is(err, ringwire.ErrTimeout).
 func (c *Channel) SendBatch(ctx context.Context, envs []Envelope) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -131,6 +159,7 @@ func (c *Channel) SendBatch(ctx context.Context, envs []Envelope) error {
 	var roles []*C.char
 	defer func() {
 		for _, r := range roles {
+			countC(1)
 			C.free(unsafe.Pointer(r))
 		}
 	}()
@@ -140,6 +169,7 @@ func (c *Channel) SendBatch(ctx context.Context, envs []Envelope) error {
 		ce.to = C.uint32_t(e.To)
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&ce.peer.bytes[0])), 20), e.Peer[:])
 		if e.To == ToRole {
+			countC(1)
 			r := C.CString(e.Role)
 			roles = append(roles, r)
 			ce.role = r
@@ -157,9 +187,10 @@ func (c *Channel) SendBatch(ctx context.Context, envs []Envelope) error {
 	for {
 		var queued C.size_t
 		rest := cenvs[done:]
+		wait := waitMs(ctx)
 		err := c.with(func(h *C.ringwire_channel) error {
 			return call("send", func() C.ringwire_result {
-				return C.ringwire_channel_send(h, &rest[0], C.size_t(len(rest)), pollMs, &queued)
+				return C.ringwire_channel_send(h, &rest[0], C.size_t(len(rest)), wait, &queued)
 			})
 		})
 		runtime.KeepAlive(cenvs)
@@ -171,15 +202,36 @@ func (c *Channel) SendBatch(ctx context.Context, envs []Envelope) error {
 			return err
 		}
 		if cerr := ctx.Err(); cerr != nil {
+			if err != nil {
+				return fmt.Errorf("%w after %d of %d envelopes (%w)", err, done, len(cenvs), cerr)
+			}
 			return cerr
 		}
 	}
 }
 
 // ReceiveBatch waits until ctx is done for at least one message and returns the batch that
-// holds what arrived (at most 64 messages). Release the batch when done with its messages.
+// holds what arrived (at most 256 messages). Release the batch when done with its messages.
 // Once the node has stopped and every message was taken, it fails with ErrStopped.
 func (c *Channel) ReceiveBatch(ctx context.Context) (*Batch, error) {
+	return c.ReceiveBatchNext(ctx, nil)
+}
+
+// ReceiveBatchNext releases done (a batch of an earlier receive, or nil) and then receives as
+// ReceiveBatch does; the release and the receive are one call into the library. done is
+// released whatever the outcome. A receive loop that handles whole batches uses it to make
+// one call per batch.
+func (c *Channel) ReceiveBatchNext(ctx context.Context, done *Batch) (*Batch, error) {
+	var rel *C.ringwire_batch
+	if done != nil {
+		rel = done.detach()
+	}
+	defer func() {
+		if rel != nil {
+			countC(1)
+			C.ringwire_batch_release(rel)
+		}
+	}()
 	c.pendMu.Lock()
 	b := c.pending
 	c.pending = nil
@@ -187,16 +239,20 @@ func (c *Channel) ReceiveBatch(ctx context.Context) (*Batch, error) {
 	if b != nil {
 		return b, nil
 	}
-	views := make([]C.ringwire_message, recvBatch)
+	views := viewPool.Get().(*[recvBatch]C.ringwire_message)
+	defer viewPool.Put(views)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		var bh *C.ringwire_batch
 		var n C.size_t
+		wait := waitMs(ctx)
 		err := c.with(func(h *C.ringwire_channel) error {
+			r := rel
+			rel = nil // the call releases it, whatever its outcome
 			return call("receive", func() C.ringwire_result {
-				return C.ringwire_channel_recv(h, &views[0], C.size_t(len(views)), pollMs, &bh, &n)
+				return C.ringwire_channel_recv_next(h, r, &views[0], C.size_t(len(views)), wait, &bh, &n)
 			})
 		})
 		if err != nil && !errors.Is(err, ErrTimeout) {
@@ -206,6 +262,7 @@ func (c *Channel) ReceiveBatch(ctx context.Context) (*Batch, error) {
 			return newBatch(bh, views[:n]), nil
 		}
 		if bh != nil {
+			countC(1)
 			C.ringwire_batch_release(bh)
 		}
 	}
@@ -213,15 +270,17 @@ func (c *Channel) ReceiveBatch(ctx context.Context) (*Batch, error) {
 
 // Receive iterates over received messages until ctx is done or the node stops; it then
 // yields the error (ctx.Err() or one wrapping ErrStopped) once and ends. Messages are read in
-// batches, one call into the library per batch, and are yielded in place: a message's Payload
-// is valid only until the loop body returns. Use Clone, or ReceiveCopy, to keep it. Messages
-// of the current batch left when the loop stops early are kept for the next receive (run one
-// receive loop per channel at a time: leftovers of two loops that stop at once are not merged,
-// and the older are dropped).
+// batches, one call into the library per batch (which also releases the previous batch), and
+// are yielded in place: a message's Payload is valid only until the loop body returns. Use
+// Clone, or ReceiveCopy, to keep it. Messages of the current batch left when the loop stops
+// early are kept for the next receive (run one receive loop per channel at a time: leftovers
+// of two loops that stop at once are not merged, and the older are dropped).
 func (c *Channel) Receive(ctx context.Context) iter.Seq2[Message, error] {
 	return func(yield func(Message, error) bool) {
+		var done *Batch
 		for {
-			b, err := c.ReceiveBatch(ctx)
+			b, err := c.ReceiveBatchNext(ctx, done)
+			done = nil
 			if err != nil {
 				yield(Message{}, err)
 				return
@@ -232,7 +291,7 @@ func (c *Channel) Receive(ctx context.Context) iter.Seq2[Message, error] {
 					return
 				}
 			}
-			b.Release()
+			done = b
 		}
 	}
 }
@@ -273,12 +332,13 @@ func (c *Channel) Request(ctx context.Context, peer NodeID, payload []byte) ([]b
 		return nil, err
 	}
 	timeout := uint64(30_000)
-	if d, ok := ctx.Deadline(); ok {
+	d, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		ms := time.Until(d).Milliseconds()
 		if ms <= 0 {
 			return nil, context.DeadlineExceeded
 		}
-		timeout = uint64(ms)
+		timeout = uint64(ms) + 1 // round up: give up at or after the deadline, not before
 	}
 	var p *C.uint8_t
 	if len(payload) > 0 {
@@ -294,12 +354,14 @@ func (c *Channel) Request(ctx context.Context, peer NodeID, payload []byte) ([]b
 	})
 	runtime.KeepAlive(payload)
 	if err != nil {
-		if errors.Is(err, ErrTimeout) && ctx.Err() != nil {
-			return nil, ctx.Err()
+		if errors.Is(err, ErrTimeout) && hasDeadline {
+			// The library waited out the deadline; say so even if ctx's timer has not fired yet.
+			return nil, fmt.Errorf("%w (%w)", err, context.DeadlineExceeded)
 		}
 		return nil, err
 	}
 	out := viewToMessage(&resp).Clone().Payload
+	countC(1)
 	C.ringwire_batch_release(bh)
 	return out, nil
 }
@@ -337,6 +399,7 @@ func (c *Channel) Close() error {
 	}
 	c.pendMu.Unlock()
 	gcAround()
+	countC(1)
 	C.ringwire_channel_free(h)
 	gcAround()
 	return nil

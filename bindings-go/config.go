@@ -65,6 +65,7 @@ func (c *Config) build() (*C.ringwire_config, error) {
 	ok := false
 	defer func() {
 		if !ok {
+			countC(1)
 			C.ringwire_config_free(cfg)
 		}
 	}()
@@ -127,6 +128,7 @@ func (c *Config) build() (*C.ringwire_config, error) {
 
 // withCString passes s to f as a NUL-terminated C string that lives for the call.
 func withCString(s string, f func(*C.char) error) error {
+	countC(2)
 	cs := C.CString(s)
 	defer C.free(unsafe.Pointer(cs))
 	return f(cs)

@@ -48,6 +48,7 @@ func (c Code) Error() string {
 	var buf [128]C.char
 	var n C.size_t
 	gcAround()
+	countC(1)
 	rc := C.ringwire_error_message(C.uint32_t(c), &buf[0], C.size_t(len(buf)), &n)
 	gcAround()
 	if rc != C.RINGWIRE_RESULT_OK {
@@ -83,6 +84,7 @@ func call(op string, f func() C.ringwire_result) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	gcAround()
+	countC(1)
 	rc := f()
 	gcAround()
 	if rc == C.RINGWIRE_RESULT_OK {
@@ -95,6 +97,7 @@ func call(op string, f func() C.ringwire_result) error {
 func lastError() string {
 	var buf [1025]C.char
 	var n C.size_t
+	countC(1)
 	if C.ringwire_last_error(&buf[0], C.size_t(len(buf)), &n) != C.RINGWIRE_RESULT_OK {
 		return ""
 	}

@@ -36,7 +36,10 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer C.ringwire_config_free(c)
+	defer func() {
+		countC(1)
+		C.ringwire_config_free(c)
+	}()
 	var h *C.ringwire_node
 	if err := call("start", func() C.ringwire_result { return C.ringwire_node_start(c, &h) }); err != nil {
 		return nil, err
@@ -47,7 +50,10 @@ func NewNode(cfg Config) (*Node, error) {
 }
 
 // freeNode frees a node that was dropped without Close.
-func freeNode(h unsafe.Pointer) { C.ringwire_node_free((*C.ringwire_node)(h)) }
+func freeNode(h unsafe.Pointer) {
+	countC(1)
+	C.ringwire_node_free((*C.ringwire_node)(h))
+}
 
 // with runs f with the live handle, or returns ErrClosed.
 func (n *Node) with(f func(h *C.ringwire_node) error) error {
@@ -163,6 +169,7 @@ func (n *Node) Close() error {
 	n.cleanup.Stop()
 	err := call("stop", func() C.ringwire_result { return C.ringwire_node_stop(h, stopTimeoutMs) })
 	gcAround()
+	countC(1)
 	C.ringwire_node_free(h)
 	gcAround()
 	if err != nil && err.(*Error).Code == ErrStopped {

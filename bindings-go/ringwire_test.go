@@ -36,13 +36,19 @@ func payload(from, i int) []byte {
 // pair starts two nodes, opens channel 0x40 on both and connects them.
 func pair(t *testing.T) (a, b *Node, ca, cb *Channel, ida, idb NodeID) {
 	t.Helper()
+	return pairDesc(t, ChannelDesc{ID: 0x40})
+}
+
+// pairDesc starts two nodes, opens the channel d on both and connects them.
+func pairDesc(t testing.TB, d ChannelDesc) (a, b *Node, ca, cb *Channel, ida, idb NodeID) {
+	t.Helper()
 	a, b = startNode(t, 1), startNode(t, 2)
 	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
 	var err error
-	if ca, err = a.OpenChannel(ChannelDesc{ID: 0x40}); err != nil {
+	if ca, err = a.OpenChannel(d); err != nil {
 		t.Fatal(err)
 	}
-	if cb, err = b.OpenChannel(ChannelDesc{ID: 0x40}); err != nil {
+	if cb, err = b.OpenChannel(d); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ca.Close(); _ = cb.Close() })

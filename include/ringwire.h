@@ -476,6 +476,23 @@ ringwire_result ringwire_channel_recv(const struct ringwire_channel *channel,
                                       size_t *out_count);
 
 /**
+ * Releases `release` (a batch of an earlier receive; NULL for none), then receives exactly as
+ * `ringwire_channel_recv` does: a receive loop's release and next receive in one call. The
+ * batch is released whatever the receive's outcome.
+ *
+ * # Safety
+ * As `ringwire_channel_recv`; `release` may be any pointer (only live batches are freed) and
+ * its views must not be read afterwards.
+ */
+ringwire_result ringwire_channel_recv_next(const struct ringwire_channel *channel,
+                                           struct ringwire_batch *release,
+                                           struct ringwire_message *messages,
+                                           size_t cap,
+                                           uint64_t timeout_ms,
+                                           struct ringwire_batch **out_batch,
+                                           size_t *out_count);
+
+/**
  * Sends a request to `peer` (a native ringwire peer) and waits up to `timeout_ms` for its
  * response; writes the response's view to `*out_response` and the batch that owns it to
  * `*out_batch`.

@@ -94,6 +94,10 @@ fn case_table(out: &mut String, scenario: &ScenarioResult, case: &CaseResult) {
     let per_msg = case.row(System::RawTcpPerMessage);
     let lifted = case.row(System::MconnLifted);
     let defaults = case.row(System::MconnDefaults);
+    // Tables with the Go row (S5) compare every row with the Rust engine's io_uring row.
+    let rust = case
+        .row(System::RingwireGo)
+        .and(case.row(System::RingwireIoUring));
     let idle = (scenario.id == Scenario::S3 && case.condition == "loaded")
         .then(|| scenario.cases.iter().find(|c| c.condition == "idle"))
         .flatten();
@@ -108,6 +112,9 @@ fn case_table(out: &mut String, scenario: &ScenarioResult, case: &CaseResult) {
     }
     head.push("× MConn lifted".into());
     head.push("× MConn defaults".into());
+    if rust.is_some() {
+        head.push("× ringwire io_uring (Go/Rust)".into());
+    }
     if idle.is_some() {
         head.push("p99 loaded ÷ idle".into());
     }
@@ -140,6 +147,9 @@ fn case_table(out: &mut String, scenario: &ScenarioResult, case: &CaseResult) {
         }
         cells.push(ratio(row, lifted, &case.primary));
         cells.push(ratio(row, defaults, &case.primary));
+        if rust.is_some() {
+            cells.push(ratio(row, rust, &case.primary));
+        }
         if let Some(idle) = idle {
             cells.push(ratio(row, idle.row(row.system), metric::P99_US));
         }

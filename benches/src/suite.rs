@@ -301,7 +301,13 @@ fn notes(scenario: Scenario) -> Vec<String> {
                all the peers and counts deliveries. RSS KiB/peer is the broadcaster's VmRSS with \
                all peers connected minus before dialling, divided by the peer count.",
         )],
-        Scenario::S5 => vec![s("Needs the engine and bindings-go.")],
+        Scenario::S5 => vec![s(
+            "Two Go processes (bindings-go/cmd/ringwire-bench-go) running S1 and S2 through the \
+               C ABI: the sender hands the library 256 envelopes per call (SendBatch), the \
+               receiver drains batches (ReceiveBatchNext, one call per batch). The io_uring and \
+               epoll rows are the Rust engine on the same workload in the same run; Go/Rust is \
+               the ratio of the Go row to them.",
+        )],
         Scenario::S6 => vec![s(
             "Sender and receiver run in two network namespaces joined by a veth pair, both ends \
                capped with tc htb at 100 Mbit/s. Raw TCP shows the cap; ringwire rows compare \

@@ -12,12 +12,15 @@
 //!    and runs the same workloads: one channel for `bulk`, a high- and a low-priority channel
 //!    for `latency`, a fresh connection per `handshake`, `--peers` connections for `fanout`);
 //! 2. give those systems a driver like [`RawTcpDriver`] that returns those commands, and make
-//!    [`drivers`] use it; S5 runs the bindings-go program the same way.
+//!    [`drivers`] use it. S5 runs the bindings-go program the same way: [`GoDriver`] builds
+//!    `bindings-go/cmd/ringwire-bench-go` and runs it as the child, and S5's table also has the
+//!    io_uring and epoll rows, so Go and the Rust engine are compared in the same run.
 //!
 //! No other part of the harness changes: tables, ratios and charts pick the rows up.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -104,7 +107,8 @@ impl System {
             Self::RawTcpPerMessage => scenario == S2,
             Self::RawTcpInterleaved => scenario == S3,
             Self::MconnDefaults | Self::MconnLifted => matches!(scenario, S1 | S2 | S3 | S4 | S7),
-            Self::RingwireIoUring | Self::RingwireEpoll => scenario != S5,
+            // In S5 as the Rust engine's figure beside the Go row.
+            Self::RingwireIoUring | Self::RingwireEpoll => true,
             Self::RingwireCompat => matches!(scenario, S1 | S2 | S3 | S4 | S7),
             Self::RingwireGo => scenario == S5,
         }
@@ -258,6 +262,129 @@ impl Driver for MconnDriver {
     }
 }
 
+/// The environment variable naming a prebuilt `ringwire-bench-go`; without it [`GoDriver`]
+/// builds one.
+pub const GO_CHILD_ENV: &str = "RINGWIRE_BENCH_GO";
+
+/// ringwire through bindings-go: `ringwire-bench-go recv|send <flags>`
+/// (`bindings-go/cmd/ringwire-bench-go`, a Go program that follows the child protocol).
+///
+/// The program is the one `RINGWIRE_BENCH_GO` names, or is built on first use: the release C
+/// library (`cargo build --release -p ringwire-ffi` into the harness's own target directory),
+/// then `go build` against it. A failed build makes the row pending with the reason.
+#[derive(Debug)]
+pub struct GoDriver {
+    /// The repository root.
+    pub repo: PathBuf,
+    /// Cargo's target directory: the library is built in `<target>/release` and the program
+    /// goes to `<target>/ringwire-bench-go/`.
+    pub target: PathBuf,
+    binary: OnceLock<Result<PathBuf, String>>,
+}
+
+impl GoDriver {
+    /// A driver that builds the program when first asked (or uses `RINGWIRE_BENCH_GO`).
+    pub fn new(repo: PathBuf, target: PathBuf) -> Self {
+        Self {
+            repo,
+            target,
+            binary: OnceLock::new(),
+        }
+    }
+
+    /// A driver for an already built program.
+    pub fn prebuilt(binary: PathBuf) -> Self {
+        let d = Self::new(PathBuf::new(), PathBuf::new());
+        let _ = d.binary.set(Ok(binary));
+        d
+    }
+
+    /// The program, built on the first call.
+    fn binary(&self) -> &Result<PathBuf, String> {
+        self.binary
+            .get_or_init(|| match std::env::var_os(GO_CHILD_ENV) {
+                Some(p) if Path::new(&p).exists() => Ok(PathBuf::from(p)),
+                Some(p) => Err(format!(
+                    "{GO_CHILD_ENV}={} does not exist",
+                    p.to_string_lossy()
+                )),
+                None => self.build(),
+            })
+    }
+
+    fn build(&self) -> Result<PathBuf, String> {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        eprintln!("ringwire-bench: building the release C library and bindings-go's child");
+        run_build(
+            Command::new(cargo)
+                .args(["build", "--release", "--locked", "-p", "ringwire-ffi"])
+                .env("CARGO_TARGET_DIR", &self.target)
+                .current_dir(&self.repo),
+            "cargo build -p ringwire-ffi",
+        )?;
+        let out = self.target.join("ringwire-bench-go/ringwire-bench-go");
+        run_build(
+            Command::new("go")
+                .args(["build", "-o"])
+                .arg(&out)
+                .arg("./cmd/ringwire-bench-go")
+                .env(
+                    "CGO_LDFLAGS",
+                    format!("-L{}", self.target.join("release").display()),
+                )
+                .current_dir(self.repo.join("bindings-go")),
+            "go build ./cmd/ringwire-bench-go",
+        )?;
+        Ok(out)
+    }
+}
+
+/// Runs one build step; the error names it.
+fn run_build(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("Go child not built: cannot run `{what}` ({e})"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("Go child not built: `{what}` exited with {status}"))
+    }
+}
+
+impl Driver for GoDriver {
+    fn system(&self) -> System {
+        System::RingwireGo
+    }
+
+    fn availability(&self, _scenario: Scenario) -> Availability {
+        match self.binary() {
+            Ok(_) => Availability::Ready,
+            Err(why) => Availability::Pending(why.clone()),
+        }
+    }
+
+    fn command(&self, role: Role<'_>, spec: &Spec) -> Command {
+        let bin = match self.binary() {
+            Ok(b) => b.as_path(),
+            Err(_) => Path::new("ringwire-bench-go"),
+        };
+        let mut cmd = Command::new(bin);
+        role_args(&mut cmd, role);
+        cmd.args(spec.child_args());
+        cmd
+    }
+}
+
+/// Cargo's target directory, from this executable's path (`<target>/<profile>/ringwire-bench`,
+/// or `<target>/<profile>/deps/…` for a test).
+fn target_dir(exe: &Path) -> PathBuf {
+    let mut dir = exe.parent().unwrap_or(Path::new("."));
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().unwrap_or(dir);
+    }
+    dir.parent().unwrap_or(dir).to_owned()
+}
+
 /// A system whose implementation has not landed: every row says so.
 #[derive(Debug)]
 pub struct PendingDriver {
@@ -310,10 +437,10 @@ pub fn drivers(
                     binary: mconnbench.clone(),
                     config: MconnConfig::lifted(lifted_flush),
                 }),
-                System::RingwireGo => Box::new(PendingDriver {
-                    system,
-                    reason: "not yet measured (engine and bindings-go pending)".to_owned(),
-                }),
+                System::RingwireGo => Box::new(GoDriver::new(
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+                    target_dir(exe),
+                )),
                 _ => Box::new(PendingDriver {
                     system,
                     reason: ENGINE_PENDING.to_owned(),
@@ -321,4 +448,45 @@ pub fn drivers(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Mode, Params, cases};
+
+    #[test]
+    fn go_driver_runs_the_go_child_with_the_protocol_flags() {
+        let d = GoDriver::prebuilt(PathBuf::from("/x/ringwire-bench-go"));
+        assert_eq!(d.availability(Scenario::S5), Availability::Ready);
+        let case = &cases(Scenario::S5, &Params::for_mode(Mode::Quick))[1];
+        let cmd = d.command(Role::Sender("127.0.0.1:9"), &case.spec);
+        assert_eq!(cmd.get_program(), "/x/ringwire-bench-go");
+        let args: Vec<_> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(&args[..3], ["send", "--addr", "127.0.0.1:9"]);
+        assert!(args.contains(&"--scenario=bulk".to_owned()));
+        assert!(args.contains(&"--size=256".to_owned()));
+    }
+
+    #[test]
+    fn target_dir_from_the_executable() {
+        assert_eq!(
+            target_dir(Path::new("/t/release/ringwire-bench")),
+            Path::new("/t")
+        );
+        assert_eq!(
+            target_dir(Path::new("/t/debug/deps/x-123")),
+            Path::new("/t")
+        );
+    }
+
+    #[test]
+    fn s5_has_the_go_row_beside_the_rust_engine() {
+        assert!(System::RingwireGo.applies_to(Scenario::S5));
+        assert!(System::RingwireIoUring.applies_to(Scenario::S5));
+        assert!(!System::RingwireGo.applies_to(Scenario::S1));
+    }
 }

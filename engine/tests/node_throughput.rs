@@ -69,6 +69,20 @@ fn throughput_small_and_large_messages() {
     }
 }
 
+/// The workload of bindings-go's `BenchmarkGoToGo` (4 KiB and 256-byte messages, native, one
+/// connection): `make go-bench` runs this and the Go benchmark one after the other and reports
+/// Go/Rust ratios.
+#[test]
+#[ignore]
+fn go_binding_workload() {
+    let count = std::env::var("RINGWIRE_BENCH_COUNT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
+    one_connection(true, 4096, count);
+    one_connection(true, 256, count);
+}
+
 const CHILD_ENV: &str = "RINGWIRE_TEST_IDLE_PEERS";
 
 /// Child side of the idle-peer measurement: many peer nodes that dial the hub and stay idle.

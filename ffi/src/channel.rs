@@ -136,6 +136,9 @@ pub struct ringwire_channel {
     inbox: Mutex<Inbox>,
     pending: Mutex<Pending>,
     fd: Arc<OwnedFd>,
+    /// Set when the eventfd was made readable and no receive has cleared it since: the
+    /// forwarding thread writes the eventfd only when this was clear, not once per message.
+    signalled: Arc<AtomicBool>,
     closed: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     pump: Mutex<Option<JoinHandle<()>>>,
@@ -156,11 +159,13 @@ impl ringwire_channel {
         let (tx, rx) = sync_channel(queue.max(1));
         let closed = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
+        let signalled = Arc::new(AtomicBool::new(false));
         let pump = {
-            let (fd, closed, stop) = (fd.clone(), closed.clone(), stop.clone());
+            let (fd, signalled, closed, stop) =
+                (fd.clone(), signalled.clone(), closed.clone(), stop.clone());
             std::thread::Builder::new()
                 .name(format!("ringwire-ffi-ch{id:02x}"))
-                .spawn(move || pump(receiver, tx, &fd, &closed, &stop))
+                .spawn(move || pump(receiver, tx, &fd, &signalled, &closed, &stop))
                 .map_err(|e| fail(ringwire_result::Io, e))?
         };
         Ok(ringwire_channel {
@@ -172,6 +177,7 @@ impl ringwire_channel {
                 next_id: 1,
             }),
             fd,
+            signalled,
             closed,
             stop,
             pump: Mutex::new(Some(pump)),
@@ -179,11 +185,13 @@ impl ringwire_channel {
     }
 }
 
-/// Moves messages from the engine into the handle's queue and signals the eventfd.
+/// Moves messages from the engine into the handle's queue and signals the eventfd (once per
+/// drain: `signalled` says a signal is already pending).
 fn pump(
     mut from: ChannelReceiver,
     to: SyncSender<Received>,
     fd: &OwnedFd,
+    signalled: &AtomicBool,
     closed: &AtomicBool,
     stop: &AtomicBool,
 ) {
@@ -194,7 +202,11 @@ fn pump(
                 if to.send(m).is_err() {
                     break;
                 }
-                signal(fd);
+                // After the send: a receive that cleared the flag before this point either
+                // took the message or will be signalled now.
+                if !signalled.swap(true, Ordering::AcqRel) {
+                    signal(fd);
+                }
             }
             None if Instant::now() < until => {
                 // The engine closed the channel (the node stopped).
@@ -378,8 +390,11 @@ pub unsafe extern "C" fn ringwire_channel_recv(
         non_null(out_count)?;
         let h = CHANNELS.get(channel)?;
         let inbox = h.inbox.lock().unwrap_or_else(|e| e.into_inner());
-        // Clear before draining: a message that arrives after the drain signals again.
+        // Clear before draining: a message that arrives after the drain signals again. The
+        // eventfd first, then the flag (a swap, to see every message sent before the
+        // forwarding thread set it): the flag is never left set on an unreadable eventfd.
         clear(&h.fd);
+        h.signalled.swap(false, Ordering::AcqRel);
         let rx = inbox.rx.as_ref().ok_or(ringwire_result::Stopped)?;
         let mut got: Vec<Received> = Vec::new();
         if cap > 0 {
@@ -409,6 +424,7 @@ pub unsafe extern "C" fn ringwire_channel_recv(
         }
         if cap > 0 && got.len() == cap {
             // More may wait: keep the eventfd readable (at worst one spurious wakeup).
+            h.signalled.store(true, Ordering::Release);
             signal(&h.fd);
         }
         if got.is_empty() && h.closed.load(Ordering::Acquire) {
@@ -447,6 +463,29 @@ pub unsafe extern "C" fn ringwire_channel_recv(
         }
         Ok(())
     })
+}
+
+/// Releases `release` (a batch of an earlier receive; NULL for none), then receives exactly as
+/// `ringwire_channel_recv` does: a receive loop's release and next receive in one call. The
+/// batch is released whatever the receive's outcome.
+///
+/// # Safety
+/// As `ringwire_channel_recv`; `release` may be any pointer (only live batches are freed) and
+/// its views must not be read afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_channel_recv_next(
+    channel: *const ringwire_channel,
+    release: *mut ringwire_batch,
+    messages: *mut ringwire_message,
+    cap: usize,
+    timeout_ms: u64,
+    out_batch: *mut *mut ringwire_batch,
+    out_count: *mut usize,
+) -> ringwire_result {
+    // SAFETY: any pointer is accepted; forwarded from this function's contract.
+    unsafe { ringwire_batch_release(release) };
+    // SAFETY: forwarded from this function's contract.
+    unsafe { ringwire_channel_recv(channel, messages, cap, timeout_ms, out_batch, out_count) }
 }
 
 fn view(origin: Origin, channel: u8, payload: &Bytes, request_id: u64) -> ringwire_message {
