@@ -44,6 +44,7 @@ pub use error::{DialError, DownReason, SendError};
 pub use gate::{Admission, DefaultGate, PeerGate, Pending};
 pub(crate) use peer::PeerEntry;
 pub use peer::{Direction, PeerEvent, PeerSummary};
+pub(crate) use received::CancelFlag;
 pub use received::{Origin, PendingRequest, Received};
 
 /// Identifies one connection for its whole life (never reused within a process).
@@ -664,15 +665,29 @@ impl Router {
             entry.release(channel);
             return Err(e);
         }
-        match clock::timeout_at(deadline, response).await {
+        // From here on, dropping this future gives the request up: the guard tells the shard,
+        // which withdraws it (a CANCEL frame goes to the peer if the request is on the wire).
+        let mut guard = AbandonGuard {
+            router: self,
+            shard: entry.shard,
+            conn: entry.conn,
+            armed: true,
+        };
+        let result = match clock::timeout_at(deadline, response).await {
+            // The connection's own timer fires at the same deadline and cancels at the peer.
             None => Err(SendError::Timeout),
             Some(Err(_)) => Err(SendError::PeerGone),
             Some(Ok(r)) => r,
-        }
+        };
+        guard.armed = false;
+        result
     }
 
     /// Answers a request a peer sent.
     pub(crate) fn respond(&self, req: PendingRequest, payload: Bytes) -> Result<(), SendError> {
+        if req.cancelled.is_set() {
+            return Err(SendError::Cancelled);
+        }
         self.check_size(req.channel, &payload)?;
         let entry = self.connected_peer(&req.peer)?;
         if entry.conn != req.conn {
@@ -772,5 +787,25 @@ fn local(channel: u8, payload: Bytes) -> Received {
         channel,
         payload,
         request: None,
+    }
+}
+
+/// Withdraws a request whose caller stopped waiting (the `request` future was dropped).
+struct AbandonGuard<'a> {
+    router: &'a Router,
+    shard: usize,
+    conn: ConnId,
+    armed: bool,
+}
+
+impl Drop for AbandonGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: with the shard's inbox full the request still ends at its deadline,
+            // when the connection's timer cancels it at the peer.
+            let _ = self
+                .router
+                .try_command(self.shard, Command::Cancel { conn: self.conn });
+        }
     }
 }

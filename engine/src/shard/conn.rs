@@ -32,7 +32,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::proto::conn::{ConnError, Connection, Event, Message, PeerInfo};
 use crate::proto::native::{MessageKind, RequestId};
 use crate::router::{
-    ChannelTable, ConnId, DialError, Direction, DownReason, Origin, PeerEntry, Pending,
+    CancelFlag, ChannelTable, ConnId, DialError, Direction, DownReason, Origin, PeerEntry, Pending,
     PendingRequest, Received, SendError,
 };
 use crate::rt::net::Stream;
@@ -53,6 +53,9 @@ pub(crate) struct ConnCtx {
     entry: RefCell<Option<Arc<PeerEntry>>>,
     staging: RefCell<Staging>,
     requests: RefCell<HashMap<RequestId, RequestReply>>,
+    /// Requests the peer sent that the application holds, until answered or cancelled (as
+    /// many as the peer may have in flight).
+    inbound: RefCell<HashMap<RequestId, CancelFlag>>,
     dial_reply: RefCell<Option<DialReply>>,
     /// The gate's place for this connection until admission (dropped if it never gets there).
     pending: RefCell<Option<Pending>>,
@@ -90,6 +93,7 @@ impl ConnCtx {
             entry: RefCell::new(None),
             staging: RefCell::new(Staging::default()),
             requests: RefCell::new(HashMap::new()),
+            inbound: RefCell::new(HashMap::new()),
             dial_reply: RefCell::new(dial_reply),
             pending: RefCell::new(pending),
             io_failure: RefCell::new(None),
@@ -114,6 +118,38 @@ impl ConnCtx {
     /// Holds `item` for `channel` and moves what fits into the connection.
     pub(crate) fn stage(&self, channel: u8, item: Staged) {
         self.staging.borrow_mut().push(channel, item);
+        self.pump();
+    }
+
+    /// Holds the answer to request `id` the peer sent.
+    pub(crate) fn respond(&self, channel: u8, id: RequestId, payload: bytes::Bytes) {
+        self.inbound.borrow_mut().remove(&id);
+        self.stage(channel, Staged::Response { id, payload });
+    }
+
+    /// Withdraws the requests whose callers stopped waiting: held ones are dropped, those in
+    /// the connection are cancelled (a CANCEL frame follows when the peer has them).
+    pub(crate) fn withdraw_abandoned(&self) {
+        let entry = self.entry();
+        self.staging.borrow_mut().drop_abandoned(entry.as_deref());
+        let mut cancelled = 0;
+        {
+            let mut conn = self.conn.borrow_mut();
+            self.requests.borrow_mut().retain(|id, reply| {
+                if reply.is_closed() {
+                    conn.cancel(*id);
+                    cancelled += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        if cancelled > 0 {
+            tracing::trace!(conn = self.id, cancelled, "requests withdrawn");
+            self.wake_writer.notify_one();
+        }
+        // Dropped held requests returned credits: more may move now.
         self.pump();
     }
 
@@ -452,6 +488,9 @@ fn on_event(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, event: Event) -> Flow {
         }
         Event::Cancelled(id) => {
             tracing::trace!(conn = ctx.id, ?id, "peer cancelled a request");
+            if let Some(flag) = ctx.inbound.borrow_mut().remove(&id) {
+                flag.set();
+            }
             Flow::Continue
         }
         Event::Closed(reason) => {
@@ -522,13 +561,18 @@ fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
             }
             return Flow::Continue;
         }
-        MessageKind::Request(id) => Some(PendingRequest {
-            peer,
-            conn: ctx.id,
-            shard: shard.index,
-            channel: m.channel,
-            id,
-        }),
+        MessageKind::Request(id) => {
+            let cancelled = CancelFlag::default();
+            ctx.inbound.borrow_mut().insert(id, cancelled.clone());
+            Some(PendingRequest {
+                peer,
+                conn: ctx.id,
+                shard: shard.index,
+                channel: m.channel,
+                id,
+                cancelled,
+            })
+        }
         MessageKind::Plain => None,
     };
     let Some(slot) = ctx.table.get(m.channel) else {
@@ -575,6 +619,7 @@ fn on_closed(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, reason: ConnError) {
     for (_, reply) in ctx.requests.borrow_mut().drain() {
         let _ = reply.send(Err(SendError::PeerGone));
     }
+    ctx.inbound.borrow_mut().clear();
     if let Some(reply) = ctx.dial_reply.borrow_mut().take() {
         let err = match (io, refused) {
             (_, Some(r)) => DialError::Refused(r),

@@ -178,6 +178,11 @@ impl Shard {
                     let _ = reply.send(Err(crate::router::SendError::PeerGone));
                 }
             },
+            Command::Cancel { conn } => {
+                if let Some(ctx) = self.conn(conn) {
+                    ctx.withdraw_abandoned();
+                }
+            }
             Command::Respond {
                 conn,
                 channel,
@@ -185,7 +190,7 @@ impl Shard {
                 payload,
             } => {
                 if let Some(ctx) = self.conn(conn) {
-                    ctx.stage(channel, Staged::Response { id, payload });
+                    ctx.respond(channel, id, payload);
                 }
             }
             Command::Dial {
