@@ -62,6 +62,8 @@ pub(crate) struct Stats {
     pub(crate) accept_refused: AtomicU64,
     pub(crate) events_lagged: AtomicU64,
     pub(crate) read_buffers_exhausted: AtomicU64,
+    pub(crate) multishot_arms: AtomicU64,
+    pub(crate) multishot_receives: AtomicU64,
 }
 
 /// A snapshot of the node's counters.
@@ -87,6 +89,10 @@ pub struct NodeStats {
     pub events_lagged: u64,
     /// Reads that found every lent read buffer of their shard in use (retried).
     pub read_buffers_exhausted: u64,
+    /// Multishot receives armed (io_uring), re-arms included.
+    pub multishot_arms: u64,
+    /// Buffers of received bytes those multishot receives delivered.
+    pub multishot_receives: u64,
 }
 
 /// A channel this node runs: its descriptor and the sending side of its receive queue.
@@ -414,6 +420,8 @@ impl Router {
             accept_refused: s.accept_refused.load(Ordering::Relaxed),
             events_lagged: s.events_lagged.load(Ordering::Relaxed),
             read_buffers_exhausted: s.read_buffers_exhausted.load(Ordering::Relaxed),
+            multishot_arms: s.multishot_arms.load(Ordering::Relaxed),
+            multishot_receives: s.multishot_receives.load(Ordering::Relaxed),
         }
     }
 

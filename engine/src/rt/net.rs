@@ -76,6 +76,36 @@ impl Stream {
         }
     }
 
+    /// Starts a multishot receive into the shard's provided-buffer ring (io_uring): one
+    /// submission keeps delivering received bytes until it is stopped, the stream ends or the
+    /// ring runs dry. `on_arm` runs each time a receive is submitted. `None` for streams
+    /// without one (the in-memory pipe).
+    pub(crate) fn recv_multi(
+        &self,
+        len: usize,
+        on_arm: impl Fn() + Unpin + 'static,
+    ) -> Option<MultiRecv> {
+        use compio::driver::ToSharedFd as _;
+        use compio::driver::op::{RecvFlags, RecvMulti};
+        match &self.inner {
+            Inner::Tcp(s) => {
+                let fd = s.to_shared_fd();
+                let rt = compio::runtime::Runtime::current();
+                // Re-created (re-armed) by the stream itself whenever the kernel ends one.
+                let stream = compio::runtime::SubmitMultiStream::new(move || {
+                    let pool = rt.buffer_pool()?;
+                    let op = RecvMulti::new(fd.clone(), &pool, len, RecvFlags::empty())?;
+                    on_arm();
+                    Ok(rt.submit_multi(op).into_managed(pool))
+                });
+                Some(MultiRecv {
+                    stream: Box::pin(stream),
+                })
+            }
+            Inner::Memory(_) => None,
+        }
+    }
+
     /// Writes all of `buf`.
     pub(crate) async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         match &self.inner {
@@ -168,4 +198,58 @@ pub(crate) async fn connect(addr: SocketAddr, deadline: Instant) -> io::Result<S
             format!("connect to {addr} timed out"),
         )),
     }
+}
+
+type BufStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = io::Result<BufferRef>>>>;
+
+use compio::driver::BufferRef;
+
+/// A multishot receive in progress (see [`Stream::recv_multi`]).
+///
+/// The kernel keeps delivering into the shard's provided-buffer ring while the receive is
+/// armed. When the ring runs dry it ends the receive with `ENOBUFS`
+/// ([`io::ErrorKind::ResourceBusy`] here) and the next call to [`MultiRecv::next`] re-arms it.
+/// There is no stop: the runtime drops what a cancelled operation had delivered, so dropping
+/// a `MultiRecv` loses bytes. Drop it only when the connection is finished, and use it only
+/// for connections that always take their input.
+pub(crate) struct MultiRecv {
+    stream: BufStream,
+}
+
+impl MultiRecv {
+    /// Waits for received bytes and hands them to `f` (the buffer goes back to the ring when
+    /// `f` returns). `Ok(None)` is end of stream.
+    pub(crate) async fn next<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> io::Result<Option<R>> {
+        match futures_util::StreamExt::next(&mut self.stream).await {
+            Some(Ok(buf)) => Ok(Some(f(&buf))),
+            Some(Err(e)) => Err(e),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Whether the kernel delivers a multishot receive natively (Linux 6.0 or newer); older
+/// kernels run each receive as a single shot, which works but saves nothing.
+#[cfg(target_os = "linux")]
+pub(crate) fn multishot_recv_native() -> bool {
+    // SAFETY: `uname` only writes into the zeroed struct we pass; `release` is NUL-terminated
+    // by the kernel.
+    let release = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return false;
+        }
+        std::ffi::CStr::from_ptr(u.release.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    major >= 6
+}
+
+/// Whether the kernel delivers a multishot receive natively (never off Linux).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn multishot_recv_native() -> bool {
+    false
 }

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::proto::conn::{ConnError, Connection, Event, Message, PeerInfo};
+use crate::proto::conn::{ConnError, Connection, Event, Message, Mode, PeerInfo};
 use crate::proto::native::{MessageKind, RequestId};
 use crate::router::{
     CancelFlag, ChannelTable, ConnId, DialError, Direction, DownReason, Origin, PeerEntry, Pending,
@@ -222,12 +222,17 @@ impl ConnCtx {
 /// Starts the three tasks of a connection; returns when the connection is finished and its
 /// tasks are gone.
 pub(crate) async fn run(shard: Rc<Shard>, ctx: Rc<ConnCtx>) {
-    let reader = if shard.config.lent_buffers {
-        thread::spawn(read_lent_loop(
+    let reader = if shard.config.multishot_recv {
+        thread::spawn(read_multi_loop(
             shard.clone(),
             ctx.clone(),
             shard.config.read_buffer,
         ))
+    } else if shard.config.lent_buffers {
+        let (shard2, ctx2, size) = (shard.clone(), ctx.clone(), shard.config.read_buffer);
+        thread::spawn(async move {
+            read_lent_loop(shard2, ctx2, size, false).await;
+        })
     } else {
         thread::spawn(read_loop(ctx.clone(), shard.config.read_buffer))
     };
@@ -277,10 +282,21 @@ async fn read_loop(ctx: Rc<ConnCtx>, size: usize) {
 
 /// Like `read_loop`, with buffers lent by the runtime for the duration of one read (the
 /// provided-buffer ring on io_uring): an idle connection holds no read buffer.
-async fn read_lent_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
+///
+/// With `until_native`, returns once the connection runs the native protocol (its reader then
+/// switches to a multishot receive); the return value says whether that happened.
+async fn read_lent_loop(
+    shard: Rc<Shard>,
+    ctx: Rc<ConnCtx>,
+    size: usize,
+    until_native: bool,
+) -> bool {
     loop {
         if !wait_for_input_demand(&ctx).await {
-            return;
+            return false;
+        }
+        if until_native && ctx.conn.borrow().mode() == Some(Mode::Native) {
+            return true;
         }
         let result = ctx
             .stream
@@ -296,10 +312,78 @@ async fn read_lent_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
             }
             Ok(None) => {
                 ctx.defer_io("connection closed by the peer".into());
-                return;
+                return false;
             }
             Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
                 // Every pooled buffer is in use on this shard: let the others drain first.
+                shard
+                    .router
+                    .stats
+                    .read_buffers_exhausted
+                    .fetch_add(1, Ordering::Relaxed);
+                time::sleep_until(Instant::now() + std::time::Duration::from_millis(1)).await;
+            }
+            Err(e) => {
+                ctx.defer_io(format!("read: {e}"));
+                return false;
+            }
+        }
+    }
+}
+
+/// Like `read_lent_loop` with one multishot receive per native connection (io_uring): the
+/// kernel keeps filling ring buffers without a submission per read, and the reader hands each
+/// to the connection as it comes.
+///
+/// Policy: a multishot receive cannot be stopped without losing what the kernel already
+/// delivered for it (the runtime drops the results of a cancelled operation), so it is used
+/// only where the connection always takes input: native connections, which bound what waits
+/// with credit windows. The handshake and compat connections (which stop reading when their
+/// receive queue is full) use single-shot reads from the same ring. A ring that runs dry
+/// (`ENOBUFS`) ends the receive; it is re-armed after a short pause so the other connections
+/// of the shard can return buffers.
+async fn read_multi_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
+    if !read_lent_loop(shard.clone(), ctx.clone(), size, true).await {
+        return;
+    }
+    let arms = shard.clone();
+    let on_arm = move || {
+        arms.router
+            .stats
+            .multishot_arms
+            .fetch_add(1, Ordering::Relaxed);
+    };
+    let Some(mut rx) = ctx.stream.recv_multi(size, on_arm) else {
+        // Not a socket (the in-memory pipe): plain reads.
+        return read_loop(ctx, size).await;
+    };
+    loop {
+        // Native connections always want input until they close.
+        if !wait_for_input_demand(&ctx).await {
+            return;
+        }
+        let result = rx
+            .next(|bytes| {
+                // The error, if any, is also reported as `Event::Closed`.
+                let _ = ctx.conn.borrow_mut().handle_input(Instant::now(), bytes);
+            })
+            .await;
+        match result {
+            Ok(Some(())) => {
+                shard
+                    .router
+                    .stats
+                    .multishot_receives
+                    .fetch_add(1, Ordering::Relaxed);
+                ctx.wake_driver.notify_one();
+                ctx.wake_writer.notify_one();
+            }
+            Ok(None) => {
+                ctx.defer_io("connection closed by the peer".into());
+                return;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
+                // The next call re-arms the receive.
                 shard
                     .router
                     .stats

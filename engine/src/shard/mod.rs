@@ -45,6 +45,9 @@ pub(crate) struct ShardConfig {
     /// Read into buffers the runtime lends per read (provided-buffer ring) instead of one
     /// buffer per connection.
     pub(crate) lent_buffers: bool,
+    /// Receive with one multishot receive per connection into the provided-buffer ring
+    /// (io_uring with lent buffers, on a kernel that supports it).
+    pub(crate) multishot_recv: bool,
     /// Bytes a connection writes per write (records are coalesced up to this).
     pub(crate) write_batch: usize,
     /// Most connections on one shard; further inbound ones are closed at once.
