@@ -64,6 +64,7 @@ pub(crate) struct Stats {
     pub(crate) read_buffers_exhausted: AtomicU64,
     pub(crate) multishot_arms: AtomicU64,
     pub(crate) multishot_receives: AtomicU64,
+    pub(crate) zero_copy_writes: AtomicU64,
 }
 
 /// A snapshot of the node's counters.
@@ -93,6 +94,8 @@ pub struct NodeStats {
     pub multishot_arms: u64,
     /// Buffers of received bytes those multishot receives delivered.
     pub multishot_receives: u64,
+    /// Writes sent with zero-copy sends (io_uring, at least `Limits::send_zc_threshold`).
+    pub zero_copy_writes: u64,
 }
 
 /// A channel this node runs: its descriptor and the sending side of its receive queue.
@@ -422,6 +425,7 @@ impl Router {
             read_buffers_exhausted: s.read_buffers_exhausted.load(Ordering::Relaxed),
             multishot_arms: s.multishot_arms.load(Ordering::Relaxed),
             multishot_receives: s.multishot_receives.load(Ordering::Relaxed),
+            zero_copy_writes: s.zero_copy_writes.load(Ordering::Relaxed),
         }
     }
 

@@ -35,7 +35,7 @@ use crate::router::{
     CancelFlag, ChannelTable, ConnId, DialError, Direction, DownReason, Origin, PeerEntry, Pending,
     PendingRequest, Received, SendError,
 };
-use crate::rt::net::Stream;
+use crate::rt::net::{self, Stream, ZcInFlight};
 use crate::rt::{thread, time};
 
 use super::Shard;
@@ -236,7 +236,11 @@ pub(crate) async fn run(shard: Rc<Shard>, ctx: Rc<ConnCtx>) {
     } else {
         thread::spawn(read_loop(ctx.clone(), shard.config.read_buffer))
     };
-    let writer = thread::spawn(write_loop(ctx.clone(), shard.config.write_batch));
+    let writer = thread::spawn(write_loop(
+        shard.clone(),
+        ctx.clone(),
+        shard.config.write_batch,
+    ));
     drive(&shard, &ctx).await;
     // Let the writer send what the close queued (CLOSE or RESET), for a bounded time.
     ctx.wake_writer.notify_one();
@@ -416,7 +420,11 @@ async fn wait_for_input_demand(ctx: &ConnCtx) -> bool {
     }
 }
 
-async fn write_loop(ctx: Rc<ConnCtx>, batch: usize) {
+/// Writes what the connection has to send, coalescing records up to `batch` bytes per write.
+/// On io_uring a write of at least `send_zc_threshold` bytes goes out as zero-copy sends.
+async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
+    let zc_threshold = shard.config.send_zc_threshold;
+    let mut in_flight = ZcInFlight::new(net::ZC_DEPTH);
     let mut out: Vec<u8> = Vec::new();
     loop {
         ctx.pump();
@@ -426,13 +434,25 @@ async fn write_loop(ctx: Rc<ConnCtx>, batch: usize) {
             while out.len() < batch && conn.poll_transmit(now, &mut out) {}
         }
         if !out.is_empty() {
-            let (result, b) = ctx.stream.write_all(out).await;
-            out = b;
-            out.clear();
-            // Idle connections keep no large buffer.
-            if out.capacity() > batch {
-                out = Vec::new();
-            }
+            let result = if zc_threshold.is_some_and(|t| out.len() >= t) {
+                shard
+                    .router
+                    .stats
+                    .zero_copy_writes
+                    .fetch_add(1, Ordering::Relaxed);
+                // The kernel sends from this buffer until it releases it: a fresh one follows.
+                let bytes = bytes::Bytes::from(std::mem::take(&mut out));
+                ctx.stream.write_all_zc(bytes, &mut in_flight).await
+            } else {
+                let (result, b) = ctx.stream.write_all(out).await;
+                out = b;
+                out.clear();
+                // Idle connections keep no large buffer.
+                if out.capacity() > batch {
+                    out = Vec::new();
+                }
+                result
+            };
             if let Err(e) = result {
                 ctx.defer_io(format!("write: {e}"));
                 break;
@@ -444,8 +464,16 @@ async fn write_loop(ctx: Rc<ConnCtx>, batch: usize) {
             ctx.stream.shutdown_write().await;
             break;
         }
-        ctx.wake_writer.notified().await;
+        // Nothing to send: wait for work, letting the kernel release what zero-copy sends
+        // still hold meanwhile (new work does not wait for those releases).
+        let mut notified = pin!(ctx.wake_writer.notified());
+        if let futures_util::future::Either::Left(_) =
+            futures_util::future::select(pin!(in_flight.drain()), notified.as_mut()).await
+        {
+            notified.await;
+        }
     }
+    in_flight.drain().await;
     ctx.writer_done.set(true);
     ctx.writer_exit.notify_one();
 }

@@ -48,6 +48,8 @@ pub(crate) struct ShardConfig {
     /// Receive with one multishot receive per connection into the provided-buffer ring
     /// (io_uring with lent buffers, on a kernel that supports it).
     pub(crate) multishot_recv: bool,
+    /// Writes of at least this many bytes use zero-copy sends (io_uring only; `None`: never).
+    pub(crate) send_zc_threshold: Option<usize>,
     /// Bytes a connection writes per write (records are coalesced up to this).
     pub(crate) write_batch: usize,
     /// Most connections on one shard; further inbound ones are closed at once.
