@@ -297,8 +297,13 @@ impl MultiRecv {
 
 /// Whether the kernel delivers a multishot receive natively (Linux 6.0 or newer); older
 /// kernels run each receive as a single shot, which works but saves nothing.
-#[cfg(target_os = "linux")]
 pub(crate) fn multishot_recv_native() -> bool {
+    kernel_at_least(6, 0)
+}
+
+/// Whether the running kernel is at least `major.minor` (false when that cannot be told).
+#[cfg(target_os = "linux")]
+pub(crate) fn kernel_at_least(major: u32, minor: u32) -> bool {
     // SAFETY: `uname` only writes into the zeroed struct we pass; `release` is NUL-terminated
     // by the kernel.
     let release = unsafe {
@@ -310,14 +315,16 @@ pub(crate) fn multishot_recv_native() -> bool {
             .to_string_lossy()
             .into_owned()
     };
-    let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    major >= 6
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    have >= (major, minor)
 }
 
-/// Whether the kernel delivers a multishot receive natively (never off Linux).
+/// Whether the running kernel is at least `major.minor` (never off Linux).
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn multishot_recv_native() -> bool {
+pub(crate) fn kernel_at_least(_major: u32, _minor: u32) -> bool {
     false
 }
 
