@@ -383,8 +383,10 @@ impl NodeBuilder {
             // it waits, so there every connection keeps its own.
             lent_buffers: lent,
             multishot_recv: multishot,
-            send_zc_threshold: (kind == DriverKind::IoUring && self.limits.send_zc_threshold > 0)
-                .then_some(self.limits.send_zc_threshold),
+            send_zc_threshold: (kind == DriverKind::IoUring
+                && self.limits.send_zc_threshold > 0
+                && driver::send_zc_supported())
+            .then_some(self.limits.send_zc_threshold),
             write_batch: self.limits.write_batch.max(16 * 1024),
             max_connections: self.limits.max_connections_per_shard,
             close_grace: self.limits.close_grace,

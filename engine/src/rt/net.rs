@@ -409,8 +409,8 @@ mod tests {
     #[test]
     #[ignore]
     fn send_zc_threshold() {
-        if super::super::driver::probe().is_err() {
-            eprintln!("io_uring unavailable: nothing to measure");
+        if super::super::driver::probe().is_err() || !super::super::driver::send_zc_supported() {
+            eprintln!("io_uring or its zero-copy send unavailable: nothing to measure");
             return;
         }
         for size in [4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20] {
@@ -433,7 +433,10 @@ mod tests {
     #[test]
     fn zero_copy_writes_deliver_every_byte() {
         for kind in [DriverKind::IoUring, DriverKind::Epoll] {
-            if kind == DriverKind::IoUring && super::super::driver::probe().is_err() {
+            if kind == DriverKind::IoUring
+                && (super::super::driver::probe().is_err()
+                    || !super::super::driver::send_zc_supported())
+            {
                 continue;
             }
             let rate = loopback_rate(kind, 100_003, 4 << 20, true);
