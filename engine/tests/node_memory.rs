@@ -188,31 +188,45 @@ fn request_response_round_trip_and_deadline() {
     b.shutdown_blocking(secs(5));
 }
 
+/// Waits until the peer's CANCEL has marked `req`.
+fn wait_cancelled(req: &ringwire::router::PendingRequest) {
+    let deadline = secs(10);
+    while !req.is_cancelled() {
+        assert!(
+            Instant::now() < deadline,
+            "the cancel never reached the responder"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 #[test]
-fn a_cancelled_request_drops_its_late_response() {
+fn a_dropped_request_is_cancelled_at_the_peer() {
     let desc = chan(0x60, 1, 1 << 20);
     let (a, b) = memory_pair(true, std::slice::from_ref(&desc));
     let ca = a.open_channel(desc.clone()).unwrap();
     let mut cb = b.open_channel(desc).unwrap();
-    {
+    let m = {
         let mut fut = pin!(ca.request(b.node_id(), Bytes::from_static(b"q"), secs(10)));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Pending));
-        // Dropping the future here gives the request up.
-    }
-    let m = cb.recv_blocking(secs(10)).expect("request arrives");
-    cb.respond(m.request.unwrap(), Bytes::from_static(b"late"))
-        .unwrap();
-    let deadline = secs(10);
-    while a.stats().late_responses == 0 {
-        assert!(Instant::now() < deadline, "late response not counted");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // The connection is still fine.
+        let m = cb.recv_blocking(secs(10)).expect("request arrives");
+        assert!(!m.request.as_ref().unwrap().is_cancelled());
+        m
+        // Dropping the future here gives the request up: a CANCEL goes to the peer.
+    };
+    let req = m.request.unwrap();
+    wait_cancelled(&req);
+    assert_eq!(
+        cb.respond(req, Bytes::from_static(b"late")),
+        Err(SendError::Cancelled)
+    );
+    // The connection is still fine, and nothing late came back.
     let responder = std::thread::spawn(move || {
         let m = cb.recv_blocking(secs(10)).unwrap();
-        cb.respond(m.request.unwrap(), Bytes::from_static(b"ok"))
-            .unwrap();
+        let req = m.request.unwrap();
+        assert!(!req.is_cancelled());
+        cb.respond(req, Bytes::from_static(b"ok")).unwrap();
     });
     assert_eq!(
         ca.request_blocking(b.node_id(), Bytes::from_static(b"q2"), secs(10))
@@ -220,6 +234,32 @@ fn a_cancelled_request_drops_its_late_response() {
         &b"ok"[..]
     );
     responder.join().unwrap();
+    assert_eq!(a.stats().late_responses, 0);
+    a.shutdown_blocking(secs(5));
+    b.shutdown_blocking(secs(5));
+}
+
+#[test]
+fn a_request_past_its_deadline_is_cancelled_at_the_peer() {
+    let desc = chan(0x60, 1, 1 << 20);
+    let (a, b) = memory_pair(true, std::slice::from_ref(&desc));
+    let ca = a.open_channel(desc.clone()).unwrap();
+    let mut cb = b.open_channel(desc).unwrap();
+    let peer = b.node_id();
+    let asker = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let r = ca.request_blocking(peer, Bytes::from_static(b"slow"), deadline);
+        (r, ca)
+    });
+    let m = cb.recv_blocking(secs(10)).expect("request arrives");
+    let req = m.request.unwrap();
+    wait_cancelled(&req);
+    let (r, _ca) = asker.join().unwrap();
+    assert_eq!(r, Err(SendError::Timeout));
+    assert_eq!(
+        cb.respond(req, Bytes::from_static(b"too late")),
+        Err(SendError::Cancelled)
+    );
     a.shutdown_blocking(secs(5));
     b.shutdown_blocking(secs(5));
 }

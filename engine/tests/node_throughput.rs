@@ -13,7 +13,7 @@ use bytes::Bytes;
 use node_support::*;
 use ringwire::router::Envelope;
 
-fn one_connection(native: bool, size: usize, count: usize) {
+fn one_connection(native: bool, size: usize, count: usize, lent: u16) {
     let desc = ringwire::proto::conn::ChannelDescriptor {
         send_queue_capacity: 1024,
         ..chan(0x20, 1, 1 << 20)
@@ -23,6 +23,10 @@ fn one_connection(native: bool, size: usize, count: usize) {
             .shards(1)
             .listen("127.0.0.1:0".parse().unwrap())
             .offer_native(native)
+            .limits(ringwire::node::Limits {
+                shard_read_buffers: lent,
+                ..Default::default()
+            })
             .channel(desc.clone())
             .start()
             .unwrap()
@@ -50,7 +54,7 @@ fn one_connection(native: bool, size: usize, count: usize) {
     let elapsed = start.elapsed().as_secs_f64();
     t.join().unwrap();
     println!(
-        "driver={} mode={} size={size}: {:.0} msg/s, {:.1} MB/s",
+        "driver={} mode={} lent={lent} size={size}: {:.0} msg/s, {:.1} MB/s",
         a.driver(),
         if native { "native" } else { "compat" },
         count as f64 / elapsed,
@@ -63,9 +67,20 @@ fn one_connection(native: bool, size: usize, count: usize) {
 #[test]
 #[ignore]
 fn throughput_small_and_large_messages() {
-    for native in [true, false] {
-        one_connection(native, 256, 200_000);
-        one_connection(native, 64 * 1024, 4_000);
+    // RINGWIRE_TEST_CASES=native,compat,lent picks cases (default: all); `lent` repeats the
+    // native cases with 256 lent read buffers per shard (multishot receive on io_uring).
+    let cases =
+        std::env::var("RINGWIRE_TEST_CASES").unwrap_or_else(|_| "native,compat,lent".into());
+    for (name, native, lent) in [
+        ("native", true, 0),
+        ("compat", false, 0),
+        ("lent", true, 256),
+    ] {
+        if !cases.split(',').any(|c| c == name) {
+            continue;
+        }
+        one_connection(native, 256, 200_000, lent);
+        one_connection(native, 64 * 1024, 4_000, lent);
     }
 }
 

@@ -104,6 +104,8 @@ impl From<SendError> for ringwire_result {
             SendError::Unsupported => ringwire_result::Unsupported,
             SendError::TooManyRequests => ringwire_result::TooManyRequests,
             SendError::NoReceiver => ringwire_result::NoReceiver,
+            // The request id no longer names a live request; the detail says why.
+            SendError::Cancelled => ringwire_result::UnknownRequest,
             SendError::Stopped => ringwire_result::Stopped,
         }
     }

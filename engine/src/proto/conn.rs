@@ -816,6 +816,16 @@ impl Connection {
         }
     }
 
+    /// Gives up request `id` we sent: a request still queued is dropped, one already on the
+    /// wire is followed by a CANCEL frame, and a late response is dropped. Returns whether the
+    /// request was still pending (false for compat connections, which have no requests).
+    pub fn cancel(&mut self, id: RequestId) -> bool {
+        match &mut self.state {
+            State::Native(n) => n.mux.cancel(id),
+            _ => false,
+        }
+    }
+
     /// Answers request `id` received on `channel`.
     pub fn respond(&mut self, channel: u8, id: RequestId, payload: Bytes) -> Result<(), SendError> {
         match &mut self.state {

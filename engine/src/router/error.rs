@@ -31,6 +31,9 @@ pub enum SendError {
     /// As many requests to this peer are in flight as it allows.
     #[error("too many requests in flight")]
     TooManyRequests,
+    /// The peer cancelled the request this response answers (it no longer waits for it).
+    #[error("the peer cancelled this request")]
+    Cancelled,
     /// The local receiver of the channel is gone.
     #[error("the channel has no local receiver")]
     NoReceiver,

@@ -44,6 +44,7 @@ pub use error::{DialError, DownReason, SendError};
 pub use gate::{Admission, DefaultGate, PeerGate, Pending};
 pub(crate) use peer::PeerEntry;
 pub use peer::{Direction, PeerEvent, PeerSummary};
+pub(crate) use received::CancelFlag;
 pub use received::{Origin, PendingRequest, Received};
 
 /// Identifies one connection for its whole life (never reused within a process).
@@ -61,6 +62,9 @@ pub(crate) struct Stats {
     pub(crate) accept_refused: AtomicU64,
     pub(crate) events_lagged: AtomicU64,
     pub(crate) read_buffers_exhausted: AtomicU64,
+    pub(crate) multishot_arms: AtomicU64,
+    pub(crate) multishot_receives: AtomicU64,
+    pub(crate) zero_copy_writes: AtomicU64,
 }
 
 /// A snapshot of the node's counters.
@@ -86,6 +90,12 @@ pub struct NodeStats {
     pub events_lagged: u64,
     /// Reads that found every lent read buffer of their shard in use (retried).
     pub read_buffers_exhausted: u64,
+    /// Multishot receives armed (io_uring), re-arms included.
+    pub multishot_arms: u64,
+    /// Buffers of received bytes those multishot receives delivered.
+    pub multishot_receives: u64,
+    /// Writes sent with zero-copy sends (io_uring, at least `Limits::send_zc_threshold`).
+    pub zero_copy_writes: u64,
 }
 
 /// A channel this node runs: its descriptor and the sending side of its receive queue.
@@ -413,6 +423,9 @@ impl Router {
             accept_refused: s.accept_refused.load(Ordering::Relaxed),
             events_lagged: s.events_lagged.load(Ordering::Relaxed),
             read_buffers_exhausted: s.read_buffers_exhausted.load(Ordering::Relaxed),
+            multishot_arms: s.multishot_arms.load(Ordering::Relaxed),
+            multishot_receives: s.multishot_receives.load(Ordering::Relaxed),
+            zero_copy_writes: s.zero_copy_writes.load(Ordering::Relaxed),
         }
     }
 
@@ -664,15 +677,29 @@ impl Router {
             entry.release(channel);
             return Err(e);
         }
-        match clock::timeout_at(deadline, response).await {
+        // From here on, dropping this future gives the request up: the guard tells the shard,
+        // which withdraws it (a CANCEL frame goes to the peer if the request is on the wire).
+        let mut guard = AbandonGuard {
+            router: self,
+            shard: entry.shard,
+            conn: entry.conn,
+            armed: true,
+        };
+        let result = match clock::timeout_at(deadline, response).await {
+            // The connection's own timer fires at the same deadline and cancels at the peer.
             None => Err(SendError::Timeout),
             Some(Err(_)) => Err(SendError::PeerGone),
             Some(Ok(r)) => r,
-        }
+        };
+        guard.armed = false;
+        result
     }
 
     /// Answers a request a peer sent.
     pub(crate) fn respond(&self, req: PendingRequest, payload: Bytes) -> Result<(), SendError> {
+        if req.cancelled.is_set() {
+            return Err(SendError::Cancelled);
+        }
         self.check_size(req.channel, &payload)?;
         let entry = self.connected_peer(&req.peer)?;
         if entry.conn != req.conn {
@@ -772,5 +799,25 @@ fn local(channel: u8, payload: Bytes) -> Received {
         channel,
         payload,
         request: None,
+    }
+}
+
+/// Withdraws a request whose caller stopped waiting (the `request` future was dropped).
+struct AbandonGuard<'a> {
+    router: &'a Router,
+    shard: usize,
+    conn: ConnId,
+    armed: bool,
+}
+
+impl Drop for AbandonGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: with the shard's inbox full the request still ends at its deadline,
+            // when the connection's timer cancels it at the peer.
+            let _ = self
+                .router
+                .try_command(self.shard, Command::Cancel { conn: self.conn });
+        }
     }
 }

@@ -1,5 +1,8 @@
 //! What a channel's receiver yields.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bytes::Bytes;
 
 use crate::proto::native::RequestId;
@@ -17,6 +20,10 @@ pub enum Origin {
 }
 
 /// A request a peer sent; answer it with `respond` on the same channel.
+///
+/// The peer may give the request up (its caller stopped waiting, or its deadline passed):
+/// the CANCEL it sends marks the request, [`PendingRequest::is_cancelled`] turns true and
+/// `respond` answers [`SendError::Cancelled`](super::SendError::Cancelled) instead of sending.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingRequest {
     pub(crate) peer: NodeId,
@@ -24,7 +31,32 @@ pub struct PendingRequest {
     pub(crate) shard: usize,
     pub(crate) channel: u8,
     pub(crate) id: RequestId,
+    pub(crate) cancelled: CancelFlag,
 }
+
+/// Set by the shard when the peer cancels a request; shared with every copy of the request.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    /// Marks the request cancelled.
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether the peer cancelled the request.
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl PartialEq for CancelFlag {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CancelFlag {}
 
 impl PendingRequest {
     /// The peer that asked.
@@ -35,6 +67,12 @@ impl PendingRequest {
     /// The channel it arrived on.
     pub fn channel(&self) -> u8 {
         self.channel
+    }
+
+    /// Whether the peer has cancelled the request (its CANCEL arrived); answering it is then
+    /// pointless and `respond` refuses with `Cancelled`.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.is_set()
     }
 }
 

@@ -205,6 +205,24 @@ pub fn probe() -> Result<(), ProbeFailure> {
     }
 }
 
+/// Whether the kernel's io_uring has zero-copy send (`IORING_OP_SEND_ZC`, Linux 6.0+). Zero-copy
+/// sends are used only where it does; elsewhere every write is a plain send.
+#[cfg(target_os = "linux")]
+pub fn send_zc_supported() -> bool {
+    let Ok(ring) = io_uring::IoUring::new(8) else {
+        return false;
+    };
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe).is_ok()
+        && probe.is_supported(io_uring::opcode::SendZc::CODE)
+}
+
+/// Whether the kernel's io_uring has zero-copy send (never on this platform).
+#[cfg(not(target_os = "linux"))]
+pub fn send_zc_supported() -> bool {
+    false
+}
+
 /// Checks that io_uring can be set up (never on this platform).
 #[cfg(not(target_os = "linux"))]
 pub fn probe() -> Result<(), ProbeFailure> {

@@ -7,12 +7,12 @@
 //!
 //! - shard threads, each with its own runtime (`thread`), and local tasks on them;
 //! - `net::Stream`: a connected byte stream (TCP or the in-memory pipe of `memory`) with
-//!   owned-buffer reads and writes, or reads into buffers lent from the shard's io_uring
-//!   provided-buffer ring; `net::Listener`: one `SO_REUSEPORT` listener per shard;
+//!   owned-buffer reads and writes, reads into buffers lent from the shard's io_uring
+//!   provided-buffer ring, and a multishot receive on that ring (`net::MultiRecv`, re-armed
+//!   when the ring runs dry); `net::Listener`: one `SO_REUSEPORT` listener per shard;
 //! - timers on a shard (`time`) and deadlines usable from any thread or executor (`clock`).
 //!
-//! Moving to raw `io-uring` later, or adding multishot receive and zero-copy send, changes this
-//! folder only.
+//! Moving to raw `io-uring` later, or adding zero-copy send, changes this folder only.
 
 pub(crate) mod clock;
 pub mod driver;

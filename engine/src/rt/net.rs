@@ -8,6 +8,7 @@
 //! Inbound TCP is spread over shards with `SO_REUSEPORT`: [`bind_group`] binds one listening
 //! socket per shard on the same address and the kernel balances new connections between them.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -76,6 +77,36 @@ impl Stream {
         }
     }
 
+    /// Starts a multishot receive into the shard's provided-buffer ring (io_uring): one
+    /// submission keeps delivering received bytes until it is stopped, the stream ends or the
+    /// ring runs dry. `on_arm` runs each time a receive is submitted. `None` for streams
+    /// without one (the in-memory pipe).
+    pub(crate) fn recv_multi(
+        &self,
+        len: usize,
+        on_arm: impl Fn() + Unpin + 'static,
+    ) -> Option<MultiRecv> {
+        use compio::driver::ToSharedFd as _;
+        use compio::driver::op::{RecvFlags, RecvMulti};
+        match &self.inner {
+            Inner::Tcp(s) => {
+                let fd = s.to_shared_fd();
+                let rt = compio::runtime::Runtime::current();
+                // Re-created (re-armed) by the stream itself whenever the kernel ends one.
+                let stream = compio::runtime::SubmitMultiStream::new(move || {
+                    let pool = rt.buffer_pool()?;
+                    let op = RecvMulti::new(fd.clone(), &pool, len, RecvFlags::empty())?;
+                    on_arm();
+                    Ok(rt.submit_multi(op).into_managed(pool))
+                });
+                Some(MultiRecv {
+                    stream: Box::pin(stream),
+                })
+            }
+            Inner::Memory(_) => None,
+        }
+    }
+
     /// Writes all of `buf`.
     pub(crate) async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         match &self.inner {
@@ -88,6 +119,38 @@ impl Stream {
         }
     }
 
+    /// Writes all of `buf` with zero-copy sends (`IORING_OP_SEND_ZC` on io_uring: the kernel
+    /// sends from `buf` itself and later says it is done with it). A send returns once its
+    /// bytes are queued on the socket, so order is kept; the kernel's release of the buffer is
+    /// awaited later through `in_flight`, which holds at most its depth of them (on a real
+    /// network the release comes only with the peer's ACK, so waiting for each one before the
+    /// next send would cost a round trip per write). The in-memory pipe copies.
+    pub(crate) async fn write_all_zc(
+        &self,
+        buf: bytes::Bytes,
+        in_flight: &mut ZcInFlight,
+    ) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => {
+                let mut w = s;
+                let mut pos = 0;
+                while pos < buf.len() {
+                    let compio::BufResult(res, ready) =
+                        compio::io::AsyncWriteZerocopy::write_zerocopy(&mut w, buf.slice(pos..))
+                            .await;
+                    in_flight.push(ready).await;
+                    match res {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => pos = pos.saturating_add(n),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            Inner::Memory(m) => m.write_all(buf.to_vec()).await.0,
+        }
+    }
+
     /// Closes the sending direction (TCP FIN); reading continues until the peer closes.
     pub(crate) async fn shutdown_write(&self) {
         match &self.inner {
@@ -97,6 +160,40 @@ impl Stream {
                 let _ = compio::io::AsyncWrite::shutdown(&mut w).await;
             }
             Inner::Memory(m) => m.shutdown_write(),
+        }
+    }
+}
+
+/// Zero-copy sends whose buffers the kernel still holds (see [`Stream::write_all_zc`]).
+pub(crate) struct ZcInFlight {
+    pending: std::collections::VecDeque<std::pin::Pin<Box<dyn Future<Output = ()>>>>,
+    depth: usize,
+}
+
+impl ZcInFlight {
+    /// Holds at most `depth` (at least 1) unreleased sends.
+    pub(crate) fn new(depth: usize) -> Self {
+        ZcInFlight {
+            pending: std::collections::VecDeque::new(),
+            depth: depth.max(1),
+        }
+    }
+
+    async fn push<F: Future + 'static>(&mut self, released: F) {
+        self.pending.push_back(Box::pin(async move {
+            let _ = released.await;
+        }));
+        while self.pending.len() > self.depth {
+            if let Some(oldest) = self.pending.pop_front() {
+                oldest.await;
+            }
+        }
+    }
+
+    /// Waits until the kernel has released every buffer.
+    pub(crate) async fn drain(&mut self) {
+        while let Some(oldest) = self.pending.pop_front() {
+            oldest.await;
         }
     }
 }
@@ -167,5 +264,183 @@ pub(crate) async fn connect(addr: SocketAddr, deadline: Instant) -> io::Result<S
             io::ErrorKind::TimedOut,
             format!("connect to {addr} timed out"),
         )),
+    }
+}
+
+type BufStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = io::Result<BufferRef>>>>;
+
+use compio::driver::BufferRef;
+
+/// A multishot receive in progress (see [`Stream::recv_multi`]).
+///
+/// The kernel keeps delivering into the shard's provided-buffer ring while the receive is
+/// armed. When the ring runs dry it ends the receive with `ENOBUFS`
+/// ([`io::ErrorKind::ResourceBusy`] here) and the next call to [`MultiRecv::next`] re-arms it.
+/// There is no stop: the runtime drops what a cancelled operation had delivered, so dropping
+/// a `MultiRecv` loses bytes. Drop it only when the connection is finished, and use it only
+/// for connections that always take their input.
+pub(crate) struct MultiRecv {
+    stream: BufStream,
+}
+
+impl MultiRecv {
+    /// Waits for received bytes and hands them to `f` (the buffer goes back to the ring when
+    /// `f` returns). `Ok(None)` is end of stream.
+    pub(crate) async fn next<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> io::Result<Option<R>> {
+        match futures_util::StreamExt::next(&mut self.stream).await {
+            Some(Ok(buf)) => Ok(Some(f(&buf))),
+            Some(Err(e)) => Err(e),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Whether the kernel delivers a multishot receive natively (Linux 6.0 or newer); older
+/// kernels run each receive as a single shot, which works but saves nothing.
+pub(crate) fn multishot_recv_native() -> bool {
+    kernel_at_least(6, 0)
+}
+
+/// Whether the running kernel is at least `major.minor` (false when that cannot be told).
+#[cfg(target_os = "linux")]
+pub(crate) fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: `uname` only writes into the zeroed struct we pass; `release` is NUL-terminated
+    // by the kernel.
+    let release = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return false;
+        }
+        std::ffi::CStr::from_ptr(u.release.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    have >= (major, minor)
+}
+
+/// Whether the running kernel is at least `major.minor` (never off Linux).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn kernel_at_least(_major: u32, _minor: u32) -> bool {
+    false
+}
+
+/// Zero-copy sends a connection keeps unreleased at most.
+pub(crate) const ZC_DEPTH: usize = 4;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rt::driver::DriverKind;
+    use crate::rt::thread::{ThreadSpec, spawn_shard_thread};
+    use std::time::{Duration, Instant};
+
+    /// Sends `total` bytes in writes of `size` over loopback on a fresh shard thread, with
+    /// zero-copy sends or plain ones; returns MB/s.
+    fn loopback_rate(kind: DriverKind, size: usize, total: usize, zc: bool) -> f64 {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let spec = ThreadSpec {
+            name: "zc-measure".into(),
+            kind,
+            cpu: None,
+            ring_entries: 256,
+            read_pool: None,
+        };
+        let handle = spawn_shard_thread(spec, move || async move {
+            let listener = bind_group("127.0.0.1:0".parse().unwrap(), 1, 16)
+                .unwrap()
+                .remove(0);
+            let addr = listener.local_addr().unwrap();
+            let reader = std::thread::spawn(move || {
+                use std::io::Read;
+                listener.set_nonblocking(false).unwrap();
+                let (mut s, _) = listener.accept().unwrap();
+                s.set_nonblocking(false).unwrap();
+                let mut buf = vec![0u8; 1 << 20];
+                let mut got = 0usize;
+                while got < total {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got += n,
+                    }
+                }
+                got
+            });
+            let stream = connect(addr, Instant::now() + Duration::from_secs(5))
+                .await
+                .unwrap();
+            let mut buf = vec![0x5Au8; size];
+            let shared = bytes::Bytes::from(buf.clone());
+            let mut in_flight = ZcInFlight::new(ZC_DEPTH);
+            let start = Instant::now();
+            let mut sent = 0usize;
+            while sent < total {
+                if zc {
+                    stream
+                        .write_all_zc(shared.clone(), &mut in_flight)
+                        .await
+                        .unwrap();
+                } else {
+                    let (res, b) = stream.write_all(buf).await;
+                    buf = b;
+                    res.unwrap();
+                }
+                sent += size;
+            }
+            in_flight.drain().await;
+            let got = reader.join().unwrap();
+            let secs = start.elapsed().as_secs_f64();
+            assert!(got >= total);
+            let _ = tx.send(sent as f64 / secs / 1e6);
+        })
+        .unwrap();
+        let rate = rx.recv().unwrap();
+        handle.join().unwrap();
+        rate
+    }
+
+    /// The zero-copy threshold measurement behind `Limits::send_zc_threshold`: plain sends
+    /// against `SEND_ZC` per write size, on the io_uring driver, over loopback. Prints numbers,
+    /// asserts nothing: `cargo test --release -p ringwire --lib send_zc_threshold -- --ignored
+    /// --nocapture`.
+    #[test]
+    #[ignore]
+    fn send_zc_threshold() {
+        if super::super::driver::probe().is_err() || !super::super::driver::send_zc_supported() {
+            eprintln!("io_uring or its zero-copy send unavailable: nothing to measure");
+            return;
+        }
+        for size in [4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20] {
+            let total = (256 << 20).max(size * 64);
+            let mut plain = Vec::new();
+            let mut zc = Vec::new();
+            for _ in 0..3 {
+                plain.push(loopback_rate(DriverKind::IoUring, size, total, false));
+                zc.push(loopback_rate(DriverKind::IoUring, size, total, true));
+            }
+            plain.sort_by(f64::total_cmp);
+            zc.sort_by(f64::total_cmp);
+            println!(
+                "write size {:>7} B: plain send {:>7.0} MB/s, send_zc {:>7.0} MB/s (medians of 3)",
+                size, plain[1], zc[1]
+            );
+        }
+    }
+
+    #[test]
+    fn zero_copy_writes_deliver_every_byte() {
+        for kind in [DriverKind::IoUring, DriverKind::Epoll] {
+            if kind == DriverKind::IoUring
+                && (super::super::driver::probe().is_err()
+                    || !super::super::driver::send_zc_supported())
+            {
+                continue;
+            }
+            let rate = loopback_rate(kind, 100_003, 4 << 20, true);
+            assert!(rate > 0.0);
+        }
     }
 }

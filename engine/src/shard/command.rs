@@ -51,6 +51,9 @@ pub(crate) enum Command {
         deadline: Instant,
         reply: RequestReply,
     },
+    /// Withdraw the requests on a connection whose callers stopped waiting (their reply
+    /// channel is closed): held ones are dropped, sent ones cancelled at the peer.
+    Cancel { conn: ConnId },
     /// Answer a request the peer sent.
     Respond {
         conn: ConnId,

@@ -29,13 +29,13 @@ use std::time::Instant;
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::proto::conn::{ConnError, Connection, Event, Message, PeerInfo};
+use crate::proto::conn::{ConnError, Connection, Event, Message, Mode, PeerInfo};
 use crate::proto::native::{MessageKind, RequestId};
 use crate::router::{
-    ChannelTable, ConnId, DialError, Direction, DownReason, Origin, PeerEntry, Pending,
+    CancelFlag, ChannelTable, ConnId, DialError, Direction, DownReason, Origin, PeerEntry, Pending,
     PendingRequest, Received, SendError,
 };
-use crate::rt::net::Stream;
+use crate::rt::net::{self, Stream, ZcInFlight};
 use crate::rt::{thread, time};
 
 use super::Shard;
@@ -53,6 +53,9 @@ pub(crate) struct ConnCtx {
     entry: RefCell<Option<Arc<PeerEntry>>>,
     staging: RefCell<Staging>,
     requests: RefCell<HashMap<RequestId, RequestReply>>,
+    /// Requests the peer sent that the application holds, until answered or cancelled (as
+    /// many as the peer may have in flight).
+    inbound: RefCell<HashMap<RequestId, CancelFlag>>,
     dial_reply: RefCell<Option<DialReply>>,
     /// The gate's place for this connection until admission (dropped if it never gets there).
     pending: RefCell<Option<Pending>>,
@@ -90,6 +93,7 @@ impl ConnCtx {
             entry: RefCell::new(None),
             staging: RefCell::new(Staging::default()),
             requests: RefCell::new(HashMap::new()),
+            inbound: RefCell::new(HashMap::new()),
             dial_reply: RefCell::new(dial_reply),
             pending: RefCell::new(pending),
             io_failure: RefCell::new(None),
@@ -114,6 +118,38 @@ impl ConnCtx {
     /// Holds `item` for `channel` and moves what fits into the connection.
     pub(crate) fn stage(&self, channel: u8, item: Staged) {
         self.staging.borrow_mut().push(channel, item);
+        self.pump();
+    }
+
+    /// Holds the answer to request `id` the peer sent.
+    pub(crate) fn respond(&self, channel: u8, id: RequestId, payload: bytes::Bytes) {
+        self.inbound.borrow_mut().remove(&id);
+        self.stage(channel, Staged::Response { id, payload });
+    }
+
+    /// Withdraws the requests whose callers stopped waiting: held ones are dropped, those in
+    /// the connection are cancelled (a CANCEL frame follows when the peer has them).
+    pub(crate) fn withdraw_abandoned(&self) {
+        let entry = self.entry();
+        self.staging.borrow_mut().drop_abandoned(entry.as_deref());
+        let mut cancelled = 0;
+        {
+            let mut conn = self.conn.borrow_mut();
+            self.requests.borrow_mut().retain(|id, reply| {
+                if reply.is_closed() {
+                    conn.cancel(*id);
+                    cancelled += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        if cancelled > 0 {
+            tracing::trace!(conn = self.id, cancelled, "requests withdrawn");
+            self.wake_writer.notify_one();
+        }
+        // Dropped held requests returned credits: more may move now.
         self.pump();
     }
 
@@ -186,16 +222,25 @@ impl ConnCtx {
 /// Starts the three tasks of a connection; returns when the connection is finished and its
 /// tasks are gone.
 pub(crate) async fn run(shard: Rc<Shard>, ctx: Rc<ConnCtx>) {
-    let reader = if shard.config.lent_buffers {
-        thread::spawn(read_lent_loop(
+    let reader = if shard.config.multishot_recv {
+        thread::spawn(read_multi_loop(
             shard.clone(),
             ctx.clone(),
             shard.config.read_buffer,
         ))
+    } else if shard.config.lent_buffers {
+        let (shard2, ctx2, size) = (shard.clone(), ctx.clone(), shard.config.read_buffer);
+        thread::spawn(async move {
+            read_lent_loop(shard2, ctx2, size, false).await;
+        })
     } else {
         thread::spawn(read_loop(ctx.clone(), shard.config.read_buffer))
     };
-    let writer = thread::spawn(write_loop(ctx.clone(), shard.config.write_batch));
+    let writer = thread::spawn(write_loop(
+        shard.clone(),
+        ctx.clone(),
+        shard.config.write_batch,
+    ));
     drive(&shard, &ctx).await;
     // Let the writer send what the close queued (CLOSE or RESET), for a bounded time.
     ctx.wake_writer.notify_one();
@@ -241,10 +286,21 @@ async fn read_loop(ctx: Rc<ConnCtx>, size: usize) {
 
 /// Like `read_loop`, with buffers lent by the runtime for the duration of one read (the
 /// provided-buffer ring on io_uring): an idle connection holds no read buffer.
-async fn read_lent_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
+///
+/// With `until_native`, returns once the connection runs the native protocol (its reader then
+/// switches to a multishot receive); the return value says whether that happened.
+async fn read_lent_loop(
+    shard: Rc<Shard>,
+    ctx: Rc<ConnCtx>,
+    size: usize,
+    until_native: bool,
+) -> bool {
     loop {
         if !wait_for_input_demand(&ctx).await {
-            return;
+            return false;
+        }
+        if until_native && ctx.conn.borrow().mode() == Some(Mode::Native) {
+            return true;
         }
         let result = ctx
             .stream
@@ -260,10 +316,78 @@ async fn read_lent_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
             }
             Ok(None) => {
                 ctx.defer_io("connection closed by the peer".into());
-                return;
+                return false;
             }
             Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
                 // Every pooled buffer is in use on this shard: let the others drain first.
+                shard
+                    .router
+                    .stats
+                    .read_buffers_exhausted
+                    .fetch_add(1, Ordering::Relaxed);
+                time::sleep_until(Instant::now() + std::time::Duration::from_millis(1)).await;
+            }
+            Err(e) => {
+                ctx.defer_io(format!("read: {e}"));
+                return false;
+            }
+        }
+    }
+}
+
+/// Like `read_lent_loop` with one multishot receive per native connection (io_uring): the
+/// kernel keeps filling ring buffers without a submission per read, and the reader hands each
+/// to the connection as it comes.
+///
+/// Policy: a multishot receive cannot be stopped without losing what the kernel already
+/// delivered for it (the runtime drops the results of a cancelled operation), so it is used
+/// only where the connection always takes input: native connections, which bound what waits
+/// with credit windows. The handshake and compat connections (which stop reading when their
+/// receive queue is full) use single-shot reads from the same ring. A ring that runs dry
+/// (`ENOBUFS`) ends the receive; it is re-armed after a short pause so the other connections
+/// of the shard can return buffers.
+async fn read_multi_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
+    if !read_lent_loop(shard.clone(), ctx.clone(), size, true).await {
+        return;
+    }
+    let arms = shard.clone();
+    let on_arm = move || {
+        arms.router
+            .stats
+            .multishot_arms
+            .fetch_add(1, Ordering::Relaxed);
+    };
+    let Some(mut rx) = ctx.stream.recv_multi(size, on_arm) else {
+        // Not a socket (the in-memory pipe): plain reads.
+        return read_loop(ctx, size).await;
+    };
+    loop {
+        // Native connections always want input until they close.
+        if !wait_for_input_demand(&ctx).await {
+            return;
+        }
+        let result = rx
+            .next(|bytes| {
+                // The error, if any, is also reported as `Event::Closed`.
+                let _ = ctx.conn.borrow_mut().handle_input(Instant::now(), bytes);
+            })
+            .await;
+        match result {
+            Ok(Some(())) => {
+                shard
+                    .router
+                    .stats
+                    .multishot_receives
+                    .fetch_add(1, Ordering::Relaxed);
+                ctx.wake_driver.notify_one();
+                ctx.wake_writer.notify_one();
+            }
+            Ok(None) => {
+                ctx.defer_io("connection closed by the peer".into());
+                return;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
+                // The next call re-arms the receive.
                 shard
                     .router
                     .stats
@@ -296,7 +420,11 @@ async fn wait_for_input_demand(ctx: &ConnCtx) -> bool {
     }
 }
 
-async fn write_loop(ctx: Rc<ConnCtx>, batch: usize) {
+/// Writes what the connection has to send, coalescing records up to `batch` bytes per write.
+/// On io_uring a write of at least `send_zc_threshold` bytes goes out as zero-copy sends.
+async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
+    let zc_threshold = shard.config.send_zc_threshold;
+    let mut in_flight = ZcInFlight::new(net::ZC_DEPTH);
     let mut out: Vec<u8> = Vec::new();
     loop {
         ctx.pump();
@@ -306,13 +434,25 @@ async fn write_loop(ctx: Rc<ConnCtx>, batch: usize) {
             while out.len() < batch && conn.poll_transmit(now, &mut out) {}
         }
         if !out.is_empty() {
-            let (result, b) = ctx.stream.write_all(out).await;
-            out = b;
-            out.clear();
-            // Idle connections keep no large buffer.
-            if out.capacity() > batch {
-                out = Vec::new();
-            }
+            let result = if zc_threshold.is_some_and(|t| out.len() >= t) {
+                shard
+                    .router
+                    .stats
+                    .zero_copy_writes
+                    .fetch_add(1, Ordering::Relaxed);
+                // The kernel sends from this buffer until it releases it: a fresh one follows.
+                let bytes = bytes::Bytes::from(std::mem::take(&mut out));
+                ctx.stream.write_all_zc(bytes, &mut in_flight).await
+            } else {
+                let (result, b) = ctx.stream.write_all(out).await;
+                out = b;
+                out.clear();
+                // Idle connections keep no large buffer.
+                if out.capacity() > batch {
+                    out = Vec::new();
+                }
+                result
+            };
             if let Err(e) = result {
                 ctx.defer_io(format!("write: {e}"));
                 break;
@@ -324,8 +464,16 @@ async fn write_loop(ctx: Rc<ConnCtx>, batch: usize) {
             ctx.stream.shutdown_write().await;
             break;
         }
-        ctx.wake_writer.notified().await;
+        // Nothing to send: wait for work, letting the kernel release what zero-copy sends
+        // still hold meanwhile (new work does not wait for those releases).
+        let mut notified = pin!(ctx.wake_writer.notified());
+        if let futures_util::future::Either::Left(_) =
+            futures_util::future::select(pin!(in_flight.drain()), notified.as_mut()).await
+        {
+            notified.await;
+        }
     }
+    in_flight.drain().await;
     ctx.writer_done.set(true);
     ctx.writer_exit.notify_one();
 }
@@ -452,6 +600,9 @@ fn on_event(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, event: Event) -> Flow {
         }
         Event::Cancelled(id) => {
             tracing::trace!(conn = ctx.id, ?id, "peer cancelled a request");
+            if let Some(flag) = ctx.inbound.borrow_mut().remove(&id) {
+                flag.set();
+            }
             Flow::Continue
         }
         Event::Closed(reason) => {
@@ -522,13 +673,18 @@ fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
             }
             return Flow::Continue;
         }
-        MessageKind::Request(id) => Some(PendingRequest {
-            peer,
-            conn: ctx.id,
-            shard: shard.index,
-            channel: m.channel,
-            id,
-        }),
+        MessageKind::Request(id) => {
+            let cancelled = CancelFlag::default();
+            ctx.inbound.borrow_mut().insert(id, cancelled.clone());
+            Some(PendingRequest {
+                peer,
+                conn: ctx.id,
+                shard: shard.index,
+                channel: m.channel,
+                id,
+                cancelled,
+            })
+        }
         MessageKind::Plain => None,
     };
     let Some(slot) = ctx.table.get(m.channel) else {
@@ -575,6 +731,7 @@ fn on_closed(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, reason: ConnError) {
     for (_, reply) in ctx.requests.borrow_mut().drain() {
         let _ = reply.send(Err(SendError::PeerGone));
     }
+    ctx.inbound.borrow_mut().clear();
     if let Some(reply) = ctx.dial_reply.borrow_mut().take() {
         let err = match (io, refused) {
             (_, Some(r)) => DialError::Refused(r),

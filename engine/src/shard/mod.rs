@@ -45,6 +45,11 @@ pub(crate) struct ShardConfig {
     /// Read into buffers the runtime lends per read (provided-buffer ring) instead of one
     /// buffer per connection.
     pub(crate) lent_buffers: bool,
+    /// Receive with one multishot receive per connection into the provided-buffer ring
+    /// (io_uring with lent buffers, on a kernel that supports it).
+    pub(crate) multishot_recv: bool,
+    /// Writes of at least this many bytes use zero-copy sends (io_uring only; `None`: never).
+    pub(crate) send_zc_threshold: Option<usize>,
     /// Bytes a connection writes per write (records are coalesced up to this).
     pub(crate) write_batch: usize,
     /// Most connections on one shard; further inbound ones are closed at once.
@@ -178,6 +183,11 @@ impl Shard {
                     let _ = reply.send(Err(crate::router::SendError::PeerGone));
                 }
             },
+            Command::Cancel { conn } => {
+                if let Some(ctx) = self.conn(conn) {
+                    ctx.withdraw_abandoned();
+                }
+            }
             Command::Respond {
                 conn,
                 channel,
@@ -185,7 +195,7 @@ impl Shard {
                 payload,
             } => {
                 if let Some(ctx) = self.conn(conn) {
-                    ctx.stage(channel, Staged::Response { id, payload });
+                    ctx.respond(channel, id, payload);
                 }
             }
             Command::Dial {

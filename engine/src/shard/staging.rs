@@ -116,7 +116,10 @@ impl Staging {
                         deadline,
                         reply,
                     } => {
-                        if deadline <= now {
+                        if reply.is_closed() {
+                            // The caller stopped waiting before the request left: drop it.
+                            Ok(())
+                        } else if deadline <= now {
                             let _ = reply.send(Err(SendError::Timeout));
                             Ok(())
                         } else {
@@ -160,6 +163,20 @@ impl Staging {
             }
         }
         out
+    }
+
+    /// Drops held requests whose caller stopped waiting, returning their credits.
+    pub(crate) fn drop_abandoned(&mut self, entry: Option<&PeerEntry>) {
+        for lane in &mut self.lanes {
+            let before = lane.items.len();
+            lane.items
+                .retain(|item| !matches!(item, Staged::Request { reply, .. } if reply.is_closed()));
+            if let Some(entry) = entry {
+                for _ in lane.items.len()..before {
+                    entry.release(lane.channel);
+                }
+            }
+        }
     }
 
     /// Empties every lane (the connection is gone): requests learn `PeerGone`.
