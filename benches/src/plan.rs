@@ -107,7 +107,7 @@ pub struct Params {
     pub fanout_peers: Vec<usize>,
     /// Scenarios to run.
     pub scenarios: Vec<Scenario>,
-    /// Systems to run (smoke runs only the anchors that prove the plumbing).
+    /// Smoke runs only the systems of `suite::SMOKE_SYSTEMS` (the anchors and one ringwire row).
     pub anchors_only: bool,
 }
 

@@ -17,8 +17,10 @@ use crate::system::{Availability, Driver, System};
 /// S6 caps the link at this rate.
 pub const S6_RATE_MBIT: u32 = 100;
 
-/// The systems a smoke run measures: the two anchors that prove the plumbing end to end.
-const SMOKE_SYSTEMS: [System; 2] = [System::RawTcp, System::MconnLifted];
+/// The systems a smoke run measures: the two anchors that prove the plumbing end to end and
+/// one ringwire row that proves the engine's children work.
+pub const SMOKE_SYSTEMS: [System; 3] =
+    [System::RawTcp, System::MconnLifted, System::RingwireIoUring];
 
 /// What the suite needs to run.
 pub struct Suite {

@@ -13,7 +13,7 @@ use ringwire_benches::child::{self, ChildArgs};
 use ringwire_benches::machine::{Machine, git_revision};
 use ringwire_benches::plan::{Mode, Params, Scenario};
 use ringwire_benches::results::{Meta, Results, RowStatus};
-use ringwire_benches::suite::Suite;
+use ringwire_benches::suite::{SMOKE_SYSTEMS, Suite};
 use ringwire_benches::system::{MconnConfig, RINGWIRE_SHARDS, System, drivers};
 use ringwire_benches::{charts, report};
 
@@ -31,7 +31,8 @@ struct Cli {
     /// Longer windows and more repetitions, for published numbers.
     #[arg(long, conflicts_with = "smoke")]
     full: bool,
-    /// A few seconds: raw TCP and the MConnection anchor, results in a temporary directory.
+    /// A few seconds: raw TCP, the MConnection anchor and ringwire io_uring, results in a
+    /// temporary directory.
     #[arg(long)]
     smoke: bool,
     /// Where latest.json, latest.md and the charts go (default benches/results, or a
@@ -298,7 +299,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         for s in &results.scenarios {
             for c in &s.cases {
                 for r in &c.rows {
-                    let must = matches!(r.system, System::RawTcp | System::MconnLifted);
+                    let must = SMOKE_SYSTEMS.contains(&r.system);
                     if must && r.status != RowStatus::Measured {
                         missing.push(format!(
                             "{} {} {}: {:?}",

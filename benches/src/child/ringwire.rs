@@ -49,6 +49,8 @@ const CH_HIGH: u8 = 0x41;
 const CH_LOW: u8 = 0x42;
 /// Bytes the sender keeps queued per channel (at least 64 messages).
 const IN_FLIGHT_BYTES: usize = 4 << 20;
+/// Per-peer send queue of the fan-out channel, in messages.
+const FANOUT_QUEUE: usize = 64;
 /// Local identities the handshake sender rotates through.
 const HANDSHAKE_IDENTITIES: u32 = 8;
 
@@ -118,7 +120,12 @@ fn channel(id: u8, priority: u32, size: usize, compression: Compression) -> Chan
 /// The channels of a workload.
 fn channels(args: &ChildArgs) -> Vec<ChannelDescriptor> {
     match args.scenario {
-        Workload::Bulk | Workload::Fanout => {
+        Workload::Fanout => vec![ChannelDescriptor {
+            // A short queue per peer: the hub holds one per connection.
+            send_queue_capacity: FANOUT_QUEUE,
+            ..channel(CH_DATA, 1, args.size, Compression::Off)
+        }],
+        Workload::Bulk => {
             let compression = if args.payload == Payload::Pattern {
                 Compression::Off
             } else {
@@ -524,6 +531,49 @@ fn handshake_send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
     std::process::exit(0);
 }
 
+/// Paces a broadcasting hub the way an application would: broadcasts are best effort per
+/// peer (a peer whose queue is full misses the message and the node counts a fan-out drop),
+/// so when drops appear the hub waits a little before the next broadcast, and speeds up again
+/// while none do. Without it the hub would spend its time queueing messages to be dropped.
+#[derive(Debug)]
+pub struct FanoutPacer {
+    dropped: u64,
+    pause: Duration,
+    count: u32,
+}
+
+impl FanoutPacer {
+    const CHECK_EVERY: u32 = 8;
+    const MIN: Duration = Duration::from_micros(20);
+    const MAX: Duration = Duration::from_millis(2);
+
+    /// A pacer that starts from the node's current drop count.
+    pub fn new(dropped: u64) -> Self {
+        Self {
+            dropped,
+            pause: Self::MIN,
+            count: 0,
+        }
+    }
+
+    /// Call after each broadcast; `dropped` reads the node's fan-out drop counter.
+    pub fn after_broadcast(&mut self, dropped: impl FnOnce() -> u64) {
+        self.count += 1;
+        if self.count < Self::CHECK_EVERY {
+            return;
+        }
+        self.count = 0;
+        let now = dropped();
+        if now > self.dropped {
+            std::thread::sleep(self.pause);
+            self.pause = (self.pause * 2).min(Self::MAX);
+        } else {
+            self.pause = (self.pause / 2).max(Self::MIN);
+        }
+        self.dropped = now;
+    }
+}
+
 /// Raises the open-file limit to its hard maximum (fan-out holds a socket per peer, and the
 /// receiver a node per peer).
 pub fn raise_nofile() {
@@ -620,7 +670,10 @@ fn fanout_send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
     let mut lim = limits(args);
     if engine.driver == EngineDriver::IoUring {
         // Reads use a shard-wide pool of provided buffers: idle peers hold none.
-        lim.shard_read_buffers = 256;
+        lim.shard_read_buffers = std::env::var("RWB_LENT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256);
     }
     let (node, chans) = start(engine, args, KEY_SENDER, Some(listen), lim)?;
     let base = rss_kib();
@@ -660,6 +713,7 @@ fn fanout_send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
     let payload = payloads(args, args.size, 1).remove(0);
     let tx = chans[0].sender();
     let mut sent = 0u64;
+    let mut pacer = FanoutPacer::new(node.stats().fanout_dropped);
     while !stop.load(Ordering::Relaxed) {
         let n = match tx.try_send(Envelope::broadcast(payload.clone())) {
             Ok(n) => n,
@@ -677,9 +731,11 @@ fn fanout_send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
             break;
         }
         sent += n as u64;
+        pacer.after_broadcast(|| node.stats().fanout_dropped);
     }
+    let dropped = node.stats().fanout_dropped;
     print_result(&ChildReport {
-        total_messages: sent,
+        total_messages: sent.saturating_sub(dropped),
         connections: args.peers as u64,
         rss_base_kib: base,
         rss_kib: connected,
