@@ -670,10 +670,7 @@ fn fanout_send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
     let mut lim = limits(args);
     if engine.driver == EngineDriver::IoUring {
         // Reads use a shard-wide pool of provided buffers: idle peers hold none.
-        lim.shard_read_buffers = std::env::var("RWB_LENT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(256);
+        lim.shard_read_buffers = 256;
     }
     let (node, chans) = start(engine, args, KEY_SENDER, Some(listen), lim)?;
     let base = rss_kib();
