@@ -141,13 +141,13 @@ impl Params {
                 scenarios: Scenario::ALL.to_vec(),
                 anchors_only: false,
             },
-            // About 20 minutes on two cores: 5 repetitions of 4 s (S1) and 2.5 s windows.
+            // About 18 minutes on two cores: 5 repetitions of 5 s (S1) and 3.5 s windows.
             Mode::Full => Self {
                 mode,
                 reps: 5,
                 warmup_ms: 500,
-                bulk_ms: 4000,
-                short_ms: 2500,
+                bulk_ms: 5000,
+                short_ms: 3500,
                 fanout_peers: vec![100, 1000],
                 scenarios: Scenario::ALL.to_vec(),
                 anchors_only: false,
