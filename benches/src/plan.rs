@@ -107,7 +107,7 @@ pub struct Params {
     pub fanout_peers: Vec<usize>,
     /// Scenarios to run.
     pub scenarios: Vec<Scenario>,
-    /// Systems to run (smoke runs only the anchors that prove the plumbing).
+    /// Smoke runs only the systems of `suite::SMOKE_SYSTEMS` (the anchors and one ringwire row).
     pub anchors_only: bool,
 }
 
@@ -141,12 +141,13 @@ impl Params {
                 scenarios: Scenario::ALL.to_vec(),
                 anchors_only: false,
             },
+            // About 18 minutes on two cores: 5 repetitions of 5 s (S1) and 3.5 s windows.
             Mode::Full => Self {
                 mode,
                 reps: 5,
-                warmup_ms: 1000,
-                bulk_ms: 10_000,
-                short_ms: 8000,
+                warmup_ms: 500,
+                bulk_ms: 5000,
+                short_ms: 3500,
                 fanout_peers: vec![100, 1000],
                 scenarios: Scenario::ALL.to_vec(),
                 anchors_only: false,

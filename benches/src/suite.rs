@@ -17,8 +17,10 @@ use crate::system::{Availability, Driver, System};
 /// S6 caps the link at this rate.
 pub const S6_RATE_MBIT: u32 = 100;
 
-/// The systems a smoke run measures: the two anchors that prove the plumbing end to end.
-const SMOKE_SYSTEMS: [System; 2] = [System::RawTcp, System::MconnLifted];
+/// The systems a smoke run measures: the two anchors that prove the plumbing end to end and
+/// one ringwire row that proves the engine's children work.
+pub const SMOKE_SYSTEMS: [System; 3] =
+    [System::RawTcp, System::MconnLifted, System::RingwireIoUring];
 
 /// What the suite needs to run.
 pub struct Suite {
@@ -293,13 +295,19 @@ fn notes(scenario: Scenario) -> Vec<String> {
             ),
             s(
                 "MConnection: requests on channel 0x20 (priority 10), load on 0x21 (priority 1). \
+               ringwire: requests on channel 0x41 (priority 10), load on 0x42 (priority 1) of \
+               the same connection; the load keeps its channel's send queue full (4 MiB). \
                Ratios on p99; lower is better, so a ratio below 1 beats the anchor.",
             ),
         ],
         Scenario::S4 => vec![s(
             "The broadcaster writes every 1 KiB message to every peer; one receiver process plays \
                all the peers and counts deliveries. RSS KiB/peer is the broadcaster's VmRSS with \
-               all peers connected minus before dialling, divided by the peer count.",
+               all peers connected minus before dialling, divided by the peer count. \
+               ringwire: the hub node broadcasts on one channel (64-message queue per peer, \
+               best effort per peer) and waits a little whenever the node counts fan-out drops; \
+               the peers are epoll nodes with one shard each in the receiver process; the \
+               io_uring hub reads through a shard-wide pool of 256 provided buffers.",
         )],
         Scenario::S5 => vec![s(
             "Two Go processes (bindings-go/cmd/ringwire-bench-go) running S1 and S2 through the \
@@ -310,13 +318,16 @@ fn notes(scenario: Scenario) -> Vec<String> {
         )],
         Scenario::S6 => vec![s(
             "Sender and receiver run in two network namespaces joined by a veth pair, both ends \
-               capped with tc htb at 100 Mbit/s. Raw TCP shows the cap; ringwire rows compare \
-               compression on and off once the engine lands.",
+               capped with tc htb at 100 Mbit/s. Raw TCP shows the cap with nothing compressed, \
+               so × raw TCP is the ratio to compression off; ringwire rows run encrypted with \
+               zstd compression on for the channel (Compression::Auto).",
         )],
         Scenario::S7 => vec![s(
             "One dialer at a time: connect, complete the handshake, close (SO_LINGER 0). Raw TCP \
                is the three-way handshake; MConnection is TCP plus the stock SecretConnection \
-               handshake (X25519, ed25519 signatures). handshakes/CPU-s divides the rate by the \
+               handshake (X25519, ed25519 signatures); ringwire dials until the peer is up \
+               (TCP, SecretConnection, NodeInfo exchange, admission) and disconnects, eight \
+               local identities taking turns. handshakes/CPU-s divides the rate by the \
                average number of cores both processes kept busy.",
         )],
     }

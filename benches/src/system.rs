@@ -4,17 +4,13 @@
 //! [`crate::child`] for the protocol they follow). The harness never looks inside a child: adding
 //! a system means adding a [`System`] variant and a driver whose commands follow the protocol.
 //!
-//! **Where the engine's rows go.** The ringwire rows ([`System::RingwireIoUring`],
-//! [`System::RingwireEpoll`], [`System::RingwireCompat`], [`System::RingwireGo`]) are driven
-//! by [`PendingDriver`] until the engine's node API lands. Then:
-//! 1. add `ringwire-bench child ringwire --driver io-uring|epoll [--compat] recv|send` (a module
-//!    beside [`crate::child::raw`] that opens a ringwire node on `--listen` / dials `--addr`
-//!    and runs the same workloads: one channel for `bulk`, a high- and a low-priority channel
-//!    for `latency`, a fresh connection per `handshake`, `--peers` connections for `fanout`);
-//! 2. give those systems a driver like [`RawTcpDriver`] that returns those commands, and make
-//!    [`drivers`] use it. S5 runs the bindings-go program the same way: [`GoDriver`] builds
-//!    `bindings-go/cmd/ringwire-bench-go` and runs it as the child, and S5's table also has the
-//!    io_uring and epoll rows, so Go and the Rust engine are compared in the same run.
+//! **The engine's rows.** [`System::RingwireIoUring`], [`System::RingwireEpoll`] and
+//! [`System::RingwireCompat`] run `ringwire-bench child ringwire --driver io-uring|epoll
+//! [--compat] recv|send` ([`crate::child::ringwire`], a real node on each side) through
+//! [`RingwireDriver`]. [`System::RingwireGo`] (S5) runs the bindings-go program the same way:
+//! [`GoDriver`] builds `bindings-go/cmd/ringwire-bench-go` and runs it as the child, and S5's
+//! table also has the io_uring and epoll rows, so Go and the Rust engine are compared in the
+//! same run.
 //!
 //! No other part of the harness changes: tables, ratios and charts pick the rows up.
 
@@ -186,6 +182,49 @@ impl Driver for RawTcpDriver {
             }
             _ => {}
         }
+        cmd
+    }
+}
+
+/// ringwire children: this binary, `child ringwire --driver … [--compat] recv|send`.
+#[derive(Debug)]
+pub struct RingwireDriver {
+    /// io_uring, epoll or compat.
+    pub system: System,
+    /// This executable.
+    pub exe: PathBuf,
+    /// Shard threads per node.
+    pub shards: usize,
+}
+
+impl RingwireDriver {
+    /// The `--driver` value of this row (compat runs on io_uring).
+    pub fn engine_driver(&self) -> &'static str {
+        match self.system {
+            System::RingwireEpoll => "epoll",
+            _ => "io-uring",
+        }
+    }
+}
+
+impl Driver for RingwireDriver {
+    fn system(&self) -> System {
+        self.system
+    }
+
+    fn availability(&self, _scenario: Scenario) -> Availability {
+        Availability::Ready
+    }
+
+    fn command(&self, role: Role<'_>, spec: &Spec) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(["child", "ringwire", "--driver", self.engine_driver()]);
+        cmd.arg(format!("--shards={}", self.shards));
+        if self.system == System::RingwireCompat {
+            cmd.arg("--compat");
+        }
+        role_args(&mut cmd, role);
+        cmd.args(spec.child_args());
         cmd
     }
 }
@@ -408,8 +447,9 @@ impl Driver for PendingDriver {
     }
 }
 
-/// The reason given on every ringwire row until the engine's node API exists.
-pub const ENGINE_PENDING: &str = "not yet measured (engine pending)";
+/// Shard threads per ringwire node in the benchmark (one: sender and receiver share the
+/// machine's cores).
+pub const RINGWIRE_SHARDS: usize = 1;
 
 /// One driver per system, in table order.
 pub fn drivers(
@@ -437,14 +477,17 @@ pub fn drivers(
                     binary: mconnbench.clone(),
                     config: MconnConfig::lifted(lifted_flush),
                 }),
+                System::RingwireIoUring | System::RingwireEpoll | System::RingwireCompat => {
+                    Box::new(RingwireDriver {
+                        system,
+                        exe: exe.to_owned(),
+                        shards: RINGWIRE_SHARDS,
+                    })
+                }
                 System::RingwireGo => Box::new(GoDriver::new(
                     Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
                     target_dir(exe),
                 )),
-                _ => Box::new(PendingDriver {
-                    system,
-                    reason: ENGINE_PENDING.to_owned(),
-                }),
             }
         })
         .collect()

@@ -13,8 +13,8 @@ use ringwire_benches::child::{self, ChildArgs};
 use ringwire_benches::machine::{Machine, git_revision};
 use ringwire_benches::plan::{Mode, Params, Scenario};
 use ringwire_benches::results::{Meta, Results, RowStatus};
-use ringwire_benches::suite::Suite;
-use ringwire_benches::system::{MconnConfig, System, drivers};
+use ringwire_benches::suite::{SMOKE_SYSTEMS, Suite};
+use ringwire_benches::system::{MconnConfig, RINGWIRE_SHARDS, System, drivers};
 use ringwire_benches::{charts, report};
 
 #[derive(Parser, Debug)]
@@ -31,7 +31,8 @@ struct Cli {
     /// Longer windows and more repetitions, for published numbers.
     #[arg(long, conflicts_with = "smoke")]
     full: bool,
-    /// A few seconds: raw TCP and the MConnection anchor, results in a temporary directory.
+    /// A few seconds: raw TCP, the MConnection anchor and ringwire io_uring, results in a
+    /// temporary directory.
     #[arg(long)]
     smoke: bool,
     /// Where latest.json, latest.md and the charts go (default benches/results, or a
@@ -75,6 +76,13 @@ enum ChildKind {
         #[command(subcommand)]
         role: RoleCmd,
     },
+    /// A ringwire node through the engine's node API.
+    Ringwire {
+        #[command(flatten)]
+        engine: child::ringwire::EngineArgs,
+        #[command(subcommand)]
+        role: RoleCmd,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,15 +94,26 @@ enum RoleCmd {
 }
 
 fn run_child(kind: ChildKind) -> ExitCode {
-    let ChildKind::Raw { role } = kind;
-    let result = match &role {
-        RoleCmd::Recv(a) => child::raw::recv(a),
-        RoleCmd::Send(a) => child::raw::send(a),
+    let (name, result) = match &kind {
+        ChildKind::Raw { role } => (
+            "raw",
+            match role {
+                RoleCmd::Recv(a) => child::raw::recv(a),
+                RoleCmd::Send(a) => child::raw::send(a),
+            },
+        ),
+        ChildKind::Ringwire { engine, role } => (
+            "ringwire",
+            match role {
+                RoleCmd::Recv(a) => child::ringwire::recv(engine, a),
+                RoleCmd::Send(a) => child::ringwire::send(engine, a),
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ringwire-bench child raw: {e}");
+            eprintln!("ringwire-bench child {name}: {e}");
             ExitCode::FAILURE
         }
     }
@@ -234,8 +253,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             started_unix,
             duration_s: started.elapsed().as_secs_f64(),
             params,
-            driver: "io_uring / epoll: engine pending (no ringwire rows measured)".to_owned(),
-            shards: "n/a (engine pending)".to_owned(),
+            driver: "ringwire io_uring row: io_uring; ringwire epoll row: epoll; ringwire compat \
+                     row: io_uring with the native protocol off (stock MConnection framing); \
+                     S4 peers: epoll nodes, one shard each"
+                .to_owned(),
+            shards: format!(
+                "{RINGWIRE_SHARDS} per ringwire node (sender and receiver each run one node)"
+            ),
             mconn_defaults: MconnConfig::stock(),
             mconn_lifted: lifted,
             cometbft_version: cometbft_version(&repo),
@@ -275,7 +299,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         for s in &results.scenarios {
             for c in &s.cases {
                 for r in &c.rows {
-                    let must = matches!(r.system, System::RawTcp | System::MconnLifted);
+                    let must = SMOKE_SYSTEMS.contains(&r.system);
                     if must && r.status != RowStatus::Measured {
                         missing.push(format!(
                             "{} {} {}: {:?}",

@@ -20,6 +20,7 @@
 //! Flag names are the same for every child, so that the Go flag parser accepts them too.
 
 pub mod raw;
+pub mod ringwire;
 
 use std::io::Write as _;
 use std::path::PathBuf;
