@@ -82,8 +82,9 @@ pub struct Limits {
     /// touched only as data arrives), makes lent buffers and multishot receive the io_uring
     /// default: a shard holds one fixed pool instead of a buffer per connection. In the
     /// loopback measurements of `tests/node_throughput.rs` 256 buffers ran within the noise of
-    /// per-connection buffers (one connection, 256 B and 64 KiB messages) and an idle peer
-    /// cost the hub 16.4 KiB of RSS instead of 18.5 KiB (`rss_per_idle_peer`). If a shard's
+    /// per-connection buffers (one connection, 256 B and 64 KiB messages), and a two-shard hub
+    /// with 1000 idle peers used 20.9 MB of RSS instead of 23.0 MB (`rss_per_idle_peer`; the
+    /// rings' share is about 1 MB per shard, paid at start). If a shard's
     /// kernel refuses the ring (a low `RLIMIT_MEMLOCK`, an older kernel, any error), that
     /// shard logs one warning and its connections read into buffers of their own; the node
     /// still starts.

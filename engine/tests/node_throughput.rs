@@ -53,12 +53,16 @@ fn one_connection(native: bool, size: usize, count: usize, lent: u16) {
     }
     let elapsed = start.elapsed().as_secs_f64();
     t.join().unwrap();
+    let stats = b.stats();
     println!(
-        "driver={} mode={} lent={lent} size={size}: {:.0} msg/s, {:.1} MB/s",
+        "driver={} mode={} lent={lent} size={size}: {:.0} msg/s, {:.1} MB/s \
+         (receiver: {} multishot arms, {} reads found the ring dry)",
         a.driver(),
         if native { "native" } else { "compat" },
         count as f64 / elapsed,
-        (count * size) as f64 / elapsed / 1e6
+        (count * size) as f64 / elapsed / 1e6,
+        stats.multishot_arms,
+        stats.read_buffers_exhausted
     );
     a.shutdown_blocking(secs(5));
     b.shutdown_blocking(secs(5));
@@ -71,13 +75,18 @@ fn throughput_small_and_large_messages() {
     // and `compat` give every connection its own read buffer; `lent` and `lent-compat` repeat
     // them with 256 lent read buffers per shard (on io_uring: multishot receive for native,
     // single-shot reads from the ring for compat).
+    // RINGWIRE_TEST_LENT_BUFFERS=n lends n buffers instead.
     let cases = std::env::var("RINGWIRE_TEST_CASES")
         .unwrap_or_else(|_| "native,compat,lent,lent-compat".into());
+    let lent: u16 = std::env::var("RINGWIRE_TEST_LENT_BUFFERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
     for (name, native, lent) in [
         ("native", true, 0),
         ("compat", false, 0),
-        ("lent", true, 256),
-        ("lent-compat", false, 256),
+        ("lent", true, lent),
+        ("lent-compat", false, lent),
     ] {
         if !cases.split(',').any(|c| c == name) {
             continue;
