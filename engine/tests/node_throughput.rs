@@ -53,12 +53,16 @@ fn one_connection(native: bool, size: usize, count: usize, lent: u16) {
     }
     let elapsed = start.elapsed().as_secs_f64();
     t.join().unwrap();
+    let stats = b.stats();
     println!(
-        "driver={} mode={} lent={lent} size={size}: {:.0} msg/s, {:.1} MB/s",
+        "driver={} mode={} lent={lent} size={size}: {:.0} msg/s, {:.1} MB/s \
+         (receiver: {} multishot arms, {} reads found the ring dry)",
         a.driver(),
         if native { "native" } else { "compat" },
         count as f64 / elapsed,
-        (count * size) as f64 / elapsed / 1e6
+        (count * size) as f64 / elapsed / 1e6,
+        stats.multishot_arms,
+        stats.read_buffers_exhausted
     );
     a.shutdown_blocking(secs(5));
     b.shutdown_blocking(secs(5));
@@ -67,14 +71,22 @@ fn one_connection(native: bool, size: usize, count: usize, lent: u16) {
 #[test]
 #[ignore]
 fn throughput_small_and_large_messages() {
-    // RINGWIRE_TEST_CASES=native,compat,lent picks cases (default: all); `lent` repeats the
-    // native cases with 256 lent read buffers per shard (multishot receive on io_uring).
-    let cases =
-        std::env::var("RINGWIRE_TEST_CASES").unwrap_or_else(|_| "native,compat,lent".into());
+    // RINGWIRE_TEST_CASES=native,compat,lent,lent-compat picks cases (default: all). `native`
+    // and `compat` give every connection its own read buffer; `lent` and `lent-compat` repeat
+    // them with 256 lent read buffers per shard (on io_uring: multishot receive for native,
+    // single-shot reads from the ring for compat).
+    // RINGWIRE_TEST_LENT_BUFFERS=n lends n buffers instead.
+    let cases = std::env::var("RINGWIRE_TEST_CASES")
+        .unwrap_or_else(|_| "native,compat,lent,lent-compat".into());
+    let lent: u16 = std::env::var("RINGWIRE_TEST_LENT_BUFFERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
     for (name, native, lent) in [
         ("native", true, 0),
         ("compat", false, 0),
-        ("lent", true, 256),
+        ("lent", true, lent),
+        ("lent-compat", false, lent),
     ] {
         if !cases.split(',').any(|c| c == name) {
             continue;
@@ -94,8 +106,9 @@ fn go_binding_workload() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
-    one_connection(true, 4096, count);
-    one_connection(true, 256, count);
+    let lent = ringwire::node::Limits::default().shard_read_buffers;
+    one_connection(true, 4096, count, lent);
+    one_connection(true, 256, count, lent);
 }
 
 const CHILD_ENV: &str = "RINGWIRE_TEST_IDLE_PEERS";

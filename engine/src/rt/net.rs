@@ -348,6 +348,7 @@ mod tests {
             cpu: None,
             ring_entries: 256,
             read_pool: None,
+            refuse_read_pool: false,
         };
         let handle = spawn_shard_thread(spec, move || async move {
             let listener = bind_group("127.0.0.1:0".parse().unwrap(), 1, 16)

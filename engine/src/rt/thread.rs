@@ -1,6 +1,7 @@
 //! Shard threads: one OS thread per shard, each running its own single-threaded runtime (its
 //! own io_uring or epoll instance). Tasks spawned on a shard stay on that thread.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::future::Future;
 use std::io;
@@ -19,8 +20,24 @@ pub(crate) struct ThreadSpec {
     pub(crate) cpu: Option<usize>,
     /// Submission queue entries of the ring (io_uring only).
     pub(crate) ring_entries: u32,
-    /// Buffers lent to reads (`Stream::read_lent`): how many, and the size of each.
+    /// Buffers lent to reads (`Stream::read_lent`): how many, and the size of each. The pool
+    /// is registered when the runtime starts; if the kernel refuses it, the thread runs
+    /// without one (see [`read_pool_ready`]).
     pub(crate) read_pool: Option<(u16, usize)>,
+    /// Act as if the kernel refused the read pool (tests of the fallback).
+    #[cfg(test)]
+    pub(crate) refuse_read_pool: bool,
+}
+
+thread_local! {
+    static READ_POOL_READY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current shard thread's runtime has its read pool (the provided-buffer ring of
+/// [`ThreadSpec::read_pool`]) registered. False on threads started without one, and on those
+/// whose kernel refused it: their connections read into buffers of their own.
+pub(crate) fn read_pool_ready() -> bool {
+    READ_POOL_READY.with(Cell::get)
 }
 
 /// Starts a shard thread that runs `main` to completion on a fresh runtime. Returns once the
@@ -45,6 +62,7 @@ where
                     return;
                 }
             };
+            READ_POOL_READY.with(|r| r.set(register_read_pool(&runtime, &spec)));
             let _ = ready_tx.send(Ok(()));
             drop(ready_tx);
             runtime.block_on(main());
@@ -74,8 +92,46 @@ pub(crate) fn try_runtime(kind: DriverKind, ring_entries: u32) -> io::Result<()>
         cpu: None,
         ring_entries,
         read_pool: None,
+        #[cfg(test)]
+        refuse_read_pool: false,
     })
     .map(drop)
+}
+
+/// Registers the runtime's read pool now, so that a refusal shows at start and not on each
+/// read. Any error (a low `RLIMIT_MEMLOCK`, a kernel without provided-buffer rings, a
+/// seccomp filter) leaves the thread without a pool, with one warning; the caller's
+/// connections then read into buffers of their own. Returns whether the pool is registered.
+fn register_read_pool(runtime: &compio::runtime::Runtime, spec: &ThreadSpec) -> bool {
+    let Some((count, len)) = spec.read_pool else {
+        return false;
+    };
+    #[cfg(test)]
+    let refused = spec.refuse_read_pool;
+    #[cfg(not(test))]
+    let refused = false;
+    let registered = if refused {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "provided-buffer ring refused (test)",
+        ))
+    } else {
+        runtime.buffer_pool().map(drop)
+    };
+    match registered {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(
+                thread = %spec.name,
+                buffers = count,
+                buffer_len = len,
+                error = %e,
+                "cannot register the provided-buffer ring for reads; this shard's connections \
+                 read into buffers of their own"
+            );
+            false
+        }
+    }
 }
 
 fn build_runtime(spec: &ThreadSpec) -> io::Result<compio::runtime::Runtime> {

@@ -77,6 +77,17 @@ impl Shard {
         mut inbox: mpsc::Receiver<Command>,
         listener: Option<std::net::TcpListener>,
     ) {
+        // The node asked for lent buffers, but this thread's kernel refused the ring (already
+        // warned about when the runtime started): its connections read into their own.
+        let config = if config.lent_buffers && !thread::read_pool_ready() {
+            Arc::new(ShardConfig {
+                lent_buffers: false,
+                multishot_recv: false,
+                ..(*config).clone()
+            })
+        } else {
+            config
+        };
         let shard = Rc::new(Shard {
             index,
             router,
