@@ -156,8 +156,9 @@ pub(crate) fn run(args: NodeArgs) -> Result<(), Failure> {
     let signal = signals.forever().next();
     tracing::info!(signal = ?signal, "stopping");
     drop(admin);
-    node.shutdown_blocking(Instant::now() + SHUTDOWN_GRACE);
+    // The helper threads stop first: a closed channel would answer their receives at once.
     stop.store(true, Ordering::Release);
+    node.shutdown_blocking(Instant::now() + SHUTDOWN_GRACE);
     for t in threads {
         let _ = t.join();
     }
