@@ -135,6 +135,9 @@ impl Staging {
                                     break;
                                 }
                                 Ok(id) => {
+                                    if let Some(e) = entry {
+                                        e.record_sent(channel, payload.len());
+                                    }
                                     out.requests.push((id, reply));
                                     Ok(())
                                 }
