@@ -106,7 +106,9 @@ enum Command {
         #[command(flatten)]
         target: AdminTarget,
     },
-    /// Run the end-to-end benchmark harness (ringwire-bench); arguments are passed on.
+    /// Run the end-to-end benchmark harness (ringwire-bench); arguments, --help included,
+    /// are passed on.
+    #[command(disable_help_flag = true)]
     Bench {
         /// Arguments for ringwire-bench (try --help).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
