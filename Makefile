@@ -8,15 +8,29 @@ GO ?= go
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_TARGETS = $(shell ls fuzz/fuzz_targets 2>/dev/null | sed -n 's/\.rs$$//p')
 
-.PHONY: all build test lint rust-test go-test fuzz-smoke fuzz-long bench-micro bench-smoke golden clean
+.PHONY: all build run tools test lint rust-test go-test fuzz-smoke fuzz-long bench-micro bench-smoke golden clean
 
 all: build
 
 build:
 	$(CARGO) build --workspace --release
 
+## run: builds the `ringwire` command (release) and runs the local testnet demo: TESTNET_NODES
+## nodes on loopback for TESTNET_DURATION with consensus-like traffic, then a summary.
+TESTNET_NODES ?= 4
+TESTNET_DURATION ?= 10s
+TESTNET_ARGS ?=
+run:
+	@command -v $(CARGO) >/dev/null || { echo "make run: needs cargo (https://rustup.rs)"; exit 1; }
+	$(CARGO) build --release --locked -p ringwire-cli
+	$(CARGO) run --release --locked -q -p ringwire-cli --bin ringwire -- testnet --nodes $(TESTNET_NODES) --duration $(TESTNET_DURATION) $(TESTNET_ARGS)
+
+## tools: installs the pinned tools `make test` needs when they are missing (cbindgen).
+tools:
+	@$(CBINDGEN) --version 2>/dev/null | grep -qx "cbindgen $(CBINDGEN_VERSION)" || $(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked
+
 ## test: everything CI checks — formatting, lints, Rust tests, Go tests, fuzz and bench smoke runs.
-test: lint rust-test go-test bench-smoke fuzz-smoke header-check c-example go-bindings
+test: tools lint rust-test go-test bench-smoke fuzz-smoke header-check c-example go-bindings
 	@echo "make test: all checks passed"
 
 lint:

@@ -20,6 +20,7 @@
 //! - [`config`] — the TOML configuration and the import of a CometBFT home directory.
 
 pub mod config;
+pub mod metrics;
 pub mod node;
 mod peering;
 pub mod peers;

@@ -43,7 +43,7 @@ use crate::proto::nodeinfo::{NodeInfo, NodeInfoOther, ProtocolVersion};
 use crate::proto::secret::{NodeId, NodeKey};
 use crate::router::{
     Channel, ChannelError, DefaultGate, DialError, NodeStats, PeerEvents, PeerGate, PeerSummary,
-    Router, RouterConfig,
+    PeerTraffic, Router, RouterConfig,
 };
 use crate::rt::driver::{self, Driver, DriverError, DriverKind};
 use crate::rt::memory::memory_pipe;
@@ -650,6 +650,16 @@ impl Node {
         self.inner.router.peer_list()
     }
 
+    /// Bytes sent and received per connected peer and channel, and messages queued.
+    pub fn peer_traffic(&self) -> Vec<PeerTraffic> {
+        self.inner.router.peer_traffic()
+    }
+
+    /// Commands waiting in each shard's inbox (index = shard).
+    pub fn inbox_depths(&self) -> Vec<usize> {
+        self.inner.router.inbox_depths()
+    }
+
     /// Counters.
     pub fn stats(&self) -> NodeStats {
         self.inner.router.stats()
@@ -716,6 +726,18 @@ impl Node {
     /// Closes the connection to `peer`; returns whether it was connected.
     pub fn disconnect(&self, peer: &NodeId, reason: &str) -> bool {
         self.inner.router.disconnect(peer, reason)
+    }
+
+    /// Bans `peer` until `until` and closes its connection: it is neither dialed nor admitted
+    /// meanwhile. Needs the peer manager ([`NodeBuilder::peer_manager`]); returns false
+    /// without one (a node with its own [`PeerGate`] keeps its own ban list).
+    pub fn ban(&self, peer: &NodeId, until: Instant) -> bool {
+        let Some(p) = &self.inner.peering else {
+            return false;
+        };
+        p.ban(*peer, until);
+        self.inner.router.disconnect(peer, "banned");
+        true
     }
 
     /// Stops the node: refuses new work, closes every connection (native peers are told why),

@@ -91,6 +91,12 @@ impl Peering {
             .spawn(move || me.run_dialer(&router))
     }
 
+    /// Bans `id` until `until` (neither dialed nor admitted meanwhile).
+    pub(crate) fn ban(&self, id: NodeId, until: Instant) {
+        lock(&self.manager).ban(id, until);
+        self.notify();
+    }
+
     /// Tells the dialer thread to stop (its dial in flight fails once the shards stop).
     pub(crate) fn stop(&self) {
         *lock(&self.stop) = true;

@@ -43,7 +43,7 @@ pub use envelope::{Envelope, Fanout, To};
 pub use error::{DialError, DownReason, SendError};
 pub use gate::{Admission, DefaultGate, PeerGate, Pending};
 pub(crate) use peer::PeerEntry;
-pub use peer::{Direction, PeerEvent, PeerSummary};
+pub use peer::{ChannelTraffic, Direction, PeerEvent, PeerSummary, PeerTraffic};
 pub(crate) use received::CancelFlag;
 pub use received::{Origin, PendingRequest, Received};
 
@@ -310,6 +310,23 @@ impl Router {
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .map(|e| e.summary())
+            .collect()
+    }
+
+    pub(crate) fn peer_traffic(&self) -> Vec<PeerTraffic> {
+        self.peers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|e| e.traffic())
+            .collect()
+    }
+
+    /// Commands waiting in each shard's inbox.
+    pub(crate) fn inbox_depths(&self) -> Vec<usize> {
+        self.inboxes
+            .iter()
+            .map(|tx| tx.max_capacity().saturating_sub(tx.capacity()))
             .collect()
     }
 

@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::Notify;
@@ -70,6 +70,33 @@ struct Credit {
     channel: u8,
     capacity: usize,
     used: AtomicUsize,
+    /// Payload bytes the connection accepted for sending on this channel.
+    sent: AtomicU64,
+    /// Payload bytes received on this channel.
+    received: AtomicU64,
+}
+
+/// Traffic of one peer on one channel since the peer came up (see [`PeerTraffic`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelTraffic {
+    /// The channel.
+    pub channel: u8,
+    /// Payload bytes handed to the connection for sending.
+    pub sent_bytes: u64,
+    /// Payload bytes received.
+    pub received_bytes: u64,
+    /// Messages waiting to be sent (taken send credits not yet returned).
+    pub queued_messages: usize,
+}
+
+/// Traffic counters of one connected peer, per channel. The counters start at zero when the
+/// peer comes up; each update is one relaxed atomic add on the shard that owns the peer.
+#[derive(Clone, Debug)]
+pub struct PeerTraffic {
+    /// The peer.
+    pub node_id: NodeId,
+    /// One entry per shared channel.
+    pub channels: Vec<ChannelTraffic>,
 }
 
 /// A registered peer (shared between the router and the owning shard).
@@ -106,6 +133,8 @@ impl PeerEntry {
                     channel,
                     capacity: capacity.max(1),
                     used: AtomicUsize::new(0),
+                    sent: AtomicU64::new(0),
+                    received: AtomicU64::new(0),
                 })
                 .collect(),
             alive: AtomicBool::new(true),
@@ -147,6 +176,37 @@ impl PeerEntry {
             .iter()
             .find(|c| c.channel == channel)
             .ok_or(SendError::ChannelNotShared(channel))
+    }
+
+    /// Counts `bytes` of payload sent on `channel`.
+    pub(crate) fn record_sent(&self, channel: u8, bytes: usize) {
+        if let Ok(c) = self.credit(channel) {
+            c.sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts `bytes` of payload received on `channel`.
+    pub(crate) fn record_received(&self, channel: u8, bytes: usize) {
+        if let Ok(c) = self.credit(channel) {
+            c.received.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// A snapshot of the traffic counters.
+    pub(crate) fn traffic(&self) -> PeerTraffic {
+        PeerTraffic {
+            node_id: self.node_id(),
+            channels: self
+                .credits
+                .iter()
+                .map(|c| ChannelTraffic {
+                    channel: c.channel,
+                    sent_bytes: c.sent.load(Ordering::Relaxed),
+                    received_bytes: c.received.load(Ordering::Relaxed),
+                    queued_messages: c.used.load(Ordering::Relaxed),
+                })
+                .collect(),
+        }
     }
 
     /// Takes one credit on `channel`, or reports why not.

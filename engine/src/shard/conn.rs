@@ -654,7 +654,10 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
 }
 
 fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
-    let Some(peer) = ctx.entry.borrow().as_ref().map(|e| e.node_id()) else {
+    let Some(peer) = ctx.entry.borrow().as_ref().map(|e| {
+        e.record_received(m.channel, m.payload.len());
+        e.node_id()
+    }) else {
         return Flow::Continue;
     };
     let request = match m.kind {

@@ -109,7 +109,12 @@ impl Staging {
                             lane.items.push_front(Staged::Send { payload, credit });
                             break;
                         }
-                        r => r.map_err(map_error),
+                        r => {
+                            if let (Ok(()), Some(e)) = (&r, entry) {
+                                e.record_sent(channel, payload.len());
+                            }
+                            r.map_err(map_error)
+                        }
                     },
                     Staged::Request {
                         payload,
@@ -133,6 +138,9 @@ impl Staging {
                                     break;
                                 }
                                 Ok(id) => {
+                                    if let Some(e) = entry {
+                                        e.record_sent(channel, payload.len());
+                                    }
                                     out.requests.push((id, reply));
                                     Ok(())
                                 }
@@ -149,7 +157,12 @@ impl Staging {
                                 lane.items.push_front(Staged::Response { id, payload });
                                 break;
                             }
-                            r => r.map_err(map_error),
+                            r => {
+                                if let (Ok(()), Some(e)) = (&r, entry) {
+                                    e.record_sent(channel, payload.len());
+                                }
+                                r.map_err(map_error)
+                            }
                         }
                     }
                 };

@@ -1,0 +1,90 @@
+//! `ringwire node`: bad configurations are refused with the key named; a CometBFT home without
+//! a node key gets one; SIGTERM and SIGINT stop the node cleanly.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{NodeProcess, signal};
+
+fn node_with(config: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ringwire.toml"), config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ringwire"))
+        .args(["node", "--config", "ringwire.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_unknown_key_is_refused_with_its_name() {
+    let (code, err) = node_with("[p2p]\nladdr = \"127.0.0.1:0\"\nmax_peers = 3\n");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("p2p.max_peers") && err.contains("unknown key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_negative_limit_is_refused_with_its_name() {
+    let (code, err) = node_with("[limits]\nrecv_queue_capacity = -5\n");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("limits.recv_queue_capacity") && err.contains("negative"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_malformed_peer_address_is_refused_with_its_key() {
+    let (code, err) = node_with("[p2p]\npersistent_peers = [\"not-an-id@127.0.0.1:26656\"]\n");
+    assert_ne!(code, 0);
+    assert!(err.contains("p2p.persistent_peers"), "{err}");
+}
+
+fn cometbft_home(dir: &Path) {
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::write(
+        dir.join("config/config.toml"),
+        "moniker = \"validator-1\"\n\n[p2p]\nladdr = \"tcp://127.0.0.1:0\"\npex = false\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_cometbft_home_without_a_node_key_gets_one_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    cometbft_home(dir.path());
+    let key = dir.path().join("config/node_key.json");
+    assert!(!key.exists());
+    let home = dir.path().to_str().unwrap();
+    let node = NodeProcess::start(&["--home", home], dir.path());
+    assert!(key.exists(), "node_key.json was not generated");
+    let shown = Command::new(env!("CARGO_BIN_EXE_ringwire"))
+        .args(["show-node-id", "--home", home])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), node.id);
+    let (code, err) = node.terminate();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("stopped"), "{err}");
+
+    // The second start keeps the key (same ID); SIGINT stops it too.
+    let again = NodeProcess::start(&["--home", home], dir.path());
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout).trim(),
+        again.id,
+        "the key changed"
+    );
+    signal(&again.child, "INT");
+    let mut again = again;
+    let status = again.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

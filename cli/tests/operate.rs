@@ -1,0 +1,185 @@
+//! Two `ringwire node` processes (B keeps A as a persistent peer) and an in-process node that
+//! sends requests to A: A's metrics endpoint shows the stock names with non-zero values, and
+//! the admin commands list, disconnect, dial and ban peers of A; A logs each peer up and down.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{NodeProcess, eventually, free_port, http_get_metrics};
+use ringwire::node::Node;
+use ringwire::proto::conn::ChannelDescriptor;
+use ringwire::proto::secret::{NodeId, NodeKey};
+use serde_json::Value;
+
+fn write_config(dir: &Path, moniker: &str, metrics_port: u16, extra_p2p: &str) {
+    let text = format!(
+        "[node]\nmoniker = \"{moniker}\"\n\n[p2p]\nladdr = \"127.0.0.1:0\"\nallow_duplicate_ip = \
+         true\npex = false\n{extra_p2p}\n\n[metrics]\nenabled = true\nlisten = \
+         \"127.0.0.1:{metrics_port}\"\n\n[admin]\nenabled = true\nlisten = \"unix://admin.sock\"\n"
+    );
+    std::fs::write(dir.join("ringwire.toml"), text).unwrap();
+}
+
+/// Runs an admin command against the node configured in `dir`; returns its JSON answer.
+fn admin(dir: &Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringwire"))
+        .args(args)
+        .args(["--config", "ringwire.toml"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ringwire {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn peer_ids(dir: &Path) -> Vec<String> {
+    admin(dir, &["peers"])["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The value of the first sample of `name` whose labels contain `label`.
+fn sample(body: &str, name: &str, label: &str) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| l.contains(label))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn metrics_and_admin_commands_on_running_nodes() {
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    write_config(dir_a.path(), "node-a", port_a, "");
+    let a = NodeProcess::start(&["--config", "ringwire.toml"], dir_a.path());
+    write_config(
+        dir_b.path(),
+        "node-b",
+        port_b,
+        &format!("persistent_peers = [\"{}@{}\"]", a.id, a.addr),
+    );
+    let b = NodeProcess::start(&["--config", "ringwire.toml"], dir_b.path());
+
+    // An in-process node sends requests to A, which answers each with its payload.
+    let blocksync = ChannelDescriptor::stock()
+        .into_iter()
+        .find(|d| d.id == 0x40)
+        .unwrap();
+    let t = Node::builder(NodeKey::from_seed([9; 32]), "ringwire-devnet")
+        .listen("127.0.0.1:0".parse().unwrap())
+        .shards(1)
+        .channel(blocksync.clone())
+        .start()
+        .unwrap();
+    let ch = t.open_channel(blocksync).unwrap();
+    let a_id: NodeId = a.id.parse().unwrap();
+    t.dial_blocking(a.addr.parse().unwrap(), Some(a_id))
+        .unwrap();
+    for i in 0..20u8 {
+        let payload = Bytes::from(vec![i; 4096]);
+        let answer = ch
+            .request_blocking(
+                a_id,
+                payload.clone(),
+                Instant::now() + Duration::from_secs(10),
+            )
+            .unwrap();
+        assert_eq!(answer, payload);
+    }
+    let t_id = t.node_id().to_string();
+
+    // Both peers show in A's metrics, with bytes both ways for T.
+    let body = eventually(Duration::from_secs(15), || {
+        let body = http_get_metrics(&format!("127.0.0.1:{port_a}"));
+        (sample(&body, "cometbft_p2p_peers", "") == Some(2.0)
+            && sample(&body, "cometbft_p2p_peer_send_bytes_total", &t_id).is_some())
+        .then_some(body)
+    })
+    .expect("metrics with two peers and T's traffic");
+    let peer_ch = format!("peer_id=\"{t_id}\"");
+    for name in [
+        "cometbft_p2p_peer_receive_bytes_total",
+        "cometbft_p2p_peer_send_bytes_total",
+    ] {
+        let v = sample(&body, name, &peer_ch).unwrap_or(0.0);
+        assert!(v >= 20.0 * 4096.0, "{name} = {v}\n{body}");
+        assert!(body.contains(&format!("{name}{{")) && body.contains("chID=\"0x40\""));
+    }
+    for name in [
+        "cometbft_p2p_message_receive_bytes_total",
+        "cometbft_p2p_message_send_bytes_total",
+    ] {
+        let v = sample(&body, name, "message_type=\"blocksync_Message\"").unwrap_or(0.0);
+        assert!(v > 0.0, "{name} = {v}\n{body}");
+    }
+    assert!(sample(&body, "cometbft_p2p_peer_send_queue_size", &peer_ch).is_some());
+    assert_eq!(sample(&body, "ringwire_driver", "driver="), Some(1.0));
+    assert!(sample(&body, "ringwire_shard_inbox_depth", "shard=\"0\"").is_some());
+    let b_body = http_get_metrics(&format!("127.0.0.1:{port_b}"));
+    assert_eq!(
+        sample(&b_body, "cometbft_p2p_peers", ""),
+        Some(1.0),
+        "{b_body}"
+    );
+
+    // Admin: list, disconnect, dial, ban.
+    let peers = peer_ids(dir_a.path());
+    assert!(peers.contains(&b.id) && peers.contains(&t_id), "{peers:?}");
+    let answer = admin(dir_a.path(), &["disconnect", &t_id]);
+    assert_eq!(answer["disconnected"], true);
+    eventually(Duration::from_secs(10), || {
+        (!peer_ids(dir_a.path()).contains(&t_id)).then_some(())
+    })
+    .expect("T disconnected");
+    let t_addr = format!("{t_id}@{}", t.listen_addr().unwrap());
+    let answer = admin(dir_a.path(), &["dial", &t_addr]);
+    assert_eq!(answer["connected"], t_id.as_str());
+    assert!(peer_ids(dir_a.path()).contains(&t_id));
+    let answer = admin(dir_a.path(), &["ban", &b.id, "--for", "1h"]);
+    assert_eq!(answer["banned"], b.id.as_str());
+    eventually(Duration::from_secs(10), || {
+        (!peer_ids(dir_a.path()).contains(&b.id)).then_some(())
+    })
+    .expect("B gone after the ban");
+    // B keeps redialling A; the ban refuses it.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!peer_ids(dir_a.path()).contains(&b.id));
+
+    // A bad request is answered with an error, not a crash.
+    let out = Command::new(env!("CARGO_BIN_EXE_ringwire"))
+        .args(["disconnect", "zz", "--config", "ringwire.toml"])
+        .current_dir(dir_a.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad node ID"));
+
+    t.shutdown_blocking(Instant::now() + Duration::from_secs(2));
+    drop(b);
+    let (code, log) = a.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("peer up") && log.contains(&t_id), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("peer down") && l.contains("banned")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("peer down") && l.contains("disconnected by the operator")),
+        "{log}"
+    );
+}
