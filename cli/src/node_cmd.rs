@@ -3,7 +3,8 @@
 //!
 //! Without an application attached the node carries the ten stock channels and drains them:
 //! messages are counted (metrics) and dropped, and requests are answered with their own
-//! payload, so an operator can probe a channel's round trip. One log line per peer up and
+//! payload, so an operator can probe a channel's round trip. With `[p2p] pex` on (the default,
+//! as in stock) channel 0x00 runs peer exchange instead. One log line per peer up and
 //! per peer down, with the reason. Metrics (`[metrics]`) and the admin endpoint (`[admin]`)
 //! run when enabled; `--metrics ADDR` and `--admin ADDR` enable them from the command line.
 
@@ -80,7 +81,17 @@ pub(crate) fn run(args: NodeArgs) -> Result<(), Failure> {
     }
 
     let mut b = run::builder(&config, key)?;
-    for desc in ChannelDescriptor::stock() {
+    // With `[p2p] pex` on (stock's default) channel 0x00 belongs to peer exchange; the node
+    // carries and drains the other stock channels.
+    let pex = config.pex_config();
+    let drained: Vec<ChannelDescriptor> = ChannelDescriptor::stock()
+        .into_iter()
+        .filter(|d| pex.is_none() || d.id != ringwire::pex::PEX_CHANNEL)
+        .collect();
+    if let Some(p) = pex {
+        b = b.pex(p);
+    }
+    for desc in drained.iter().cloned() {
         b = b.channel(desc);
     }
     let node = b
@@ -97,7 +108,7 @@ pub(crate) fn run(args: NodeArgs) -> Result<(), Failure> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
-    for desc in ChannelDescriptor::stock() {
+    for desc in drained {
         let ch = node
             .open_channel(desc)
             .map_err(|e| Failure(format!("cannot open a channel: {e}")))?;
