@@ -94,8 +94,8 @@ fn go_binding_workload() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
-    one_connection(true, 4096, count);
-    one_connection(true, 256, count);
+    one_connection(true, 4096, count, 0);
+    one_connection(true, 256, count, 0);
 }
 
 const CHILD_ENV: &str = "RINGWIRE_TEST_IDLE_PEERS";
