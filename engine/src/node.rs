@@ -99,6 +99,11 @@ pub struct Limits {
     /// a high-priority message waits behind that much lower-priority data at most instead of
     /// a whole socket buffer; see docs/PERFORMANCE.md for the measurement behind the default.
     pub tcp_notsent_lowat: u32,
+    /// `SO_RCVBUF` of every TCP connection, in bytes; 0 keeps the kernel's autotuning. This
+    /// bounds how much the peer can have in flight towards this node, which is what a
+    /// high-priority message from the peer waits behind once low-priority data fills the
+    /// connection; see docs/PERFORMANCE.md.
+    pub tcp_recv_buffer: usize,
 }
 
 impl Default for Limits {
@@ -118,7 +123,8 @@ impl Default for Limits {
             backlog: 1024,
             memory_pipe_capacity: 256 * 1024,
             commands_per_turn: 64,
-            tcp_notsent_lowat: 128 * 1024,
+            tcp_notsent_lowat: 16 * 1024,
+            tcp_recv_buffer: 0,
         }
     }
 }
@@ -419,6 +425,7 @@ impl NodeBuilder {
             commands_per_turn: self.limits.commands_per_turn.max(1),
             notsent_lowat: (self.limits.tcp_notsent_lowat > 0)
                 .then_some(self.limits.tcp_notsent_lowat),
+            recv_buffer: (self.limits.tcp_recv_buffer > 0).then_some(self.limits.tcp_recv_buffer),
         });
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut listeners = listeners.into_iter();

@@ -172,8 +172,9 @@ fn start(
 }
 
 /// Receive queues deep enough for a full send queue of small messages. For tuning runs,
-/// `RINGWIRE_BENCH_NOTSENT_LOWAT` and `RINGWIRE_BENCH_WRITE_BATCH` (bytes) override
-/// `Limits::tcp_notsent_lowat` and `Limits::write_batch`.
+/// `RINGWIRE_BENCH_NOTSENT_LOWAT`, `RINGWIRE_BENCH_WRITE_BATCH` and
+/// `RINGWIRE_BENCH_RECV_BUFFER` (bytes) override `Limits::tcp_notsent_lowat`,
+/// `Limits::write_batch` and `Limits::tcp_recv_buffer`.
 fn limits(args: &ChildArgs) -> Limits {
     let depth = (IN_FLIGHT_BYTES / args.size.max(1)).clamp(1024, 16_384);
     let mut lim = Limits {
@@ -185,6 +186,9 @@ fn limits(args: &ChildArgs) -> Limits {
     }
     if let Some(v) = env_number("RINGWIRE_BENCH_WRITE_BATCH") {
         lim.write_batch = v;
+    }
+    if let Some(v) = env_number("RINGWIRE_BENCH_RECV_BUFFER") {
+        lim.tcp_recv_buffer = v;
     }
     lim
 }

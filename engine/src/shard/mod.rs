@@ -66,6 +66,8 @@ pub(crate) struct ShardConfig {
     pub(crate) commands_per_turn: usize,
     /// `TCP_NOTSENT_LOWAT` for TCP connections (`None`: the kernel's default).
     pub(crate) notsent_lowat: Option<u32>,
+    /// `SO_RCVBUF` for TCP connections (`None`: the kernel's autotuning).
+    pub(crate) recv_buffer: Option<usize>,
 }
 
 /// One shard's state (lives on the shard thread).
@@ -320,6 +322,11 @@ impl Shard {
             && let Err(e) = stream.set_notsent_lowat(lowat)
         {
             tracing::debug!(error = %e, "cannot set TCP_NOTSENT_LOWAT");
+        }
+        if let Some(size) = self.config.recv_buffer
+            && let Err(e) = stream.set_recv_buffer(size)
+        {
+            tracing::debug!(error = %e, "cannot set SO_RCVBUF");
         }
         let table = self.router.table();
         let mut config = self.config.template.clone();
