@@ -108,6 +108,20 @@ pub struct Limits {
     pub backlog: i32,
     /// Buffer of each direction of an in-memory connection.
     pub memory_pipe_capacity: usize,
+    /// Inbox commands a shard handles in a row before it yields to I/O completions and its
+    /// connections' tasks (0 counts as 1). Bounds how long a full inbox (an unpaced broadcast
+    /// loop) can keep a shard from reading and writing its sockets.
+    pub commands_per_turn: usize,
+    /// `TCP_NOTSENT_LOWAT` of every TCP connection, in bytes; 0 leaves the kernel's default
+    /// (no limit). The kernel then holds at most about this many unsent bytes per socket, so
+    /// a high-priority message waits behind that much lower-priority data at most instead of
+    /// a whole socket buffer; see docs/PERFORMANCE.md for the measurement behind the default.
+    pub tcp_notsent_lowat: u32,
+    /// `SO_RCVBUF` of every TCP connection, in bytes; 0 keeps the kernel's autotuning. This
+    /// bounds how much the peer can have in flight towards this node, which is what a
+    /// high-priority message from the peer waits behind once low-priority data fills the
+    /// connection; see docs/PERFORMANCE.md.
+    pub tcp_recv_buffer: usize,
 }
 
 impl Default for Limits {
@@ -126,6 +140,9 @@ impl Default for Limits {
             close_grace: Duration::from_secs(1),
             backlog: 1024,
             memory_pipe_capacity: 256 * 1024,
+            commands_per_turn: 64,
+            tcp_notsent_lowat: 16 * 1024,
+            tcp_recv_buffer: 0,
         }
     }
 }
@@ -428,6 +445,10 @@ impl NodeBuilder {
             write_batch: self.limits.write_batch.max(16 * 1024),
             max_connections: self.limits.max_connections_per_shard,
             close_grace: self.limits.close_grace,
+            commands_per_turn: self.limits.commands_per_turn.max(1),
+            notsent_lowat: (self.limits.tcp_notsent_lowat > 0)
+                .then_some(self.limits.tcp_notsent_lowat),
+            recv_buffer: (self.limits.tcp_recv_buffer > 0).then_some(self.limits.tcp_recv_buffer),
         });
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut listeners = listeners.into_iter();

@@ -171,13 +171,30 @@ fn start(
     Ok((node, chans))
 }
 
-/// Receive queues deep enough for a full send queue of small messages.
+/// Receive queues deep enough for a full send queue of small messages. For tuning runs,
+/// `RINGWIRE_BENCH_NOTSENT_LOWAT`, `RINGWIRE_BENCH_WRITE_BATCH` and
+/// `RINGWIRE_BENCH_RECV_BUFFER` (bytes) override `Limits::tcp_notsent_lowat`,
+/// `Limits::write_batch` and `Limits::tcp_recv_buffer`.
 fn limits(args: &ChildArgs) -> Limits {
     let depth = (IN_FLIGHT_BYTES / args.size.max(1)).clamp(1024, 16_384);
-    Limits {
+    let mut lim = Limits {
         recv_queue_capacity: depth,
         ..Limits::default()
+    };
+    if let Some(v) = env_number("RINGWIRE_BENCH_NOTSENT_LOWAT") {
+        lim.tcp_notsent_lowat = u32::try_from(v).unwrap_or(u32::MAX);
     }
+    if let Some(v) = env_number("RINGWIRE_BENCH_WRITE_BATCH") {
+        lim.write_batch = v;
+    }
+    if let Some(v) = env_number("RINGWIRE_BENCH_RECV_BUFFER") {
+        lim.tcp_recv_buffer = v;
+    }
+    lim
+}
+
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
 fn listen_addr(args: &ChildArgs) -> io::Result<SocketAddr> {

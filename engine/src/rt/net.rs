@@ -37,6 +37,27 @@ impl Stream {
         }
     }
 
+    /// Sets `TCP_NOTSENT_LOWAT` on a TCP stream: the kernel then takes new bytes only while
+    /// fewer than `bytes` of those already written are still unsent, so a write waits in the
+    /// shard (where priorities still apply) instead of in the socket buffer. No effect on
+    /// in-memory streams.
+    pub(crate) fn set_notsent_lowat(&self, bytes: u32) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => socket2::SockRef::from(s).set_tcp_notsent_lowat(bytes),
+            Inner::Memory(_) => Ok(()),
+        }
+    }
+
+    /// Sets `SO_RCVBUF` on a TCP stream (which also turns off the kernel's receive-buffer
+    /// autotuning for it): bounds the bytes the peer can have in flight to us. No effect on
+    /// in-memory streams.
+    pub(crate) fn set_recv_buffer(&self, bytes: usize) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => socket2::SockRef::from(s).set_recv_buffer_size(bytes),
+            Inner::Memory(_) => Ok(()),
+        }
+    }
+
     /// Reads into the spare capacity of `buf` (appending after its length). `Ok(0)` is end of
     /// stream.
     pub(crate) async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {

@@ -8,6 +8,12 @@
 //! Inbound TCP connections arrive on the shard's own `SO_REUSEPORT` listener; outbound ones on
 //! the shard the router picked. A connection's work is split over three local tasks (see
 //! [`conn`]); the shard itself only dispatches commands and accepts.
+//!
+//! The shard's main task handles at most `commands_per_turn` inbox commands in a row, then
+//! yields to the runtime: the connections' tasks run and the driver reaps I/O completions
+//! before more commands are taken. Without that, an application that keeps the inbox full
+//! (an unpaced broadcast loop) would keep the main task busy forever and starve every socket
+//! of the shard.
 
 mod command;
 mod conn;
@@ -56,6 +62,12 @@ pub(crate) struct ShardConfig {
     pub(crate) max_connections: usize,
     /// How long a closing connection may take to flush its last bytes.
     pub(crate) close_grace: Duration,
+    /// Inbox commands handled in a row before the shard yields to I/O (at least 1).
+    pub(crate) commands_per_turn: usize,
+    /// `TCP_NOTSENT_LOWAT` for TCP connections (`None`: the kernel's default).
+    pub(crate) notsent_lowat: Option<u32>,
+    /// `SO_RCVBUF` for TCP connections (`None`: the kernel's autotuning).
+    pub(crate) recv_buffer: Option<usize>,
 }
 
 /// One shard's state (lives on the shard thread).
@@ -104,19 +116,32 @@ impl Shard {
             }
             None => None,
         };
+        let per_turn = shard.config.commands_per_turn.max(1);
         let mut done = None;
         let mut deadline = Instant::now();
-        while let Some(cmd) = inbox.recv().await {
-            match cmd {
-                Command::Shutdown {
-                    deadline: d,
-                    done: reply,
-                } => {
-                    deadline = d;
-                    done = Some(reply);
-                    break;
+        'turns: while let Some(first) = inbox.recv().await {
+            let mut next = Some(first);
+            let mut handled = 0;
+            while let Some(cmd) = next.take() {
+                match cmd {
+                    Command::Shutdown {
+                        deadline: d,
+                        done: reply,
+                    } => {
+                        deadline = d;
+                        done = Some(reply);
+                        break 'turns;
+                    }
+                    other => shard.handle(other),
                 }
-                other => shard.handle(other),
+                handled += 1;
+                if handled < per_turn {
+                    next = inbox.try_recv().ok();
+                } else {
+                    // The inbox may still hold commands: let the connections and the driver
+                    // run before taking more.
+                    yield_now().await;
+                }
             }
         }
         if let Some(a) = acceptor {
@@ -304,6 +329,16 @@ impl Shard {
         reply: Option<DialReply>,
         pending: Option<Pending>,
     ) {
+        if let Some(lowat) = self.config.notsent_lowat
+            && let Err(e) = stream.set_notsent_lowat(lowat)
+        {
+            tracing::debug!(error = %e, "cannot set TCP_NOTSENT_LOWAT");
+        }
+        if let Some(size) = self.config.recv_buffer
+            && let Err(e) = stream.set_recv_buffer(size)
+        {
+            tracing::debug!(error = %e, "cannot set SO_RCVBUF");
+        }
         let table = self.router.table();
         let mut config = self.config.template.clone();
         config.channels = table.descriptors();
@@ -347,6 +382,21 @@ impl Shard {
             }
         }
     }
+}
+
+/// Returns to the runtime once, asking to be polled again right away.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
 }
 
 fn new_connection(config: ConnectionConfig) -> io::Result<Connection> {
