@@ -126,6 +126,7 @@ fn metrics_and_admin_commands_on_running_nodes() {
         assert!(v > 0.0, "{name} = {v}\n{body}");
     }
     assert!(sample(&body, "cometbft_p2p_peer_send_queue_size", &peer_ch).is_some());
+    assert!(sample(&body, "cometbft_p2p_peer_pending_send_bytes", &peer_ch).is_some());
     assert_eq!(sample(&body, "ringwire_driver", "driver="), Some(1.0));
     assert!(sample(&body, "ringwire_shard_inbox_depth", "shard=\"0\"").is_some());
     let b_body = http_get_metrics(&format!("127.0.0.1:{port_b}"));

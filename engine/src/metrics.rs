@@ -14,8 +14,10 @@
 //!   built for stock nodes find. Stock derives `message_type` from the Go type of each
 //!   message (`consensus_Vote`); ringwire does not decode application messages, so it labels
 //!   by channel with the name of the stock reactor message family ([`message_type`]).
-//!   v0.38's `p2p_peer_pending_send_bytes` is replaced in v0.40 by
-//!   `p2p_peer_send_queue_size` (messages), which is what ringwire reports.
+//!   v0.38's `p2p_peer_pending_send_bytes` (label `peer_id`) is replaced in v0.40 by
+//!   `p2p_peer_send_queue_size` (messages); ringwire reports both, so dashboards built for
+//!   either release work: the payload bytes and the number of messages accepted for a peer
+//!   and not yet handed to its connection.
 //! - Byte counters count payload bytes (before framing, encryption and compression) and are
 //!   monotonic: when a peer reconnects its counters restart and the reporter adds from zero.
 //! - ringwire's own metrics are always under `ringwire_` ([`DRIVER`], [`SHARD_INBOX_DEPTH`],
@@ -36,6 +38,8 @@ pub const PEER_RECEIVE_BYTES_TOTAL: &str = "p2p_peer_receive_bytes_total";
 pub const PEER_SEND_BYTES_TOTAL: &str = "p2p_peer_send_bytes_total";
 /// Messages waiting to be sent to a peer (gauge; label `peer_id`).
 pub const PEER_SEND_QUEUE_SIZE: &str = "p2p_peer_send_queue_size";
+/// Payload bytes waiting to be sent to a peer (gauge; label `peer_id`; CometBFT v0.38's name).
+pub const PEER_PENDING_SEND_BYTES: &str = "p2p_peer_pending_send_bytes";
 /// Payload bytes received per message type (counter; label `message_type`).
 pub const MESSAGE_RECEIVE_BYTES_TOTAL: &str = "p2p_message_receive_bytes_total";
 /// Payload bytes sent per message type (counter; label `message_type`).
@@ -115,6 +119,7 @@ struct Names {
     peer_recv: String,
     peer_send: String,
     peer_queue: String,
+    peer_pending: String,
     msg_recv: String,
     msg_send: String,
 }
@@ -135,6 +140,7 @@ impl Reporter {
                 peer_recv: name(PEER_RECEIVE_BYTES_TOTAL),
                 peer_send: name(PEER_SEND_BYTES_TOTAL),
                 peer_queue: name(PEER_SEND_QUEUE_SIZE),
+                peer_pending: name(PEER_PENDING_SEND_BYTES),
                 msg_recv: name(MESSAGE_RECEIVE_BYTES_TOTAL),
                 msg_send: name(MESSAGE_SEND_BYTES_TOTAL),
             },
@@ -156,8 +162,10 @@ impl Reporter {
         for peer in &traffic {
             let peer_id = peer.node_id.to_string();
             let mut queued = 0usize;
+            let mut pending = 0u64;
             for ch in &peer.channels {
                 queued = queued.saturating_add(ch.queued_messages);
+                pending = pending.saturating_add(ch.pending_bytes);
                 let key = (peer.node_id, ch.channel);
                 let (last_sent, last_recv) = self.last.get(&key).copied().unwrap_or((0, 0));
                 // A smaller value means the peer reconnected and its counters restarted.
@@ -178,7 +186,8 @@ impl Reporter {
                         .increment(recv);
                 }
             }
-            metrics::gauge!(n.peer_queue.clone(), "peer_id" => peer_id).set(queued as f64);
+            metrics::gauge!(n.peer_queue.clone(), "peer_id" => peer_id.clone()).set(queued as f64);
+            metrics::gauge!(n.peer_pending.clone(), "peer_id" => peer_id).set(pending as f64);
         }
         self.last = seen;
 

@@ -496,14 +496,15 @@ impl Router {
         match env.to {
             To::Peer(id) => {
                 let entry = self.connected_peer(&id)?;
-                entry.try_acquire(channel)?;
+                let len = env.payload.len();
+                entry.try_acquire(channel, len)?;
                 let cmd = Command::Send {
                     conn: entry.conn,
                     channel,
                     payload: env.payload,
                 };
                 self.try_command(entry.shard, cmd).inspect_err(|_| {
-                    entry.release(channel);
+                    entry.release(channel, len);
                 })?;
                 Ok(1)
             }
@@ -566,14 +567,15 @@ impl Router {
         match env.to {
             To::Peer(id) => {
                 let entry = self.connected_peer(&id)?;
-                entry.acquire(channel, deadline).await?;
+                let len = env.payload.len();
+                entry.acquire(channel, len, deadline).await?;
                 let cmd = Command::Send {
                     conn: entry.conn,
                     channel,
                     payload: env.payload,
                 };
                 if let Err(e) = self.command(entry.shard, cmd, deadline).await {
-                    entry.release(channel);
+                    entry.release(channel, len);
                     return Err(e);
                 }
                 Ok(1)
@@ -681,7 +683,8 @@ impl Router {
         if !entry.is_native() {
             return Err(SendError::Unsupported);
         }
-        entry.acquire(channel, deadline).await?;
+        let len = payload.len();
+        entry.acquire(channel, len, deadline).await?;
         let (reply, response) = oneshot::channel();
         let cmd = Command::Request {
             conn: entry.conn,
@@ -691,7 +694,7 @@ impl Router {
             reply,
         };
         if let Err(e) = self.command(entry.shard, cmd, deadline).await {
-            entry.release(channel);
+            entry.release(channel, len);
             return Err(e);
         }
         // From here on, dropping this future gives the request up: the guard tells the shard,

@@ -70,6 +70,8 @@ struct Credit {
     channel: u8,
     capacity: usize,
     used: AtomicUsize,
+    /// Payload bytes of the messages holding credits (waiting to be sent).
+    pending: AtomicU64,
     /// Payload bytes the connection accepted for sending on this channel.
     sent: AtomicU64,
     /// Payload bytes received on this channel.
@@ -87,6 +89,8 @@ pub struct ChannelTraffic {
     pub received_bytes: u64,
     /// Messages waiting to be sent (taken send credits not yet returned).
     pub queued_messages: usize,
+    /// Payload bytes of those messages.
+    pub pending_bytes: u64,
 }
 
 /// Traffic counters of one connected peer, per channel. The counters start at zero when the
@@ -133,6 +137,7 @@ impl PeerEntry {
                     channel,
                     capacity: capacity.max(1),
                     used: AtomicUsize::new(0),
+                    pending: AtomicU64::new(0),
                     sent: AtomicU64::new(0),
                     received: AtomicU64::new(0),
                 })
@@ -204,13 +209,14 @@ impl PeerEntry {
                     sent_bytes: c.sent.load(Ordering::Relaxed),
                     received_bytes: c.received.load(Ordering::Relaxed),
                     queued_messages: c.used.load(Ordering::Relaxed),
+                    pending_bytes: c.pending.load(Ordering::Relaxed),
                 })
                 .collect(),
         }
     }
 
-    /// Takes one credit on `channel`, or reports why not.
-    pub(crate) fn try_acquire(&self, channel: u8) -> Result<(), SendError> {
+    /// Takes one credit on `channel` for a message of `len` payload bytes, or reports why not.
+    pub(crate) fn try_acquire(&self, channel: u8, len: usize) -> Result<(), SendError> {
         if !self.is_alive() {
             return Err(SendError::PeerGone);
         }
@@ -219,16 +225,23 @@ impl PeerEntry {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
                 (u < c.capacity).then_some(u + 1)
             })
-            .map(|_| ())
-            .map_err(|_| SendError::Full)
+            .map_err(|_| SendError::Full)?;
+        c.pending.fetch_add(len as u64, Ordering::Relaxed);
+        Ok(())
     }
 
-    /// Takes one credit on `channel`, waiting until `deadline` for one to return.
-    pub(crate) async fn acquire(&self, channel: u8, deadline: Instant) -> Result<(), SendError> {
+    /// Takes one credit on `channel` for a message of `len` payload bytes, waiting until
+    /// `deadline` for one to return.
+    pub(crate) async fn acquire(
+        &self,
+        channel: u8,
+        len: usize,
+        deadline: Instant,
+    ) -> Result<(), SendError> {
         loop {
             let mut notified = pin!(self.space.notified());
             notified.as_mut().enable();
-            match self.try_acquire(channel) {
+            match self.try_acquire(channel, len) {
                 Err(SendError::Full) => {}
                 other => return other,
             }
@@ -238,10 +251,16 @@ impl PeerEntry {
         }
     }
 
-    /// Returns one credit on `channel` (the shard handed the message to the connection, or
-    /// dropped it).
-    pub(crate) fn release(&self, channel: u8) {
+    /// Returns one credit on `channel`, taken for a message of `len` payload bytes (the shard
+    /// handed the message to the connection, or dropped it).
+    pub(crate) fn release(&self, channel: u8, len: usize) {
         if let Ok(c) = self.credit(channel) {
+            let len = len as u64;
+            let _ = c
+                .pending
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    Some(b.saturating_sub(len))
+                });
             let prev = c
                 .used
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_sub(1))
@@ -280,33 +299,40 @@ mod tests {
     #[test]
     fn credit_runs_out_and_returns() {
         let e = entry(2);
-        assert_eq!(e.try_acquire(0x20), Ok(()));
-        assert_eq!(e.try_acquire(0x20), Ok(()));
-        assert_eq!(e.try_acquire(0x20), Err(SendError::Full));
-        assert_eq!(e.try_acquire(0x21), Err(SendError::ChannelNotShared(0x21)));
-        e.release(0x20);
-        assert_eq!(e.try_acquire(0x20), Ok(()));
+        assert_eq!(e.try_acquire(0x20, 10), Ok(()));
+        assert_eq!(e.try_acquire(0x20, 25), Ok(()));
+        assert_eq!(e.try_acquire(0x20, 10), Err(SendError::Full));
+        assert_eq!(
+            e.try_acquire(0x21, 10),
+            Err(SendError::ChannelNotShared(0x21))
+        );
+        let pending = |e: &PeerEntry| e.traffic().channels[0].pending_bytes;
+        assert_eq!(pending(&e), 35, "a refused send adds no pending bytes");
+        e.release(0x20, 10);
+        assert_eq!(pending(&e), 25);
+        assert_eq!(e.try_acquire(0x20, 10), Ok(()));
+        assert_eq!(pending(&e), 35);
         e.mark_gone();
-        assert_eq!(e.try_acquire(0x20), Err(SendError::PeerGone));
+        assert_eq!(e.try_acquire(0x20, 10), Err(SendError::PeerGone));
         assert!(e.has_capability("archive"));
     }
 
     #[test]
     fn waiting_sender_times_out_or_is_woken() {
         let e = Arc::new(entry(1));
-        e.try_acquire(0x20).unwrap();
+        e.try_acquire(0x20, 10).unwrap();
         let soon = Instant::now() + Duration::from_millis(20);
         assert_eq!(
-            clock::block_on(e.acquire(0x20, soon)),
+            clock::block_on(e.acquire(0x20, 10, soon)),
             Err(SendError::Timeout)
         );
         let e2 = e.clone();
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
-            e2.release(0x20);
+            e2.release(0x20, 10);
         });
         let later = Instant::now() + Duration::from_secs(10);
-        assert_eq!(clock::block_on(e.acquire(0x20, later)), Ok(()));
+        assert_eq!(clock::block_on(e.acquire(0x20, 10, later)), Ok(()));
         t.join().unwrap();
     }
 }

@@ -32,6 +32,15 @@ pub(crate) enum Staged {
 }
 
 impl Staged {
+    /// Payload bytes of the item.
+    fn len(&self) -> usize {
+        match self {
+            Staged::Send { payload, .. }
+            | Staged::Request { payload, .. }
+            | Staged::Response { payload, .. } => payload.len(),
+        }
+    }
+
     fn holds_credit(&self) -> bool {
         match self {
             Staged::Send { credit, .. } => *credit,
@@ -103,6 +112,7 @@ impl Staging {
             let channel = lane.channel;
             while let Some(item) = lane.items.pop_front() {
                 let credit = item.holds_credit();
+                let len = item.len();
                 let result = match item {
                     Staged::Send { payload, credit } => match conn.send(channel, payload.clone()) {
                         Err(e) if is_full(&e) => {
@@ -171,7 +181,7 @@ impl Staging {
                 }
                 out.moved += 1;
                 if credit && let Some(entry) = entry {
-                    entry.release(channel);
+                    entry.release(channel, len);
                 }
             }
         }
@@ -181,14 +191,14 @@ impl Staging {
     /// Drops held requests whose caller stopped waiting, returning their credits.
     pub(crate) fn drop_abandoned(&mut self, entry: Option<&PeerEntry>) {
         for lane in &mut self.lanes {
-            let before = lane.items.len();
-            lane.items
-                .retain(|item| !matches!(item, Staged::Request { reply, .. } if reply.is_closed()));
-            if let Some(entry) = entry {
-                for _ in lane.items.len()..before {
-                    entry.release(lane.channel);
+            let channel = lane.channel;
+            lane.items.retain(|item| {
+                let abandoned = matches!(item, Staged::Request { reply, .. } if reply.is_closed());
+                if abandoned && let Some(entry) = entry {
+                    entry.release(channel, item.len());
                 }
-            }
+                !abandoned
+            });
         }
     }
 
@@ -199,7 +209,7 @@ impl Staging {
                 if item.holds_credit()
                     && let Some(entry) = entry
                 {
-                    entry.release(lane.channel);
+                    entry.release(lane.channel, item.len());
                 }
                 if let Staged::Request { reply, .. } = item {
                     let _ = reply.send(Err(SendError::PeerGone));
