@@ -255,12 +255,9 @@ impl PeerEntry {
     /// handed the message to the connection, or dropped it).
     pub(crate) fn release(&self, channel: u8, len: usize) {
         if let Ok(c) = self.credit(channel) {
-            let len = len as u64;
-            let _ = c
-                .pending
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                    Some(b.saturating_sub(len))
-                });
+            // Every release pairs with an earlier acquire of the same length, whose add
+            // happens before the command that leads here: a plain subtraction cannot wrap.
+            c.pending.fetch_sub(len as u64, Ordering::Relaxed);
             let prev = c
                 .used
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_sub(1))
