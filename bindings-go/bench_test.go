@@ -102,7 +102,7 @@ func benchThroughput(b *testing.B, size int, batched bool) {
 }
 
 // rustLine matches node_throughput's output: "driver=… mode=native size=256: 123 msg/s, …".
-var rustLine = regexp.MustCompile(`mode=native size=(\d+): (\d+) msg/s`)
+var rustLine = regexp.MustCompile(`mode=native (?:lent=\d+ )?size=(\d+): (\d+) msg/s`)
 
 // rustFigure is the Rust engine's msgs/s for size from the file RINGWIRE_RUST_FIGURES names
 // (the last matching line), or 0.

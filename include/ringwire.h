@@ -447,13 +447,12 @@ ringwire_result ringwire_channel_fd(const struct ringwire_channel *channel,
                                     int *out_fd);
 
 /**
- * Frees a channel: stops its forwarding thread and closes its eventfd. Messages not yet
- * received are dropped; batches already returned stay valid. NULL is accepted and ignored.
+ * Frees a channel and closes its eventfd. Messages not yet received are dropped; batches
+ * already returned stay valid. NULL is accepted and ignored.
  *
  * # Safety
  * None: any pointer is accepted; only live channels are freed. A receive in progress on
- * another thread returns `RINGWIRE_RESULT_STOPPED` (within a few milliseconds) before the
- * free completes.
+ * another thread returns `RINGWIRE_RESULT_STOPPED` before the free completes.
  */
 void ringwire_channel_free(struct ringwire_channel *channel);
 

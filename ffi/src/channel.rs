@@ -1,11 +1,11 @@
 //! `ringwire_channel`: sending, receiving, requests and responses on one channel, and
 //! `ringwire_batch`, the owner of received messages.
 //!
-//! Receiving: a small forwarding thread per channel moves arriving messages from the engine
-//! into a bounded queue and makes the channel's eventfd readable, so a caller can wait in its
-//! own poller (`poll`, `epoll`, Go's netpoller) and then drain with `ringwire_channel_recv`.
-//! The eventfd may be readable when nothing waits (a spurious wakeup returns 0 messages); it is
-//! never left unreadable while messages wait.
+//! Receiving: `ringwire_channel_recv` drains the engine's receive queue of the channel
+//! directly, and the channel's eventfd ([`Readiness`]) is woken by the thread that delivers a
+//! message, so a caller can wait in its own poller (`poll`, `epoll`, Go's netpoller) and then
+//! drain. The eventfd may be readable when nothing waits (a spurious wakeup returns 0
+//! messages); it is never left unreadable while messages wait.
 //!
 //! Thread safety: every channel function may be called from any thread at the same time
 //! (receives are serialised inside). After `ringwire_channel_free` the handle is rejected with
@@ -14,12 +14,10 @@
 
 use std::collections::BTreeMap;
 use std::ffi::c_char;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use bytes::Bytes;
 use ringwire::proto::secret::NodeId;
@@ -28,6 +26,7 @@ use ringwire::router::{
 };
 
 use crate::node::ringwire_node_id;
+use crate::readiness::Readiness;
 use crate::registry::Registry;
 use crate::result::fail;
 use crate::{bytes, deadline, guard, guard_free, non_null, read, ringwire_result, text};
@@ -36,8 +35,9 @@ use crate::{bytes, deadline, guard, guard_free, non_null, read, ringwire_result,
 /// forgotten (its asker times out).
 const MAX_PENDING_REQUESTS: usize = 4096;
 
-/// How often the forwarding thread checks whether its channel was freed.
-const PUMP_TICK: Duration = Duration::from_millis(20);
+/// The most messages one receive moves at a time, whatever the caller's array holds (bounds
+/// the library's own allocation per call).
+const MAX_BATCH: usize = 4096;
 
 /// Destinations of a `ringwire_envelope`.
 #[repr(u32)]
@@ -118,7 +118,35 @@ pub struct ringwire_batch {
 
 /// The receive side of a channel handle.
 struct Inbox {
-    rx: Option<Receiver<Received>>,
+    /// The engine's queue; `None` once the handle is freed.
+    rx: Option<ChannelReceiver>,
+    /// Messages taken from the queue when the channel was opened (to register the waker),
+    /// handed out first.
+    early: Vec<Received>,
+}
+
+impl Inbox {
+    /// Moves waiting messages into `got` until it holds `cap` or the queue is empty; when it
+    /// is empty, `waker` is registered and wakes at the next message. Returns whether the
+    /// engine closed the queue (the node stopped) and it is drained.
+    fn pull(&mut self, waker: &Waker, got: &mut Vec<Received>, cap: usize) -> bool {
+        if !self.early.is_empty() {
+            let n = self.early.len().min(cap - got.len());
+            got.extend(self.early.drain(..n));
+        }
+        let Some(rx) = self.rx.as_mut() else {
+            return true;
+        };
+        let mut cx = Context::from_waker(waker);
+        while got.len() < cap {
+            match rx.poll_recv_many(&mut cx, got, cap - got.len()) {
+                Poll::Ready(0) => return true,
+                Poll::Ready(_) => {}
+                Poll::Pending => break,
+            }
+        }
+        false
+    }
 }
 
 /// Requests received and not yet answered, by the id handed to C. Apart from the inbox, so a
@@ -135,113 +163,96 @@ pub struct ringwire_channel {
     sender: ChannelSender,
     inbox: Mutex<Inbox>,
     pending: Mutex<Pending>,
-    fd: Arc<OwnedFd>,
-    /// Set when the eventfd was made readable and no receive has cleared it since: the
-    /// forwarding thread writes the eventfd only when this was clear, not once per message.
-    signalled: Arc<AtomicBool>,
-    closed: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    pump: Mutex<Option<JoinHandle<()>>>,
+    /// The eventfd; also the waker a receive leaves with the engine's queue.
+    ready: Arc<Readiness>,
+    /// `ready` as a waker (made once).
+    waker: Waker,
+    /// Set by `ringwire_channel_free`: a receive blocked on another thread returns `Stopped`.
+    stop: AtomicBool,
 }
 
 impl ringwire_channel {
-    /// Wraps an engine channel; starts its forwarding thread.
-    pub(crate) fn new(ch: Channel, queue: usize) -> Result<Self, ringwire_result> {
+    /// Up to `cap` messages, waiting up to `timeout_ms` for the first (0: do not wait).
+    /// `Stopped` once the handle was freed, or the node stopped and every message was taken.
+    /// Leaves the eventfd readable if messages may still wait, or the waker registered.
+    fn receive(&self, cap: usize, timeout_ms: u64) -> Result<Vec<Received>, ringwire_result> {
+        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let mut got = Vec::with_capacity(cap);
+        if cap == 0 {
+            return Ok(got);
+        }
+        // The hot path: a pending signal is cleared (one read) only when the flag says one
+        // was written; then the queue is drained.
+        self.ready.clear_signalled();
+        let mut closed = inbox.pull(&self.waker, &mut got, cap);
+        let until = (timeout_ms > 0).then(|| deadline(timeout_ms));
+        while got.is_empty() && !closed {
+            if self.stop.load(Ordering::Acquire) {
+                return Err(ringwire_result::Stopped);
+            }
+            // Nothing waits: clear the eventfd for real (a stray readable state would make a
+            // poller spin) and look again, so a message that arrived before the clear is not
+            // missed; the waker is registered by that look.
+            self.ready.clear();
+            closed = inbox.pull(&self.waker, &mut got, cap);
+            match until {
+                Some(until) if got.is_empty() && !closed && Instant::now() < until => {
+                    self.ready.wait(until);
+                }
+                _ => break,
+            }
+        }
+        if got.len() == cap {
+            // More may wait and the waker is not registered: keep the eventfd readable (at
+            // worst one spurious wakeup).
+            self.ready.signal();
+        }
+        if got.is_empty() && (closed || self.stop.load(Ordering::Acquire)) {
+            return Err(ringwire_result::Stopped);
+        }
+        Ok(got)
+    }
+
+    /// Wraps an engine channel and arms its eventfd.
+    pub(crate) fn new(ch: Channel) -> Result<Self, ringwire_result> {
         let id = ch.id();
         let (sender, receiver) = ch.split();
-        // SAFETY: eventfd has no memory preconditions; the result is checked below.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(fail(ringwire_result::Io, std::io::Error::last_os_error()));
-        }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
-        let (tx, rx) = sync_channel(queue.max(1));
-        let closed = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let signalled = Arc::new(AtomicBool::new(false));
-        let pump = {
-            let (fd, signalled, closed, stop) =
-                (fd.clone(), signalled.clone(), closed.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name(format!("ringwire-ffi-ch{id:02x}"))
-                .spawn(move || pump(receiver, tx, &fd, &signalled, &closed, &stop))
-                .map_err(|e| fail(ringwire_result::Io, e))?
+        let ready = Readiness::new()?;
+        let waker = Waker::from(ready.clone());
+        let mut inbox = Inbox {
+            rx: Some(receiver),
+            early: Vec::new(),
         };
+        // Register the waker now, so that a message arriving before the first receive makes
+        // the eventfd readable. Registering means polling, which takes what already waits:
+        // those messages are kept for the first receive, and signalled.
+        let mut got = Vec::new();
+        let closed = inbox.pull(&waker, &mut got, MAX_BATCH);
+        if !got.is_empty() || closed {
+            ready.signal();
+        }
+        inbox.early = got;
         Ok(ringwire_channel {
             id,
             sender,
-            inbox: Mutex::new(Inbox { rx: Some(rx) }),
+            inbox: Mutex::new(inbox),
             pending: Mutex::new(Pending {
                 requests: BTreeMap::new(),
                 next_id: 1,
             }),
-            fd,
-            signalled,
-            closed,
-            stop,
-            pump: Mutex::new(Some(pump)),
+            ready,
+            waker,
+            stop: AtomicBool::new(false),
         })
     }
 }
 
-/// Moves messages from the engine into the handle's queue and signals the eventfd (once per
-/// drain: `signalled` says a signal is already pending).
-fn pump(
-    mut from: ChannelReceiver,
-    to: SyncSender<Received>,
-    fd: &OwnedFd,
-    signalled: &AtomicBool,
-    closed: &AtomicBool,
-    stop: &AtomicBool,
-) {
-    while !stop.load(Ordering::Acquire) {
-        let until = Instant::now() + PUMP_TICK;
-        match from.recv_blocking(until) {
-            Some(m) => {
-                if to.send(m).is_err() {
-                    break;
-                }
-                // After the send: a receive that cleared the flag before this point either
-                // took the message or will be signalled now.
-                if !signalled.swap(true, Ordering::AcqRel) {
-                    signal(fd);
-                }
-            }
-            None if Instant::now() < until => {
-                // The engine closed the channel (the node stopped).
-                closed.store(true, Ordering::Release);
-                signal(fd);
-                break;
-            }
-            None => {}
-        }
-    }
-}
-
-/// Makes the eventfd readable.
-fn signal(fd: &OwnedFd) {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a live u64 to an eventfd we own; failure (counter saturated)
-    // leaves it readable, which is all we need.
-    let _ = unsafe { libc::write(fd.as_raw_fd(), (&raw const one).cast(), 8) };
-}
-
-/// Makes the eventfd unreadable (until the next signal).
-fn clear(fd: &OwnedFd) {
-    let mut v: u64 = 0;
-    // SAFETY: reads at most 8 bytes into a live u64 from a non-blocking eventfd we own;
-    // EAGAIN (already clear) is fine.
-    let _ = unsafe { libc::read(fd.as_raw_fd(), (&raw mut v).cast(), 8) };
-}
-
-/// Frees a channel: stops its forwarding thread and closes its eventfd. Messages not yet
-/// received are dropped; batches already returned stay valid. NULL is accepted and ignored.
+/// Frees a channel and closes its eventfd. Messages not yet received are dropped; batches
+/// already returned stay valid. NULL is accepted and ignored.
 ///
 /// # Safety
 /// None: any pointer is accepted; only live channels are freed. A receive in progress on
-/// another thread returns `RINGWIRE_RESULT_STOPPED` (within a few milliseconds) before the
-/// free completes.
+/// another thread returns `RINGWIRE_RESULT_STOPPED` before the free completes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ringwire_channel_free(channel: *mut ringwire_channel) {
     guard_free(|| {
@@ -249,12 +260,12 @@ pub unsafe extern "C" fn ringwire_channel_free(channel: *mut ringwire_channel) {
             return;
         };
         h.stop.store(true, Ordering::Release);
-        // Dropping the queue's receiver unblocks a forwarding thread waiting for space.
-        h.inbox.lock().unwrap_or_else(|e| e.into_inner()).rx = None;
-        let pump = h.pump.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(t) = pump {
-            let _ = t.join();
-        }
+        // Wakes a receive blocked on the eventfd; it sees `stop` and returns, releasing the
+        // inbox. Dropping the engine's receiver then closes the channel's queue.
+        h.ready.signal();
+        let mut inbox = h.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        inbox.rx = None;
+        inbox.early.clear();
     })
 }
 
@@ -273,7 +284,7 @@ pub unsafe extern "C" fn ringwire_channel_fd(
         non_null(out_fd)?;
         let h = CHANNELS.get(channel)?;
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
-        unsafe { *out_fd = h.fd.as_raw_fd() };
+        unsafe { *out_fd = h.ready.raw_fd() };
         Ok(())
     })
 }
@@ -389,47 +400,7 @@ pub unsafe extern "C" fn ringwire_channel_recv(
         non_null(out_batch)?;
         non_null(out_count)?;
         let h = CHANNELS.get(channel)?;
-        let inbox = h.inbox.lock().unwrap_or_else(|e| e.into_inner());
-        // Clear before draining: a message that arrives after the drain signals again. The
-        // eventfd first, then the flag (a swap, to see every message sent before the
-        // forwarding thread set it): the flag is never left set on an unreadable eventfd.
-        clear(&h.fd);
-        h.signalled.swap(false, Ordering::AcqRel);
-        let rx = inbox.rx.as_ref().ok_or(ringwire_result::Stopped)?;
-        let mut got: Vec<Received> = Vec::new();
-        if cap > 0 {
-            let first = match rx.try_recv() {
-                Ok(m) => Some(m),
-                Err(TryRecvError::Empty) if timeout_ms > 0 => {
-                    match rx.recv_timeout(Duration::from_millis(timeout_ms)) {
-                        Ok(m) => Some(m),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => {
-                            return Err(ringwire_result::Stopped);
-                        }
-                    }
-                }
-                Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => return Err(ringwire_result::Stopped),
-            };
-            if let Some(m) = first {
-                got.push(m);
-                while got.len() < cap {
-                    match rx.try_recv() {
-                        Ok(m) => got.push(m),
-                        Err(_) => break,
-                    }
-                }
-            }
-        }
-        if cap > 0 && got.len() == cap {
-            // More may wait: keep the eventfd readable (at worst one spurious wakeup).
-            h.signalled.store(true, Ordering::Release);
-            signal(&h.fd);
-        }
-        if got.is_empty() && h.closed.load(Ordering::Acquire) {
-            return Err(ringwire_result::Stopped);
-        }
+        let got = h.receive(cap.min(MAX_BATCH), timeout_ms)?;
         let mut owned = Vec::with_capacity(got.len());
         for (i, m) in got.into_iter().enumerate() {
             let request_id = match m.request {

@@ -269,7 +269,7 @@ pub unsafe extern "C" fn ringwire_node_open_channel(
         let ch = n
             .open_channel(desc)
             .map_err(|e| fail(ringwire_result::Channel, e))?;
-        let h = CHANNELS.insert(ringwire_channel::new(ch, send_queue_capacity)?);
+        let h = CHANNELS.insert(ringwire_channel::new(ch)?);
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_channel = h };
         Ok(())

@@ -451,6 +451,40 @@ fn local_envelopes_loop_back_and_wake_the_eventfd() {
         );
         assert_eq!(count, 0);
         assert!(batch.is_null());
+        p.revents = 0;
+        assert_eq!(
+            libc::poll(&mut p, 1, 0),
+            0,
+            "an empty receive leaves the eventfd unreadable (a poller must not spin)"
+        );
+        // Three wait and two fit: the eventfd stays readable after the first receive, and
+        // is unreadable once the queue is empty again.
+        for _ in 0..3 {
+            assert_eq!(ringwire_channel_send(ch, &env, 1, 1000, &mut q), OK);
+        }
+        assert_eq!(
+            libc::poll(&mut p, 1, 5000),
+            1,
+            "readable when messages wait"
+        );
+        let mut got = 0;
+        while got < 3 {
+            assert_eq!(
+                ringwire_channel_recv(ch, msgs.as_mut_ptr(), 2, 1000, &mut batch, &mut count),
+                OK
+            );
+            got += count;
+            ringwire_batch_release(batch);
+            if got < 3 {
+                assert_eq!(libc::poll(&mut p, 1, 0), 1, "still readable: one waits");
+            }
+        }
+        assert_eq!(
+            ringwire_channel_recv(ch, msgs.as_mut_ptr(), 2, 0, &mut batch, &mut count),
+            OK
+        );
+        assert_eq!(count, 0);
+        assert_eq!(libc::poll(&mut p, 1, 0), 0, "unreadable once drained");
         ringwire_channel_free(ch);
         ringwire_node_free(n);
     }

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -202,6 +203,25 @@ impl ChannelReceiver {
     /// [`ChannelReceiver::recv_until`] for callers outside any executor.
     pub fn recv_blocking(&mut self, deadline: Instant) -> Option<Received> {
         clock::block_on(self.recv_until(deadline))
+    }
+
+    /// Moves up to `limit` waiting messages into `into` and returns how many. When none waits
+    /// it returns `Pending` and `cx`'s waker is woken once the next message arrives or the node
+    /// stops; `Ready(0)` (with `limit > 0`) means the node stopped and the queue is drained.
+    /// The building block for callers with their own wake-up mechanism (the C ABI wakes an
+    /// eventfd), with no thread in between.
+    pub fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        into: &mut Vec<Received>,
+        limit: usize,
+    ) -> Poll<usize> {
+        self.rx.poll_recv_many(cx, into, limit)
+    }
+
+    /// Whether no message waits now.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
     }
 }
 
