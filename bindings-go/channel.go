@@ -102,18 +102,33 @@ type Channel struct {
 
 	pendMu  sync.Mutex
 	pending *Batch // messages a Receive loop stopped before; the next receive starts with them
+
+	ready *readiness // receives wait here when nothing is waiting
 }
 
-func newChannel(n *Node, h *C.ringwire_channel, id byte) *Channel {
-	c := &Channel{h: h, node: n, id: id}
-	c.cleanup = runtime.AddCleanup(c, freeChannel, unsafe.Pointer(h))
-	return c
+func newChannel(n *Node, h *C.ringwire_channel, id byte) (*Channel, error) {
+	ready, err := newReadiness(h)
+	if err != nil {
+		countC(1)
+		C.ringwire_channel_free(h)
+		return nil, err
+	}
+	c := &Channel{h: h, node: n, id: id, ready: ready}
+	c.cleanup = runtime.AddCleanup(c, freeChannel, channelHandles{h: unsafe.Pointer(h), ready: ready})
+	return c, nil
+}
+
+// channelHandles is what the cleanup of a dropped Channel frees.
+type channelHandles struct {
+	h     unsafe.Pointer
+	ready *readiness
 }
 
 // freeChannel frees a channel that was dropped without Close.
-func freeChannel(h unsafe.Pointer) {
+func freeChannel(hs channelHandles) {
+	hs.ready.close()
 	countC(1)
-	C.ringwire_channel_free((*C.ringwire_channel)(h))
+	C.ringwire_channel_free((*C.ringwire_channel)(hs.h))
 }
 
 // ID is the channel's ID.
@@ -247,12 +262,13 @@ func (c *Channel) ReceiveBatchNext(ctx context.Context, done *Batch) (*Batch, er
 		}
 		var bh *C.ringwire_batch
 		var n C.size_t
-		wait := waitMs(ctx)
+		// The library does not wait (timeout 0): when nothing waits, this goroutine parks in
+		// the netpoller on the channel's eventfd, and no OS thread is held in C.
 		err := c.with(func(h *C.ringwire_channel) error {
 			r := rel
 			rel = nil // the call releases it, whatever its outcome
 			return call("receive", func() C.ringwire_result {
-				return C.ringwire_channel_recv_next(h, r, &views[0], C.size_t(len(views)), wait, &bh, &n)
+				return C.ringwire_channel_recv_next(h, r, &views[0], C.size_t(len(views)), 0, &bh, &n)
 			})
 		})
 		if err != nil && !errors.Is(err, ErrTimeout) {
@@ -264,6 +280,9 @@ func (c *Channel) ReceiveBatchNext(ctx context.Context, done *Batch) (*Batch, er
 		if bh != nil {
 			countC(1)
 			C.ringwire_batch_release(bh)
+		}
+		if err := c.ready.wait(ctx); err != nil {
+			return nil, err
 		}
 	}
 }
@@ -392,6 +411,7 @@ func (c *Channel) Close() error {
 	h := c.h
 	c.h = nil
 	c.cleanup.Stop()
+	c.ready.close()
 	c.pendMu.Lock()
 	if c.pending != nil {
 		c.pending.Release()

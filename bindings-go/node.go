@@ -153,7 +153,7 @@ func (n *Node) OpenChannel(d ChannelDesc) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newChannel(n, ch, d.ID), nil
+	return newChannel(n, ch, d.ID)
 }
 
 // Close stops the node and frees it. Its channels then report ErrStopped. Closing twice is
