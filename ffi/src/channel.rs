@@ -218,7 +218,7 @@ impl ringwire_channel {
         let id = ch.id();
         let (sender, receiver) = ch.split();
         let ready = Readiness::new()?;
-        let waker = Waker::from(ready.clone());
+        let waker = ready.waker();
         let mut inbox = Inbox {
             rx: Some(receiver),
             early: Vec::new(),

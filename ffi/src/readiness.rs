@@ -8,9 +8,9 @@
 //! message waits and no receive is in progress.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Wake;
+use std::sync::{Arc, Weak};
+use std::task::{Wake, Waker};
 use std::time::Instant;
 
 use crate::result::fail;
@@ -94,14 +94,26 @@ impl Readiness {
         // caller re-checks the queue either way).
         let _ = unsafe { libc::poll(&raw mut pfd, 1, ms) };
     }
+
+    /// A waker that signals this eventfd while it is open. It holds the eventfd weakly: the
+    /// engine's queue may keep the last registered waker after the channel handle is freed,
+    /// and must not keep the descriptor open.
+    pub(crate) fn waker(self: &Arc<Self>) -> Waker {
+        Waker::from(Arc::new(SignalOnWake(Arc::downgrade(self))))
+    }
 }
 
-impl Wake for Readiness {
+/// The waker of [`Readiness::waker`].
+struct SignalOnWake(Weak<Readiness>);
+
+impl Wake for SignalOnWake {
     fn wake(self: Arc<Self>) {
-        self.signal();
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.signal();
+        if let Some(ready) = self.0.upgrade() {
+            ready.signal();
+        }
     }
 }
