@@ -891,3 +891,83 @@ fn a_poller_driven_loop_with_recv_next_misses_nothing() {
         ringwire_node_free(n);
     }
 }
+
+/// Message `i` of `many_small_and_large_payloads_arrive_intact_and_in_order`: lengths from 0
+/// to 24,000 bytes, some empty (sent with a NULL pointer).
+fn numbered(i: usize) -> Vec<u8> {
+    let len = if i.is_multiple_of(7) { 0 } else { (i * 997) % 24_000 };
+    (0..len).map(|k| (k * 31 + i * 7) as u8).collect()
+}
+
+#[test]
+fn many_small_and_large_payloads_arrive_intact_and_in_order() {
+    const N: usize = 1200;
+    let a = node(31);
+    let b = node(32);
+    // SAFETY: live handles until freed; buffers and out-pointers valid as declared.
+    unsafe {
+        let (mut ca, mut cb) = (null_mut(), null_mut());
+        assert_eq!(
+            ringwire_node_open_channel(a, 0x41, 1, 64, 1 << 20, &mut ca),
+            OK
+        );
+        assert_eq!(
+            ringwire_node_open_channel(b, 0x41, 1, 64, 1 << 20, &mut cb),
+            OK
+        );
+        let mut idb = ringwire_node_id::default();
+        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
+        let addr = listen_addr(b);
+        let mut got = ringwire_node_id::default();
+        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), &idb, &mut got), OK);
+        let ca_addr = ca as usize;
+        let sender = std::thread::spawn(move || {
+            let messages: Vec<Vec<u8>> = (0..N).map(numbered).collect();
+            for batch in messages.chunks(100) {
+                let envs: Vec<_> = batch
+                    .iter()
+                    .map(|p| ringwire_envelope {
+                        peer: idb,
+                        // An empty payload may come with a NULL pointer.
+                        payload: if p.is_empty() { null() } else { p.as_ptr() },
+                        ..envelope(ringwire_to::Peer, p)
+                    })
+                    .collect();
+                let mut q = 0;
+                let r = ringwire_channel_send(
+                    ca_addr as *const ringwire_channel,
+                    envs.as_ptr(),
+                    envs.len(),
+                    10_000,
+                    &mut q,
+                );
+                assert_eq!((r, q), (OK, envs.len()));
+            }
+        });
+        let mut msgs = [envelope_view(); 64];
+        let mut next = 0;
+        while next < N {
+            let (mut batch, mut count) = (null_mut(), 0);
+            assert_eq!(
+                ringwire_channel_recv(cb, msgs.as_mut_ptr(), 64, 10_000, &mut batch, &mut count),
+                OK
+            );
+            assert!(count > 0, "messages arrive");
+            for m in &msgs[..count] {
+                let bytes = if m.payload_len == 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(m.payload, m.payload_len)
+                };
+                assert_eq!(bytes, numbered(next), "message {next}");
+                next += 1;
+            }
+            ringwire_batch_release(batch);
+        }
+        sender.join().unwrap();
+        ringwire_channel_free(ca);
+        ringwire_channel_free(cb);
+        ringwire_node_free(a);
+        ringwire_node_free(b);
+    }
+}
