@@ -26,6 +26,7 @@ use ringwire::router::{
 };
 
 use crate::node::ringwire_node_id;
+use crate::payloads::{CHUNK, PACK_MAX, Payloads};
 use crate::readiness::Readiness;
 use crate::registry::Registry;
 use crate::result::fail;
@@ -169,6 +170,8 @@ pub struct ringwire_channel {
     waker: Waker,
     /// Set by `ringwire_channel_free`: a receive blocked on another thread returns `Stopped`.
     stop: AtomicBool,
+    /// Recycled chunks for copies of small payloads.
+    payloads: Arc<Payloads>,
 }
 
 impl ringwire_channel {
@@ -243,6 +246,7 @@ impl ringwire_channel {
             ready,
             waker,
             stop: AtomicBool::new(false),
+            payloads: Payloads::new(),
         })
     }
 }
@@ -289,13 +293,11 @@ pub unsafe extern "C" fn ringwire_channel_fd(
     })
 }
 
-/// Converts one C envelope.
+/// Converts one C envelope whose payload was already copied into `payload`.
 ///
 /// # Safety
 /// The envelope's pointers are valid as its documentation says.
-unsafe fn envelope(e: &ringwire_envelope) -> Result<Envelope, ringwire_result> {
-    // SAFETY: forwarded from this function's contract.
-    let payload = Bytes::copy_from_slice(unsafe { bytes(e.payload, e.payload_len) }?);
+unsafe fn envelope(e: &ringwire_envelope, payload: Bytes) -> Result<Envelope, ringwire_result> {
     Ok(match e.to {
         t if t == ringwire_to::Peer as u32 => Envelope::peer(e.peer.into(), payload),
         t if t == ringwire_to::Broadcast as u32 => Envelope::broadcast(payload),
@@ -320,6 +322,33 @@ unsafe fn envelope(e: &ringwire_envelope) -> Result<Envelope, ringwire_result> {
             ));
         }
     })
+}
+
+/// How many envelopes from the start of `envs` can share one chunk of copies: consecutive
+/// sends to the same peer, or consecutive broadcasts, of small payloads with valid pointers,
+/// [`CHUNK`] bytes at most in all. 0 or 1 means: copy the first on its own.
+///
+/// # Safety
+/// The envelopes' pointers are valid as their documentation says.
+unsafe fn packable_run(envs: &[ringwire_envelope]) -> usize {
+    let packable = |e: &ringwire_envelope| {
+        (e.to == ringwire_to::Peer as u32 || e.to == ringwire_to::Broadcast as u32)
+            && e.payload_len <= PACK_MAX
+            && (e.payload_len == 0 || !e.payload.is_null())
+    };
+    let Some(first) = envs.first().filter(|e| packable(e)) else {
+        return 0;
+    };
+    let mut total = 0;
+    envs.iter()
+        .take_while(|e| {
+            total += e.payload_len;
+            packable(e)
+                && e.to == first.to
+                && (e.to != ringwire_to::Peer as u32 || e.peer.bytes == first.peer.bytes)
+                && total <= CHUNK
+        })
+        .count()
 }
 
 /// Sends `count` envelopes in order, waiting up to `timeout_ms` in all for queue space
@@ -354,22 +383,44 @@ pub unsafe extern "C" fn ringwire_channel_send(
         let until = deadline(timeout_ms);
         let mut queued = 0;
         let mut outcome = Ok(());
-        for e in envs {
+        let mut copies = Vec::new();
+        'runs: while queued < envs.len() {
             // SAFETY: forwarded from this function's contract.
-            let sent = unsafe { envelope(e) }.and_then(|env| {
-                if timeout_ms == 0 {
-                    h.sender.try_send(env).map_err(ringwire_result::from)
-                } else {
-                    h.sender
-                        .send_blocking(env, until)
-                        .map_err(ringwire_result::from)
-                }
-            });
-            if let Err(code) = sent {
-                outcome = Err(code);
-                break;
+            let run = unsafe { packable_run(&envs[queued..]) };
+            copies.clear();
+            if run > 1 {
+                let parts = envs[queued..queued + run].iter().map(|e| {
+                    // SAFETY: valid by this function's contract; `packable_run` checked that
+                    // the pointer is not NULL, so this never fails.
+                    unsafe { bytes(e.payload, e.payload_len) }.unwrap_or_default()
+                });
+                h.payloads.pack(parts, &mut copies);
             }
-            queued += 1;
+            for i in 0..run.max(1) {
+                let e = &envs[queued];
+                let payload = match copies.get_mut(i) {
+                    Some(p) => Ok(std::mem::take(p)),
+                    // SAFETY: forwarded from this function's contract.
+                    None => unsafe { bytes(e.payload, e.payload_len) }.map(Bytes::copy_from_slice),
+                };
+                // SAFETY: forwarded from this function's contract.
+                let sent = payload
+                    .and_then(|payload| unsafe { envelope(e, payload) })
+                    .and_then(|env| {
+                        if timeout_ms == 0 {
+                            h.sender.try_send(env).map_err(ringwire_result::from)
+                        } else {
+                            h.sender
+                                .send_blocking(env, until)
+                                .map_err(ringwire_result::from)
+                        }
+                    });
+                if let Err(code) = sent {
+                    outcome = Err(code);
+                    break 'runs;
+                }
+                queued += 1;
+            }
         }
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_queued = queued };

@@ -18,6 +18,7 @@ mod ban;
 pub mod channel;
 pub mod config;
 pub mod node;
+mod payloads;
 mod readiness;
 mod registry;
 pub mod result;

@@ -895,7 +895,11 @@ fn a_poller_driven_loop_with_recv_next_misses_nothing() {
 /// Message `i` of `many_small_and_large_payloads_arrive_intact_and_in_order`: lengths from 0
 /// to 24,000 bytes, some empty (sent with a NULL pointer).
 fn numbered(i: usize) -> Vec<u8> {
-    let len = if i.is_multiple_of(7) { 0 } else { (i * 997) % 24_000 };
+    let len = if i.is_multiple_of(7) {
+        0
+    } else {
+        (i * 997) % 24_000
+    };
     (0..len).map(|k| (k * 31 + i * 7) as u8).collect()
 }
 
