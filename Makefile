@@ -172,8 +172,9 @@ go-bindings: ffi-lib
 ## go-bench: GO_BENCH_ROUNDS rounds of the Rust engine's measurement of bindings-go's
 ## benchmark workload (node_throughput's go_binding_workload), each followed at once by
 ## BenchmarkGoToGo against the release library; the Go rows report x-rust, the Go/Rust ratio of
-## msgs/s against that round's Rust figure. GO_BENCH_COUNT messages per measurement.
-GO_BENCH_COUNT ?= 200000
+## msgs/s against that round's Rust figure. GO_BENCH_COUNT messages per measurement (a million:
+## shorter runs swing by ±15 % on a 2-vCPU machine).
+GO_BENCH_COUNT ?= 1000000
 GO_BENCH_ROUNDS ?= 3
 .PHONY: go-bench
 go-bench:

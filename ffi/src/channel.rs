@@ -325,14 +325,16 @@ unsafe fn envelope(e: &ringwire_envelope, payload: Bytes) -> Result<Envelope, ri
 }
 
 /// How many envelopes from the start of `envs` can share one chunk of copies: consecutive
-/// sends to the same peer, or consecutive broadcasts, of small payloads with valid pointers,
-/// [`CHUNK`] bytes at most in all. 0 or 1 means: copy the first on its own.
+/// sends to the same peer of small payloads with valid pointers, [`CHUNK`] bytes at most in
+/// all. 0 or 1 means: copy the first on its own. (A broadcast's one copy already serves every
+/// peer; and a peer that falls behind skips broadcasts, so a chunk of broadcasts could be held
+/// by one message each.)
 ///
 /// # Safety
 /// The envelopes' pointers are valid as their documentation says.
 unsafe fn packable_run(envs: &[ringwire_envelope]) -> usize {
     let packable = |e: &ringwire_envelope| {
-        (e.to == ringwire_to::Peer as u32 || e.to == ringwire_to::Broadcast as u32)
+        e.to == ringwire_to::Peer as u32
             && e.payload_len <= PACK_MAX
             && (e.payload_len == 0 || !e.payload.is_null())
     };
@@ -343,10 +345,7 @@ unsafe fn packable_run(envs: &[ringwire_envelope]) -> usize {
     envs.iter()
         .take_while(|e| {
             total += e.payload_len;
-            packable(e)
-                && e.to == first.to
-                && (e.to != ringwire_to::Peer as u32 || e.peer.bytes == first.peer.bytes)
-                && total <= CHUNK
+            packable(e) && e.peer.bytes == first.peer.bytes && total <= CHUNK
         })
         .count()
 }

@@ -3,10 +3,11 @@
 //! The C ABI copies every payload (the caller may reuse its buffers when the call returns).
 //! Copying each small payload into an allocation of its own costs an allocation on the
 //! caller's thread and a free on the shard thread per message, and the fresh pages fault in.
-//! Runs of small payloads to the same destination are copied into one chunk instead, which
-//! each message references (`Bytes::slice`); when the last of them is sent, the chunk returns
-//! to its channel's free list for the next send. Only payloads to one destination share a
-//! chunk, so a chunk is held no longer than that destination's queue holds its messages.
+//! Runs of small payloads to the same peer are copied into one chunk instead, which each
+//! message references (`Bytes::slice`); when the last of them is written or dropped, the chunk
+//! returns to its channel's free list for the next send. Only payloads to one peer share a
+//! chunk, and a peer's messages on a channel leave in order, so the memory a peer holds is its
+//! queued payload bytes plus at most two partly sent chunks.
 
 use std::sync::{Arc, Mutex, Weak};
 
