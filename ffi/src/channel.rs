@@ -26,7 +26,7 @@ use ringwire::router::{
 };
 
 use crate::node::ringwire_node_id;
-use crate::payloads::{CHUNK, PACK_MAX, Payloads};
+use crate::payloads::{CHUNK, Payloads};
 use crate::readiness::Readiness;
 use crate::registry::Registry;
 use crate::result::fail;
@@ -324,30 +324,38 @@ unsafe fn envelope(e: &ringwire_envelope, payload: Bytes) -> Result<Envelope, ri
     })
 }
 
-/// How many envelopes from the start of `envs` can share one chunk of copies: consecutive
-/// sends to the same peer of small payloads with valid pointers, [`CHUNK`] bytes at most in
-/// all. 0 or 1 means: copy the first on its own. (A broadcast's one copy already serves every
-/// peer; and a peer that falls behind skips broadcasts, so a chunk of broadcasts could be held
-/// by one message each.)
+/// The run of envelopes at the start of `envs` (at least one) that is copied in one go, and
+/// whether it shares a chunk. A shared chunk takes consecutive sends to the same peer of
+/// payloads with valid pointers, [`CHUNK`] bytes at most in all, and only when they fill at
+/// least a quarter of it (so a chunk's memory is at most four times the payload it holds).
+/// Anything else is copied on its own. (A broadcast's one copy already serves every peer; and a
+/// peer that falls behind skips broadcasts, so a chunk of broadcasts could be held by one
+/// message each.)
 ///
 /// # Safety
 /// The envelopes' pointers are valid as their documentation says.
-unsafe fn packable_run(envs: &[ringwire_envelope]) -> usize {
+unsafe fn copy_run(envs: &[ringwire_envelope]) -> (usize, bool) {
     let packable = |e: &ringwire_envelope| {
         e.to == ringwire_to::Peer as u32
-            && e.payload_len <= PACK_MAX
+            && e.payload_len <= CHUNK
             && (e.payload_len == 0 || !e.payload.is_null())
     };
     let Some(first) = envs.first().filter(|e| packable(e)) else {
-        return 0;
+        return (1, false);
     };
     let mut total = 0;
-    envs.iter()
+    let run = envs
+        .iter()
         .take_while(|e| {
-            total += e.payload_len;
-            packable(e) && e.peer.bytes == first.peer.bytes && total <= CHUNK
+            let fits =
+                packable(e) && e.peer.bytes == first.peer.bytes && total + e.payload_len <= CHUNK;
+            if fits {
+                total += e.payload_len;
+            }
+            fits
         })
-        .count()
+        .count();
+    (run, total >= CHUNK / 4)
 }
 
 /// Sends `count` envelopes in order, waiting up to `timeout_ms` in all for queue space
@@ -385,17 +393,17 @@ pub unsafe extern "C" fn ringwire_channel_send(
         let mut copies = Vec::new();
         'runs: while queued < envs.len() {
             // SAFETY: forwarded from this function's contract.
-            let run = unsafe { packable_run(&envs[queued..]) };
+            let (run, shared) = unsafe { copy_run(&envs[queued..]) };
             copies.clear();
-            if run > 1 {
+            if shared {
                 let parts = envs[queued..queued + run].iter().map(|e| {
-                    // SAFETY: valid by this function's contract; `packable_run` checked that
+                    // SAFETY: valid by this function's contract; `copy_run` checked that
                     // the pointer is not NULL, so this never fails.
                     unsafe { bytes(e.payload, e.payload_len) }.unwrap_or_default()
                 });
                 h.payloads.pack(parts, &mut copies);
             }
-            for i in 0..run.max(1) {
+            for i in 0..run {
                 let e = &envs[queued];
                 let payload = match copies.get_mut(i) {
                     Some(p) => Ok(std::mem::take(p)),
@@ -604,4 +612,68 @@ pub unsafe extern "C" fn ringwire_channel_respond(
         h.sender.respond(req, body)?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to_peer(peer: u8, payload: &[u8]) -> ringwire_envelope {
+        ringwire_envelope {
+            to: ringwire_to::Peer as u32,
+            peer: ringwire_node_id { bytes: [peer; 20] },
+            role: std::ptr::null(),
+            fanout: 0,
+            fanout_count: 0,
+            fanout_fraction: 0.0,
+            payload: payload.as_ptr(),
+            payload_len: payload.len(),
+        }
+    }
+
+    fn run(envs: &[ringwire_envelope]) -> (usize, bool) {
+        // SAFETY: every envelope points at a live slice of its length.
+        unsafe { copy_run(envs) }
+    }
+
+    #[test]
+    fn runs_share_a_chunk_only_when_they_fill_a_quarter_of_it() {
+        let small = [0u8; 100];
+        let four = [0u8; 4096];
+        let whole = vec![0u8; CHUNK];
+        let over = vec![0u8; CHUNK + 1];
+        assert_eq!(run(&[to_peer(1, &small)]), (1, false), "one small message");
+        assert_eq!(
+            run(&[to_peer(1, &small), to_peer(1, &small)]),
+            (2, false),
+            "200 bytes: copied one by one"
+        );
+        let many = vec![to_peer(1, &four); 20];
+        assert_eq!(run(&many), (16, true), "16 of 4 KiB fill a chunk");
+        assert_eq!(run(&many[16..]), (4, true), "the last four fill a quarter");
+        assert_eq!(run(&[to_peer(1, &whole)]), (1, true), "64 KiB alone");
+        assert_eq!(run(&[to_peer(1, &over)]), (1, false), "over a chunk");
+        let mixed = [
+            to_peer(1, &four),
+            to_peer(1, &four),
+            to_peer(1, &four),
+            to_peer(1, &four),
+            to_peer(2, &four),
+        ];
+        assert_eq!(run(&mixed), (4, true), "another peer ends the run");
+        let broadcast = ringwire_envelope {
+            to: ringwire_to::Broadcast as u32,
+            ..to_peer(1, &whole)
+        };
+        assert_eq!(run(&[broadcast]), (1, false), "broadcasts are not packed");
+        let null = ringwire_envelope {
+            payload: std::ptr::null(),
+            ..to_peer(1, &four)
+        };
+        assert_eq!(
+            run(&[to_peer(1, &whole[..20_000]), null]),
+            (1, true),
+            "a NULL payload ends the run (and fails on its own)"
+        );
+    }
 }

@@ -3,11 +3,12 @@
 //! The C ABI copies every payload (the caller may reuse its buffers when the call returns).
 //! Copying each small payload into an allocation of its own costs an allocation on the
 //! caller's thread and a free on the shard thread per message, and the fresh pages fault in.
-//! Runs of small payloads to the same peer are copied into one chunk instead, which each
-//! message references (`Bytes::slice`); when the last of them is written or dropped, the chunk
-//! returns to its channel's free list for the next send. Only payloads to one peer share a
-//! chunk, and a peer's messages on a channel leave in order, so the memory a peer holds is its
-//! queued payload bytes plus at most two partly sent chunks.
+//! Runs of payloads to the same peer that fill at least a quarter of a chunk are copied into
+//! one chunk instead, which each message references (`Bytes::slice`); when the last of them is
+//! written or dropped, the chunk returns to its channel's free list for the next send. Only
+//! payloads to one peer share a chunk, and a peer's messages on a channel leave in order, so
+//! the memory a slow peer holds is at most four times its queued payload bytes, plus the
+//! chunk it is partway through.
 
 use std::sync::{Arc, Mutex, Weak};
 
@@ -15,9 +16,6 @@ use bytes::Bytes;
 
 /// Bytes per chunk.
 pub(crate) const CHUNK: usize = 64 * 1024;
-
-/// Payloads longer than this are copied into allocations of their own.
-pub(crate) const PACK_MAX: usize = 16 * 1024;
 
 /// Free chunks a channel keeps for reuse (2 MiB); more are freed.
 const KEEP: usize = 32;
