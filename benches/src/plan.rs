@@ -18,7 +18,7 @@ pub enum Scenario {
     S3,
     /// Fan-out: one node broadcasts 1 KiB messages to 100 and 1,000 peers.
     S4,
-    /// Go: S1 and S2 through bindings-go.
+    /// Go: S1, S2 and 4 KiB messages through bindings-go.
     S5,
     /// Compression over a 100 Mbit/s shaped veth between network namespaces.
     S6,
@@ -61,7 +61,7 @@ impl Scenario {
                  low-priority channel is saturated with 64 KiB messages"
             }
             Self::S4 => "fan-out: one node broadcasts 1 KiB messages to N connected peers",
-            Self::S5 => "Go: S1 and S2 through bindings-go",
+            Self::S5 => "Go: S1, S2 and 4 KiB messages through bindings-go",
             Self::S6 => {
                 "compression: two namespaces over a veth capped at 100 Mbit/s (tc htb), \
                  compressible and random payloads"
@@ -294,6 +294,11 @@ pub fn cases(scenario: Scenario, params: &Params) -> Vec<Case> {
             Case {
                 condition: "S2 through Go".into(),
                 spec: Spec::new(Workload::Bulk, 256, params, short),
+            },
+            // The size of the Go binding's throughput goal (4 KiB at ≥ 0.8× the Rust engine).
+            Case {
+                condition: "4 KiB through Go".into(),
+                spec: Spec::new(Workload::Bulk, 4096, params, short),
             },
         ],
         Scenario::S6 => [Payload::Compressible, Payload::Random]

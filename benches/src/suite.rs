@@ -310,8 +310,8 @@ fn notes(scenario: Scenario) -> Vec<String> {
                io_uring hub reads through a shard-wide pool of 256 provided buffers.",
         )],
         Scenario::S5 => vec![s(
-            "Two Go processes (bindings-go/cmd/ringwire-bench-go) running S1 and S2 through the \
-               C ABI: the sender hands the library 256 envelopes per call (SendBatch), the \
+            "Two Go processes (bindings-go/cmd/ringwire-bench-go) running S1 (64 KiB), S2 (256 B) \
+               and 4 KiB messages through the C ABI: the sender hands the library 256 envelopes per call (SendBatch), the \
                receiver drains batches (ReceiveBatchNext, one call per batch). The io_uring and \
                epoll rows are the Rust engine on the same workload in the same run; Go/Rust is \
                the ratio of the Go row to them.",
