@@ -256,19 +256,26 @@ func (c *Channel) ReceiveBatchNext(ctx context.Context, done *Batch) (*Batch, er
 	}
 	views := viewPool.Get().(*[recvBatch]C.ringwire_message)
 	defer viewPool.Put(views)
+	// A busy channel is received inside the library: one call waits up to pollMs for the next
+	// message, with no trip through the Go scheduler. Once such a wait found nothing, the
+	// channel is idle, and the goroutine parks in the netpoller on the channel's eventfd
+	// instead (no OS thread held in C; cancelling ctx ends that wait at once).
+	idle := false
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		var bh *C.ringwire_batch
 		var n C.size_t
-		// The library does not wait (timeout 0): when nothing waits, this goroutine parks in
-		// the netpoller on the channel's eventfd, and no OS thread is held in C.
+		wait := waitMs(ctx)
+		if idle {
+			wait = 0
+		}
 		err := c.with(func(h *C.ringwire_channel) error {
 			r := rel
 			rel = nil // the call releases it, whatever its outcome
 			return call("receive", func() C.ringwire_result {
-				return C.ringwire_channel_recv_next(h, r, &views[0], C.size_t(len(views)), 0, &bh, &n)
+				return C.ringwire_channel_recv_next(h, r, &views[0], C.size_t(len(views)), wait, &bh, &n)
 			})
 		})
 		if err != nil && !errors.Is(err, ErrTimeout) {
@@ -281,9 +288,12 @@ func (c *Channel) ReceiveBatchNext(ctx context.Context, done *Batch) (*Batch, er
 			countC(1)
 			C.ringwire_batch_release(bh)
 		}
-		if err := c.ready.wait(ctx); err != nil {
-			return nil, err
+		if idle {
+			if err := c.ready.wait(ctx); err != nil {
+				return nil, err
+			}
 		}
+		idle = true
 	}
 }
 
