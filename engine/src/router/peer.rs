@@ -238,6 +238,11 @@ impl PeerEntry {
         len: usize,
         deadline: Instant,
     ) -> Result<(), SendError> {
+        // Without waiting first: registering with `space` takes its lock twice.
+        match self.try_acquire(channel, len) {
+            Err(SendError::Full) => {}
+            other => return other,
+        }
         loop {
             let mut notified = pin!(self.space.notified());
             notified.as_mut().enable();

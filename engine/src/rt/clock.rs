@@ -229,7 +229,12 @@ impl Wake for ThreadWaker {
 /// Blocks the current thread until `future` completes. For callers outside any executor; do not
 /// call it from a shard thread.
 pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    thread_local! {
+        /// This thread's waker, made once: blocking callers (the C ABI's sends, one per
+        /// message) would otherwise pay an allocation per call.
+        static WAKER: Waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    }
+    let waker = WAKER.with(Waker::clone);
     let mut cx = Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
     loop {
