@@ -362,6 +362,19 @@ impl GoDriver {
             "cargo build -p ringwire-ffi",
         )?;
         let out = self.target.join("ringwire-bench-go/ringwire-bench-go");
+        // `go build -o` keeps an existing program whose Go inputs did not change, even when the
+        // C library it links did: remove it, so the program always links the library just
+        // built.
+        match std::fs::remove_file(&out) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(format!(
+                    "Go child not built: removing {}: {e}",
+                    out.display()
+                ));
+            }
+        }
         run_build(
             Command::new("go")
                 .args(["build", "-o"])

@@ -324,25 +324,24 @@ unsafe fn envelope(e: &ringwire_envelope, payload: Bytes) -> Result<Envelope, ri
     })
 }
 
-/// The run of envelopes at the start of `envs` (at least one) that is copied in one go, and
-/// whether it shares a chunk. A shared chunk takes consecutive sends to the same peer of
-/// payloads with valid pointers, [`CHUNK`] bytes at most in all, and only when they fill at
-/// least a quarter of it (so a chunk's memory is at most four times the payload it holds).
-/// Anything else is copied on its own. (A broadcast's one copy already serves every peer; and a
-/// peer that falls behind skips broadcasts, so a chunk of broadcasts could be held by one
-/// message each.)
+/// The run of sends to one peer at the start of `envs` that is copied and queued in one go,
+/// and whether its copies share a chunk; `None` when the first envelope is not such a send
+/// (another destination, a payload over [`CHUNK`] or a NULL payload pointer: it goes on its
+/// own). A run takes consecutive sends to the same peer with valid payload pointers,
+/// [`CHUNK`] bytes at most in all; its copies share a chunk only when they fill at least a
+/// quarter of it (so a chunk's memory is at most four times the payload it holds). (A
+/// broadcast's one copy already serves every peer; and a peer that falls behind skips
+/// broadcasts, so a chunk of broadcasts could be held by one message each.)
 ///
 /// # Safety
 /// The envelopes' pointers are valid as their documentation says.
-unsafe fn copy_run(envs: &[ringwire_envelope]) -> (usize, bool) {
+unsafe fn copy_run(envs: &[ringwire_envelope]) -> Option<(usize, bool)> {
     let packable = |e: &ringwire_envelope| {
         e.to == ringwire_to::Peer as u32
             && e.payload_len <= CHUNK
             && (e.payload_len == 0 || !e.payload.is_null())
     };
-    let Some(first) = envs.first().filter(|e| packable(e)) else {
-        return (1, false);
-    };
+    let first = envs.first().filter(|e| packable(e))?;
     let mut total = 0;
     let run = envs
         .iter()
@@ -355,7 +354,7 @@ unsafe fn copy_run(envs: &[ringwire_envelope]) -> (usize, bool) {
             fits
         })
         .count();
-    (run, total >= CHUNK / 4)
+    Some((run, total >= CHUNK / 4))
 }
 
 /// Sends `count` envelopes in order, waiting up to `timeout_ms` in all for queue space
@@ -390,43 +389,55 @@ pub unsafe extern "C" fn ringwire_channel_send(
         let until = deadline(timeout_ms);
         let mut queued = 0;
         let mut outcome = Ok(());
-        let mut copies = Vec::new();
-        'runs: while queued < envs.len() {
+        while queued < envs.len() {
+            let rest = &envs[queued..];
             // SAFETY: forwarded from this function's contract.
-            let (run, shared) = unsafe { copy_run(&envs[queued..]) };
-            copies.clear();
-            if shared {
-                let parts = envs[queued..queued + run].iter().map(|e| {
-                    // SAFETY: valid by this function's contract; `copy_run` checked that
-                    // the pointer is not NULL, so this never fails.
-                    unsafe { bytes(e.payload, e.payload_len) }.unwrap_or_default()
-                });
-                h.payloads.pack(parts, &mut copies);
-            }
-            for i in 0..run {
-                let e = &envs[queued];
-                let payload = match copies.get_mut(i) {
-                    Some(p) => Ok(std::mem::take(p)),
-                    // SAFETY: forwarded from this function's contract.
-                    None => unsafe { bytes(e.payload, e.payload_len) }.map(Bytes::copy_from_slice),
-                };
-                // SAFETY: forwarded from this function's contract.
-                let sent = payload
-                    .and_then(|payload| unsafe { envelope(e, payload) })
-                    .and_then(|env| {
-                        if timeout_ms == 0 {
-                            h.sender.try_send(env).map_err(ringwire_result::from)
-                        } else {
-                            h.sender
-                                .send_blocking(env, until)
-                                .map_err(ringwire_result::from)
-                        }
+            let sent = match unsafe { copy_run(rest) } {
+                // A run to one peer: copied, then handed over in as few steps as the queue's
+                // room allows.
+                Some((run, shared)) => {
+                    let parts = rest[..run].iter().map(|e| {
+                        // SAFETY: valid by this function's contract; `copy_run` checked that
+                        // the pointer is not NULL, so this never fails.
+                        unsafe { bytes(e.payload, e.payload_len) }.unwrap_or_default()
                     });
-                if let Err(code) = sent {
-                    outcome = Err(code);
-                    break 'runs;
+                    let mut copies = Vec::with_capacity(run);
+                    if shared {
+                        h.payloads.pack(parts, &mut copies);
+                    } else {
+                        copies.extend(parts.map(Bytes::copy_from_slice));
+                    }
+                    let peer = NodeId::from(rest[0].peer);
+                    let (n, result) = if timeout_ms == 0 {
+                        h.sender.try_send_many(peer, copies)
+                    } else {
+                        h.sender.send_many_blocking(peer, copies, until)
+                    };
+                    queued += n;
+                    result.map_err(ringwire_result::from)
                 }
-                queued += 1;
+                None => {
+                    let e = &rest[0];
+                    // SAFETY: forwarded from this function's contract.
+                    unsafe { bytes(e.payload, e.payload_len) }
+                        .map(Bytes::copy_from_slice)
+                        // SAFETY: forwarded from this function's contract.
+                        .and_then(|payload| unsafe { envelope(e, payload) })
+                        .and_then(|env| {
+                            if timeout_ms == 0 {
+                                h.sender.try_send(env).map_err(ringwire_result::from)
+                            } else {
+                                h.sender
+                                    .send_blocking(env, until)
+                                    .map_err(ringwire_result::from)
+                            }
+                        })
+                        .map(|_| queued += 1)
+                }
+            };
+            if let Err(code) = sent {
+                outcome = Err(code);
+                break;
             }
         }
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
@@ -631,7 +642,7 @@ mod tests {
         }
     }
 
-    fn run(envs: &[ringwire_envelope]) -> (usize, bool) {
+    fn run(envs: &[ringwire_envelope]) -> Option<(usize, bool)> {
         // SAFETY: every envelope points at a live slice of its length.
         unsafe { copy_run(envs) }
     }
@@ -642,17 +653,25 @@ mod tests {
         let four = [0u8; 4096];
         let whole = vec![0u8; CHUNK];
         let over = vec![0u8; CHUNK + 1];
-        assert_eq!(run(&[to_peer(1, &small)]), (1, false), "one small message");
+        assert_eq!(
+            run(&[to_peer(1, &small)]),
+            Some((1, false)),
+            "one small message"
+        );
         assert_eq!(
             run(&[to_peer(1, &small), to_peer(1, &small)]),
-            (2, false),
+            Some((2, false)),
             "200 bytes: copied one by one"
         );
         let many = vec![to_peer(1, &four); 20];
-        assert_eq!(run(&many), (16, true), "16 of 4 KiB fill a chunk");
-        assert_eq!(run(&many[16..]), (4, true), "the last four fill a quarter");
-        assert_eq!(run(&[to_peer(1, &whole)]), (1, true), "64 KiB alone");
-        assert_eq!(run(&[to_peer(1, &over)]), (1, false), "over a chunk");
+        assert_eq!(run(&many), Some((16, true)), "16 of 4 KiB fill a chunk");
+        assert_eq!(
+            run(&many[16..]),
+            Some((4, true)),
+            "the last four fill a quarter"
+        );
+        assert_eq!(run(&[to_peer(1, &whole)]), Some((1, true)), "64 KiB alone");
+        assert_eq!(run(&[to_peer(1, &over)]), None, "over a chunk: on its own");
         let mixed = [
             to_peer(1, &four),
             to_peer(1, &four),
@@ -660,19 +679,19 @@ mod tests {
             to_peer(1, &four),
             to_peer(2, &four),
         ];
-        assert_eq!(run(&mixed), (4, true), "another peer ends the run");
+        assert_eq!(run(&mixed), Some((4, true)), "another peer ends the run");
         let broadcast = ringwire_envelope {
             to: ringwire_to::Broadcast as u32,
             ..to_peer(1, &whole)
         };
-        assert_eq!(run(&[broadcast]), (1, false), "broadcasts are not packed");
+        assert_eq!(run(&[broadcast]), None, "broadcasts go on their own");
         let null = ringwire_envelope {
             payload: std::ptr::null(),
             ..to_peer(1, &four)
         };
         assert_eq!(
             run(&[to_peer(1, &whole[..20_000]), null]),
-            (1, true),
+            Some((1, true)),
             "a NULL payload ends the run (and fails on its own)"
         );
     }

@@ -56,6 +56,42 @@ impl ChannelSender {
         clock::block_on(self.send(envelope, deadline))
     }
 
+    /// Queues `payloads` for `peer` in order, waiting for queue space until `deadline`; hands
+    /// them to the shard in as few steps as the queue's free space allows (one, when it has
+    /// room for all), which costs less per message than [`ChannelSender::send`] one by one.
+    /// Returns how many were queued before the first failure, and that failure (the rest
+    /// were not queued).
+    pub async fn send_many(
+        &self,
+        peer: NodeId,
+        payloads: Vec<Bytes>,
+        deadline: Instant,
+    ) -> (usize, Result<(), SendError>) {
+        self.router
+            .send_many(self.id, peer, payloads, Some(deadline))
+            .await
+    }
+
+    /// [`ChannelSender::send_many`] without waiting: queues as many as fit now (`Full` when
+    /// none does).
+    pub fn try_send_many(
+        &self,
+        peer: NodeId,
+        payloads: Vec<Bytes>,
+    ) -> (usize, Result<(), SendError>) {
+        clock::block_on(self.router.send_many(self.id, peer, payloads, None))
+    }
+
+    /// [`ChannelSender::send_many`] for callers outside any executor.
+    pub fn send_many_blocking(
+        &self,
+        peer: NodeId,
+        payloads: Vec<Bytes>,
+        deadline: Instant,
+    ) -> (usize, Result<(), SendError>) {
+        clock::block_on(self.send_many(peer, payloads, deadline))
+    }
+
     /// Sends a request to a native peer and waits for its response until `deadline`. Dropping
     /// the future gives the request up (a late response is dropped and counted).
     pub async fn request(

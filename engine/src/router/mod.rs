@@ -487,6 +487,66 @@ impl Router {
         self.peer(id).ok_or(SendError::PeerGone)
     }
 
+    /// Queues `payloads` for `peer` in order, handing the shard as many per command as there
+    /// are credits free; waits for credits and inbox space until `deadline` (`None`: does not
+    /// wait, and no free credit is `Full`). Returns how many were queued before the first
+    /// failure, and that failure.
+    pub(crate) async fn send_many(
+        &self,
+        channel: u8,
+        peer: NodeId,
+        payloads: Vec<Bytes>,
+        deadline: Option<Instant>,
+    ) -> (usize, Result<(), SendError>) {
+        if self.is_stopped() {
+            return (0, Err(SendError::Stopped));
+        }
+        // Those before the first that is too large are queued; then the size error.
+        let mut lens = Vec::with_capacity(payloads.len());
+        let mut last = Ok(());
+        for p in &payloads {
+            if let Err(e) = self.check_size(channel, p) {
+                last = Err(e);
+                break;
+            }
+            lens.push(p.len());
+        }
+        let entry = match self.connected_peer(&peer) {
+            Ok(e) => e,
+            Err(e) => return (0, Err(e)),
+        };
+        let mut rest = payloads.into_iter();
+        let mut queued = 0;
+        while queued < lens.len() {
+            let wanted = &lens[queued..];
+            let took = match deadline {
+                None => entry.try_acquire_many(channel, wanted),
+                Some(d) => entry.acquire_many(channel, wanted, d).await,
+            };
+            let took = match took {
+                Ok(n) => n,
+                Err(e) => return (queued, Err(e)),
+            };
+            let cmd = Command::SendMany {
+                conn: entry.conn,
+                channel,
+                payloads: rest.by_ref().take(took).collect(),
+            };
+            let handed = match deadline {
+                None => self.try_command(entry.shard, cmd),
+                Some(d) => self.command(entry.shard, cmd, d).await,
+            };
+            if let Err(e) = handed {
+                for &len in &wanted[..took] {
+                    entry.release(channel, len);
+                }
+                return (queued, Err(e));
+            }
+            queued += took;
+        }
+        (queued, last)
+    }
+
     /// Sends without waiting; returns how many recipients the message was queued for.
     pub(crate) fn try_send(&self, channel: u8, env: Envelope) -> Result<usize, SendError> {
         if self.is_stopped() {

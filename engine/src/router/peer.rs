@@ -256,6 +256,50 @@ impl PeerEntry {
         }
     }
 
+    /// Takes as many credits on `channel` as there are free, up to one per entry of `lens`
+    /// (the payload lengths of the messages, in order), or reports why not (`Full`: none
+    /// free). Returns how many it took.
+    pub(crate) fn try_acquire_many(&self, channel: u8, lens: &[usize]) -> Result<usize, SendError> {
+        if !self.is_alive() {
+            return Err(SendError::PeerGone);
+        }
+        let c = self.credit(channel)?;
+        let mut took = 0;
+        c.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                took = c.capacity.saturating_sub(u).min(lens.len());
+                (took > 0).then_some(u + took)
+            })
+            .map_err(|_| SendError::Full)?;
+        let bytes: usize = lens[..took].iter().sum();
+        c.pending.fetch_add(bytes as u64, Ordering::Relaxed);
+        Ok(took)
+    }
+
+    /// [`PeerEntry::try_acquire_many`], waiting until `deadline` for at least one credit.
+    pub(crate) async fn acquire_many(
+        &self,
+        channel: u8,
+        lens: &[usize],
+        deadline: Instant,
+    ) -> Result<usize, SendError> {
+        match self.try_acquire_many(channel, lens) {
+            Err(SendError::Full) => {}
+            other => return other,
+        }
+        loop {
+            let mut notified = pin!(self.space.notified());
+            notified.as_mut().enable();
+            match self.try_acquire_many(channel, lens) {
+                Err(SendError::Full) => {}
+                other => return other,
+            }
+            if clock::timeout_at(deadline, notified).await.is_none() {
+                return Err(SendError::Timeout);
+            }
+        }
+    }
+
     /// Returns one credit on `channel`, taken for a message of `len` payload bytes (the shard
     /// handed the message to the connection, or dropped it).
     pub(crate) fn release(&self, channel: u8, len: usize) {
@@ -317,6 +361,25 @@ mod tests {
         e.mark_gone();
         assert_eq!(e.try_acquire(0x20, 10), Err(SendError::PeerGone));
         assert!(e.has_capability("archive"));
+    }
+
+    #[test]
+    fn credits_are_taken_many_at_a_time() {
+        let e = entry(8);
+        let pending = |e: &PeerEntry| e.traffic().channels[0].pending_bytes;
+        assert_eq!(e.try_acquire_many(0x20, &[1, 2, 3]), Ok(3));
+        assert_eq!(e.try_acquire_many(0x20, &[10; 20]), Ok(5), "the 5 left");
+        assert_eq!(pending(&e), 56, "lengths of the taken ones only");
+        assert_eq!(e.try_acquire_many(0x20, &[10]), Err(SendError::Full));
+        e.release(0x20, 10);
+        assert_eq!(e.try_acquire_many(0x20, &[7, 7]), Ok(1));
+        assert_eq!(pending(&e), 53);
+        assert_eq!(
+            e.try_acquire_many(0x21, &[1]),
+            Err(SendError::ChannelNotShared(0x21))
+        );
+        e.mark_gone();
+        assert_eq!(e.try_acquire_many(0x20, &[1]), Err(SendError::PeerGone));
     }
 
     #[test]

@@ -36,6 +36,12 @@ pub(crate) enum Command {
         channel: u8,
         payload: Bytes,
     },
+    /// Queue `payloads` in order on a connection; each holds one credit, as in `Send`.
+    SendMany {
+        conn: ConnId,
+        channel: u8,
+        payloads: Vec<Bytes>,
+    },
     /// Queue `payload` on many connections of this shard (`None`: all that share the channel),
     /// best effort: a connection whose queue is far behind skips it (counted).
     Fanout {

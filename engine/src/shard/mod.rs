@@ -171,6 +171,24 @@ impl Shard {
                     );
                 }
             }
+            Command::SendMany {
+                conn,
+                channel,
+                payloads,
+            } => {
+                // As `Send`: a missing connection took its credits with it.
+                if let Some(ctx) = self.conn(conn) {
+                    for payload in payloads {
+                        ctx.stage(
+                            channel,
+                            Staged::Send {
+                                payload,
+                                credit: true,
+                            },
+                        );
+                    }
+                }
+            }
             Command::Fanout {
                 targets,
                 channel,
