@@ -1,5 +1,5 @@
 // Command ringwire-bench-go is the Go child of the benchmark harness (benches/, scenario S5:
-// S1 and S2 through bindings-go). It follows the harness's child protocol
+// S1, S2 and 4 KiB messages through bindings-go). It follows the harness's child protocol
 // (benches/src/child/mod.rs): `ringwire-bench-go recv [flags]` listens, prints
 // `LISTEN <addr>`, receives on one channel and prints `RESULT <json>` once its measured window
 // has closed; `ringwire-bench-go send --addr <addr> [flags]` dials and sends flat out until the
