@@ -2,7 +2,7 @@
 //! `ringwire_batch`, the owner of received messages.
 //!
 //! Receiving: `ringwire_channel_recv` drains the engine's receive queue of the channel
-//! directly, and the channel's eventfd ([`Readiness`]) is woken by the thread that delivers a
+//! directly, and the channel's eventfd (`Readiness`) is woken by the thread that delivers a
 //! message, so a caller can wait in its own poller (`poll`, `epoll`, Go's netpoller) and then
 //! drain. The eventfd may be readable when nothing waits (a spurious wakeup returns 0
 //! messages); it is never left unreadable while messages wait.
