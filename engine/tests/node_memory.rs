@@ -380,8 +380,14 @@ fn send_many_queues_in_order_and_reports_how_far_it_got() {
             .is_none()
     );
 
-    // An unknown peer: nothing queued.
+    // An unknown peer: nothing queued. As with `send`, a payload's size is checked first.
     let stranger = ringwire::proto::secret::NodeId([9u8; 20]);
     let (n, result) = ca.sender().try_send_many(stranger, vec![msg(0)]);
     assert_eq!((n, result), (0, Err(SendError::PeerGone)));
+    let (n, result) = ca.sender().try_send_many(stranger, vec![payload(5000, 0)]);
+    assert_eq!(n, 0);
+    assert!(
+        matches!(result, Err(SendError::TooLarge { .. })),
+        "{result:?}"
+    );
 }

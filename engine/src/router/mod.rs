@@ -511,6 +511,10 @@ impl Router {
             }
             lens.push(p.len());
         }
+        if lens.is_empty() {
+            // Nothing to queue (an empty run, or its first payload is too large).
+            return (0, last);
+        }
         let entry = match self.connected_peer(&peer) {
             Ok(e) => e,
             Err(e) => return (0, Err(e)),
