@@ -25,6 +25,15 @@ func stockPex(t *testing.T) (*stockNode, pex.AddrBook, *rawReactor) {
 	t.Helper()
 	book := pex.NewAddrBook(filepath.Join(t.TempDir(), "addrbook.json"), false)
 	book.SetLogger(log.NewNopLogger())
+	// Stopping the switch stops the book, whose save routine then writes addrbook.json once
+	// more in the background: wait for it before the temporary directory is removed.
+	// (Cleanups run last-registered first: this one after startStock's stop, before the
+	// directory's removal.)
+	w, ok := book.(interface{ Wait() })
+	if !ok {
+		t.Fatal("stock's address book has no Wait")
+	}
+	t.Cleanup(w.Wait)
 	reactor := pex.NewReactor(book, &pex.ReactorConfig{})
 	reactor.SetLogger(log.NewNopLogger())
 	raw := newRawReactor(stockChannelSpecs[1:2])
