@@ -103,16 +103,7 @@ pub(crate) fn serve(node: Node, addr: &AdminAddress, home: &Path) -> Result<Serv
             tracing::info!(listen = %path.display(), "admin endpoint listening");
             let stop2 = stop.clone();
             spawn("ringwire-admin", move || {
-                for conn in listener.incoming() {
-                    if stop2.load(Ordering::Acquire) {
-                        break;
-                    }
-                    if let Ok(c) = conn {
-                        let _ = c.set_read_timeout(Some(IDLE));
-                        let Ok(w) = c.try_clone() else { continue };
-                        client(&node, &clients, c, w);
-                    }
-                }
+                accept(listener.incoming(), &stop2, &node, &clients)
             })?;
             Ok(Server {
                 stop,
@@ -134,22 +125,57 @@ pub(crate) fn serve(node: Node, addr: &AdminAddress, home: &Path) -> Result<Serv
             tracing::info!(listen = %bound, "admin endpoint listening");
             let stop2 = stop.clone();
             spawn("ringwire-admin", move || {
-                for conn in listener.incoming() {
-                    if stop2.load(Ordering::Acquire) {
-                        break;
-                    }
-                    if let Ok(c) = conn {
-                        let _ = c.set_read_timeout(Some(IDLE));
-                        let Ok(w) = c.try_clone() else { continue };
-                        client(&node, &clients, c, w);
-                    }
-                }
+                accept(listener.incoming(), &stop2, &node, &clients)
             })?;
             Ok(Server {
                 stop,
                 unix_path: None,
                 wake: Some(bound),
             })
+        }
+    }
+}
+
+/// A connected admin stream (Unix or TCP).
+trait Stream: Read + Write + Send + Sized + 'static {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
+    fn try_clone(&self) -> std::io::Result<Self>;
+}
+
+impl Stream for UnixStream {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        UnixStream::set_read_timeout(self, d)
+    }
+    fn try_clone(&self) -> std::io::Result<Self> {
+        UnixStream::try_clone(self)
+    }
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        TcpStream::set_read_timeout(self, d)
+    }
+    fn try_clone(&self) -> std::io::Result<Self> {
+        TcpStream::try_clone(self)
+    }
+}
+
+/// The accept loop: serves each connection until `stop` is set (the server's drop sets it and
+/// then connects once, to wake this loop).
+fn accept<S: Stream>(
+    incoming: impl Iterator<Item = std::io::Result<S>>,
+    stop: &AtomicBool,
+    node: &Node,
+    clients: &Arc<AtomicUsize>,
+) {
+    for conn in incoming {
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
+        if let Ok(c) = conn {
+            let _ = c.set_read_timeout(Some(IDLE));
+            let Ok(w) = c.try_clone() else { continue };
+            client(node, clients, c, w);
         }
     }
 }

@@ -279,13 +279,7 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
                         }
                     }
                     tick += 1;
-                    next += TICK;
-                    let now = Instant::now();
-                    if next > now {
-                        std::thread::sleep(next - now);
-                    } else {
-                        next = now;
-                    }
+                    pace(&mut next, TICK);
                 }
             })?);
         }
@@ -317,13 +311,7 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
                             }
                         }
                     }
-                    next += period;
-                    let now = Instant::now();
-                    if next > now {
-                        std::thread::sleep(next - now);
-                    } else {
-                        next = now;
-                    }
+                    pace(&mut next, period);
                 }
             })?);
         }
@@ -490,5 +478,17 @@ fn serve(mut ch: Channel, st: &Stats, stop: &AtomicBool, epoch: Instant, fill: &
                 let _ = ch.respond(req, stamp(epoch, RESPONSE_SIZE, fill));
             }
         }
+    }
+}
+
+/// Sleeps until `*next + period` and makes that the new `*next`; a loop that fell behind
+/// starts again from now instead of catching up in a burst.
+fn pace(next: &mut Instant, period: Duration) {
+    *next += period;
+    let now = Instant::now();
+    if *next > now {
+        std::thread::sleep(*next - now);
+    } else {
+        *next = now;
     }
 }
