@@ -254,11 +254,6 @@ impl ChannelReceiver {
     ) -> Poll<usize> {
         self.rx.poll_recv_many(cx, into, limit)
     }
-
-    /// Whether no message waits now.
-    pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
-    }
 }
 
 /// Peer up/down events. Bounded: a subscriber that falls more than the configured capacity

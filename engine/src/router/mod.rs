@@ -305,20 +305,20 @@ impl Router {
     }
 
     pub(crate) fn peer_list(&self) -> Vec<PeerSummary> {
-        self.peers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .map(|e| e.summary())
-            .collect()
+        self.each_peer(PeerEntry::summary)
     }
 
     pub(crate) fn peer_traffic(&self) -> Vec<PeerTraffic> {
+        self.each_peer(PeerEntry::traffic)
+    }
+
+    /// `f` of every connected peer.
+    fn each_peer<T>(&self, f: impl Fn(&PeerEntry) -> T) -> Vec<T> {
         self.peers
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .map(|e| e.traffic())
+            .map(|e| f(e))
             .collect()
     }
 
@@ -519,7 +519,8 @@ impl Router {
             Ok(e) => e,
             Err(e) => return (0, Err(e)),
         };
-        let mut rest = payloads.into_iter();
+        let mut rest = payloads;
+        rest.truncate(lens.len());
         let mut queued = 0;
         while queued < lens.len() {
             let wanted = &lens[queued..];
@@ -531,10 +532,12 @@ impl Router {
                 Ok(n) => n,
                 Err(e) => return (queued, Err(e)),
             };
+            // When every credit was free (the usual case) the whole vector moves on as is.
+            let later = rest.split_off(took);
             let cmd = Command::SendMany {
                 conn: entry.conn,
                 channel,
-                payloads: rest.by_ref().take(took).collect(),
+                payloads: std::mem::replace(&mut rest, later),
             };
             let handed = match deadline {
                 None => self.try_command(entry.shard, cmd),

@@ -217,17 +217,7 @@ impl PeerEntry {
 
     /// Takes one credit on `channel` for a message of `len` payload bytes, or reports why not.
     pub(crate) fn try_acquire(&self, channel: u8, len: usize) -> Result<(), SendError> {
-        if !self.is_alive() {
-            return Err(SendError::PeerGone);
-        }
-        let c = self.credit(channel)?;
-        c.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
-                (u < c.capacity).then_some(u + 1)
-            })
-            .map_err(|_| SendError::Full)?;
-        c.pending.fetch_add(len as u64, Ordering::Relaxed);
-        Ok(())
+        self.try_acquire_many(channel, &[len]).map(drop)
     }
 
     /// Takes one credit on `channel` for a message of `len` payload bytes, waiting until
@@ -238,22 +228,7 @@ impl PeerEntry {
         len: usize,
         deadline: Instant,
     ) -> Result<(), SendError> {
-        // Without waiting first: registering with `space` takes its lock twice.
-        match self.try_acquire(channel, len) {
-            Err(SendError::Full) => {}
-            other => return other,
-        }
-        loop {
-            let mut notified = pin!(self.space.notified());
-            notified.as_mut().enable();
-            match self.try_acquire(channel, len) {
-                Err(SendError::Full) => {}
-                other => return other,
-            }
-            if clock::timeout_at(deadline, notified).await.is_none() {
-                return Err(SendError::Timeout);
-            }
-        }
+        self.acquire_many(channel, &[len], deadline).await.map(drop)
     }
 
     /// Takes as many credits on `channel` as there are free, up to one per entry of `lens`
@@ -283,6 +258,7 @@ impl PeerEntry {
         lens: &[usize],
         deadline: Instant,
     ) -> Result<usize, SendError> {
+        // Without waiting first: registering with `space` takes its lock twice.
         match self.try_acquire_many(channel, lens) {
             Err(SendError::Full) => {}
             other => return other,
