@@ -114,7 +114,7 @@ static BATCHES: Registry<ringwire_batch> = Registry::new();
 
 /// Received messages owned by the library until `ringwire_batch_release`.
 pub struct ringwire_batch {
-    _messages: Vec<Bytes>,
+    _messages: Vec<Received>,
 }
 
 /// The receive side of a channel handle.
@@ -469,10 +469,9 @@ pub unsafe extern "C" fn ringwire_channel_recv(
         non_null(out_batch)?;
         non_null(out_count)?;
         let h = CHANNELS.get(channel)?;
-        let got = h.receive(cap.min(MAX_BATCH), timeout_ms)?;
-        let mut owned = Vec::with_capacity(got.len());
-        for (i, m) in got.into_iter().enumerate() {
-            let request_id = match m.request {
+        let mut got = h.receive(cap.min(MAX_BATCH), timeout_ms)?;
+        for (i, m) in got.iter_mut().enumerate() {
+            let request_id = match m.request.take() {
                 Some(req) => {
                     let mut p = h.pending.lock().unwrap_or_else(|e| e.into_inner());
                     let rid = p.next_id;
@@ -488,13 +487,14 @@ pub unsafe extern "C" fn ringwire_channel_recv(
             let view = view(m.origin, m.channel, &m.payload, request_id);
             // SAFETY: i < cap and `messages` is valid for `cap` elements by contract.
             unsafe { messages.add(i).write(view) };
-            owned.push(m.payload);
         }
-        let n = owned.len();
+        let n = got.len();
+        // The batch keeps the received messages themselves (their requests moved out above):
+        // no second vector of payloads.
         let batch = if n == 0 {
             std::ptr::null_mut()
         } else {
-            BATCHES.insert(ringwire_batch { _messages: owned })
+            BATCHES.insert(ringwire_batch { _messages: got })
         };
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
         unsafe {
@@ -585,7 +585,12 @@ pub unsafe extern "C" fn ringwire_channel_request(
             .request_blocking(peer, body, deadline(timeout_ms))?;
         let v = view(Origin::Peer(peer), h.id, &response, 0);
         let batch = BATCHES.insert(ringwire_batch {
-            _messages: vec![response],
+            _messages: vec![Received {
+                origin: Origin::Peer(peer),
+                channel: h.id,
+                payload: response,
+                request: None,
+            }],
         });
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
         unsafe {
