@@ -3,22 +3,12 @@
 
 use std::time::Duration;
 
-use ringwire::config::{Config, Driver as ConfigDriver};
+use ringwire::config::Config;
 use ringwire::node::{Limits, Node, NodeBuilder};
-use ringwire::peers::{LimitsConfig, ManagerConfig, PeerAddr};
+use ringwire::peers::{AdmissionLimits, ManagerConfig, PeerAddr};
 use ringwire::proto::secret::NodeKey;
-use ringwire::rt::driver::Driver;
 
 use crate::Failure;
-
-/// The engine's driver choice for a configuration's `engine.driver`.
-pub(crate) fn driver(d: ConfigDriver) -> Driver {
-    match d {
-        ConfigDriver::Auto => Driver::Auto,
-        ConfigDriver::IoUring => Driver::IoUring,
-        ConfigDriver::Epoll => Driver::Epoll,
-    }
-}
 
 /// A builder with every setting of `config`: identity, listen address, driver, shards,
 /// connection settings, and the peer manager with the `[p2p]` limits and persistent peers.
@@ -35,7 +25,7 @@ pub(crate) fn builder(config: &Config, key: NodeKey) -> Result<NodeBuilder, Fail
         .collect::<Result<Vec<_>, _>>()?;
     let manager = ManagerConfig {
         persistent_peers: persistent,
-        limits: LimitsConfig {
+        limits: AdmissionLimits {
             max_inbound: config.p2p.max_num_inbound_peers as usize,
             max_outbound: config.p2p.max_num_outbound_peers as usize,
             max_pending_inbound: config.limits.max_pending_handshakes as usize,
@@ -43,7 +33,7 @@ pub(crate) fn builder(config: &Config, key: NodeKey) -> Result<NodeBuilder, Fail
             max_connections_per_ip: config.limits.max_connections_per_ip as usize,
             allow_duplicate_ip: config.p2p.allow_duplicate_ip,
             unconditional_peer_ids: config.p2p.unconditional_peer_ids.clone(),
-            ..LimitsConfig::default()
+            ..AdmissionLimits::default()
         },
         dial_timeout: config.p2p.dial_timeout,
         handshake_timeout: config.p2p.handshake_timeout,
@@ -58,7 +48,7 @@ pub(crate) fn builder(config: &Config, key: NodeKey) -> Result<NodeBuilder, Fail
     let mut b = Node::builder(key, &config.node.network)
         .moniker(config.node.moniker.clone())
         .listen(config.p2p.laddr)
-        .driver(driver(config.engine.driver))
+        .driver(config.engine.driver)
         .offer_native(config.engine.native)
         .capabilities(config.engine.capabilities.iter().cloned())
         .limits(limits)

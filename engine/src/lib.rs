@@ -8,10 +8,13 @@
 //!   ringwire's own native record layer and multiplexer between two ringwire peers.
 //! - [`rt`] — the runtime: shard threads on io_uring (or epoll when io_uring is unavailable),
 //!   sockets, timers. The only module that knows the async runtime.
+//! - `registry` — the connected peers (identity, owning shard, send credit, traffic), the
+//!   channel table, the admission gate, peer events and counters: what the shards and the
+//!   router share.
 //! - `shard` — one thread's connections: it drives each [`proto::conn::Connection`] over its
-//!   socket.
-//! - [`router`] — channels, envelopes, local delivery, request/response, broadcast and role
-//!   addressing, and the registry of connected peers.
+//!   socket, registering its peers in the registry.
+//! - [`router`] — the sending side above the shards: channels, envelopes, local delivery,
+//!   request/response, broadcast and role addressing.
 //! - [`node`] — [`Node`]: configuration → shards + router; start and stop.
 //! - [`peers`] — the peer manager's decisions (addresses, backoff, admission limits, the
 //!   simultaneous-dial tie-break, bans), also I/O-free.
@@ -22,10 +25,10 @@
 pub mod config;
 pub mod metrics;
 pub mod node;
-mod peering;
 pub mod peers;
 pub mod pex;
 pub mod proto;
+mod registry;
 pub mod router;
 pub mod rt;
 mod shard;

@@ -23,6 +23,7 @@
 //! - ringwire's own metrics are always under `ringwire_` ([`DRIVER`], [`SHARD_INBOX_DEPTH`],
 //!   [`DROPS_TOTAL`], [`REFUSED_TOTAL`], [`DISCONNECTS_TOTAL`], [`MESSAGE_LATENCY_SECONDS`]
 //!   with the fixed [`LATENCY_BUCKETS`]).
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use ringwire::config::{AdminAddress, Config, ConfigError, Driver, PeerAddress};
+use ringwire::Driver;
+use ringwire::config::{AdminAddress, Config, ConfigError, PeerAddress};
 use ringwire::proto::conn::Connection;
 use ringwire::proto::nodeinfo::NodeInfo;
 use ringwire::proto::secret::NodeKey;

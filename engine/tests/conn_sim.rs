@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ringwire::proto::conn::{
-    ChannelDescriptor, Compression, ConnError, Connection, ConnectionConfig, Event, Mode, SendError,
+    ChannelDescriptor, Compression, ConnError, Connection, ConnectionConfig, Event, Mode,
+    QueueError,
 };
 use ringwire::proto::mconn::MConnError;
 use ringwire::proto::native::{MessageKind, MuxError};
@@ -110,9 +111,9 @@ fn exchange(p: &mut Pair, from: usize, to: usize, messages: &[(u8, Bytes)]) {
                 Ok(()) => {
                     pending.next();
                 }
-                Err(SendError::Full(_)) => break,
-                Err(SendError::Native(ringwire::proto::native::SendError::Full)) => break,
-                Err(SendError::Compat(ringwire::proto::mconn::SendError::Full(_))) => break,
+                Err(QueueError::Full(_)) => break,
+                Err(QueueError::Native(ringwire::proto::native::MuxQueueError::Full)) => break,
+                Err(QueueError::Compat(ringwire::proto::mconn::MConnQueueError::Full(_))) => break,
                 Err(e) => panic!("send on {ch:#04x} failed: {e}"),
             }
         }
@@ -224,12 +225,12 @@ fn ringwire_facing_a_peer_without_the_capability_stays_compat() {
     let a = p.sim.endpoint_mut(A);
     assert_eq!(
         a.send(RINGWIRE_CAPABILITY_CHANNEL, Bytes::from_static(b"x")),
-        Err(SendError::ChannelNotShared(RINGWIRE_CAPABILITY_CHANNEL))
+        Err(QueueError::ChannelNotShared(RINGWIRE_CAPABILITY_CHANNEL))
     );
     let later = Instant::now() + Duration::from_secs(1);
     assert_eq!(
         a.request(0x20, Bytes::from_static(b"q"), later),
-        Err(SendError::Unsupported)
+        Err(QueueError::Unsupported)
     );
     assert!(!p.sim.endpoint(A).is_closed() && !p.sim.endpoint(B).is_closed());
 }

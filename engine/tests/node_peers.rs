@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use node_support::*;
 use ringwire::node::Node;
-use ringwire::peers::{BackoffConfig, Host, LimitsConfig, ManagerConfig, PeerAddr};
+use ringwire::peers::{AdmissionLimits, BackoffConfig, Host, ManagerConfig, PeerAddr};
 use ringwire::proto::secret::NodeId;
 use ringwire::router::{Direction, PeerEvent};
 
@@ -244,11 +244,11 @@ fn refused_at_accept(s: &mut TcpStream) -> bool {
 
 #[test]
 fn excess_pending_handshakes_are_closed_at_accept() {
-    let limits = LimitsConfig {
+    let limits = AdmissionLimits {
         max_pending_inbound: 8,
         max_pending_inbound_per_ip: 3,
         allow_duplicate_ip: true,
-        ..LimitsConfig::default()
+        ..AdmissionLimits::default()
     };
     let a = builder_n(9000)
         .listen("127.0.0.1:0".parse().unwrap())
@@ -296,10 +296,10 @@ fn excess_pending_handshakes_are_closed_at_accept() {
 
 #[test]
 fn silent_sockets_lose_their_handshake_place_at_the_timeout() {
-    let limits = LimitsConfig {
+    let limits = AdmissionLimits {
         max_pending_inbound_per_ip: 2,
         allow_duplicate_ip: true,
-        ..LimitsConfig::default()
+        ..AdmissionLimits::default()
     };
     let a = builder_n(9100)
         .listen("127.0.0.1:0".parse().unwrap())

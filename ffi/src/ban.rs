@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use ringwire::proto::conn::PeerInfo;
 use ringwire::proto::secret::NodeId;
-use ringwire::router::{Admission, DefaultGate, Direction, PeerGate, PeerSummary, Pending};
+use ringwire::router::{DefaultGate, Direction, PeerGate, PeerSummary, Pending, Verdict};
 
 /// Most bans remembered at once; beyond it, ended bans are dropped first, then the one that
 /// ends soonest.
@@ -60,9 +60,9 @@ impl PeerGate for BanGate {
         addr: Option<SocketAddr>,
         existing: Option<&PeerSummary>,
         pending: Option<Pending>,
-    ) -> Admission {
+    ) -> Verdict {
         if self.banned(&peer.node_id) {
-            return Admission::Reject("peer is banned".into());
+            return Verdict::Reject("peer is banned".into());
         }
         DefaultGate.admit(peer, direction, addr, existing, pending)
     }

@@ -70,11 +70,7 @@ impl Settings {
             network: config.node.network.clone(),
             listen: Some(config.p2p.laddr),
             shards: config.engine.shards,
-            driver: match config.engine.driver {
-                ringwire::config::Driver::Auto => Driver::Auto,
-                ringwire::config::Driver::IoUring => Driver::IoUring,
-                ringwire::config::Driver::Epoll => Driver::Epoll,
-            },
+            driver: config.engine.driver,
             offer_native: config.engine.native,
             capabilities: config.engine.capabilities.clone(),
         })

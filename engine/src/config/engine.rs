@@ -1,26 +1,12 @@
 //! `[engine]`: how ringwire runs — I/O driver, shard count, native protocol, compression.
 
-use serde::{Deserialize, Serialize};
-
 use super::error::Problems;
 use crate::proto::compress::CompressionConfig;
 use crate::proto::native::frame::hello::{MAX_CAPABILITIES, MAX_CAPABILITY_LEN};
+use crate::rt::Driver;
 
 /// Most shard threads a configuration may ask for.
 pub const MAX_SHARDS: usize = 1024;
-
-/// Which I/O driver the shards use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Driver {
-    /// io_uring when the kernel allows it (probed at start), epoll otherwise, with a log line.
-    #[default]
-    Auto,
-    /// io_uring only: fail at start when it is unavailable.
-    IoUring,
-    /// epoll only.
-    Epoll,
-}
 
 section! {
     /// `[engine]`: runtime and protocol choices.

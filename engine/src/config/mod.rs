@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 pub use address::{AddressError, AdminAddress, HostPort, PeerAddress, parse_socket_addr};
 pub use admin::AdminConfig;
 pub use cometbft::{CONFIG_FILE as COMETBFT_CONFIG_FILE, P2P_KEYS as COMETBFT_P2P_KEYS};
-pub use engine::{Driver, EngineConfig, MAX_SHARDS};
+pub use engine::{EngineConfig, MAX_SHARDS};
 pub use error::{ConfigError, Problem};
 pub use limits::{LimitsConfig, MAX_MESSAGE_SIZE_LIMIT, MIN_NODE_INFO_SIZE};
 pub use metrics::MetricsConfig;

@@ -16,7 +16,7 @@ use super::{ConfigError, Direction};
 
 /// Connection limits (TOML section `[p2p]`; names follow stock keys where stock has them).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitsConfig {
+pub struct AdmissionLimits {
     /// Most inbound peers (`max_num_inbound_peers`). Default 40, as stock.
     pub max_inbound: usize,
     /// Most outbound peers, dials in progress included (`max_num_outbound_peers`).
@@ -43,7 +43,7 @@ pub struct LimitsConfig {
     pub max_bans: usize,
 }
 
-impl Default for LimitsConfig {
+impl Default for AdmissionLimits {
     fn default() -> Self {
         Self {
             max_inbound: 40,
@@ -59,7 +59,7 @@ impl Default for LimitsConfig {
     }
 }
 
-impl LimitsConfig {
+impl AdmissionLimits {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_pending_inbound_per_ip == 0 && self.max_pending_inbound > 0 {
@@ -123,22 +123,22 @@ pub struct AdmissionStats {
 ///
 /// - Inbound and outbound peers are capped separately (stock defaults: 40 and 10). Outbound
 ///   dials in progress count toward the outbound cap. Peers in
-///   [`LimitsConfig::unconditional_peer_ids`] count toward neither, as in stock CometBFT.
+///   [`AdmissionLimits::unconditional_peer_ids`] count toward neither, as in stock CometBFT.
 /// - A connection that replaces another one to the same peer (the tie-break keeps the new one)
 ///   is exempt from the count and address limits and keeps the place of the one it replaces:
 ///   it does not add a peer, and refusing it would break the tie-break's promise that both
 ///   ends keep the same connection. Likewise an inbound connection from a peer we are dialing
 ///   at that moment takes an outbound place (our dial reserved one) instead of an inbound one.
-/// - Per-address limits group IPv6 addresses by their [`LimitsConfig::ipv6_prefix_len`]-bit
+/// - Per-address limits group IPv6 addresses by their [`AdmissionLimits::ipv6_prefix_len`]-bit
 ///   prefix (an IPv6 user holds a whole /64); the duplicate-IP rule compares exact addresses, as
 ///   stock does. IPv4-mapped IPv6 addresses count as the IPv4 address.
 ///
 /// # Bounds
 ///
 /// Every map is bounded by the caps: pending-per-address entries by
-/// [`LimitsConfig::max_pending_inbound`], dials by the outbound cap plus the unconditional
+/// [`AdmissionLimits::max_pending_inbound`], dials by the outbound cap plus the unconditional
 /// peers, peers and their addresses by the inbound and outbound caps plus the unconditional
-/// peers, bans by [`LimitsConfig::max_bans`].
+/// peers, bans by [`AdmissionLimits::max_bans`].
 ///
 /// # Sharing
 ///
@@ -197,7 +197,7 @@ struct Peer {
 
 #[derive(Debug)]
 struct State {
-    config: LimitsConfig,
+    config: AdmissionLimits,
     unconditional: HashSet<NodeId>,
     local: NodeId,
     next_conn: u64,
@@ -216,7 +216,7 @@ struct State {
 
 impl Admission {
     /// Admission state for the node `local` under `config`.
-    pub fn new(local: NodeId, config: LimitsConfig) -> Result<Self, ConfigError> {
+    pub fn new(local: NodeId, config: AdmissionLimits) -> Result<Self, ConfigError> {
         config.validate()?;
         let unconditional = config.unconditional_peer_ids.iter().copied().collect();
         let bans = BanList::new(config.max_bans);

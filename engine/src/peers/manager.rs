@@ -9,7 +9,7 @@ use crate::proto::secret::NodeId;
 
 use super::addr::PeerAddr;
 use super::backoff::{BackoffConfig, Retry, seed_for};
-use super::limits::{Admission, ConnectionId, LimitsConfig, PendingPermit};
+use super::limits::{Admission, AdmissionLimits, ConnectionId, PendingPermit};
 use super::refusal::Refused;
 use super::{ConfigError, Direction};
 
@@ -20,7 +20,7 @@ pub struct ManagerConfig {
     /// repeated IDs are skipped, so one list can serve every node of a network.
     pub persistent_peers: Vec<PeerAddr>,
     /// Connection limits.
-    pub limits: LimitsConfig,
+    pub limits: AdmissionLimits,
     /// Reconnect backoff.
     pub backoff: BackoffConfig,
     /// How long a TCP connect may take before the dial fails (`dial_timeout`). Default 3 s,
@@ -39,7 +39,7 @@ impl Default for ManagerConfig {
     fn default() -> Self {
         Self {
             persistent_peers: Vec::new(),
-            limits: LimitsConfig::default(),
+            limits: AdmissionLimits::default(),
             backoff: BackoffConfig::default(),
             dial_timeout: Duration::from_secs(3),
             handshake_timeout: Duration::from_secs(20),

@@ -36,7 +36,7 @@ pub use backoff::{BackoffConfig, Retry, seed_for};
 pub use ban::{BanList, DEFAULT_MAX_BANS};
 pub use error::ConfigError;
 pub use limits::{
-    Admission, AdmissionStats, ConnectionId, LimitsConfig, PeerSlot, PendingPermit, Promoted,
+    Admission, AdmissionLimits, AdmissionStats, ConnectionId, PeerSlot, PendingPermit, Promoted,
 };
 pub use manager::{AddPeerError, Dial, DisconnectReason, ManagerConfig, PeerManager, TargetView};
 pub use refusal::{RefusalCounts, Refused};

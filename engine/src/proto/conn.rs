@@ -288,7 +288,7 @@ pub enum ConnError {
 
 /// Why a send was refused. Nothing was queued.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
+pub enum QueueError {
     /// The channel's send queue is at capacity: retry later or give up (backpressure).
     #[error("send queue of channel {0:#04x} is full")]
     Full(u8),
@@ -309,10 +309,10 @@ pub enum SendError {
     Closed,
     /// Refused by the multiplexer (message too large, too many requests, ...).
     #[error("{0}")]
-    Native(native::SendError),
+    Native(native::MuxQueueError),
     /// Refused by the MConnection layer.
     #[error("{0}")]
-    Compat(mconn::SendError),
+    Compat(mconn::MConnQueueError),
 }
 
 /// Largest plaintext sealed into SecretConnection frames per seal call in compat mode.
@@ -782,37 +782,37 @@ impl Connection {
     }
 
     /// Queues `payload` on `channel`. Returns at once: `Full` is backpressure.
-    pub fn send(&mut self, channel: u8, payload: Bytes) -> Result<(), SendError> {
+    pub fn send(&mut self, channel: u8, payload: Bytes) -> Result<(), QueueError> {
         match &mut self.state {
             State::Compat(c) => {
                 if !c.peer_channels[usize::from(channel)] {
-                    return Err(SendError::ChannelNotShared(channel));
+                    return Err(QueueError::ChannelNotShared(channel));
                 }
-                c.mconn.send(channel, payload).map_err(SendError::Compat)
+                c.mconn.send(channel, payload).map_err(QueueError::Compat)
             }
-            State::Native(n) => n.mux.send(channel, payload).map_err(SendError::Native),
-            State::Closed => Err(SendError::Closed),
-            State::Handshake(_) | State::NodeInfo(_) => Err(SendError::NotReady),
+            State::Native(n) => n.mux.send(channel, payload).map_err(QueueError::Native),
+            State::Closed => Err(QueueError::Closed),
+            State::Handshake(_) | State::NodeInfo(_) => Err(QueueError::NotReady),
         }
     }
 
     /// Sends a request on `channel`. The answer arrives as an [`Event::Message`] with
     /// [`MessageKind::Response`] and the returned id, or [`Event::RequestTimedOut`] comes after
-    /// `deadline`. Compat peers cannot answer: [`SendError::Unsupported`].
+    /// `deadline`. Compat peers cannot answer: [`QueueError::Unsupported`].
     pub fn request(
         &mut self,
         channel: u8,
         payload: Bytes,
         deadline: Instant,
-    ) -> Result<RequestId, SendError> {
+    ) -> Result<RequestId, QueueError> {
         match &mut self.state {
             State::Native(n) => n
                 .mux
                 .request(channel, payload, deadline)
-                .map_err(SendError::Native),
-            State::Compat(_) => Err(SendError::Unsupported),
-            State::Closed => Err(SendError::Closed),
-            State::Handshake(_) | State::NodeInfo(_) => Err(SendError::NotReady),
+                .map_err(QueueError::Native),
+            State::Compat(_) => Err(QueueError::Unsupported),
+            State::Closed => Err(QueueError::Closed),
+            State::Handshake(_) | State::NodeInfo(_) => Err(QueueError::NotReady),
         }
     }
 
@@ -827,15 +827,20 @@ impl Connection {
     }
 
     /// Answers request `id` received on `channel`.
-    pub fn respond(&mut self, channel: u8, id: RequestId, payload: Bytes) -> Result<(), SendError> {
+    pub fn respond(
+        &mut self,
+        channel: u8,
+        id: RequestId,
+        payload: Bytes,
+    ) -> Result<(), QueueError> {
         match &mut self.state {
             State::Native(n) => n
                 .mux
                 .respond(channel, id, payload)
-                .map_err(SendError::Native),
-            State::Compat(_) => Err(SendError::Unsupported),
-            State::Closed => Err(SendError::Closed),
-            State::Handshake(_) | State::NodeInfo(_) => Err(SendError::NotReady),
+                .map_err(QueueError::Native),
+            State::Compat(_) => Err(QueueError::Unsupported),
+            State::Closed => Err(QueueError::Closed),
+            State::Handshake(_) | State::NodeInfo(_) => Err(QueueError::NotReady),
         }
     }
 

@@ -1,22 +1,21 @@
 //! The application's handles: [`Channel`] (send and receive on one channel),
-//! [`ChannelSender`] (cloneable sending side) and [`PeerEvents`].
+//! [`ChannelSender`] (cloneable sending side) and [`ChannelReceiver`].
 //!
 //! Every method works from any thread and any executor: waits use bounded `tokio::sync`
 //! queues and deadlines from [`crate::rt::clock`], never a particular runtime. The `_blocking`
 //! variants are for callers outside any executor (never call them on a shard thread).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use crate::proto::secret::NodeId;
 use crate::rt::clock;
 
-use super::{Envelope, PeerEvent, PendingRequest, Received, Router, SendError};
+use super::{Envelope, PendingRequest, Received, Router, SendError};
 
 /// The sending side of a channel. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
@@ -43,7 +42,7 @@ impl ChannelSender {
     /// it was queued for (broadcast and role sends may reach none). Broadcast and role sends
     /// are best effort per peer; one that fails with `Timeout` may have reached some shards.
     pub async fn send(&self, envelope: Envelope, deadline: Instant) -> Result<usize, SendError> {
-        self.router.send(self.id, envelope, deadline).await
+        self.router.send(self.id, envelope, Some(deadline)).await
     }
 
     /// Queues `envelope` if there is room now; `Full` otherwise.
@@ -253,40 +252,5 @@ impl ChannelReceiver {
         limit: usize,
     ) -> Poll<usize> {
         self.rx.poll_recv_many(cx, into, limit)
-    }
-}
-
-/// Peer up/down events. Bounded: a subscriber that falls more than the configured capacity
-/// behind loses the oldest events (counted in the node's stats as lagged).
-pub struct PeerEvents {
-    pub(crate) rx: broadcast::Receiver<PeerEvent>,
-    pub(crate) router: Arc<Router>,
-}
-
-impl PeerEvents {
-    /// The next event; `None` once the node is gone.
-    pub async fn recv(&mut self) -> Option<PeerEvent> {
-        loop {
-            match self.rx.recv().await {
-                Ok(e) => return Some(e),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    self.router
-                        .stats
-                        .events_lagged
-                        .fetch_add(n, Ordering::Relaxed);
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    }
-
-    /// The next event, or `None` when `deadline` passes first.
-    pub async fn recv_until(&mut self, deadline: Instant) -> Option<PeerEvent> {
-        clock::timeout_at(deadline, self.recv()).await.flatten()
-    }
-
-    /// [`PeerEvents::recv_until`] for callers outside any executor.
-    pub fn recv_blocking(&mut self, deadline: Instant) -> Option<PeerEvent> {
-        clock::block_on(self.recv_until(deadline))
     }
 }

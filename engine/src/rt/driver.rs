@@ -16,8 +16,11 @@ use std::fmt;
 use std::io;
 use std::str::FromStr;
 
-/// Which I/O driver the shards should use (configuration).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Which I/O driver the shards should use (configuration; `[engine] driver` in the TOML).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Driver {
     /// io_uring when the start-up probe succeeds, epoll otherwise (one warning line says why).
     #[default]

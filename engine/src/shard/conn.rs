@@ -31,16 +31,24 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::proto::conn::{ConnError, Connection, Event, Message, Mode, PeerInfo};
 use crate::proto::native::{MessageKind, RequestId};
-use crate::router::{
-    CancelFlag, ChannelTable, ConnId, DialError, Direction, DownReason, Origin, PeerEntry, Pending,
-    PendingRequest, Received, SendError,
+use crate::registry::{
+    Admitted, CancelFlag, ChannelTable, ConnId, DialError, Direction, DownReason, Origin,
+    PeerEntry, Pending, PendingRequest, Received, SendError,
 };
 use crate::rt::net::{self, Stream, ZcInFlight};
 use crate::rt::{thread, time};
 
 use super::Shard;
-use super::command::{DialReply, RequestReply};
+use super::inbox::{Command, DialReply, RequestReply};
 use super::staging::{Staged, Staging};
+
+/// Why this node closed a connection, beyond what the protocol reports.
+enum CloseCause {
+    /// The socket failed or reached end of stream.
+    Io(String),
+    /// Admission refused the authenticated peer.
+    Refused(String),
+}
 
 /// Shared state of one connection (shard-local).
 pub(crate) struct ConnCtx {
@@ -59,11 +67,12 @@ pub(crate) struct ConnCtx {
     dial_reply: RefCell<Option<DialReply>>,
     /// The gate's place for this connection until admission (dropped if it never gets there).
     pending: RefCell<Option<Pending>>,
-    io_failure: RefCell<Option<String>>,
+    /// Why this node closed the connection, when it was not the protocol's own reason (the
+    /// first cause wins).
+    cause: RefCell<Option<CloseCause>>,
     /// The socket ended or failed; the driver closes once it has taken the events received
     /// before (a peer that closed cleanly sent its reason just before).
     pending_io: RefCell<Option<String>>,
-    refused: RefCell<Option<String>>,
     wake_reader: Notify,
     wake_writer: Notify,
     wake_driver: Notify,
@@ -96,9 +105,8 @@ impl ConnCtx {
             inbound: RefCell::new(HashMap::new()),
             dial_reply: RefCell::new(dial_reply),
             pending: RefCell::new(pending),
-            io_failure: RefCell::new(None),
+            cause: RefCell::new(None),
             pending_io: RefCell::new(None),
-            refused: RefCell::new(None),
             wake_reader: Notify::new(),
             wake_writer: Notify::new(),
             wake_driver: Notify::new(),
@@ -201,7 +209,9 @@ impl ConnCtx {
         if self.is_closed() {
             return;
         }
-        *self.io_failure.borrow_mut() = Some(what.clone());
+        self.cause
+            .borrow_mut()
+            .get_or_insert(CloseCause::Io(what.clone()));
         self.conn.borrow_mut().close(Instant::now(), &what);
         self.wake_all();
     }
@@ -321,7 +331,7 @@ async fn read_lent_loop(
             Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
                 // Every pooled buffer is in use on this shard: let the others drain first.
                 shard
-                    .router
+                    .registry
                     .stats
                     .read_buffers_exhausted
                     .fetch_add(1, Ordering::Relaxed);
@@ -352,7 +362,7 @@ async fn read_multi_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
     }
     let arms = shard.clone();
     let on_arm = move || {
-        arms.router
+        arms.registry
             .stats
             .multishot_arms
             .fetch_add(1, Ordering::Relaxed);
@@ -375,7 +385,7 @@ async fn read_multi_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
         match result {
             Ok(Some(())) => {
                 shard
-                    .router
+                    .registry
                     .stats
                     .multishot_receives
                     .fetch_add(1, Ordering::Relaxed);
@@ -389,7 +399,7 @@ async fn read_multi_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, size: usize) {
             Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
                 // The next call re-arms the receive.
                 shard
-                    .router
+                    .registry
                     .stats
                     .read_buffers_exhausted
                     .fetch_add(1, Ordering::Relaxed);
@@ -436,7 +446,7 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
         if !out.is_empty() {
             let result = if zc_threshold.is_some_and(|t| out.len() >= t) {
                 shard
-                    .router
+                    .registry
                     .stats
                     .zero_copy_writes
                     .fetch_add(1, Ordering::Relaxed);
@@ -629,8 +639,19 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
         shared,
     );
     let pending = ctx.pending.borrow_mut().take();
-    match shard.router.admit(entry, pending) {
-        Ok(entry) => {
+    match shard.registry.admit(entry, pending) {
+        Ok(Admitted { entry, replaced }) => {
+            if let Some(old) = replaced {
+                // If the inbox is full the old connection stays open until it fails on its
+                // own; it is already invisible to senders.
+                let _ = shard.inboxes.try_send(
+                    old.shard,
+                    Command::Disconnect {
+                        conn: old.conn,
+                        reason: "replaced by a newer connection to the same peer".into(),
+                    },
+                );
+            }
             tracing::debug!(
                 peer = %info.node_id,
                 mode = ?info.mode,
@@ -639,7 +660,7 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
                 "peer up"
             );
             *ctx.entry.borrow_mut() = Some(entry.clone());
-            shard.router.announce_up(&entry);
+            shard.registry.announce_up(&entry);
             if let Some(reply) = ctx.dial_reply.borrow_mut().take() {
                 let _ = reply.send(Ok(info));
             }
@@ -647,7 +668,9 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
         }
         Err(reason) => {
             tracing::debug!(peer = %info.node_id, %reason, "peer refused");
-            *ctx.refused.borrow_mut() = Some(reason.clone());
+            ctx.cause
+                .borrow_mut()
+                .get_or_insert(CloseCause::Refused(reason.clone()));
             ctx.close(&reason);
         }
     }
@@ -668,7 +691,7 @@ fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
                 }
                 _ => {
                     shard
-                        .router
+                        .registry
                         .stats
                         .late_responses
                         .fetch_add(1, Ordering::Relaxed);
@@ -711,14 +734,13 @@ fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
 }
 
 fn on_closed(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, reason: ConnError) {
-    let io = ctx.io_failure.borrow_mut().take();
-    let refused = ctx.refused.borrow_mut().take();
-    let down = match (&io, &refused) {
-        (Some(what), _) => DownReason::Io(what.clone()),
-        (None, Some(r)) => DownReason::Local(r.clone()),
-        (None, None) => DownReason::from_conn(reason.clone()),
+    let cause = ctx.cause.borrow_mut().take();
+    let down = match &cause {
+        Some(CloseCause::Io(what)) => DownReason::Io(what.clone()),
+        Some(CloseCause::Refused(r)) => DownReason::Local(r.clone()),
+        None => DownReason::from_conn(reason.clone()),
     };
-    let stats = &shard.router.stats;
+    let stats = &shard.registry.stats;
     match &down {
         DownReason::Io(_) => {
             stats.io_errors.fetch_add(1, Ordering::Relaxed);
@@ -736,16 +758,16 @@ fn on_closed(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, reason: ConnError) {
     }
     ctx.inbound.borrow_mut().clear();
     if let Some(reply) = ctx.dial_reply.borrow_mut().take() {
-        let err = match (io, refused) {
-            (_, Some(r)) => DialError::Refused(r),
-            (Some(what), None) => DialError::Io(what),
-            (None, None) => DialError::Handshake(reason),
+        let err = match cause {
+            Some(CloseCause::Refused(r)) => DialError::Refused(r),
+            Some(CloseCause::Io(what)) => DialError::Io(what),
+            None => DialError::Handshake(reason),
         };
         let _ = reply.send(Err(err));
     }
     if let Some(entry) = entry {
         tracing::debug!(peer = %entry.node_id(), reason = %down, "peer down");
-        shard.router.peer_down(&entry, down);
+        shard.registry.peer_down(&entry, down);
     }
     ctx.wake_writer.notify_one();
     ctx.wake_reader.notify_one();

@@ -5,8 +5,12 @@
 //! reach a shard only through its bounded inbox of [`Command`]s: sends to a peer, fan-outs of
 //! one refcounted buffer to many peers, requests and responses, dials, shutdown.
 //!
+//! A shard knows the node's [`Registry`] (it registers the peers it admits, delivers into the
+//! channel table and counts in the node's counters) and the other shards' [`Inboxes`]; it
+//! knows nothing of the router above it.
+//!
 //! Inbound TCP connections arrive on the shard's own `SO_REUSEPORT` listener; outbound ones on
-//! the shard the router picked. A connection's work is split over three local tasks (see
+//! the shard the sender picked. A connection's work is split over three local tasks (see
 //! [`conn`]); the shard itself only dispatches commands and accepts.
 //!
 //! The shard's main task handles at most `commands_per_turn` inbox commands in a row, then
@@ -14,9 +18,10 @@
 //! before more commands are taken. Without that, an application that keeps the inbox full
 //! (an unpaced broadcast loop) would keep the main task busy forever and starve every socket
 //! of the shard.
+#![forbid(unsafe_code)]
 
-mod command;
 mod conn;
+mod inbox;
 mod staging;
 
 use std::cell::{Cell, RefCell};
@@ -32,13 +37,13 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::proto::conn::{Connection, ConnectionConfig};
 use crate::proto::secret::NodeId;
-use crate::router::{ConnId, DialError, Direction, Pending, Router};
+use crate::registry::{ConnId, DialError, Direction, Pending, Registry, SendError};
 use crate::rt::net::{self, Listener, Stream};
 use crate::rt::{thread, time};
 
-use command::DialReply;
-pub(crate) use command::{Command, DialTarget};
 use conn::ConnCtx;
+use inbox::DialReply;
+pub(crate) use inbox::{Command, DialTarget, Inboxes};
 use staging::Staged;
 
 /// Settings every shard of a node shares.
@@ -73,7 +78,9 @@ pub(crate) struct ShardConfig {
 /// One shard's state (lives on the shard thread).
 pub(crate) struct Shard {
     pub(crate) index: usize,
-    pub(crate) router: Arc<Router>,
+    pub(crate) registry: Arc<Registry>,
+    /// Every shard's inbox (to close a connection another shard owns).
+    pub(crate) inboxes: Arc<Inboxes>,
     pub(crate) config: Arc<ShardConfig>,
     conns: RefCell<HashMap<ConnId, Rc<ConnCtx>>>,
     closing: Cell<bool>,
@@ -84,7 +91,8 @@ impl Shard {
     /// The shard's main task: accept (if listening) and dispatch commands until shutdown.
     pub(crate) async fn run(
         index: usize,
-        router: Arc<Router>,
+        registry: Arc<Registry>,
+        inboxes: Arc<Inboxes>,
         config: Arc<ShardConfig>,
         mut inbox: mpsc::Receiver<Command>,
         listener: Option<std::net::TcpListener>,
@@ -102,7 +110,8 @@ impl Shard {
         };
         let shard = Rc::new(Shard {
             index,
-            router,
+            registry,
+            inboxes,
             config,
             conns: RefCell::new(HashMap::new()),
             closing: Cell::new(false),
@@ -203,7 +212,7 @@ impl Shard {
                         continue;
                     }
                     if ctx.staged(channel) >= ctx.capacity(channel).saturating_mul(2) {
-                        self.router
+                        self.registry
                             .stats
                             .fanout_dropped
                             .fetch_add(1, Ordering::Relaxed);
@@ -234,7 +243,7 @@ impl Shard {
                     },
                 ),
                 None => {
-                    let _ = reply.send(Err(crate::router::SendError::PeerGone));
+                    let _ = reply.send(Err(SendError::PeerGone));
                 }
             },
             Command::Cancel { conn } => {
@@ -357,7 +366,7 @@ impl Shard {
         {
             tracing::debug!(error = %e, "cannot set SO_RCVBUF");
         }
-        let table = self.router.table();
+        let table = self.registry.table();
         let mut config = self.config.template.clone();
         config.channels = table.descriptors();
         config.expected_peer = expected;
@@ -371,7 +380,7 @@ impl Shard {
                 return;
             }
         };
-        let id = self.router.next_conn_id();
+        let id = self.registry.next_conn_id();
         let ctx = Rc::new(ConnCtx::new(
             id, conn, stream, table, direction, addr, reply, pending,
         ));
@@ -427,7 +436,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: Listener) {
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
-                let stats = &shard.router.stats;
+                let stats = &shard.registry.stats;
                 if shard.closing.get() || shard.conns.borrow().len() >= shard.config.max_connections
                 {
                     stats.accept_refused.fetch_add(1, Ordering::Relaxed);
@@ -435,7 +444,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: Listener) {
                 }
                 // The gate's caps (per address, handshakes in progress) apply before the
                 // connection allocates anything; a refused socket is closed by the drop.
-                let pending = match shard.router.gate().on_accept(addr) {
+                let pending = match shard.registry.gate().on_accept(addr) {
                     Ok(p) => p,
                     Err(reason) => {
                         tracing::debug!(%addr, %reason, "inbound refused at accept");

@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::proto::conn::{Connection, SendError as ConnSendError};
+use crate::proto::conn::{Connection, QueueError};
 use crate::proto::mconn;
-use crate::proto::native::{RequestId, SendError as MuxSendError};
-use crate::router::{PeerEntry, SendError};
+use crate::proto::native::{MuxQueueError, RequestId};
+use crate::registry::{PeerEntry, SendError};
 
-use super::command::RequestReply;
+use super::inbox::RequestReply;
 
 /// One held item.
 pub(crate) enum Staged {
@@ -221,36 +221,36 @@ impl Staging {
 }
 
 /// Whether a connection refused a message only because its queue is full.
-fn is_full(e: &ConnSendError) -> bool {
+fn is_full(e: &QueueError) -> bool {
     matches!(
         e,
-        ConnSendError::Full(_)
-            | ConnSendError::Native(MuxSendError::Full)
-            | ConnSendError::Compat(mconn::SendError::Full(_))
+        QueueError::Full(_)
+            | QueueError::Native(MuxQueueError::Full)
+            | QueueError::Compat(mconn::MConnQueueError::Full(_))
     )
 }
 
 /// The application's view of a connection's refusal.
-pub(crate) fn map_error(e: ConnSendError) -> SendError {
+pub(crate) fn map_error(e: QueueError) -> SendError {
     match e {
-        ConnSendError::Full(_) => SendError::Full,
-        ConnSendError::UnknownChannel(c) | ConnSendError::ChannelNotShared(c) => {
+        QueueError::Full(_) => SendError::Full,
+        QueueError::UnknownChannel(c) | QueueError::ChannelNotShared(c) => {
             SendError::ChannelNotShared(c)
         }
-        ConnSendError::Unsupported => SendError::Unsupported,
-        ConnSendError::NotReady | ConnSendError::Closed => SendError::PeerGone,
-        ConnSendError::Native(e) => match e {
-            MuxSendError::Full => SendError::Full,
-            MuxSendError::UnknownChannel(c) => SendError::ChannelNotShared(c),
-            MuxSendError::TooLarge { len, max } => SendError::TooLarge { len, max },
-            MuxSendError::Closed => SendError::PeerGone,
-            MuxSendError::TooManyRequests => SendError::TooManyRequests,
-            MuxSendError::UnknownRequest(_) => SendError::PeerGone,
+        QueueError::Unsupported => SendError::Unsupported,
+        QueueError::NotReady | QueueError::Closed => SendError::PeerGone,
+        QueueError::Native(e) => match e {
+            MuxQueueError::Full => SendError::Full,
+            MuxQueueError::UnknownChannel(c) => SendError::ChannelNotShared(c),
+            MuxQueueError::TooLarge { len, max } => SendError::TooLarge { len, max },
+            MuxQueueError::Closed => SendError::PeerGone,
+            MuxQueueError::TooManyRequests => SendError::TooManyRequests,
+            MuxQueueError::UnknownRequest(_) => SendError::PeerGone,
         },
-        ConnSendError::Compat(e) => match e {
-            mconn::SendError::Full(_) => SendError::Full,
-            mconn::SendError::UnknownChannel(c) => SendError::ChannelNotShared(c),
-            mconn::SendError::Closed => SendError::PeerGone,
+        QueueError::Compat(e) => match e {
+            mconn::MConnQueueError::Full(_) => SendError::Full,
+            mconn::MConnQueueError::UnknownChannel(c) => SendError::ChannelNotShared(c),
+            mconn::MConnQueueError::Closed => SendError::PeerGone,
         },
     }
 }

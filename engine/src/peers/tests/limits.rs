@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use crate::peers::{
-    Admission, AdmissionStats, Direction, LimitsConfig, PeerSlot, PendingPermit, Refused,
+    Admission, AdmissionLimits, AdmissionStats, Direction, PeerSlot, PendingPermit, Refused,
 };
 use crate::proto::secret::NodeId;
 
@@ -22,8 +22,8 @@ fn v4(n: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
 }
 
-fn admission(f: impl FnOnce(&mut LimitsConfig)) -> Admission {
-    let mut config = LimitsConfig::default();
+fn admission(f: impl FnOnce(&mut AdmissionLimits)) -> Admission {
+    let mut config = AdmissionLimits::default();
     f(&mut config);
     Admission::new(LOCAL, config).unwrap()
 }
@@ -52,7 +52,7 @@ fn is_empty(stats: AdmissionStats) -> bool {
 
 #[test]
 fn defaults_are_stocks() {
-    let c = LimitsConfig::default();
+    let c = AdmissionLimits::default();
     assert_eq!((c.max_inbound, c.max_outbound), (40, 10));
     assert!(!c.allow_duplicate_ip);
     c.validate().unwrap();
@@ -60,8 +60,8 @@ fn defaults_are_stocks() {
 
 #[test]
 fn bad_settings_are_refused_at_start() {
-    let bad = |f: fn(&mut LimitsConfig)| {
-        let mut c = LimitsConfig::default();
+    let bad = |f: fn(&mut AdmissionLimits)| {
+        let mut c = AdmissionLimits::default();
         f(&mut c);
         Admission::new(LOCAL, c).unwrap_err().to_string()
     };
@@ -267,7 +267,7 @@ fn duplicate_ip_rule() {
 fn simultaneous_dial_keeps_the_lower_ids_dial_on_both_sides() {
     let now = Instant::now();
     // LOW's view: its own dial wins.
-    let low = Admission::new(LOW, LimitsConfig::default()).unwrap();
+    let low = Admission::new(LOW, AdmissionLimits::default()).unwrap();
     let out = low.try_dial(HIGH, now).unwrap();
     let inn = low.try_accept(v4(2)).unwrap();
     let kept = out.promote(HIGH, v4(2), now).unwrap().slot;
@@ -281,7 +281,7 @@ fn simultaneous_dial_keeps_the_lower_ids_dial_on_both_sides() {
     );
 
     // HIGH's view, the other order of completion: LOW's dial (inbound here) wins.
-    let high = Admission::new(HIGH, LimitsConfig::default()).unwrap();
+    let high = Admission::new(HIGH, AdmissionLimits::default()).unwrap();
     let out = high.try_dial(LOW, now).unwrap();
     let inn = high.try_accept(v4(1)).unwrap();
     let first = out.promote(LOW, v4(1), now).unwrap();
@@ -426,7 +426,7 @@ proptest! {
     /// them within the caps, and returns every place once everything is dropped.
     #[test]
     fn counts_match_live_handles(ops in prop::collection::vec(op(), 0..80), dup in any::<bool>()) {
-        let config = LimitsConfig {
+        let config = AdmissionLimits {
             max_inbound: 3,
             max_outbound: 2,
             max_pending_inbound: 4,
@@ -434,7 +434,7 @@ proptest! {
             max_connections_per_ip: 3,
             allow_duplicate_ip: dup,
             unconditional_peer_ids: vec![NodeId([7; 20])],
-            ..LimitsConfig::default()
+            ..AdmissionLimits::default()
         };
         // Peer n is NodeId([n; 20]); peer 0x50 would be LOCAL, so indices stay below it.
         let a = Admission::new(LOCAL, config.clone()).unwrap();

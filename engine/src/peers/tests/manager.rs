@@ -4,8 +4,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use crate::peers::{
-    AddPeerError, BackoffConfig, ConnectionId, Dial, Direction, DisconnectReason, Host,
-    LimitsConfig, ManagerConfig, PeerAddr, PeerManager, PeerSlot, Refused,
+    AddPeerError, AdmissionLimits, BackoffConfig, ConnectionId, Dial, Direction, DisconnectReason,
+    Host, ManagerConfig, PeerAddr, PeerManager, PeerSlot, Refused,
 };
 use crate::proto::secret::NodeId;
 
@@ -455,9 +455,9 @@ fn connection_ids_from_events_are_opaque() {
 #[test]
 fn limits_flow_into_admission() {
     let (m, _) = manager(&[], |c| {
-        c.limits = LimitsConfig {
+        c.limits = AdmissionLimits {
             max_inbound: 0,
-            ..LimitsConfig::default()
+            ..AdmissionLimits::default()
         }
     });
     assert_eq!(
@@ -521,12 +521,12 @@ mod ops {
         ) {
             let config = ManagerConfig {
                 persistent_peers: vec![addr(1), addr(2), addr(3)],
-                limits: LimitsConfig {
+                limits: AdmissionLimits {
                     max_outbound: 2,
                     max_inbound: 3,
                     allow_duplicate_ip: true,
                     unconditional_peer_ids: vec![id(3)],
-                    ..LimitsConfig::default()
+                    ..AdmissionLimits::default()
                 },
                 ..ManagerConfig::default()
             };

@@ -104,7 +104,7 @@ pub enum ConfigError {
 
 /// Why a message was not queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
+pub enum MConnQueueError {
     /// The channel's send queue is full; try again after [`MConnection::poll_transmit`].
     #[error("send queue of channel {0:#04x} is full")]
     Full(u8),
@@ -238,15 +238,15 @@ impl MConnection {
         self.channels.get_mut(usize::from(i))
     }
 
-    /// Queues `msg` on `channel`. Never blocks: a full queue is [`SendError::Full`].
-    pub fn send(&mut self, channel: u8, msg: Bytes) -> Result<(), SendError> {
+    /// Queues `msg` on `channel`. Never blocks: a full queue is [`MConnQueueError::Full`].
+    pub fn send(&mut self, channel: u8, msg: Bytes) -> Result<(), MConnQueueError> {
         if self.closed {
-            return Err(SendError::Closed);
+            return Err(MConnQueueError::Closed);
         }
         let ch = self
             .channel_mut(channel)
-            .ok_or(SendError::UnknownChannel(channel))?;
-        ch.push(msg).map_err(|_| SendError::Full(channel))
+            .ok_or(MConnQueueError::UnknownChannel(channel))?;
+        ch.push(msg).map_err(|_| MConnQueueError::Full(channel))
     }
 
     /// True when [`MConnection::send`] on `channel` would be accepted now.

@@ -176,7 +176,7 @@ fn over_capacity_fails() {
     );
     assert!(b.is_closed());
     assert_eq!(b.handle_plaintext(now, &[]), Err(MConnError::Closed));
-    assert_eq!(b.send(0x20, Bytes::new()), Err(SendError::Closed));
+    assert_eq!(b.send(0x20, Bytes::new()), Err(MConnQueueError::Closed));
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn unknown_channel_fails() {
     let mut a = conn(now);
     assert_eq!(
         a.send(0x99, Bytes::new()),
-        Err(SendError::UnknownChannel(0x99))
+        Err(MConnQueueError::UnknownChannel(0x99))
     );
 }
 
@@ -226,7 +226,7 @@ fn send_queue_full() {
     assert!(!a.can_send(0x20));
     assert_eq!(
         a.send(0x20, Bytes::from_static(b"x")),
-        Err(SendError::Full(0x20))
+        Err(MConnQueueError::Full(0x20))
     );
     assert!(a.can_send(0x21));
     drain(&mut a, now);
@@ -408,7 +408,7 @@ proptest! {
             while let Some((ch, m)) = pending.front().cloned() {
                 match a.send(ch, m) {
                     Ok(()) => { pending.pop_front(); }
-                    Err(SendError::Full(_)) => break,
+                    Err(MConnQueueError::Full(_)) => break,
                     Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
                 }
             }

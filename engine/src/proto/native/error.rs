@@ -128,7 +128,7 @@ impl MuxError {
 
 /// Why a send, request or response was refused. Nothing was queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
+pub enum MuxQueueError {
     /// The channel's send queue is full; retry after `poll_record` has made room.
     #[error("send queue full")]
     Full,

@@ -30,7 +30,7 @@ mod tests;
 
 pub use codec::{NoCodec, PayloadCodec};
 pub use config::{NativeChannelConfig, NativeConfig};
-pub use error::{ConfigError, MuxError, SendError};
+pub use error::{ConfigError, MuxError, MuxQueueError};
 pub use event::{DropReason, MessageKind, MuxEvent, RequestId, ResetCode};
 pub use mux::{MIN_RECORD_BUDGET, Mux, PROTOCOL_VERSION};
 pub use record::{InPlaceRecord, MAX_RECORD_PLAINTEXT, RecordError, RecordOpener, RecordSealer};

@@ -28,7 +28,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::codec::{NoCodec, PayloadCodec};
 use super::config::NativeConfig;
-use super::error::{ConfigError, MuxError, SendError};
+use super::error::{ConfigError, MuxError, MuxQueueError};
 use super::event::{DropReason, MessageKind, MuxEvent, RequestId, ResetCode};
 use super::flow::{RecvWindow, SendWindow};
 use super::frame::{Hello, HelloChannel, truncate_reason};
@@ -323,27 +323,27 @@ impl<C: PayloadCodec> Mux<C> {
     }
 
     /// Common checks of send, request and respond; returns the channel index.
-    fn check_send(&self, channel: u8, len: usize) -> Result<usize, SendError> {
+    fn check_send(&self, channel: u8, len: usize) -> Result<usize, MuxQueueError> {
         if !self.accepting() {
-            return Err(SendError::Closed);
+            return Err(MuxQueueError::Closed);
         }
         let idx = self
             .channel_index(channel)
-            .ok_or(SendError::UnknownChannel(channel))?;
+            .ok_or(MuxQueueError::UnknownChannel(channel))?;
         let ch = self
             .channels
             .get(idx)
-            .ok_or(SendError::UnknownChannel(channel))?;
+            .ok_or(MuxQueueError::UnknownChannel(channel))?;
         let max = match (&self.peer, ch.peer_max_message) {
-            (Some(_), None) => return Err(SendError::UnknownChannel(channel)),
+            (Some(_), None) => return Err(MuxQueueError::UnknownChannel(channel)),
             (Some(_), Some(m)) => m,
             (None, _) => ch.max_message,
         };
         if len > max {
-            return Err(SendError::TooLarge { len, max });
+            return Err(MuxQueueError::TooLarge { len, max });
         }
         if ch.queue.len() >= ch.send_queue_capacity {
-            return Err(SendError::Full);
+            return Err(MuxQueueError::Full);
         }
         Ok(idx)
     }
@@ -361,7 +361,7 @@ impl<C: PayloadCodec> Mux<C> {
     }
 
     /// Queues a message on `channel`.
-    pub fn send(&mut self, channel: u8, payload: Bytes) -> Result<(), SendError> {
+    pub fn send(&mut self, channel: u8, payload: Bytes) -> Result<(), MuxQueueError> {
         let idx = self.check_send(channel, payload.len())?;
         self.enqueue(idx, payload, MessageKind::Plain);
         Ok(())
@@ -375,13 +375,13 @@ impl<C: PayloadCodec> Mux<C> {
         channel: u8,
         payload: Bytes,
         deadline: Instant,
-    ) -> Result<RequestId, SendError> {
+    ) -> Result<RequestId, MuxQueueError> {
         let idx = self.check_send(channel, payload.len())?;
         if self.outbound.len() >= self.config.max_inflight_requests as usize {
-            return Err(SendError::TooManyRequests);
+            return Err(MuxQueueError::TooManyRequests);
         }
         let id = self.next_request_id;
-        self.next_request_id = id.checked_add(1).ok_or(SendError::TooManyRequests)?;
+        self.next_request_id = id.checked_add(1).ok_or(MuxQueueError::TooManyRequests)?;
         self.outbound.insert(
             id,
             OutRequest {
@@ -402,11 +402,11 @@ impl<C: PayloadCodec> Mux<C> {
         channel: u8,
         request: RequestId,
         payload: Bytes,
-    ) -> Result<(), SendError> {
+    ) -> Result<(), MuxQueueError> {
         let idx = self.check_send(channel, payload.len())?;
         match self.inbound.get(&request.0) {
             Some(r) if r.idx == idx && r.state == InState::Delivered => {}
-            _ => return Err(SendError::UnknownRequest(request)),
+            _ => return Err(MuxQueueError::UnknownRequest(request)),
         }
         self.inbound.remove(&request.0);
         self.enqueue(idx, payload, MessageKind::Response(request));

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::pair::{Pair, chan, config, outgoing};
-use crate::proto::native::{DropReason, MessageKind, Mux, MuxEvent, NativeConfig, SendError};
+use crate::proto::native::{DropReason, MessageKind, Mux, MuxEvent, MuxQueueError, NativeConfig};
 
 fn payload(channel: u8, index: usize, len: usize) -> Bytes {
     (0..len)
@@ -186,22 +186,22 @@ fn send_errors() {
     let far = p.now + std::time::Duration::from_secs(60);
     assert_eq!(
         p.a.mux.send(0x99, m(1)),
-        Err(SendError::UnknownChannel(0x99))
+        Err(MuxQueueError::UnknownChannel(0x99))
     );
     // Before the peer's HELLO our own cap applies.
     assert_eq!(
         p.a.mux.send(0x20, m(101)),
-        Err(SendError::TooLarge { len: 101, max: 100 })
+        Err(MuxQueueError::TooLarge { len: 101, max: 100 })
     );
     p.a.mux.send(0x20, m(80)).unwrap();
     p.a.mux.send(0x20, m(10)).unwrap();
-    assert_eq!(p.a.mux.send(0x20, m(1)), Err(SendError::Full));
+    assert_eq!(p.a.mux.send(0x20, m(1)), Err(MuxQueueError::Full));
     // Queued on a channel the peer turns out not to have.
     p.a.mux.send(0x22, m(1)).unwrap();
     let id = p.a.mux.request(0x22, m(1), far).unwrap();
     assert_eq!(
         p.a.mux.request(0x21, m(1), far),
-        Err(SendError::TooManyRequests)
+        Err(MuxQueueError::TooManyRequests)
     );
     p.drive();
     // 80 > the peer's 50: dropped when the HELLO arrived; the 10-byte one went through.
@@ -213,22 +213,22 @@ fn send_errors() {
     assert_eq!(p.a.mux.stats().dropped_outgoing, 3);
     assert_eq!(
         p.a.mux.send(0x22, m(1)),
-        Err(SendError::UnknownChannel(0x22))
+        Err(MuxQueueError::UnknownChannel(0x22))
     );
     assert_eq!(
         p.a.mux.send(0x20, m(51)),
-        Err(SendError::TooLarge { len: 51, max: 50 })
+        Err(MuxQueueError::TooLarge { len: 51, max: 50 })
     );
     assert_eq!(
         p.a.mux
             .respond(0x20, crate::proto::native::RequestId(5), m(1)),
-        Err(SendError::UnknownRequest(crate::proto::native::RequestId(
-            5
-        )))
+        Err(MuxQueueError::UnknownRequest(
+            crate::proto::native::RequestId(5)
+        ))
     );
     p.a.mux.close("done");
-    assert_eq!(p.a.mux.send(0x20, m(1)), Err(SendError::Closed));
-    assert_eq!(p.a.mux.request(0x20, m(1), far), Err(SendError::Closed));
+    assert_eq!(p.a.mux.send(0x20, m(1)), Err(MuxQueueError::Closed));
+    assert_eq!(p.a.mux.request(0x20, m(1), far), Err(MuxQueueError::Closed));
     let _ = MessageKind::Plain;
 }
 

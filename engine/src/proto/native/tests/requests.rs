@@ -9,7 +9,7 @@ use crate::proto::native::frame::{
     DATA_END, DATA_REQUEST, DATA_RESPONSE, DATA_START, DataFrame, Frame,
 };
 use crate::proto::native::{
-    MessageKind, Mux, MuxError, MuxEvent, NativeConfig, RequestId, ResetCode, SendError,
+    MessageKind, Mux, MuxError, MuxEvent, MuxQueueError, NativeConfig, RequestId, ResetCode,
 };
 
 fn requests_in(events: &[MuxEvent]) -> Vec<(RequestId, Bytes)> {
@@ -66,13 +66,13 @@ fn round_trip_both_ways_and_large() {
     // Answered once only.
     assert_eq!(
         p.b.mux.respond(0x20, rid, Bytes::new()),
-        Err(SendError::UnknownRequest(rid))
+        Err(MuxQueueError::UnknownRequest(rid))
     );
     let (rid2, q2) = requests_in(&p.a.events).pop().unwrap();
     assert_eq!(q2, big);
     assert_eq!(
         p.a.mux.respond(0x20, rid2, Bytes::new()),
-        Err(SendError::UnknownRequest(rid2))
+        Err(MuxQueueError::UnknownRequest(rid2))
     );
     p.a.mux.respond(0x21, rid2, big.clone()).unwrap();
     p.drive();
@@ -139,7 +139,7 @@ fn timeout_while_the_peer_holds_the_request_tells_the_peer() {
     assert!(p.b.events.contains(&MuxEvent::Cancelled(rid)));
     assert_eq!(
         p.b.mux.respond(0x20, rid, Bytes::new()),
-        Err(SendError::UnknownRequest(rid))
+        Err(MuxQueueError::UnknownRequest(rid))
     );
 }
 
@@ -244,7 +244,7 @@ fn local_inflight_limit() {
     let b = p.a.mux.request(0x20, Bytes::new(), far).unwrap();
     assert_eq!(
         p.a.mux.request(0x20, Bytes::new(), far),
-        Err(SendError::TooManyRequests)
+        Err(MuxQueueError::TooManyRequests)
     );
     p.a.mux.cancel(b);
     p.a.mux.request(0x20, Bytes::new(), far).unwrap();

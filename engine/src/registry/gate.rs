@@ -1,6 +1,6 @@
 //! The admission seam: who may stay connected once authenticated.
 //!
-//! The router asks a [`PeerGate`] about every peer that finished the handshake and the NodeInfo
+//! The registry asks a [`PeerGate`] about every peer that finished the handshake and the NodeInfo
 //! checks, before the peer becomes visible to the application. The peer manager (limits,
 //! simultaneous-dial tie-break, bans, persistent peers) plugs in here; [`DefaultGate`] accepts
 //! everyone and keeps the first connection when a peer connects twice.
@@ -20,7 +20,7 @@ use super::{Direction, DownReason, PeerSummary};
 
 /// The verdict on a newly authenticated peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Admission {
+pub enum Verdict {
     /// Register the peer.
     Accept,
     /// Close the new connection with this reason.
@@ -57,10 +57,10 @@ pub trait PeerGate: Send + Sync + 'static {
         addr: Option<SocketAddr>,
         existing: Option<&PeerSummary>,
         pending: Option<Pending>,
-    ) -> Admission;
+    ) -> Verdict;
 
     /// Called when an admitted peer's registered connection goes down (not for a connection
-    /// that [`Admission::ReplaceExisting`] displaced).
+    /// that [`Verdict::ReplaceExisting`] displaced).
     fn on_down(&self, _peer: NodeId, _reason: &DownReason) {}
 }
 
@@ -76,10 +76,10 @@ impl PeerGate for DefaultGate {
         _addr: Option<SocketAddr>,
         existing: Option<&PeerSummary>,
         _pending: Option<Pending>,
-    ) -> Admission {
+    ) -> Verdict {
         match existing {
-            Some(_) => Admission::Reject("already connected to this peer".into()),
-            None => Admission::Accept,
+            Some(_) => Verdict::Reject("already connected to this peer".into()),
+            None => Verdict::Accept,
         }
     }
 }

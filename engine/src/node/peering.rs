@@ -8,7 +8,7 @@
 //! - **Before a dial** it takes an outbound permit from [`Admission::try_dial`].
 //! - **After the handshake** it promotes the connection's permit: limits, bans and the
 //!   simultaneous-dial [tie-break](crate::peers::resolve) decide, and a replacement is reported
-//!   as [`Admission`](RouterAdmission::ReplaceExisting) so the router closes the other one.
+//!   as [`Verdict::ReplaceExisting`] so the other one is closed.
 //!   The peer's [`PeerSlot`] is held until its connection goes down.
 //!
 //! The dialer thread asks [`PeerManager::poll_dial`] for due dials, runs them through the
@@ -35,9 +35,8 @@ use crate::peers::{
 };
 use crate::proto::conn::{ConnError, PeerInfo};
 use crate::proto::secret::NodeId;
-use crate::router::{
-    Admission as RouterAdmission, Direction, DownReason, PeerGate, PeerSummary, Pending, Router,
-};
+use crate::registry::{DialError, Direction, DownReason, PeerGate, PeerSummary, Pending, Verdict};
+use crate::router::Router;
 use crate::rt::clock;
 use crate::shard::DialTarget;
 
@@ -55,13 +54,6 @@ pub(crate) struct Peering {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn as_manager_direction(d: Direction) -> crate::peers::Direction {
-    match d {
-        Direction::Inbound => crate::peers::Direction::Inbound,
-        Direction::Outbound => crate::peers::Direction::Outbound,
-    }
 }
 
 impl Peering {
@@ -130,10 +122,7 @@ impl Peering {
                         )
                         .await
                         .map(|_| ()),
-                    None => Err(crate::router::DialError::Connect(format!(
-                        "cannot resolve {}",
-                        dial.addr
-                    ))),
+                    None => Err(DialError::Connect(format!("cannot resolve {}", dial.addr))),
                 };
                 if let Err(e) = result {
                     tracing::debug!(peer = %id, error = %e, "dial failed");
@@ -190,7 +179,7 @@ impl PeerGate for Peering {
         addr: Option<SocketAddr>,
         existing: Option<&PeerSummary>,
         pending: Option<Pending>,
-    ) -> RouterAdmission {
+    ) -> Verdict {
         let now = Instant::now();
         let id = peer.node_id;
         let ip = addr.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
@@ -203,19 +192,19 @@ impl PeerGate for Peering {
         };
         let Promoted { slot, displaced } = match permit.and_then(|p| p.promote(id, ip, now)) {
             Ok(promoted) => promoted,
-            Err(refused) => return RouterAdmission::Reject(refused.to_string()),
+            Err(refused) => return Verdict::Reject(refused.to_string()),
         };
         let verdict = match (existing.is_some(), displaced.is_some()) {
-            (true, true) => RouterAdmission::ReplaceExisting,
-            (false, _) => RouterAdmission::Accept,
+            (true, true) => Verdict::ReplaceExisting,
+            (false, _) => Verdict::Accept,
             // The router holds a connection the admission state does not know: keep it.
             (true, false) => {
-                return RouterAdmission::Reject("already connected to this peer".into());
+                return Verdict::Reject("already connected to this peer".into());
             }
         };
         let conn = slot.conn_id();
         lock(&self.slots).insert(id, slot);
-        lock(&self.manager).on_connected(id, conn, as_manager_direction(direction), now);
+        lock(&self.manager).on_connected(id, conn, direction, now);
         verdict
     }
 

@@ -13,7 +13,7 @@ use super::ConnId;
 /// Where a received message came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Origin {
-    /// This node ([`To::Local`](super::To::Local)).
+    /// This node ([`To::Local`](crate::router::To::Local)).
     Local,
     /// A connected peer.
     Peer(NodeId),

@@ -21,16 +21,7 @@ use crate::proto::conn::{Mode, PeerInfo};
 use crate::proto::secret::NodeId;
 use crate::rt::clock;
 
-use super::{ConnId, SendError};
-
-/// Which side opened the connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// The peer connected to this node.
-    Inbound,
-    /// This node dialed the peer.
-    Outbound,
-}
+use super::{ConnId, Direction, SendError};
 
 /// What the application learns about peers.
 #[derive(Clone, Debug)]
@@ -103,7 +94,7 @@ pub struct PeerTraffic {
     pub channels: Vec<ChannelTraffic>,
 }
 
-/// A registered peer (shared between the router and the owning shard).
+/// A registered peer (shared between the router, the registry and the owning shard).
 pub(crate) struct PeerEntry {
     pub(crate) info: Arc<PeerInfo>,
     pub(crate) conn: ConnId,
