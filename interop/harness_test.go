@@ -256,8 +256,8 @@ type chanSpec struct {
 	recvCap  int
 }
 
-// stockChannelSpecs are the ten channels of stock CometBFT reactors (../shared facts file
-// COMETBFT-WIRE.md), in stock's NodeInfo order.
+// stockChannelSpecs are the ten channels of stock CometBFT reactors (docs/PROTOCOL.md,
+// Appendix A.4), in stock's NodeInfo order.
 var stockChannelSpecs = []chanSpec{
 	{0x40, 5, 1000, 104857605},
 	{0x20, 6, 100, 1 << 20},

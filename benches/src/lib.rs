@@ -1,6 +1,6 @@
 //! ringwire's benchmarks: criterion micro-benches in `benches/benches/` and the end-to-end
 //! harness `ringwire-bench`, which measures ringwire against raw TCP and stock CometBFT
-//! MConnection side by side (see `shared/BENCH.md` for the systems and scenarios).
+//! MConnection side by side (`benches/README.md` has the method, systems, scenarios and goals).
 //!
 //! Layout of the harness:
 //! - [`plan`]: scenarios S1–S7, modes (smoke, quick, full) and the spec of each measurement;

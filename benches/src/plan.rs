@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::child::{Load, Payload, Workload};
 
-/// A scenario of BENCH.md.
+/// A scenario of the harness (the table in `benches/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Scenario {
     /// Bulk: 64 KiB messages, one connection.

@@ -1,4 +1,4 @@
-//! The systems of BENCH.md's table and how each one is started.
+//! The systems of the harness (the table in `benches/README.md`) and how each one is started.
 //!
 //! A [`Driver`] turns a [`Spec`] into the two child commands of a measurement (see
 //! [`crate::child`] for the protocol they follow). The harness never looks inside a child: adding
@@ -22,7 +22,8 @@ use serde::Serialize;
 
 use crate::plan::{Scenario, Spec};
 
-/// One row of BENCH.md's systems table (with the anchor variants the scenarios need).
+/// One row of the systems table in `benches/README.md` (with the anchor variants the scenarios
+/// need).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum System {

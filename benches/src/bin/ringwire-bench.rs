@@ -1,5 +1,5 @@
 //! `ringwire-bench`: the end-to-end benchmark harness (see the `ringwire_benches` crate docs and
-//! `shared/BENCH.md`). `--quick` (default) runs the whole suite in a few minutes, `--full` runs
+//! `benches/README.md`). `--quick` (default) runs the whole suite in a few minutes, `--full` runs
 //! longer windows for published numbers, `--smoke` runs the anchors for a few seconds to prove
 //! the harness works. Results go to `latest.json`, `latest.md` and PNG charts in `--out`.
 

@@ -1,11 +1,13 @@
 //! `[limits]`: every bound that protects a node from its peers, with a safe default.
 //!
-//! Each key answers a row of the reliability table (RELIABILITY.md): pending handshakes
+//! Each key answers a row of `docs/THREATS.md` (bad input and faults): pending handshakes
 //! (slowloris, accept floods), handshake rate per IP (CPU burn), per-IP connections, queue and
-//! in-flight budgets (slow readers, floods), control-frame rate (ping and reset floods), message and NodeInfo sizes, zstd window (bombs),
-//! PEX rates and address-book size (address floods), keepalive (dead peers) and redial backoff
-//! (partitions). Anchors: go-libp2p's resource manager (8 connections per IPv4 address), CometBFT
-//! PEX (one request per 10 s, 24 h ban), Bitcoin Core address relay (0.1 address/s, burst 1000).
+//! in-flight budgets (slow readers, floods), control-frame rate (ping and reset floods), message
+//! and NodeInfo sizes, zstd window (bombs), PEX rates and address-book size (address floods),
+//! keepalive (dead peers) and redial backoff (partitions). Some keys are validated but not yet
+//! applied by the engine; the status column of that table names them. Anchors: go-libp2p's
+//! resource manager (8 connections per IPv4 address), CometBFT PEX (one request per 10 s, 24 h
+//! ban), Bitcoin Core address relay (0.1 address/s, burst 1000).
 
 use std::time::Duration;
 

@@ -20,6 +20,8 @@
 //!
 //! This module reads and writes files; it never opens sockets.
 
+#![forbid(unsafe_code)]
+
 #[macro_use]
 mod macros;
 

@@ -16,6 +16,8 @@
 //! - [`BanList`] — banned peers with expiry.
 //! - [`PeerManager`] — ties them together: persistent peers, dial scheduling, reconnects, bans.
 
+#![forbid(unsafe_code)]
+
 mod addr;
 mod backoff;
 mod ban;

@@ -20,6 +20,8 @@
 //! - Learned addresses live in a bounded in-memory set (`max_addresses`); when it is full, new
 //!   addresses are ignored. The persistent address book comes later.
 
+#![forbid(unsafe_code)]
+
 mod addr;
 mod error;
 pub(crate) mod service;

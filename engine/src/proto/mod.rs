@@ -4,6 +4,8 @@
 //! slice or an explicit `now: Instant`; every output is polled. A runtime drives it; tests drive
 //! it deterministically through [`sim`].
 
+#![forbid(unsafe_code)]
+
 pub mod compress;
 pub mod conn;
 pub mod mconn;

@@ -12,7 +12,11 @@
 //!   when the ring runs dry); `net::Listener`: one `SO_REUSEPORT` listener per shard;
 //! - timers on a shard (`time`) and deadlines usable from any thread or executor (`clock`).
 //!
-//! Moving to raw `io-uring` later, or adding zero-copy send, changes this folder only.
+//! Moving to raw `io-uring` later changes this folder only. A new kernel feature that the layers
+//! above must choose or configure reaches beyond it: zero-copy send (`net::Stream::write_all_zc`,
+//! probed in `driver`) also needed the shard's writer to pick it by write size
+//! (`shard/conn.rs`), its threshold in `Limits` (`node.rs`) and a counter in the router's
+//! statistics.
 
 pub(crate) mod clock;
 pub mod driver;

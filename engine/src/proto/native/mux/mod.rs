@@ -596,6 +596,3 @@ impl<C: PayloadCodec> Mux<C> {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;
