@@ -121,7 +121,7 @@ impl ChannelSender {
 /// One channel of a node: send, request, respond, and receive.
 pub struct Channel {
     sender: ChannelSender,
-    rx: mpsc::Receiver<Received>,
+    receiver: ChannelReceiver,
 }
 
 impl std::fmt::Debug for Channel {
@@ -134,7 +134,10 @@ impl std::fmt::Debug for Channel {
 
 impl Channel {
     pub(crate) fn new(sender: ChannelSender, rx: mpsc::Receiver<Received>) -> Self {
-        Channel { sender, rx }
+        Channel {
+            sender,
+            receiver: ChannelReceiver { rx },
+        }
     }
 
     /// The channel id.
@@ -149,7 +152,7 @@ impl Channel {
 
     /// Splits into the sending handle and this receiver.
     pub fn split(self) -> (ChannelSender, ChannelReceiver) {
-        (self.sender, ChannelReceiver { rx: self.rx })
+        (self.sender, self.receiver)
     }
 
     /// See [`ChannelSender::send`].
@@ -192,24 +195,24 @@ impl Channel {
         self.sender.respond(request, payload)
     }
 
-    /// The next message; `None` once the node has stopped and the queue is drained.
+    /// See [`ChannelReceiver::recv`].
     pub async fn recv(&mut self) -> Option<Received> {
-        self.rx.recv().await
+        self.receiver.recv().await
     }
 
-    /// The next message, or `None` when `deadline` passes first (or the node stopped).
+    /// See [`ChannelReceiver::recv_until`].
     pub async fn recv_until(&mut self, deadline: Instant) -> Option<Received> {
-        clock::timeout_at(deadline, self.rx.recv()).await.flatten()
+        self.receiver.recv_until(deadline).await
     }
 
-    /// A message if one is waiting.
+    /// See [`ChannelReceiver::try_recv`].
     pub fn try_recv(&mut self) -> Option<Received> {
-        self.rx.try_recv().ok()
+        self.receiver.try_recv()
     }
 
-    /// [`Channel::recv_until`] for callers outside any executor.
+    /// See [`ChannelReceiver::recv_blocking`].
     pub fn recv_blocking(&mut self, deadline: Instant) -> Option<Received> {
-        clock::block_on(self.recv_until(deadline))
+        self.receiver.recv_blocking(deadline)
     }
 }
 
@@ -225,7 +228,7 @@ impl ChannelReceiver {
         self.rx.recv().await
     }
 
-    /// The next message, or `None` when `deadline` passes first.
+    /// The next message, or `None` when `deadline` passes first (or the node stopped).
     pub async fn recv_until(&mut self, deadline: Instant) -> Option<Received> {
         clock::timeout_at(deadline, self.rx.recv()).await.flatten()
     }
