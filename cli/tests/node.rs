@@ -1,12 +1,10 @@
 //! `ringwire node`: bad configurations are refused with the key named; a CometBFT home without
 //! a node key gets one; SIGTERM and SIGINT stop the node cleanly.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{NodeProcess, signal};
+use ringwire_test_support::process::{NodeProcess, signal};
 
 fn node_with(config: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -65,7 +63,11 @@ fn a_cometbft_home_without_a_node_key_gets_one_and_sigterm_stops_cleanly() {
     let key = dir.path().join("config/node_key.json");
     assert!(!key.exists());
     let home = dir.path().to_str().unwrap();
-    let node = NodeProcess::start(&["--home", home], dir.path());
+    let node = NodeProcess::start(
+        env!("CARGO_BIN_EXE_ringwire"),
+        &["--home", home],
+        dir.path(),
+    );
     assert!(key.exists(), "node_key.json was not generated");
     let shown = Command::new(env!("CARGO_BIN_EXE_ringwire"))
         .args(["show-node-id", "--home", home])
@@ -77,7 +79,11 @@ fn a_cometbft_home_without_a_node_key_gets_one_and_sigterm_stops_cleanly() {
     assert!(err.contains("stopped"), "{err}");
 
     // The second start keeps the key (same ID); SIGINT stops it too.
-    let again = NodeProcess::start(&["--home", home], dir.path());
+    let again = NodeProcess::start(
+        env!("CARGO_BIN_EXE_ringwire"),
+        &["--home", home],
+        dir.path(),
+    );
     assert_eq!(
         String::from_utf8_lossy(&shown.stdout).trim(),
         again.id,
