@@ -4,5 +4,6 @@
 
 pub mod child;
 pub mod compress;
+pub mod golden;
 pub mod node;
 pub mod process;
