@@ -20,31 +20,35 @@ fn node_with(config: &str) -> (i32, String) {
     )
 }
 
+/// `ringwire node` refuses `config`, and its error names every one of `words`.
+fn assert_refused(config: &str, words: &[&str]) {
+    let (code, err) = node_with(config);
+    assert_ne!(code, 0);
+    assert!(words.iter().all(|w| err.contains(w)), "{err}");
+}
+
 #[test]
 fn an_unknown_key_is_refused_with_its_name() {
-    let (code, err) = node_with("[p2p]\nladdr = \"127.0.0.1:0\"\nmax_peers = 3\n");
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("p2p.max_peers") && err.contains("unknown key"),
-        "{err}"
+    assert_refused(
+        "[p2p]\nladdr = \"127.0.0.1:0\"\nmax_peers = 3\n",
+        &["p2p.max_peers", "unknown key"],
     );
 }
 
 #[test]
 fn a_negative_limit_is_refused_with_its_name() {
-    let (code, err) = node_with("[limits]\nrecv_queue_capacity = -5\n");
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("limits.recv_queue_capacity") && err.contains("negative"),
-        "{err}"
+    assert_refused(
+        "[limits]\nrecv_queue_capacity = -5\n",
+        &["limits.recv_queue_capacity", "negative"],
     );
 }
 
 #[test]
 fn a_malformed_peer_address_is_refused_with_its_key() {
-    let (code, err) = node_with("[p2p]\npersistent_peers = [\"not-an-id@127.0.0.1:26656\"]\n");
-    assert_ne!(code, 0);
-    assert!(err.contains("p2p.persistent_peers"), "{err}");
+    assert_refused(
+        "[p2p]\npersistent_peers = [\"not-an-id@127.0.0.1:26656\"]\n",
+        &["p2p.persistent_peers"],
+    );
 }
 
 fn cometbft_home(dir: &Path) {
