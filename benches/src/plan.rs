@@ -183,7 +183,9 @@ pub struct Spec {
 }
 
 impl Spec {
-    fn new(workload: Workload, size: usize, params: &Params, window_ms: u64) -> Self {
+    /// `workload` with `size`-byte messages, `warmup` and a window of `duration`; one peer,
+    /// patterned payloads, no load (64 KiB load messages when one is set), loopback.
+    pub fn new(workload: Workload, size: usize, warmup: Duration, duration: Duration) -> Self {
         Self {
             workload,
             size,
@@ -191,11 +193,17 @@ impl Spec {
             load: Load::None,
             peers: 1,
             payload: Payload::Pattern,
-            warmup: Duration::from_millis(params.warmup_ms),
-            duration: Duration::from_millis(window_ms),
+            warmup,
+            duration,
             samples: None,
             listen: None,
         }
+    }
+
+    /// [`Spec::new`] with the warm-up of `params` and a window of `window_ms`.
+    fn planned(workload: Workload, size: usize, params: &Params, window_ms: u64) -> Self {
+        let ms = Duration::from_millis;
+        Self::new(workload, size, ms(params.warmup_ms), ms(window_ms))
     }
 
     /// The flags of [`crate::child::ChildArgs`] that describe this spec.
@@ -252,14 +260,14 @@ pub fn cases(scenario: Scenario, params: &Params) -> Vec<Case> {
     match scenario {
         Scenario::S1 => vec![Case {
             condition: "64 KiB messages".into(),
-            spec: Spec::new(Workload::Bulk, 64 << 10, params, params.bulk_ms),
+            spec: Spec::planned(Workload::Bulk, 64 << 10, params, params.bulk_ms),
         }],
         Scenario::S2 => vec![Case {
             condition: "256 B messages".into(),
-            spec: Spec::new(Workload::Bulk, 256, params, short),
+            spec: Spec::planned(Workload::Bulk, 256, params, short),
         }],
         Scenario::S3 => {
-            let idle = Spec::new(Workload::Latency, 256, params, short);
+            let idle = Spec::planned(Workload::Latency, 256, params, short);
             let loaded = Spec {
                 load: Load::Bulk,
                 ..idle.clone()
@@ -282,23 +290,23 @@ pub fn cases(scenario: Scenario, params: &Params) -> Vec<Case> {
                 condition: format!("{peers} peers"),
                 spec: Spec {
                     peers,
-                    ..Spec::new(Workload::Fanout, 1024, params, short)
+                    ..Spec::planned(Workload::Fanout, 1024, params, short)
                 },
             })
             .collect(),
         Scenario::S5 => vec![
             Case {
                 condition: "S1 through Go".into(),
-                spec: Spec::new(Workload::Bulk, 64 << 10, params, params.bulk_ms),
+                spec: Spec::planned(Workload::Bulk, 64 << 10, params, params.bulk_ms),
             },
             Case {
                 condition: "S2 through Go".into(),
-                spec: Spec::new(Workload::Bulk, 256, params, short),
+                spec: Spec::planned(Workload::Bulk, 256, params, short),
             },
             // The size of the Go binding's throughput goal (4 KiB at ≥ 0.8× the Rust engine).
             Case {
                 condition: "4 KiB through Go".into(),
-                spec: Spec::new(Workload::Bulk, 4096, params, short),
+                spec: Spec::planned(Workload::Bulk, 4096, params, short),
             },
         ],
         Scenario::S6 => [Payload::Compressible, Payload::Random]
@@ -312,13 +320,13 @@ pub fn cases(scenario: Scenario, params: &Params) -> Vec<Case> {
                 .into(),
                 spec: Spec {
                     payload,
-                    ..Spec::new(Workload::Bulk, 64 << 10, params, short)
+                    ..Spec::planned(Workload::Bulk, 64 << 10, params, short)
                 },
             })
             .collect(),
         Scenario::S7 => vec![Case {
             condition: "sequential dials".into(),
-            spec: Spec::new(Workload::Handshake, 0, params, short),
+            spec: Spec::planned(Workload::Handshake, 0, params, short),
         }],
     }
 }

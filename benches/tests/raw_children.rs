@@ -6,25 +6,15 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ringwire_benches::child::{Load, Payload, Workload};
+use ringwire_benches::child::{Load, Workload};
 use ringwire_benches::plan::{Case, Spec};
 use ringwire_benches::runner::{Placement, measure};
 use ringwire_benches::suite::figures;
 use ringwire_benches::system::{RawTcpDriver, System};
 
 fn spec(workload: Workload, size: usize) -> Spec {
-    Spec {
-        workload,
-        size,
-        bulk_size: 64 << 10,
-        load: Load::None,
-        peers: 1,
-        payload: Payload::Pattern,
-        warmup: Duration::from_millis(20),
-        duration: Duration::from_millis(100),
-        samples: None,
-        listen: None,
-    }
+    let ms = Duration::from_millis;
+    Spec::new(workload, size, ms(20), ms(100))
 }
 
 fn driver(system: System) -> RawTcpDriver {

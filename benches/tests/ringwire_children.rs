@@ -14,18 +14,8 @@ use ringwire_benches::suite::figures;
 use ringwire_benches::system::{RingwireDriver, System};
 
 fn spec(workload: Workload, size: usize) -> Spec {
-    Spec {
-        workload,
-        size,
-        bulk_size: 64 << 10,
-        load: Load::None,
-        peers: 1,
-        payload: Payload::Pattern,
-        warmup: Duration::from_millis(20),
-        duration: Duration::from_millis(150),
-        samples: None,
-        listen: None,
-    }
+    let ms = Duration::from_millis;
+    Spec::new(workload, size, ms(20), ms(150))
 }
 
 fn figure(spec: Spec, system: System) -> Vec<(&'static str, f64)> {

@@ -1,12 +1,10 @@
 //! `ringwire node`: bad configurations are refused with the key named; a CometBFT home without
 //! a node key gets one; SIGTERM and SIGINT stop the node cleanly.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{NodeProcess, signal};
+use ringwire_test_support::process::{NodeProcess, signal};
 
 fn node_with(config: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -22,31 +20,35 @@ fn node_with(config: &str) -> (i32, String) {
     )
 }
 
+/// `ringwire node` refuses `config`, and its error names every one of `words`.
+fn assert_refused(config: &str, words: &[&str]) {
+    let (code, err) = node_with(config);
+    assert_ne!(code, 0);
+    assert!(words.iter().all(|w| err.contains(w)), "{err}");
+}
+
 #[test]
 fn an_unknown_key_is_refused_with_its_name() {
-    let (code, err) = node_with("[p2p]\nladdr = \"127.0.0.1:0\"\nmax_peers = 3\n");
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("p2p.max_peers") && err.contains("unknown key"),
-        "{err}"
+    assert_refused(
+        "[p2p]\nladdr = \"127.0.0.1:0\"\nmax_peers = 3\n",
+        &["p2p.max_peers", "unknown key"],
     );
 }
 
 #[test]
 fn a_negative_limit_is_refused_with_its_name() {
-    let (code, err) = node_with("[limits]\nrecv_queue_capacity = -5\n");
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("limits.recv_queue_capacity") && err.contains("negative"),
-        "{err}"
+    assert_refused(
+        "[limits]\nrecv_queue_capacity = -5\n",
+        &["limits.recv_queue_capacity", "negative"],
     );
 }
 
 #[test]
 fn a_malformed_peer_address_is_refused_with_its_key() {
-    let (code, err) = node_with("[p2p]\npersistent_peers = [\"not-an-id@127.0.0.1:26656\"]\n");
-    assert_ne!(code, 0);
-    assert!(err.contains("p2p.persistent_peers"), "{err}");
+    assert_refused(
+        "[p2p]\npersistent_peers = [\"not-an-id@127.0.0.1:26656\"]\n",
+        &["p2p.persistent_peers"],
+    );
 }
 
 fn cometbft_home(dir: &Path) {
@@ -65,7 +67,11 @@ fn a_cometbft_home_without_a_node_key_gets_one_and_sigterm_stops_cleanly() {
     let key = dir.path().join("config/node_key.json");
     assert!(!key.exists());
     let home = dir.path().to_str().unwrap();
-    let node = NodeProcess::start(&["--home", home], dir.path());
+    let node = NodeProcess::start(
+        env!("CARGO_BIN_EXE_ringwire"),
+        &["--home", home],
+        dir.path(),
+    );
     assert!(key.exists(), "node_key.json was not generated");
     let shown = Command::new(env!("CARGO_BIN_EXE_ringwire"))
         .args(["show-node-id", "--home", home])
@@ -77,7 +83,11 @@ fn a_cometbft_home_without_a_node_key_gets_one_and_sigterm_stops_cleanly() {
     assert!(err.contains("stopped"), "{err}");
 
     // The second start keeps the key (same ID); SIGINT stops it too.
-    let again = NodeProcess::start(&["--home", home], dir.path());
+    let again = NodeProcess::start(
+        env!("CARGO_BIN_EXE_ringwire"),
+        &["--home", home],
+        dir.path(),
+    );
     assert_eq!(
         String::from_utf8_lossy(&shown.stdout).trim(),
         again.id,

@@ -2,17 +2,15 @@
 //! sends requests to A: A's metrics endpoint shows the stock names with non-zero values, and
 //! the admin commands list, disconnect, dial and ban peers of A; A logs each peer up and down.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{NodeProcess, eventually, free_port, http_get_metrics};
 use ringwire::node::Node;
 use ringwire::proto::conn::ChannelDescriptor;
 use ringwire::proto::secret::{NodeId, NodeKey};
+use ringwire_test_support::process::{NodeProcess, eventually, free_port, http_get_metrics};
 use serde_json::Value;
 
 fn write_config(dir: &Path, moniker: &str, metrics_port: u16, extra_p2p: &str) {
@@ -64,14 +62,22 @@ fn metrics_and_admin_commands_on_running_nodes() {
     let dir_b = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());
     write_config(dir_a.path(), "node-a", port_a, "");
-    let a = NodeProcess::start(&["--config", "ringwire.toml"], dir_a.path());
+    let a = NodeProcess::start(
+        env!("CARGO_BIN_EXE_ringwire"),
+        &["--config", "ringwire.toml"],
+        dir_a.path(),
+    );
     write_config(
         dir_b.path(),
         "node-b",
         port_b,
         &format!("persistent_peers = [\"{}@{}\"]", a.id, a.addr),
     );
-    let b = NodeProcess::start(&["--config", "ringwire.toml"], dir_b.path());
+    let b = NodeProcess::start(
+        env!("CARGO_BIN_EXE_ringwire"),
+        &["--config", "ringwire.toml"],
+        dir_b.path(),
+    );
 
     // An in-process node sends requests to A, which answers each with its payload.
     let blocksync = ChannelDescriptor::stock()

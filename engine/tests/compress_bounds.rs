@@ -1,12 +1,10 @@
 //! Hostile frames against the decompressor (`docs/THREATS.md` row 8): bombs, lies, huge windows,
 //! foreign dictionaries, trailing and missing bytes. Each must fail before the output grows.
 
-mod compress_support;
-
-use compress_support::{compressible, patch_content_size, random};
 use ringwire::proto::compress::{
     CompressionConfig, Compressor, ConfigError, DecompressError, Decompressor, Outcome, SkipReason,
 };
+use ringwire_test_support::compress::{compressible, patch_content_size, random};
 use zstd::zstd_safe::{self, CCtx, CParameter};
 
 const MIB: usize = 1 << 20;

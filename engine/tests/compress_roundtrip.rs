@@ -1,12 +1,10 @@
 //! Compression round trips, the skip rules, and never-panic properties of the decompressor.
 
-mod compress_support;
-
-use compress_support::{compressible, random};
 use proptest::prelude::*;
 use ringwire::proto::compress::{
     CompressionConfig, Compressor, DecompressError, Decompressor, Outcome, SkipReason,
 };
+use ringwire_test_support::compress::{compressible, random};
 
 const SIZES: [usize; 14] = [
     0,

@@ -1,24 +1,14 @@
 //! MConnection against vectors produced by stock CometBFT code (`testdata/mconn_packets.json`
-//! and `testdata/mconn_stream.json`, made by `make golden`).
+//! and `testdata/mconn_stream.json`, made by `make golden`), and the packet decoder fed every
+//! split of a stream.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
 use ringwire::proto::mconn::packet::{self, STOCK_MAX_PACKET_SIZE};
 use ringwire::proto::mconn::{ChannelConfig, MConnConfig, MConnection, Packet, PacketDecoder};
+use ringwire_test_support::golden::{assert_stock_bytes, golden_json};
 use serde::Deserialize;
-
-fn read_golden(name: &str) -> Option<String> {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata")).join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Some(s),
-        Err(e) => panic!(
-            "{}: {e}; the vectors are committed (regenerate with `make golden`)",
-            path.display()
-        ),
-    }
-}
 
 #[derive(Deserialize)]
 struct PacketCase {
@@ -42,6 +32,24 @@ struct ChannelJson {
     priority: u32,
     send_queue_capacity: usize,
     recv_message_capacity: usize,
+}
+
+impl ChannelJson {
+    /// The file lists exactly `ChannelConfig`'s fields.
+    fn config(&self) -> ChannelConfig {
+        let &ChannelJson {
+            id,
+            priority,
+            send_queue_capacity,
+            recv_message_capacity,
+        } = self;
+        ChannelConfig {
+            id,
+            priority,
+            send_queue_capacity,
+            recv_message_capacity,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -90,12 +98,36 @@ fn decode_all(stream: &[u8], step: usize) -> Vec<Packet> {
     got
 }
 
+/// ringwire's own stream of every packet kind decodes to the same packets however it is split.
+#[test]
+fn decoder_every_split() {
+    let mut stream = Vec::new();
+    packet::encode(&Packet::Ping, &mut stream);
+    packet::encode_msg(0x21, false, &[7; 300], &mut stream);
+    packet::encode_msg(0x21, true, &[8; 5], &mut stream);
+    packet::encode(&Packet::Pong, &mut stream);
+    let expect = vec![
+        Packet::Ping,
+        Packet::Msg {
+            channel_id: 0x21,
+            eof: false,
+            data: Bytes::from(vec![7; 300]),
+        },
+        Packet::Msg {
+            channel_id: 0x21,
+            eof: true,
+            data: Bytes::from(vec![8; 5]),
+        },
+        Packet::Pong,
+    ];
+    for step in 1..=stream.len() {
+        assert_eq!(decode_all(&stream, step), expect, "step {step}");
+    }
+}
+
 #[test]
 fn packets_match_stock_bytes() {
-    let Some(text) = read_golden("mconn_packets.json") else {
-        return;
-    };
-    let file: PacketsFile = serde_json::from_str(&text).unwrap();
+    let file: PacketsFile = golden_json("mconn_packets.json");
     assert!(!file.cometbft_version.is_empty());
     assert!(!file.packets.is_empty());
     for c in &file.packets {
@@ -103,13 +135,7 @@ fn packets_match_stock_bytes() {
         let mut out = Vec::new();
         let n = packet::encode(&p, &mut out);
         assert_eq!(n, out.len());
-        assert_eq!(
-            hex::encode(&out),
-            c.encoded,
-            "{}: encoding differs from stock",
-            c.name
-        );
-        let raw = hex::decode(&c.encoded).unwrap();
+        let raw = assert_stock_bytes(&c.name, &out, &c.encoded);
         for step in [1, 2, 7, raw.len()] {
             let got = decode_all(&raw, step);
             assert_eq!(got.len(), 1, "{} (step {step})", c.name);
@@ -118,24 +144,14 @@ fn packets_match_stock_bytes() {
     }
 }
 
-fn load_stream() -> Option<StreamFile> {
-    let text = read_golden("mconn_stream.json")?;
-    let file: StreamFile = serde_json::from_str(&text).unwrap();
+fn load_stream() -> StreamFile {
+    let file: StreamFile = golden_json("mconn_stream.json");
     assert!(!file.cometbft_version.is_empty());
-    Some(file)
+    file
 }
 
 fn setup(file: &StreamFile, now: Instant) -> MConnection {
-    let channels: Vec<ChannelConfig> = file
-        .channels
-        .iter()
-        .map(|c| ChannelConfig {
-            id: c.id,
-            priority: c.priority,
-            send_queue_capacity: c.send_queue_capacity,
-            recv_message_capacity: c.recv_message_capacity,
-        })
-        .collect();
+    let channels: Vec<ChannelConfig> = file.channels.iter().map(ChannelJson::config).collect();
     let config = MConnConfig {
         max_packet_msg_payload_size: file.max_packet_msg_payload_size,
         ..MConnConfig::default()
@@ -152,7 +168,7 @@ fn sends(file: &StreamFile) -> Vec<(u8, Bytes)> {
 
 #[test]
 fn sender_writes_the_stock_stream() {
-    let Some(file) = load_stream() else { return };
+    let file = load_stream();
     let now = Instant::now();
     let mut a = setup(&file, now);
     let mut out = Vec::new();
@@ -177,7 +193,7 @@ fn sender_writes_the_stock_stream() {
 
 #[test]
 fn receiver_reassembles_the_stock_stream() {
-    let Some(file) = load_stream() else { return };
+    let file = load_stream();
     let stream = hex::decode(&file.stream).unwrap();
     let expect = sends(&file);
     // Whole, in SecretConnection-sized frames, and byte by byte.

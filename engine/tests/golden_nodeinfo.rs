@@ -4,29 +4,12 @@
 //!
 //! Set `RINGWIRE_UPDATE_GOLDEN=1` to rewrite `ringwire_nodeinfo.hex`.
 
-use std::path::PathBuf;
-
 use ringwire::proto::nodeinfo::{
-    NodeInfo, NodeInfoOther, ProtocolVersion, STOCK_BLOCK_PROTOCOL, STOCK_P2P_PROTOCOL,
-    ringwire_channels,
+    NodeInfo, NodeInfoError, NodeInfoOther, ProtocolVersion, STOCK_BLOCK_PROTOCOL,
+    STOCK_P2P_PROTOCOL, ringwire_channels,
 };
+use ringwire_test_support::golden::{assert_stock_bytes, golden_json, testdata};
 use serde::Deserialize;
-
-fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata")).join(name)
-}
-
-/// Reads a stock vector file; a missing file fails the test.
-fn read_golden(name: &str) -> Option<String> {
-    let path = testdata(name);
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Some(s),
-        Err(e) => panic!(
-            "{}: {e}; the vectors are committed (regenerate with `make golden`)",
-            path.display()
-        ),
-    }
-}
 
 #[derive(Deserialize)]
 struct NiProtocol {
@@ -107,28 +90,38 @@ struct NodeInfoFile {
     compat_cases: Vec<CompatCase>,
 }
 
-fn load() -> Option<NodeInfoFile> {
-    let text = read_golden("nodeinfo.json")?;
-    let file: NodeInfoFile = serde_json::from_str(&text).expect("nodeinfo.json parses");
+fn load() -> NodeInfoFile {
+    let file: NodeInfoFile = golden_json("nodeinfo.json");
     assert!(!file.cometbft_version.is_empty());
-    Some(file)
+    file
+}
+
+/// ringwire's verdict on case `name` is stock's: both accept or both refuse.
+fn assert_same_verdict(
+    name: &str,
+    stock_ok: bool,
+    stock_error: &str,
+    ours: Result<(), NodeInfoError>,
+) {
+    assert_eq!(
+        ours.is_ok(),
+        stock_ok,
+        "{}: stock says {:?}, ringwire says {:?}",
+        name,
+        stock_error,
+        ours
+    );
 }
 
 #[test]
 fn encodings_match_stock_bytes() {
-    let Some(file) = load() else { return };
+    let file = load();
     assert!(!file.encodings.is_empty());
     for e in &file.encodings {
         let info = e.node_info.to_node_info();
         let mut out = Vec::new();
         info.encode_delimited(&mut out);
-        assert_eq!(
-            hex::encode(&out),
-            e.encoded,
-            "{}: encoding differs from stock",
-            e.name
-        );
-        let raw = hex::decode(&e.encoded).unwrap();
+        let raw = assert_stock_bytes(&e.name, &out, &e.encoded);
         let (back, used) = NodeInfo::decode_delimited(&raw)
             .unwrap_or_else(|err| panic!("{}: {err}", e.name))
             .unwrap_or_else(|| panic!("{}: incomplete", e.name));
@@ -139,35 +132,21 @@ fn encodings_match_stock_bytes() {
 
 #[test]
 fn validate_verdicts_match_stock() {
-    let Some(file) = load() else { return };
+    let file = load();
     assert!(!file.validate_cases.is_empty());
     for c in &file.validate_cases {
         let ours = c.node_info.to_node_info().validate();
-        assert_eq!(
-            ours.is_ok(),
-            c.ok,
-            "{}: stock says {:?}, ringwire says {:?}",
-            c.name,
-            c.error,
-            ours
-        );
+        assert_same_verdict(&c.name, c.ok, &c.error, ours);
     }
 }
 
 #[test]
 fn compat_verdicts_match_stock() {
-    let Some(file) = load() else { return };
+    let file = load();
     assert!(!file.compat_cases.is_empty());
     for c in &file.compat_cases {
         let ours = c.a.to_node_info().compatible_with(&c.b.to_node_info());
-        assert_eq!(
-            ours.is_ok(),
-            c.ok,
-            "{}: stock says {:?}, ringwire says {:?}",
-            c.name,
-            c.error,
-            ours
-        );
+        assert_same_verdict(&c.name, c.ok, &c.error, ours);
     }
 }
 

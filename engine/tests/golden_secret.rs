@@ -5,17 +5,11 @@
 //! side's stock bytes, and must write exactly the bytes stock wrote, derive the same keys and
 //! challenge, and seal and open every recorded frame identically.
 
-use std::fs;
-
 use hkdf::Hkdf;
 use ringwire::proto::secret::{Handshake, NodeId, NodeKey, SecretSession};
+use ringwire_test_support::golden::golden_json;
 use serde::Deserialize;
 use sha2::Sha256;
-
-const PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../testdata/secret_handshake.json"
-);
 
 #[derive(Deserialize)]
 struct Golden {
@@ -59,8 +53,7 @@ struct Frame {
 }
 
 fn load() -> Golden {
-    let text = fs::read_to_string(PATH).unwrap_or_else(|e| panic!("reading {PATH}: {e}"));
-    serde_json::from_str(&text).expect("golden file parses")
+    golden_json("secret_handshake.json")
 }
 
 fn bytes(h: &str) -> Vec<u8> {

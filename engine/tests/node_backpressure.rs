@@ -2,14 +2,12 @@
 //! a bounded number of messages and `send` return `Timeout` at its deadline, while the node's
 //! other peers keep flowing.
 
-mod node_support;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use node_support::*;
 use ringwire::node::{Limits, Node};
 use ringwire::router::{Envelope, SendError};
+use ringwire_test_support::node::*;
 
 fn node(seed: u8, native: bool) -> Node {
     builder(seed)

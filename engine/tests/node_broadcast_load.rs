@@ -3,15 +3,13 @@
 //! peer keeps receiving broadcasts. (The shard handles a bounded number of inbox commands per
 //! turn, then yields to I/O; broadcast copies beyond a peer's bounded queue are dropped.)
 
-mod node_support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use node_support::*;
 use ringwire::node::{Limits, Node};
 use ringwire::router::{Channel, Envelope};
+use ringwire_test_support::node::*;
 
 const PEERS: usize = 40;
 const PEER_MESSAGES: usize = 50;

@@ -1,14 +1,12 @@
 //! Dialing: wrong identity, unreachable address, self-dial, other network, duplicates,
 //! disconnect.
 
-mod node_support;
-
 use std::time::{Duration, Instant};
 
-use node_support::*;
 use ringwire::proto::conn::ConnError;
 use ringwire::proto::secret::NodeKey;
 use ringwire::router::{DialError, DownReason, PeerEvent};
+use ringwire_test_support::node::*;
 
 #[test]
 fn dial_checks_identity_network_and_self() {

@@ -2,16 +2,14 @@
 //! `io_uring_setup` (as Docker's default profile does) `auto` falls back to epoll while
 //! `io_uring` fails with a clear error.
 
-mod node_support;
-
 use std::process::Command;
 
 use bytes::Bytes;
-use node_support::*;
 use ringwire::node::StartError;
 use ringwire::router::Envelope;
 use ringwire::rt::driver::{DriverError, ProbeFailure};
 use ringwire::rt::{Driver, DriverKind};
+use ringwire_test_support::node::*;
 
 #[test]
 fn the_configured_driver_runs() {

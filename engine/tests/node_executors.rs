@@ -1,11 +1,9 @@
 //! The application API from a foreign executor: a tokio runtime (not the engine's runtime)
 //! sends, receives, requests and responds concurrently from several tasks.
 
-mod node_support;
-
 use bytes::Bytes;
-use node_support::*;
 use ringwire::router::Envelope;
+use ringwire_test_support::node::*;
 
 #[test]
 fn the_api_runs_on_a_tokio_runtime() {

@@ -1,14 +1,12 @@
 //! One hub with 2 shards and 200 peers over loopback TCP: cross-shard sends, broadcast to all,
 //! role-addressed sends reaching exactly the peers with the capability, and fan-out counts.
 
-mod node_support;
-
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use node_support::*;
 use ringwire::node::Node;
 use ringwire::router::{Channel, Envelope, Fanout};
+use ringwire_test_support::node::*;
 
 const PEERS: usize = 200;
 const MARK: &[u8] = b"mark";

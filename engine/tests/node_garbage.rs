@@ -2,15 +2,13 @@
 //! descriptors return to their baseline. One test in this binary, so the descriptor count is not
 //! disturbed by other tests.
 
-mod node_support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use node_support::*;
 use ringwire::router::Envelope;
+use ringwire_test_support::node::*;
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())

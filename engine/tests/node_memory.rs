@@ -1,18 +1,16 @@
 //! Whole nodes over the in-memory transport (no sockets): message exchange in both modes,
 //! local delivery, request/response.
 
-mod node_support;
-
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use node_support::*;
 use ringwire::node::Node;
 use ringwire::proto::conn::{ChannelDescriptor, Mode};
 use ringwire::router::{Envelope, Origin, PeerEvent, SendError};
+use ringwire_test_support::node::*;
 
 const SIZES: [usize; 6] = [
     1,

@@ -2,19 +2,18 @@
 //! a persistent peer in another process is redialled after it restarts, and the cap on
 //! handshakes in progress closes excess sockets at accept.
 
-mod node_support;
-
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use node_support::*;
 use ringwire::node::Node;
 use ringwire::peers::{AdmissionLimits, BackoffConfig, Host, ManagerConfig, PeerAddr};
 use ringwire::proto::secret::NodeId;
 use ringwire::router::{Direction, PeerEvent};
+use ringwire_test_support::child::{announce_and_wait, spawn_child};
+use ringwire_test_support::node::*;
 
 const CHILD_ENV: &str = "RINGWIRE_TEST_PEER_CHILD";
 const CHILD_SEED: u8 = 42;
@@ -119,37 +118,11 @@ fn peer_child() {
         .listen(SocketAddr::from(([127, 0, 0, 1], port)))
         .start()
         .expect("child node starts");
-    println!("READY {} {}", node.listen_addr().unwrap(), node.node_id());
-    // Live until the parent closes our stdin (or kills us).
-    let _ = std::io::stdin().read_to_end(&mut Vec::new());
-    std::process::exit(0);
+    announce_and_wait(&node);
 }
 
-fn spawn_child(port: u16) -> (Child, SocketAddr, NodeId) {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args(["--exact", "peer_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the child");
-    let ready = child.stdout.take().and_then(|stdout| {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| line.split_once("READY ").map(|(_, r)| r.to_owned()))
-    });
-    let Some(ready) = ready else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the child never became ready");
-    };
-    let mut parts = ready.split(' ');
-    let addr = parts.next().unwrap().parse().unwrap();
-    let id = parts.next().unwrap().parse().unwrap();
-    (child, addr, id)
+fn spawn_peer_child(port: u16) -> (Child, SocketAddr, NodeId) {
+    spawn_child("peer_child", CHILD_ENV, &port.to_string())
 }
 
 /// The next up or down event about `peer`.
@@ -170,7 +143,7 @@ fn next_event(events: &mut ringwire::router::PeerEvents, peer: NodeId) -> PeerEv
 
 #[test]
 fn persistent_peer_is_redialled_after_it_restarts() {
-    let (mut child, addr, child_id) = spawn_child(0);
+    let (mut child, addr, child_id) = spawn_peer_child(0);
     let backoff = BackoffConfig {
         base: Duration::from_millis(50),
         max_delay: Duration::from_millis(400),
@@ -211,7 +184,7 @@ fn persistent_peer_is_redialled_after_it_restarts() {
         ));
         // Down for a while: the redials fail and back off (never past the cap).
         std::thread::sleep(Duration::from_millis(300));
-        let (c, again, id) = spawn_child(addr.port());
+        let (c, again, id) = spawn_peer_child(addr.port());
         assert_eq!((again, id), (addr, child_id));
         child = c;
         let back = Instant::now();

@@ -1,13 +1,11 @@
 //! PEX inside nodes: addresses travel over native and compat connections alike, and a node
 //! without PEX neither receives nor sends anything on channel 0x00.
 
-mod node_support;
-
 use std::time::{Duration, Instant};
 
-use node_support::*;
 use ringwire::node::Node;
 use ringwire::pex::{PexAddr, PexConfig};
+use ringwire_test_support::node::*;
 
 fn pex_node(seed: u8, native: bool) -> Node {
     builder(seed)

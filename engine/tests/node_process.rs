@@ -2,16 +2,10 @@
 //! and forced compat, every byte checked (the child echoes). Killing the child process brings
 //! the peer down on this side.
 
-mod node_support;
-
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-
-use node_support::*;
 use ringwire::proto::conn::{ChannelDescriptor, Mode};
-use ringwire::proto::secret::NodeId;
 use ringwire::router::{DownReason, Envelope, Origin, PeerEvent};
+use ringwire_test_support::child::{announce_and_wait, spawn_child};
+use ringwire_test_support::node::*;
 
 const CHILD_ENV: &str = "RINGWIRE_TEST_ECHO_CHILD";
 const SIZES: [usize; 6] = [
@@ -39,7 +33,6 @@ fn echo_child() {
     };
     let native = mode == "native";
     let node = tcp_node(7, native, &channels());
-    println!("READY {} {}", node.listen_addr().unwrap(), node.node_id());
     for desc in channels() {
         let (sender, mut receiver) = node.open_channel(desc).unwrap().split();
         std::thread::spawn(move || {
@@ -59,41 +52,12 @@ fn echo_child() {
             }
         });
     }
-    // Live until the parent closes our stdin (or kills us).
-    let _ = std::io::stdin().read_to_end(&mut Vec::new());
-    std::process::exit(0);
-}
-
-fn spawn_child(native: bool) -> (Child, SocketAddr, NodeId) {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args(["--exact", "echo_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, if native { "native" } else { "compat" })
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the child");
-    let ready = child.stdout.take().and_then(|stdout| {
-        // The harness may print "test echo_child ... " on the same line first.
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| line.split_once("READY ").map(|(_, r)| r.to_owned()))
-    });
-    let Some(ready) = ready else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the child never became ready");
-    };
-    let mut parts = ready.split(' ');
-    let addr = parts.next().unwrap().parse().unwrap();
-    let id = parts.next().unwrap().parse().unwrap();
-    (child, addr, id)
+    announce_and_wait(&node);
 }
 
 fn exchange_with_child(native: bool) {
-    let (mut child, addr, child_id) = spawn_child(native);
+    let mode = if native { "native" } else { "compat" };
+    let (mut child, addr, child_id) = spawn_child("echo_child", CHILD_ENV, mode);
     let a = tcp_node(1, native, &channels());
     let mut events = a.peer_events();
     let info = a

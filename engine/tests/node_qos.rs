@@ -2,12 +2,10 @@
 //! 16 MiB message is being written on a low-priority channel, arrives before the large one
 //! completes.
 
-mod node_support;
-
 use std::time::Duration;
 
-use node_support::*;
 use ringwire::router::Envelope;
+use ringwire_test_support::node::*;
 
 fn small_overtakes_large(native: bool) {
     let high = chan(0x20, 10, 1024);

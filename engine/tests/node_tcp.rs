@@ -1,13 +1,11 @@
 //! Two nodes over loopback TCP: every channel, sizes from 1 byte to 16 MiB, native and forced
 //! compat, every byte checked.
 
-mod node_support;
-
-use node_support::*;
 use ringwire::node::Limits;
 use ringwire::proto::conn::Mode;
 use ringwire::proto::secret::NodeId;
 use ringwire::router::{Channel, Envelope, Origin};
+use ringwire_test_support::node::*;
 
 const SIZES: [usize; 7] = [
     1,

@@ -3,15 +3,13 @@
 //! (set `RINGWIRE_DRIVER` to pick the driver). They print numbers and assert only that every
 //! message arrived.
 
-mod node_support;
-
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use node_support::*;
 use ringwire::router::Envelope;
+use ringwire_test_support::node::*;
 
 fn one_connection(native: bool, size: usize, count: usize, lent: u16) {
     let desc = ringwire::proto::conn::ChannelDescriptor {

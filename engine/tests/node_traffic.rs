@@ -2,14 +2,12 @@
 //! byte metrics: both modes, sends, requests and responses; and `Node::ban` under the peer
 //! manager.
 
-mod node_support;
-
 use std::time::{Duration, Instant};
 
-use node_support::*;
 use ringwire::node::Node;
 use ringwire::peers::ManagerConfig;
 use ringwire::router::Envelope;
+use ringwire_test_support::node::*;
 
 fn counts(node: &Node, channel: u8) -> (u64, u64) {
     node.peer_traffic()

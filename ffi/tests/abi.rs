@@ -40,6 +40,96 @@ fn listen_addr(n: *const ringwire_node) -> [c_char; 64] {
     buf
 }
 
+/// Opens channel `id` (priority 1) on `n`, with room for `queue` waiting messages of up to
+/// `max` bytes.
+fn open_channel(
+    n: *const ringwire_node,
+    id: u8,
+    queue: usize,
+    max: usize,
+) -> *mut ringwire_channel {
+    let mut ch = null_mut();
+    // SAFETY: the handle is validated by the call; a valid out-pointer.
+    let r = unsafe { ringwire_node_open_channel(n, id, 1, queue, max, &mut ch) };
+    assert_eq!(r, OK);
+    ch
+}
+
+fn node_id(n: *const ringwire_node) -> ringwire_node_id {
+    let mut id = ringwire_node_id::default();
+    // SAFETY: the handle is validated by the call; a valid out-pointer.
+    let r = unsafe { ringwire_node_get_id(n, &mut id) };
+    assert_eq!(r, OK);
+    id
+}
+
+/// Node `seed` with channel `id` open, room for `queue` waiting messages of up to 1 KiB.
+fn node_with_channel(
+    seed: u8,
+    id: u8,
+    queue: usize,
+) -> (*mut ringwire_node, *mut ringwire_channel) {
+    let n = node(seed);
+    (n, open_channel(n, id, queue, 1024))
+}
+
+/// Two started nodes, for `a` to dial `b` at `addr` on loopback; a channel open on both once
+/// [`TwoNodes::with_channel`] has opened one (NULL until then).
+struct TwoNodes {
+    a: *mut ringwire_node,
+    b: *mut ringwire_node,
+    ca: *mut ringwire_channel,
+    cb: *mut ringwire_channel,
+    ida: ringwire_node_id,
+    idb: ringwire_node_id,
+    /// `b`'s listen address, NUL-terminated.
+    addr: [c_char; 64],
+}
+
+fn two_nodes(a: *mut ringwire_node, b: *mut ringwire_node) -> TwoNodes {
+    TwoNodes {
+        a,
+        b,
+        ca: null_mut(),
+        cb: null_mut(),
+        ida: node_id(a),
+        idb: node_id(b),
+        addr: listen_addr(b),
+    }
+}
+
+impl TwoNodes {
+    /// Opens the same channel on both nodes (see [`open_channel`]).
+    fn with_channel(self, id: u8, queue: usize, max: usize) -> Self {
+        Self {
+            ca: open_channel(self.a, id, queue, max),
+            cb: open_channel(self.b, id, queue, max),
+            ..self
+        }
+    }
+
+    /// Frees the channels, then the nodes, each once.
+    fn free(self) {
+        // SAFETY: handles this value owns, freed once; freeing NULL is allowed.
+        unsafe {
+            ringwire_channel_free(self.ca);
+            ringwire_channel_free(self.cb);
+            ringwire_node_free(self.a);
+            ringwire_node_free(self.b);
+        }
+    }
+}
+
+/// An array for `ringwire_node_poll_events` to fill.
+fn event_slots<const N: usize>() -> [ringwire_peer_event; N] {
+    [ringwire_peer_event {
+        kind: 0,
+        peer: ringwire_node_id::default(),
+        outbound: false,
+        native: false,
+    }; N]
+}
+
 #[test]
 fn abi_version_is_set() {
     assert_eq!(ringwire_abi_version(), 1);
@@ -167,11 +257,9 @@ fn bad_enum_values_and_config_files_are_errors() {
 
 #[test]
 fn use_after_stop_returns_stopped() {
-    let n = node(7);
+    let (n, ch) = node_with_channel(7, 0x20, 8);
     // SAFETY: a live node handle until free; valid out-pointers.
     unsafe {
-        let mut ch = null_mut();
-        assert_eq!(ringwire_node_open_channel(n, 0x20, 1, 8, 1024, &mut ch), OK);
         assert_eq!(ringwire_node_stop(n, 2000), OK);
         assert_eq!(ringwire_node_stop(n, 2000), ringwire_result::Stopped);
         let mut id = ringwire_node_id::default();
@@ -180,16 +268,7 @@ fn use_after_stop_returns_stopped() {
             ringwire_node_open_channel(n, 0x21, 1, 8, 1024, &mut null_mut()),
             ringwire_result::Stopped
         );
-        let env = ringwire_envelope {
-            to: ringwire_to::Local as u32,
-            peer: ringwire_node_id::default(),
-            role: null(),
-            fanout: 0,
-            fanout_count: 0,
-            fanout_fraction: 0.0,
-            payload: b"x".as_ptr(),
-            payload_len: 1,
-        };
+        let env = envelope(ringwire_to::Local, b"x");
         let mut q = 99;
         assert_eq!(
             ringwire_channel_send(ch, &env, 1, 100, &mut q),
@@ -213,82 +292,60 @@ fn use_after_stop_returns_stopped() {
 
 #[test]
 fn two_nodes_exchange_messages_and_a_request() {
-    let a = node(1);
-    let b = node(2);
+    let p = two_nodes(node(1), node(2)).with_channel(0x40, 64, 1 << 20);
     // SAFETY: live handles until freed; buffers and out-pointers valid as declared.
     unsafe {
-        let (mut ca, mut cb) = (null_mut(), null_mut());
-        assert_eq!(
-            ringwire_node_open_channel(a, 0x40, 1, 64, 1 << 20, &mut ca),
-            OK
-        );
-        assert_eq!(
-            ringwire_node_open_channel(b, 0x40, 1, 64, 1 << 20, &mut cb),
-            OK
-        );
-        let (mut ida, mut idb) = (ringwire_node_id::default(), ringwire_node_id::default());
-        assert_eq!(ringwire_node_get_id(a, &mut ida), OK);
-        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
-        let addr = listen_addr(b);
         let mut got = ringwire_node_id::default();
-        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), &idb, &mut got), OK);
-        assert_eq!(got, idb);
+        assert_eq!(
+            ringwire_node_dial(p.a, p.addr.as_ptr(), &p.idb, &mut got),
+            OK
+        );
+        assert_eq!(got, p.idb);
         let mut stats = ringwire_node_stats::default();
-        assert_eq!(ringwire_node_get_stats(a, &mut stats), OK);
+        assert_eq!(ringwire_node_get_stats(p.a, &mut stats), OK);
         assert_eq!(stats.peers, 1);
 
         // Both sides see the peer come up.
-        let mut evs = [ringwire_peer_event {
-            kind: 0,
-            peer: ringwire_node_id::default(),
-            outbound: false,
-            native: false,
-        }; 4];
+        let mut evs = event_slots::<4>();
         let mut n = 0;
         assert_eq!(
-            ringwire_node_poll_events(b, evs.as_mut_ptr(), 4, 5000, &mut n),
+            ringwire_node_poll_events(p.b, evs.as_mut_ptr(), 4, 5000, &mut n),
             OK
         );
         assert_eq!(n, 1);
         assert_eq!(evs[0].kind, ringwire_peer_event_kind::Up as u32);
-        assert_eq!(evs[0].peer, ida);
+        assert_eq!(evs[0].peer, p.ida);
         assert!(!evs[0].outbound);
 
         // a → b: a batch of three.
         let payloads: [&[u8]; 3] = [b"one", b"two two", &[7u8; 5000]];
         let envs: Vec<_> = payloads
             .iter()
-            .map(|p| ringwire_envelope {
-                to: ringwire_to::Peer as u32,
-                peer: idb,
-                role: null(),
-                fanout: 0,
-                fanout_count: 0,
-                fanout_fraction: 0.0,
-                payload: p.as_ptr(),
-                payload_len: p.len(),
+            .map(|body| ringwire_envelope {
+                peer: p.idb,
+                ..envelope(ringwire_to::Peer, body)
             })
             .collect();
         let mut q = 0;
         assert_eq!(
-            ringwire_channel_send(ca, envs.as_ptr(), 3, 5000, &mut q),
+            ringwire_channel_send(p.ca, envs.as_ptr(), 3, 5000, &mut q),
             OK
         );
         assert_eq!(q, 3);
         let mut fd = -1;
-        assert_eq!(ringwire_channel_fd(cb, &mut fd), OK);
+        assert_eq!(ringwire_channel_fd(p.cb, &mut fd), OK);
         assert!(fd >= 0);
         let mut received: Vec<Vec<u8>> = Vec::new();
         let mut msgs = [std::mem::zeroed::<ringwire_message>(); 8];
         while received.len() < 3 {
             let (mut batch, mut count) = (null_mut(), 0);
             assert_eq!(
-                ringwire_channel_recv(cb, msgs.as_mut_ptr(), 8, 5000, &mut batch, &mut count),
+                ringwire_channel_recv(p.cb, msgs.as_mut_ptr(), 8, 5000, &mut batch, &mut count),
                 OK
             );
             assert!(count > 0, "messages arrive");
             for m in &msgs[..count] {
-                assert_eq!(m.peer, ida);
+                assert_eq!(m.peer, p.ida);
                 assert_eq!(m.channel, 0x40);
                 assert_eq!(m.request_id, 0);
                 received.push(std::slice::from_raw_parts(m.payload, m.payload_len).to_vec());
@@ -301,7 +358,7 @@ fn two_nodes_exchange_messages_and_a_request() {
         );
 
         // b asks a; a answers from its receive loop on another thread.
-        let ca_addr = ca as usize;
+        let ca_addr = p.ca as usize;
         let responder = std::thread::spawn(move || {
             let ca = ca_addr as *const ringwire_channel;
             let mut msgs = [std::mem::zeroed::<ringwire_message>(); 1];
@@ -330,8 +387,8 @@ fn two_nodes_exchange_messages_and_a_request() {
         let ask = b"ping?";
         assert_eq!(
             ringwire_channel_request(
-                cb,
-                &ida,
+                p.cb,
+                &p.ida,
                 ask.as_ptr(),
                 ask.len(),
                 5000,
@@ -347,21 +404,16 @@ fn two_nodes_exchange_messages_and_a_request() {
         ringwire_batch_release(batch);
         responder.join().unwrap();
 
-        assert_eq!(ringwire_node_disconnect(a, &idb), OK);
-        ringwire_channel_free(ca);
-        ringwire_channel_free(cb);
-        ringwire_node_free(a);
-        ringwire_node_free(b);
+        assert_eq!(ringwire_node_disconnect(p.a, &p.idb), OK);
     }
+    p.free();
 }
 
 #[test]
 fn freed_and_foreign_handles_are_errors_not_crashes() {
-    let n = node(9);
+    let (n, ch) = node_with_channel(9, 0x22, 8);
     // SAFETY: the handles are used only through the API, which validates them.
     unsafe {
-        let mut ch = null_mut();
-        assert_eq!(ringwire_node_open_channel(n, 0x22, 1, 8, 1024, &mut ch), OK);
         ringwire_channel_free(ch);
         ringwire_channel_free(ch);
         let mut fd = 0;
@@ -402,23 +454,12 @@ fn freed_and_foreign_handles_are_errors_not_crashes() {
 
 #[test]
 fn local_envelopes_loop_back_and_wake_the_eventfd() {
-    let n = node(11);
+    let (n, ch) = node_with_channel(11, 0x23, 8);
     // SAFETY: live handles until freed; buffers valid as declared.
     unsafe {
-        let mut ch = null_mut();
-        assert_eq!(ringwire_node_open_channel(n, 0x23, 1, 8, 1024, &mut ch), OK);
         let mut fd = -1;
         assert_eq!(ringwire_channel_fd(ch, &mut fd), OK);
-        let env = ringwire_envelope {
-            to: ringwire_to::Local as u32,
-            peer: ringwire_node_id::default(),
-            role: null(),
-            fanout: 0,
-            fanout_count: 0,
-            fanout_fraction: 0.0,
-            payload: b"self".as_ptr(),
-            payload_len: 4,
-        };
+        let env = envelope(ringwire_to::Local, b"self");
         let mut q = 0;
         assert_eq!(ringwire_channel_send(ch, &env, 1, 1000, &mut q), OK);
         let mut p = libc::pollfd {
@@ -600,21 +641,10 @@ fn an_unknown_toml_key_is_a_config_error_with_detail() {
 
 #[test]
 fn freeing_a_channel_ends_a_receive_waiting_on_another_thread() {
-    let n = node(12);
-    let mut ch = null_mut();
-    // SAFETY: a live node; a valid out-pointer.
-    let r = unsafe { ringwire_node_open_channel(n, 0x24, 1, 8, 1024, &mut ch) };
-    assert_eq!(r, OK);
+    let (n, ch) = node_with_channel(12, 0x24, 8);
     let addr = ch as usize;
     let waiter = std::thread::spawn(move || {
-        let mut msgs = [ringwire_message {
-            peer: ringwire_node_id::default(),
-            local: false,
-            channel: 0,
-            payload: null(),
-            payload_len: 0,
-            request_id: 0,
-        }; 1];
+        let mut msgs = [envelope_view(); 1];
         let (mut batch, mut count) = (null_mut(), 0);
         // SAFETY: the handle is validated by the call; buffers as declared.
         unsafe {
@@ -679,89 +709,70 @@ fn envelope_view() -> ringwire_message {
 
 #[test]
 fn broadcast_and_role_sends_reach_the_peer() {
-    let a = node(21);
     let mut cfg = null_mut();
-    // SAFETY: valid pointers and NUL-terminated strings throughout; handles freed once.
+    // SAFETY: valid pointers and NUL-terminated strings.
     unsafe {
         assert_eq!(ringwire_config_new(&mut cfg), OK);
         assert_eq!(ringwire_config_set_key_seed(cfg, [22; 32].as_ptr()), OK);
         assert_eq!(ringwire_config_set_network(cfg, c"ffi-test".as_ptr()), OK);
         assert_eq!(ringwire_config_add_capability(cfg, c"archive".as_ptr()), OK);
-        let b = start_from(cfg);
-        let (mut ca, mut cb) = (null_mut(), null_mut());
+    }
+    let p = two_nodes(node(21), start_from(cfg)).with_channel(0x50, 16, 4096);
+    // SAFETY: live handles until freed; buffers and out-pointers valid as declared.
+    unsafe {
         assert_eq!(
-            ringwire_node_open_channel(a, 0x50, 1, 16, 4096, &mut ca),
+            ringwire_node_dial(p.a, p.addr.as_ptr(), null(), null_mut()),
             OK
         );
-        assert_eq!(
-            ringwire_node_open_channel(b, 0x50, 1, 16, 4096, &mut cb),
-            OK
-        );
-        let (mut ida, mut idb) = (ringwire_node_id::default(), ringwire_node_id::default());
-        assert_eq!(ringwire_node_get_id(a, &mut ida), OK);
-        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
-        let addr = listen_addr(b);
-        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), null(), null_mut()), OK);
 
         // The dialer's own Up event is already waiting: a poll that does not wait finds it.
-        let mut evs = [ringwire_peer_event {
-            kind: 0,
-            peer: ringwire_node_id::default(),
-            outbound: false,
-            native: false,
-        }; 2];
+        let mut evs = event_slots::<2>();
         let mut n = 0;
         assert_eq!(
-            ringwire_node_poll_events(a, evs.as_mut_ptr(), 2, 0, &mut n),
+            ringwire_node_poll_events(p.a, evs.as_mut_ptr(), 2, 0, &mut n),
             OK
         );
         assert_eq!(n, 1);
-        assert_eq!(evs[0].peer, idb);
+        assert_eq!(evs[0].peer, p.idb);
         assert!(evs[0].outbound);
         assert!(evs[0].native);
 
         // The listener registers the peer on its own schedule: wait for its Up event before
         // broadcasting from it.
         assert_eq!(
-            ringwire_node_poll_events(b, evs.as_mut_ptr(), 2, 5000, &mut n),
+            ringwire_node_poll_events(p.b, evs.as_mut_ptr(), 2, 5000, &mut n),
             OK
         );
         assert_eq!(n, 1);
-        assert_eq!(evs[0].peer, ida);
+        assert_eq!(evs[0].peer, p.ida);
 
         let mut q = 0;
         let bcast = envelope(ringwire_to::Broadcast, b"to all");
-        assert_eq!(ringwire_channel_send(cb, &bcast, 1, 5000, &mut q), OK);
-        assert_eq!(recv_one(ca), (idb, b"to all".to_vec()));
+        assert_eq!(ringwire_channel_send(p.cb, &bcast, 1, 5000, &mut q), OK);
+        assert_eq!(recv_one(p.ca), (p.idb, b"to all".to_vec()));
 
         let mut role = envelope(ringwire_to::Role, b"to archives");
         role.role = c"archive".as_ptr();
-        assert_eq!(ringwire_channel_send(ca, &role, 1, 5000, &mut q), OK);
-        assert_eq!(recv_one(cb), (ida, b"to archives".to_vec()));
+        assert_eq!(ringwire_channel_send(p.ca, &role, 1, 5000, &mut q), OK);
+        assert_eq!(recv_one(p.cb), (p.ida, b"to archives".to_vec()));
 
         let mut bad = envelope(ringwire_to::Role, b"x");
         bad.role = c"archive".as_ptr();
         bad.fanout = 42;
         assert_eq!(
-            ringwire_channel_send(ca, &bad, 1, 0, &mut q),
+            ringwire_channel_send(p.ca, &bad, 1, 0, &mut q),
             ringwire_result::InvalidArgument
         );
         assert_eq!(q, 0);
-
-        ringwire_channel_free(ca);
-        ringwire_channel_free(cb);
-        ringwire_node_free(a);
-        ringwire_node_free(b);
     }
+    p.free();
 }
 
 #[test]
 fn a_bad_envelope_stops_the_batch_at_its_index() {
-    let n = node(31);
+    let (n, ch) = node_with_channel(31, 0x25, 8);
     // SAFETY: live handles until freed; buffers as declared.
     unsafe {
-        let mut ch = null_mut();
-        assert_eq!(ringwire_node_open_channel(n, 0x25, 1, 8, 1024, &mut ch), OK);
         let mut envs = [
             envelope(ringwire_to::Local, b"first"),
             envelope(ringwire_to::Local, b"second"),
@@ -788,32 +799,26 @@ fn a_bad_envelope_stops_the_batch_at_its_index() {
 
 #[test]
 fn a_banned_peer_is_disconnected_and_refused() {
-    let a = node(41);
-    let b = node(42);
+    let p = two_nodes(node(41), node(42));
     // SAFETY: live handles until freed; buffers as declared.
     unsafe {
-        let mut idb = ringwire_node_id::default();
-        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
-        let addr = listen_addr(b);
-        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), &idb, null_mut()), OK);
-        assert_eq!(ringwire_node_ban(a, &idb, 60_000), OK);
-        let mut evs = [ringwire_peer_event {
-            kind: 0,
-            peer: ringwire_node_id::default(),
-            outbound: false,
-            native: false,
-        }; 4];
+        assert_eq!(
+            ringwire_node_dial(p.a, p.addr.as_ptr(), &p.idb, null_mut()),
+            OK
+        );
+        assert_eq!(ringwire_node_ban(p.a, &p.idb, 60_000), OK);
+        let mut evs = event_slots::<4>();
         // Up, then Down.
         let mut seen_down = false;
         for _ in 0..4 {
             let mut n = 0;
             assert_eq!(
-                ringwire_node_poll_events(a, evs.as_mut_ptr(), 4, 5000, &mut n),
+                ringwire_node_poll_events(p.a, evs.as_mut_ptr(), 4, 5000, &mut n),
                 OK
             );
             if evs[..n]
                 .iter()
-                .any(|e| e.kind == ringwire_peer_event_kind::Down as u32 && e.peer == idb)
+                .any(|e| e.kind == ringwire_peer_event_kind::Down as u32 && e.peer == p.idb)
             {
                 seen_down = true;
                 break;
@@ -821,12 +826,11 @@ fn a_banned_peer_is_disconnected_and_refused() {
         }
         assert!(seen_down, "the banned peer goes down");
         assert_eq!(
-            ringwire_node_dial(a, addr.as_ptr(), &idb, null_mut()),
+            ringwire_node_dial(p.a, p.addr.as_ptr(), &p.idb, null_mut()),
             ringwire_result::Dial
         );
-        ringwire_node_free(a);
-        ringwire_node_free(b);
     }
+    p.free();
 }
 
 /// A caller that waits only in its own poller and drains with `ringwire_channel_recv_next`
@@ -835,11 +839,7 @@ fn a_banned_peer_is_disconnected_and_refused() {
 #[test]
 fn a_poller_driven_loop_with_recv_next_misses_nothing() {
     const TOTAL: usize = 20_000;
-    let n = node(12);
-    let mut ch = null_mut();
-    // SAFETY: a live node; out-pointer valid.
-    let r = unsafe { ringwire_node_open_channel(n, 0x24, 1, 64, 1024, &mut ch) };
-    assert_eq!(r, OK);
+    let (n, ch) = node_with_channel(12, 0x24, 64);
     let addr = ch as usize;
     let sender = std::thread::spawn(move || {
         let ch = addr as *const ringwire_channel;
@@ -906,35 +906,29 @@ fn numbered(i: usize) -> Vec<u8> {
 #[test]
 fn many_small_and_large_payloads_arrive_intact_and_in_order() {
     const N: usize = 1200;
-    let a = node(31);
-    let b = node(32);
+    let p = two_nodes(node(31), node(32)).with_channel(0x41, 64, 1 << 20);
     // SAFETY: live handles until freed; buffers and out-pointers valid as declared.
     unsafe {
-        let (mut ca, mut cb) = (null_mut(), null_mut());
-        assert_eq!(
-            ringwire_node_open_channel(a, 0x41, 1, 64, 1 << 20, &mut ca),
-            OK
-        );
-        assert_eq!(
-            ringwire_node_open_channel(b, 0x41, 1, 64, 1 << 20, &mut cb),
-            OK
-        );
-        let mut idb = ringwire_node_id::default();
-        assert_eq!(ringwire_node_get_id(b, &mut idb), OK);
-        let addr = listen_addr(b);
         let mut got = ringwire_node_id::default();
-        assert_eq!(ringwire_node_dial(a, addr.as_ptr(), &idb, &mut got), OK);
-        let ca_addr = ca as usize;
+        assert_eq!(
+            ringwire_node_dial(p.a, p.addr.as_ptr(), &p.idb, &mut got),
+            OK
+        );
+        let ca_addr = p.ca as usize;
         let sender = std::thread::spawn(move || {
             let messages: Vec<Vec<u8>> = (0..N).map(numbered).collect();
             for batch in messages.chunks(100) {
                 let envs: Vec<_> = batch
                     .iter()
-                    .map(|p| ringwire_envelope {
-                        peer: idb,
+                    .map(|body| ringwire_envelope {
+                        peer: p.idb,
                         // An empty payload may come with a NULL pointer.
-                        payload: if p.is_empty() { null() } else { p.as_ptr() },
-                        ..envelope(ringwire_to::Peer, p)
+                        payload: if body.is_empty() {
+                            null()
+                        } else {
+                            body.as_ptr()
+                        },
+                        ..envelope(ringwire_to::Peer, body)
                     })
                     .collect();
                 let mut q = 0;
@@ -953,7 +947,7 @@ fn many_small_and_large_payloads_arrive_intact_and_in_order() {
         while next < N {
             let (mut batch, mut count) = (null_mut(), 0);
             assert_eq!(
-                ringwire_channel_recv(cb, msgs.as_mut_ptr(), 64, 10_000, &mut batch, &mut count),
+                ringwire_channel_recv(p.cb, msgs.as_mut_ptr(), 64, 10_000, &mut batch, &mut count),
                 OK
             );
             assert!(count > 0, "messages arrive");
@@ -969,9 +963,6 @@ fn many_small_and_large_payloads_arrive_intact_and_in_order() {
             ringwire_batch_release(batch);
         }
         sender.join().unwrap();
-        ringwire_channel_free(ca);
-        ringwire_channel_free(cb);
-        ringwire_node_free(a);
-        ringwire_node_free(b);
     }
+    p.free();
 }

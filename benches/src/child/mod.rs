@@ -22,8 +22,9 @@
 pub mod raw;
 pub mod ringwire;
 
-use std::io::Write as _;
-use std::path::PathBuf;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -159,7 +160,7 @@ pub struct ChildReport {
 
 /// Prints the `LISTEN` line and flushes it, so the harness can start the sender.
 pub fn announce(addr: &str) {
-    let mut out = std::io::stdout().lock();
+    let mut out = io::stdout().lock();
     let _ = writeln!(out, "LISTEN {addr}");
     let _ = out.flush();
 }
@@ -167,7 +168,7 @@ pub fn announce(addr: &str) {
 /// Prints the `RESULT` line and flushes it.
 pub fn print_result(report: &ChildReport) {
     let json = serde_json::to_string(report).unwrap_or_else(|_| "{}".to_owned());
-    let mut out = std::io::stdout().lock();
+    let mut out = io::stdout().lock();
     let _ = writeln!(out, "RESULT {json}");
     let _ = out.flush();
 }
@@ -183,6 +184,84 @@ pub fn rss_kib() -> u64 {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// The latency sender's measurement, the same for every engine: `round_trip` sends a request
+/// (its first 8 bytes a sequence number, the rest `args.payload`) and returns once the reply
+/// carrying that number is back. Round trips run through the warm-up, then the window; then
+/// `stop` is raised (it ends the load), the samples go to `args.samples`, and the report,
+/// with the load's bytes from `load_sent`, is printed.
+pub fn measure_latency(
+    args: &ChildArgs,
+    stop: &AtomicBool,
+    load_sent: &AtomicU64,
+    mut round_trip: impl FnMut(&[u8]) -> io::Result<Duration>,
+) -> io::Result<()> {
+    let mut req = vec![0u8; args.size.max(8)];
+    fill_payload(&mut req, args.payload, 1);
+    let mut seq = 0u64;
+    let mut next = || {
+        seq += 1;
+        req[..8].copy_from_slice(&seq.to_le_bytes());
+        round_trip(&req)
+    };
+    let (samples, window) = warm_then_measure(args, || Ok(next()?.as_nanos() as u64))?;
+    stop.store(true, Ordering::Relaxed);
+    if let Some(path) = &args.samples {
+        write_samples(path, &samples)?;
+    }
+    print_result(&ChildReport {
+        window_messages: samples.len() as u64,
+        window_secs: window.as_secs_f64(),
+        samples: samples.len() as u64,
+        total_bytes: load_sent.load(Ordering::Relaxed),
+        ..ChildReport::default()
+    });
+    Ok(())
+}
+
+/// The handshake sender's measurement, the same for every engine: `once` makes one
+/// connection and returns when its handshake is done; connections are made through the
+/// warm-up, then counted through the window, and the report is printed.
+pub fn measure_handshakes(
+    args: &ChildArgs,
+    once: impl FnMut() -> io::Result<()>,
+) -> io::Result<()> {
+    let (done, window) = warm_then_measure(args, once)?;
+    print_result(&ChildReport {
+        window_messages: done.len() as u64,
+        window_secs: window.as_secs_f64(),
+        ..ChildReport::default()
+    });
+    Ok(())
+}
+
+/// Calls `f` until the warm-up of `args` is over, then until its window is; returns what the
+/// window's calls returned and how long the window lasted.
+fn warm_then_measure<T>(
+    args: &ChildArgs,
+    mut f: impl FnMut() -> io::Result<T>,
+) -> io::Result<(Vec<T>, Duration)> {
+    let warm_end = Instant::now() + args.warmup();
+    while Instant::now() < warm_end {
+        f()?;
+    }
+    let mut got = Vec::with_capacity(1 << 16);
+    let start = Instant::now();
+    let end = start + args.duration();
+    while Instant::now() < end {
+        got.push(f()?);
+    }
+    Ok((got, start.elapsed()))
+}
+
+/// Writes samples as little-endian `u64` nanoseconds.
+pub fn write_samples(path: &Path, samples: &[u64]) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(samples.len() * 8);
+    for s in samples {
+        bytes.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, bytes)
 }
 
 /// A measured window on a receiver: it opens `warmup` after the first message and closes

@@ -22,7 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{ChildArgs, ChildReport, Load, Window, announce, fill_payload, print_result, rss_kib};
+use super::{
+    ChildArgs, ChildReport, Load, Window, announce, fill_payload, measure_handshakes,
+    measure_latency, print_result, rss_kib,
+};
 
 /// Largest frame a raw receiver accepts; anything larger is a framing error.
 const MAX_FRAME: usize = 16 << 20;
@@ -302,14 +305,9 @@ fn latency_send(args: &ChildArgs) -> io::Result<()> {
         }
     }
     let mut reader = BufReader::new(ping);
-    let mut req = vec![0u8; args.size.max(8)];
-    fill_payload(&mut req, args.payload, 1);
     let mut reply = Vec::new();
-    let mut seq = 0u64;
-    let mut round_trip = || -> io::Result<Duration> {
-        seq += 1;
-        req[..8].copy_from_slice(&seq.to_le_bytes());
-        let frame = latency_frame(CH_REQUEST, &req)?;
+    let round_trip = |req: &[u8]| -> io::Result<Duration> {
+        let frame = latency_frame(CH_REQUEST, req)?;
         let t0 = Instant::now();
         ping_waiting.store(true, Ordering::Release);
         {
@@ -319,48 +317,18 @@ fn latency_send(args: &ChildArgs) -> io::Result<()> {
         }
         loop {
             let ch = read_latency_frame(&mut reader, &mut reply)?;
-            if ch == CH_REQUEST && reply.len() >= 8 && reply[..8] == seq.to_le_bytes() {
+            if ch == CH_REQUEST && reply.len() >= 8 && reply[..8] == req[..8] {
                 return Ok(t0.elapsed());
             }
         }
     };
-    let warm_end = Instant::now() + args.warmup();
-    while Instant::now() < warm_end {
-        round_trip()?;
-    }
-    let mut samples = Vec::with_capacity(1 << 16);
-    let start = Instant::now();
-    let end = start + args.duration();
-    while Instant::now() < end {
-        samples.push(round_trip()?.as_nanos() as u64);
-    }
-    let window = start.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    if let Some(path) = &args.samples {
-        write_samples(path, &samples)?;
-    }
-    print_result(&ChildReport {
-        window_messages: samples.len() as u64,
-        window_secs: window.as_secs_f64(),
-        samples: samples.len() as u64,
-        total_bytes: load_sent.load(Ordering::Relaxed),
-        ..ChildReport::default()
-    });
+    measure_latency(args, &stop, &load_sent, round_trip)?;
     std::process::exit(0);
 }
 
 /// Payload bytes of a latency frame.
 fn load_payload_len(frame: &[u8]) -> u64 {
     frame.len().saturating_sub(5) as u64
-}
-
-/// Writes samples as little-endian `u64` nanoseconds.
-pub fn write_samples(path: &std::path::Path, samples: &[u64]) -> io::Result<()> {
-    let mut bytes = Vec::with_capacity(samples.len() * 8);
-    for s in samples {
-        bytes.extend_from_slice(&s.to_le_bytes());
-    }
-    std::fs::write(path, bytes)
 }
 
 fn handshake_recv(args: &ChildArgs) -> io::Result<()> {
@@ -384,28 +352,12 @@ fn handshake_send(args: &ChildArgs) -> io::Result<()> {
         Ok(())
     };
     let mut done = 0u64;
-    let mut once = || {
+    let once = || {
         once().map_err(|e| io::Error::new(e.kind(), format!("after {done} connections: {e}")))?;
         done += 1;
         Ok::<(), io::Error>(())
     };
-    let warm_end = Instant::now() + args.warmup();
-    while Instant::now() < warm_end {
-        once()?;
-    }
-    let start = Instant::now();
-    let end = start + args.duration();
-    let mut n = 0u64;
-    while Instant::now() < end {
-        once()?;
-        n += 1;
-    }
-    print_result(&ChildReport {
-        window_messages: n,
-        window_secs: start.elapsed().as_secs_f64(),
-        ..ChildReport::default()
-    });
-    Ok(())
+    measure_handshakes(args, once)
 }
 
 fn fanout_recv(args: &ChildArgs) -> io::Result<()> {

@@ -35,8 +35,8 @@ use ringwire::router::{Channel, ChannelSender, DialError, Envelope, Origin, Send
 use ringwire::rt::Driver;
 
 use super::{
-    ChildArgs, ChildReport, Load, Payload, Window, Workload, announce, fill_payload, print_result,
-    rss_kib,
+    ChildArgs, ChildReport, Load, Payload, Window, Workload, announce, fill_payload,
+    measure_handshakes, measure_latency, print_result, rss_kib,
 };
 
 /// Network name both sides use.
@@ -444,13 +444,8 @@ fn latency_send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
             }
         });
     }
-    let mut req = vec![0u8; args.size.max(8)];
-    fill_payload(&mut req, args.payload, 1);
-    let mut seq = 0u64;
-    let mut round_trip = || -> io::Result<Duration> {
-        seq += 1;
-        req[..8].copy_from_slice(&seq.to_le_bytes());
-        let payload = Bytes::copy_from_slice(&req);
+    let round_trip = |req: &[u8]| -> io::Result<Duration> {
+        let payload = Bytes::copy_from_slice(req);
         let deadline = Instant::now() + Duration::from_secs(10);
         let t0 = Instant::now();
         high.send_blocking(Envelope::peer(peer, payload), deadline)
@@ -459,33 +454,12 @@ fn latency_send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
             let m = high
                 .recv_blocking(deadline)
                 .ok_or_else(|| bad("no reply within 10 s"))?;
-            if m.payload.len() >= 8 && m.payload[..8] == seq.to_le_bytes() {
+            if m.payload.len() >= 8 && m.payload[..8] == req[..8] {
                 return Ok(t0.elapsed());
             }
         }
     };
-    let warm_end = Instant::now() + args.warmup();
-    while Instant::now() < warm_end {
-        round_trip()?;
-    }
-    let mut samples = Vec::with_capacity(1 << 16);
-    let start = Instant::now();
-    let end = start + args.duration();
-    while Instant::now() < end {
-        samples.push(round_trip()?.as_nanos() as u64);
-    }
-    let window = start.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    if let Some(path) = &args.samples {
-        super::raw::write_samples(path, &samples)?;
-    }
-    print_result(&ChildReport {
-        window_messages: samples.len() as u64,
-        window_secs: window.as_secs_f64(),
-        samples: samples.len() as u64,
-        total_bytes: load_sent.load(Ordering::Relaxed),
-        ..ChildReport::default()
-    });
+    measure_latency(args, &stop, &load_sent, round_trip)?;
     std::process::exit(0);
 }
 
@@ -515,7 +489,7 @@ fn handshake_send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
     let mut expected: Option<NodeId> = None;
     let mut turn = 0usize;
     let mut done = 0u64;
-    let mut once = || -> io::Result<()> {
+    let once = || -> io::Result<()> {
         let mut refused = 0;
         loop {
             let node = &nodes[turn % nodes.len()].0;
@@ -533,22 +507,7 @@ fn handshake_send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
             }
         }
     };
-    let warm_end = Instant::now() + args.warmup();
-    while Instant::now() < warm_end {
-        once()?;
-    }
-    let start = Instant::now();
-    let end = start + args.duration();
-    let mut n = 0u64;
-    while Instant::now() < end {
-        once()?;
-        n += 1;
-    }
-    print_result(&ChildReport {
-        window_messages: n,
-        window_secs: start.elapsed().as_secs_f64(),
-        ..ChildReport::default()
-    });
+    measure_handshakes(args, once)?;
     std::process::exit(0);
 }
 

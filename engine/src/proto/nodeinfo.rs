@@ -366,32 +366,24 @@ fn is_non_blank_ascii_text(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The representative NodeInfo a ringwire node sends, as committed in
+    /// `testdata/ringwire_nodeinfo.hex` (written and checked by the `golden_nodeinfo` test).
     fn sample() -> NodeInfo {
-        NodeInfo {
-            protocol_version: ProtocolVersion {
-                p2p: STOCK_P2P_PROTOCOL,
-                block: STOCK_BLOCK_PROTOCOL,
-                app: 0,
-            },
-            node_id: "0123456789abcdef0123456789abcdef01234567".into(),
-            listen_addr: "tcp://127.0.0.1:26656".into(),
-            network: "ringwire-test".into(),
-            version: "0.1.0".into(),
-            channels: ringwire_channels(),
-            moniker: "ringwire".into(),
-            other: NodeInfoOther {
-                tx_index: "on".into(),
-                rpc_address: "tcp://127.0.0.1:26657".into(),
-            },
-        }
+        let vector = include_str!("../../../testdata/ringwire_nodeinfo.hex");
+        decode_whole(&hex::decode(vector.trim_end()).unwrap())
+    }
+
+    /// Decodes one delimited NodeInfo that fills `raw`.
+    fn decode_whole(raw: &[u8]) -> NodeInfo {
+        let (info, used) = NodeInfo::decode_delimited(raw).unwrap().unwrap();
+        assert_eq!(used, raw.len());
+        info
     }
 
     fn round_trip(info: &NodeInfo) -> NodeInfo {
         let mut out = Vec::new();
         info.encode_delimited(&mut out);
-        let (back, used) = NodeInfo::decode_delimited(&out).unwrap().unwrap();
-        assert_eq!(used, out.len());
-        back
+        decode_whole(&out)
     }
 
     #[test]

@@ -702,43 +702,4 @@ mod tests {
         let mut d = PacketDecoder::new(STOCK_MAX_PACKET_SIZE);
         assert_eq!(d.decode(&[0xff; 10]), Err(PacketError::BadLengthPrefix));
     }
-
-    #[test]
-    fn decoder_every_split() {
-        let mut stream = Vec::new();
-        encode(&Packet::Ping, &mut stream);
-        encode_msg(0x21, false, &[7; 300], &mut stream);
-        encode_msg(0x21, true, &[8; 5], &mut stream);
-        encode(&Packet::Pong, &mut stream);
-        let expect = vec![
-            Packet::Ping,
-            Packet::Msg {
-                channel_id: 0x21,
-                eof: false,
-                data: Bytes::from(vec![7; 300]),
-            },
-            Packet::Msg {
-                channel_id: 0x21,
-                eof: true,
-                data: Bytes::from(vec![8; 5]),
-            },
-            Packet::Pong,
-        ];
-        for step in 1..=stream.len() {
-            let mut d = PacketDecoder::new(STOCK_MAX_PACKET_SIZE);
-            let mut got = Vec::new();
-            for chunk in stream.chunks(step) {
-                let mut rest = chunk;
-                while !rest.is_empty() {
-                    let (p, n) = d.decode(rest).unwrap();
-                    if let Some(p) = p {
-                        got.push(p.to_packet());
-                    }
-                    rest = &rest[n..];
-                }
-            }
-            assert_eq!(got, expect, "step {step}");
-            assert!(!d.is_mid_packet());
-        }
-    }
 }

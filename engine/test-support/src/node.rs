@@ -1,5 +1,5 @@
-//! Shared pieces of the node integration tests.
-#![allow(dead_code)]
+//! Nodes for the engine's integration tests: builders on the test network with the driver
+//! under test, channels, payloads and waits.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -12,26 +12,27 @@ use ringwire::router::PeerEvent;
 use ringwire::rt::Driver;
 
 /// The driver under test: `RINGWIRE_DRIVER=epoll|io_uring|auto` (default auto).
-pub(crate) fn driver() -> Driver {
+pub fn driver() -> Driver {
     std::env::var("RINGWIRE_DRIVER")
         .ok()
         .map(|s| s.parse().expect("RINGWIRE_DRIVER"))
         .unwrap_or(Driver::Auto)
 }
 
-pub(crate) fn secs(n: u64) -> Instant {
+/// `n` seconds from now.
+pub fn secs(n: u64) -> Instant {
     Instant::now() + Duration::from_secs(n)
 }
 
 /// A builder for node `seed` on the test network with the driver under test.
-pub(crate) fn builder(seed: u8) -> NodeBuilder {
+pub fn builder(seed: u8) -> NodeBuilder {
     Node::builder(NodeKey::from_seed([seed; 32]), "test-chain")
         .driver(driver())
         .shards(2)
 }
 
 /// A builder for node number `n` (any `u32`), for tests with many nodes.
-pub(crate) fn builder_n(n: u32) -> NodeBuilder {
+pub fn builder_n(n: u32) -> NodeBuilder {
     let mut seed = [0xA5u8; 32];
     seed[..4].copy_from_slice(&n.to_le_bytes());
     Node::builder(NodeKey::from_seed(seed), "test-chain")
@@ -40,7 +41,7 @@ pub(crate) fn builder_n(n: u32) -> NodeBuilder {
 }
 
 /// A listening node on loopback.
-pub(crate) fn tcp_node(seed: u8, native: bool, channels: &[ChannelDescriptor]) -> Node {
+pub fn tcp_node(seed: u8, native: bool, channels: &[ChannelDescriptor]) -> Node {
     let mut b = builder(seed)
         .listen("127.0.0.1:0".parse().unwrap())
         .offer_native(native);
@@ -51,7 +52,7 @@ pub(crate) fn tcp_node(seed: u8, native: bool, channels: &[ChannelDescriptor]) -
 }
 
 /// A channel descriptor.
-pub(crate) fn chan(id: u8, priority: u32, recv_cap: usize) -> ChannelDescriptor {
+pub fn chan(id: u8, priority: u32, recv_cap: usize) -> ChannelDescriptor {
     ChannelDescriptor {
         id,
         priority,
@@ -63,7 +64,7 @@ pub(crate) fn chan(id: u8, priority: u32, recv_cap: usize) -> ChannelDescriptor 
 
 /// Deterministic content for a message of `len` bytes (up to 32 MiB): a slice of one shared
 /// pseudo-random buffer, offset by `tag`, so tests do not spend their time generating bytes.
-pub(crate) fn payload(len: usize, tag: u8) -> Bytes {
+pub fn payload(len: usize, tag: u8) -> Bytes {
     static BASE: OnceLock<Bytes> = OnceLock::new();
     let base = BASE.get_or_init(|| {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
@@ -81,7 +82,7 @@ pub(crate) fn payload(len: usize, tag: u8) -> Bytes {
 }
 
 /// Waits for `n` peers to be up on `node`.
-pub(crate) fn wait_peers(node: &Node, n: usize) {
+pub fn wait_peers(node: &Node, n: usize) {
     let deadline = secs(10);
     while node.peers().len() < n {
         assert!(
@@ -94,7 +95,7 @@ pub(crate) fn wait_peers(node: &Node, n: usize) {
 }
 
 /// Waits for the next Down event.
-pub(crate) fn wait_down(events: &mut ringwire::router::PeerEvents) -> PeerEvent {
+pub fn wait_down(events: &mut ringwire::router::PeerEvents) -> PeerEvent {
     let deadline = secs(10);
     loop {
         match events.recv_blocking(deadline) {

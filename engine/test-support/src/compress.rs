@@ -1,6 +1,4 @@
-//! Inputs shared by the compression tests: synthetic transactions, random bytes, frame surgery.
-
-#![allow(dead_code)]
+//! Inputs for the compression tests: synthetic transactions, random bytes, frame surgery.
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -10,7 +8,7 @@ const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 
 /// A JSON-encoded transfer like a mempool carries: repeated field names and addresses from a small
 /// account set, random signatures.
-pub(crate) fn transaction(rng: &mut impl Rng, accounts: &[String]) -> String {
+pub fn transaction(rng: &mut impl Rng, accounts: &[String]) -> String {
     let from = &accounts[rng.random_range(0..accounts.len())];
     let to = &accounts[rng.random_range(0..accounts.len())];
     let signature: String = (0..88)
@@ -34,7 +32,7 @@ pub(crate) fn transaction(rng: &mut impl Rng, accounts: &[String]) -> String {
 }
 
 /// `count` account addresses.
-pub(crate) fn accounts(rng: &mut impl Rng, count: usize) -> Vec<String> {
+pub fn accounts(rng: &mut impl Rng, count: usize) -> Vec<String> {
     (0..count)
         .map(|_| {
             let tail: String = (0..38)
@@ -46,7 +44,7 @@ pub(crate) fn accounts(rng: &mut impl Rng, count: usize) -> Vec<String> {
 }
 
 /// A batch of transactions (a mempool gossip message) of exactly `len` bytes.
-pub(crate) fn compressible(seed: u64, len: usize) -> Vec<u8> {
+pub fn compressible(seed: u64, len: usize) -> Vec<u8> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let accounts = accounts(&mut rng, 64);
     let mut out = Vec::with_capacity(len + 1024);
@@ -59,7 +57,7 @@ pub(crate) fn compressible(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// `len` uniformly random bytes.
-pub(crate) fn random(seed: u64, len: usize) -> Vec<u8> {
+pub fn random(seed: u64, len: usize) -> Vec<u8> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = vec![0; len];
     rng.fill_bytes(&mut out);
@@ -67,7 +65,7 @@ pub(crate) fn random(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// Where a frame's Frame_Content_Size field lies (RFC 8878 §3.1.1.1), or `None` if it has none.
-pub(crate) fn content_size_field(frame: &[u8]) -> Option<std::ops::Range<usize>> {
+pub fn content_size_field(frame: &[u8]) -> Option<std::ops::Range<usize>> {
     let descriptor = frame[4];
     let single_segment = descriptor & 0x20 != 0;
     let dict_id_len = [0, 1, 2, 4][usize::from(descriptor & 0x03)];
@@ -83,7 +81,7 @@ pub(crate) fn content_size_field(frame: &[u8]) -> Option<std::ops::Range<usize>>
 }
 
 /// Rewrites the content size a frame declares, keeping the field's width.
-pub(crate) fn patch_content_size(frame: &mut [u8], declared: u64) {
+pub fn patch_content_size(frame: &mut [u8], declared: u64) {
     let field = content_size_field(frame).expect("frame declares a content size");
     let value = if field.len() == 2 {
         declared - 256

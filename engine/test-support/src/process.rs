@@ -1,6 +1,4 @@
-//! Helpers for tests that run `ringwire` processes.
-
-#![allow(dead_code)]
+//! Tests that run `ringwire` processes: start and stop a node, signals, ports, metrics.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -9,17 +7,22 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `ringwire node`; killed when dropped.
-pub(crate) struct NodeProcess {
-    pub(crate) child: Child,
-    pub(crate) id: String,
-    pub(crate) addr: String,
-    stdout: BufReader<ChildStdout>,
+pub struct NodeProcess {
+    /// The process.
+    pub child: Child,
+    /// The node ID it printed.
+    pub id: String,
+    /// The address it listens on.
+    pub addr: String,
+    /// Held open so that the node's later writes to stdout do not fail.
+    _stdout: BufReader<ChildStdout>,
 }
 
 impl NodeProcess {
-    /// Starts `ringwire node ARGS` in `dir` and waits for its "listening" line.
-    pub(crate) fn start(args: &[&str], dir: &Path) -> NodeProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringwire"))
+    /// Starts `EXE node ARGS` in `dir`, where `exe` is the `ringwire` binary under test, and
+    /// waits for its "listening" line.
+    pub fn start(exe: &str, args: &[&str], dir: &Path) -> NodeProcess {
+        let mut child = Command::new(exe)
             .arg("node")
             .args(args)
             .current_dir(dir)
@@ -47,12 +50,12 @@ impl NodeProcess {
             id: words[1].to_owned(),
             addr: words[4].to_owned(),
             child,
-            stdout,
+            _stdout: stdout,
         }
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit code and stderr.
-    pub(crate) fn terminate(mut self) -> (Option<i32>, String) {
+    pub fn terminate(mut self) -> (Option<i32>, String) {
         signal(&self.child, "TERM");
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
@@ -76,7 +79,7 @@ impl Drop for NodeProcess {
 }
 
 /// Sends a signal with kill(1).
-pub(crate) fn signal(child: &Child, sig: &str) {
+pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(child.id().to_string())
@@ -87,7 +90,7 @@ pub(crate) fn signal(child: &Child, sig: &str) {
 }
 
 /// A loopback port that was free a moment ago.
-pub(crate) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -96,7 +99,7 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// The body of `GET /metrics` on `addr`.
-pub(crate) fn http_get_metrics(addr: &str) -> String {
+pub fn http_get_metrics(addr: &str) -> String {
     let mut s = TcpStream::connect(addr).expect("connect to the metrics address");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
@@ -110,7 +113,7 @@ pub(crate) fn http_get_metrics(addr: &str) -> String {
 }
 
 /// Retries `f` until it returns `Some` or `timeout` passes.
-pub(crate) fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {

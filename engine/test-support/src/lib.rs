@@ -1,0 +1,9 @@
+//! Helpers shared by the workspace's integration tests. A library, so each test binary uses
+//! what it needs and nothing is dead code; the binaries stay separate, because some of them
+//! measure their own process (memory, throughput) and must not share it with other tests.
+
+pub mod child;
+pub mod compress;
+pub mod golden;
+pub mod node;
+pub mod process;
