@@ -83,14 +83,10 @@ pub(crate) fn run(args: NodeArgs) -> Result<(), Failure> {
     let mut b = run::builder(&config, key)?;
     // With `[p2p] pex` on (stock's default) channel 0x00 belongs to peer exchange; the node
     // carries and drains the other stock channels.
-    let pex = config.pex_config();
     let drained: Vec<ChannelDescriptor> = ChannelDescriptor::stock()
         .into_iter()
-        .filter(|d| pex.is_none() || d.id != ringwire::pex::PEX_CHANNEL)
+        .filter(|d| !config.p2p.pex || d.id != ringwire::pex::PEX_CHANNEL)
         .collect();
-    if let Some(p) = pex {
-        b = b.pex(p);
-    }
     for desc in drained.iter().cloned() {
         b = b.channel(desc);
     }

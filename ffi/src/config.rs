@@ -36,43 +36,38 @@ pub struct ringwire_config {
 /// The live configs.
 pub(crate) static CONFIGS: Registry<ringwire_config> = Registry::new();
 
-/// What a config holds.
+/// What a config holds: a whole configuration (the TOML schema, every section) and the node
+/// key. A node starts from it through the engine's `NodeBuilder::from_config`, as
+/// `ringwire node` does, so the peer manager, admission limits, PEX and every `[limits]` key
+/// apply alike.
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) key: Option<NodeKey>,
-    pub(crate) network: String,
+    pub(crate) config: Config,
+    /// Where to listen (`None`: not at all); `p2p.laddr` of a loaded file.
     pub(crate) listen: Option<SocketAddr>,
-    pub(crate) shards: usize,
-    pub(crate) driver: Driver,
-    pub(crate) offer_native: bool,
-    pub(crate) capabilities: Vec<String>,
 }
 
 impl Settings {
+    /// `ringwire config default`, except: no node key, not listening, one shard.
     fn new() -> Self {
+        let mut config = Config::default();
+        config.engine.shards = 1;
         Settings {
             key: None,
-            network: "ringwire-devnet".to_owned(),
+            config,
             listen: None,
-            shards: 1,
-            driver: Driver::Auto,
-            offer_native: true,
-            capabilities: Vec::new(),
         }
     }
 
-    fn from_file(config: &Config) -> Result<Self, ringwire_result> {
+    fn from_file(config: Config) -> Result<Self, ringwire_result> {
         let key = config
             .load_node_key()
             .map_err(|e| fail(ringwire_result::NodeKey, e))?;
         Ok(Settings {
             key: Some(key),
-            network: config.node.network.clone(),
             listen: Some(config.p2p.laddr),
-            shards: config.engine.shards,
-            driver: config.engine.driver,
-            offer_native: config.engine.native,
-            capabilities: config.engine.capabilities.clone(),
+            config,
         })
     }
 
@@ -84,8 +79,11 @@ impl Settings {
     }
 }
 
-/// Writes a new config to `*out_config`: no node key (set one before starting), network
-/// `"ringwire-devnet"`, not listening, one shard, driver auto, native protocol offered.
+/// Writes a new config to `*out_config`: the defaults `ringwire config default` prints (network
+/// `"ringwire-devnet"`, driver auto, native protocol offered, the peer manager's limits — 40
+/// inbound and 10 outbound peers, one peer per IP address unless `allow_duplicate_ip` — and
+/// peer exchange on channel 0x00), except: no node key (set one before starting), not
+/// listening, one shard.
 ///
 /// # Safety
 /// `out_config` is valid for one pointer write.
@@ -103,9 +101,10 @@ pub unsafe extern "C" fn ringwire_config_new(
 }
 
 /// Reads ringwire's TOML configuration file at `path` (see `ringwire config default`) and the
-/// node key file it names, and writes a new config to `*out_config`. Taken from the file:
-/// `node.network`, `p2p.laddr`, `engine.shards`, `engine.driver`, `engine.native`,
-/// `engine.capabilities`, the node key. `ringwire_last_error` names the key at fault.
+/// node key file it names, and writes a new config to `*out_config`. Every section applies as
+/// it does to `ringwire node`: `[node]`, `[p2p]` (listen address, peer limits, persistent
+/// peers, PEX, timeouts), `[engine]`, `[limits]`; `[metrics]` and `[admin]` belong to the
+/// `ringwire` command and are only checked. `ringwire_last_error` names the key at fault.
 ///
 /// # Safety
 /// `path` is a NUL-terminated string; `out_config` is valid for one pointer write.
@@ -119,7 +118,7 @@ pub unsafe extern "C" fn ringwire_config_load_toml(
         // SAFETY: forwarded from this function's contract.
         let path = unsafe { text(path) }?;
         let config = Config::load(path).map_err(|e| fail(ringwire_result::Config, e))?;
-        let cfg = Settings::from_file(&config)?.into_handle();
+        let cfg = Settings::from_file(config)?.into_handle();
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_config = cfg };
         Ok(())
@@ -128,7 +127,7 @@ pub unsafe extern "C" fn ringwire_config_load_toml(
 
 /// Imports a CometBFT home directory `dir` (its `config/config.toml` and `config/node_key.json`)
 /// and writes a new config to `*out_config`; the node keeps the same node ID it had under
-/// CometBFT.
+/// CometBFT, and the `[p2p]` keys apply as they do to `ringwire node --home`.
 ///
 /// # Safety
 /// `dir` is a NUL-terminated string; `out_config` is valid for one pointer write.
@@ -143,7 +142,7 @@ pub unsafe extern "C" fn ringwire_config_load_cometbft_home(
         let dir = unsafe { text(dir) }?;
         let config =
             Config::from_cometbft_home(dir).map_err(|e| fail(ringwire_result::Config, e))?;
-        let cfg = Settings::from_file(&config)?.into_handle();
+        let cfg = Settings::from_file(config)?.into_handle();
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_config = cfg };
         Ok(())
@@ -228,7 +227,7 @@ pub unsafe extern "C" fn ringwire_config_set_network(
                 "network must be non-empty without spaces",
             ));
         }
-        cfg.network = network.to_owned();
+        cfg.config.node.network = network.to_owned();
         Ok(())
     })
 }
@@ -279,7 +278,7 @@ pub unsafe extern "C" fn ringwire_config_set_shards(
                 "at most 1024 shards",
             ));
         }
-        cfg.shards = n;
+        cfg.config.engine.shards = n;
         Ok(())
     })
 }
@@ -294,7 +293,7 @@ pub unsafe extern "C" fn ringwire_config_set_driver(
     driver: u32,
 ) -> ringwire_result {
     with_config(config, |cfg| {
-        cfg.driver = match driver {
+        cfg.config.engine.driver = match driver {
             d if d == ringwire_driver::Auto as u32 => Driver::Auto,
             d if d == ringwire_driver::IoUring as u32 => Driver::IoUring,
             d if d == ringwire_driver::Epoll as u32 => Driver::Epoll,
@@ -315,7 +314,7 @@ pub unsafe extern "C" fn ringwire_config_set_offer_native(
     offer: bool,
 ) -> ringwire_result {
     with_config(config, |cfg| {
-        cfg.offer_native = offer;
+        cfg.config.engine.native = offer;
         Ok(())
     })
 }
@@ -339,13 +338,13 @@ pub unsafe extern "C" fn ringwire_config_add_capability(
                 "a capability is 1 to 64 printable ASCII characters",
             ));
         }
-        if cfg.capabilities.len() >= 32 {
+        if cfg.config.engine.capabilities.len() >= 32 {
             return Err(fail(
                 ringwire_result::InvalidArgument,
                 "at most 32 capabilities",
             ));
         }
-        cfg.capabilities.push(cap.to_owned());
+        cfg.config.engine.capabilities.push(cap.to_owned());
         Ok(())
     })
 }

@@ -14,7 +14,6 @@
 
 #![allow(non_camel_case_types)] // C names: the header spells every type `ringwire_*`.
 
-mod ban;
 pub mod channel;
 pub mod config;
 pub mod node;

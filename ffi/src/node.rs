@@ -7,15 +7,14 @@
 //! the node stay valid (and report `STOPPED`) until freed.
 
 use std::ffi::c_char;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
-use ringwire::node::Node;
+use ringwire::node::{Node, NodeBuilder};
 use ringwire::proto::conn::{ChannelDescriptor, Compression, Mode};
 use ringwire::proto::secret::NodeId;
 use ringwire::router::{Direction, PeerEvent, PeerEvents};
 
-use crate::ban::BanGate;
 use crate::channel::{CHANNELS, ringwire_channel};
 use crate::config::{CONFIGS, ringwire_config};
 use crate::registry::Registry;
@@ -71,7 +70,6 @@ pub struct ringwire_peer_event {
 pub struct ringwire_node {
     node: RwLock<Option<Node>>,
     events: Mutex<PeerEvents>,
-    gate: Arc<BanGate>,
 }
 
 /// The live nodes.
@@ -112,24 +110,17 @@ pub unsafe extern "C" fn ringwire_node_start(
             .key
             .clone()
             .ok_or_else(|| fail(ringwire_result::NodeKey, "the config has no node key"))?;
-        let mut b = Node::builder(key, &cfg.network)
-            .driver(cfg.driver)
-            .offer_native(cfg.offer_native)
-            .capabilities(cfg.capabilities.iter().cloned());
-        if cfg.shards > 0 {
-            b = b.shards(cfg.shards);
-        }
-        if let Some(addr) = cfg.listen {
-            b = b.listen(addr);
-        }
-        let gate = Arc::new(BanGate::default());
-        b = b.gate(gate.clone());
+        let b = NodeBuilder::from_config(&cfg.config, key)
+            .map_err(|e| fail(ringwire_result::Config, e))?;
+        let b = match cfg.listen {
+            Some(addr) => b.listen(addr),
+            None => b.no_listen(),
+        };
         let node = b.start().map_err(|e| fail(ringwire_result::Start, e))?;
         let events = Mutex::new(node.peer_events());
         let h = NODES.insert(ringwire_node {
             node: RwLock::new(Some(node)),
             events,
-            gate,
         });
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_node = h };
@@ -350,8 +341,8 @@ pub unsafe extern "C" fn ringwire_node_ban(
         let n = h.live()?;
         // SAFETY: NULL or valid for a read, by this function's contract.
         let peer = NodeId::from(unsafe { read(peer) }?);
-        h.gate.ban(peer, deadline(duration_ms));
-        n.disconnect(&peer, "banned");
+        // Nodes of the C ABI always run the peer manager, which keeps the ban list.
+        n.ban(&peer, deadline(duration_ms));
         Ok(())
     })
 }

@@ -117,6 +117,12 @@ impl NodeBuilder {
         self
     }
 
+    /// Does not listen for inbound TCP (the default; undoes [`NodeBuilder::listen`]).
+    pub fn no_listen(mut self) -> Self {
+        self.listen = None;
+        self
+    }
+
     /// Number of shard threads (default: available cores).
     pub fn shards(mut self, n: usize) -> Self {
         self.shards = n.max(1);

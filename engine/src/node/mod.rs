@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod from_config;
 mod limits;
 mod peering;
 mod start;

@@ -325,23 +325,31 @@ impl Registry {
         });
     }
 
-    /// Removes a peer's registration (if it is still this connection's) and announces it down.
+    /// Removes a peer's registration and announces it down, if the registration is still this
+    /// connection's.
     pub(crate) fn peer_down(&self, entry: &PeerEntry, reason: DownReason) {
         entry.mark_gone();
         let id = entry.node_id();
-        {
+        let registered = {
             let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
-            if peers.get(&id).is_some_and(|e| e.conn == entry.conn) {
+            let registered = peers.get(&id).is_some_and(|e| e.conn == entry.conn);
+            if registered {
                 peers.remove(&id);
                 // Under the lock, like `admit`: the gate sees registrations and removals in
                 // the order they happen.
                 self.gate.on_down(id, &reason);
             }
+            registered
+        };
+        // A connection that a newer one to the same peer replaced goes quietly: the peer is
+        // still up, and a `Down` now would make subscribers (PEX among them) drop what they
+        // keep about a connected peer.
+        if registered {
+            let _ = self.events.send(PeerEvent::Down {
+                node_id: id,
+                reason,
+            });
         }
-        let _ = self.events.send(PeerEvent::Down {
-            node_id: id,
-            reason,
-        });
     }
 
     /// Subscribes to peer events from now on.

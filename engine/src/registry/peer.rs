@@ -26,7 +26,9 @@ use super::{ConnId, Direction, SendError};
 /// What the application learns about peers.
 #[derive(Clone, Debug)]
 pub enum PeerEvent {
-    /// A peer connected and passed every check.
+    /// A peer connected and passed every check. When a new connection to a connected peer
+    /// replaces the old one (the simultaneous-dial tie-break), `Up` comes again with the new
+    /// connection's direction and address, and no `Down` in between: the peer never left.
     Up {
         /// Identity, NodeInfo, protocol mode and capabilities.
         peer: Arc<PeerInfo>,
