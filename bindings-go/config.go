@@ -26,9 +26,19 @@ const (
 )
 
 // Config holds the settings of a node. It is turned into a ringwire_config (the C handle)
-// inside NewNode, which frees that handle before it returns.
+// inside NewNode, which frees that handle before it returns. The node is built by the library
+// exactly as the `ringwire node` command builds it: the peer manager (40 inbound and 10
+// outbound peers, one peer per IP address unless allow_duplicate_ip), admission limits, the
+// simultaneous-dial tie-break and peer exchange on channel 0x00 all apply. A File or Home
+// loads every section of a configuration; the other fields then adjust what was loaded.
 type Config struct {
-	// Seed is a 32-byte ed25519 seed for the node key; set it or KeyFile.
+	// File is the path of ringwire's TOML configuration (see `ringwire config default`); its
+	// node key file is loaded with it. Empty: the defaults, no node key.
+	File string
+	// Home is a CometBFT home directory (config/config.toml and config/node_key.json), used
+	// when File is empty; the node keeps the node ID it has under CometBFT.
+	Home string
+	// Seed is a 32-byte ed25519 seed for the node key; set it, KeyFile, File or Home.
 	Seed []byte
 	// KeyFile is the path of a CometBFT node_key.json; used when Seed is empty.
 	KeyFile string
@@ -36,7 +46,7 @@ type Config struct {
 	Network string
 	// Listen is the listen address, such as "127.0.0.1:0"; empty: do not listen.
 	Listen string
-	// Shards is the number of shard threads (0 keeps the library's default of one).
+	// Shards is the number of shard threads (0 keeps the default: one, or a loaded file's).
 	Shards uint32
 	// Driver is the I/O driver.
 	Driver Driver
@@ -52,14 +62,27 @@ var errNoKey = errors.New("ringwire: config has neither Seed nor KeyFile")
 
 // build makes a C config from c. The caller frees it with C.ringwire_config_free.
 func (c *Config) build() (*C.ringwire_config, error) {
-	if len(c.Seed) == 0 && c.KeyFile == "" {
+	if len(c.Seed) == 0 && c.KeyFile == "" && c.File == "" && c.Home == "" {
 		return nil, errNoKey
 	}
 	if len(c.Seed) != 0 && len(c.Seed) != 32 {
 		return nil, &Error{Op: "config", Code: ErrInvalidArgument, Detail: "seed must be 32 bytes"}
 	}
 	var cfg *C.ringwire_config
-	if err := call("config new", func() C.ringwire_result { return C.ringwire_config_new(&cfg) }); err != nil {
+	var err error
+	switch {
+	case c.File != "":
+		err = withCString(c.File, func(s *C.char) error {
+			return call("config file", func() C.ringwire_result { return C.ringwire_config_load_toml(s, &cfg) })
+		})
+	case c.Home != "":
+		err = withCString(c.Home, func(s *C.char) error {
+			return call("config home", func() C.ringwire_result { return C.ringwire_config_load_cometbft_home(s, &cfg) })
+		})
+	default:
+		err = call("config new", func() C.ringwire_result { return C.ringwire_config_new(&cfg) })
+	}
+	if err != nil {
 		return nil, err
 	}
 	ok := false
@@ -78,10 +101,12 @@ func (c *Config) build() (*C.ringwire_config, error) {
 		if err != nil {
 			return nil, err
 		}
-	} else if err := withCString(c.KeyFile, func(s *C.char) error {
-		return call("config key file", func() C.ringwire_result { return C.ringwire_config_set_key_file(cfg, s) })
-	}); err != nil {
-		return nil, err
+	} else if c.KeyFile != "" {
+		if err := withCString(c.KeyFile, func(s *C.char) error {
+			return call("config key file", func() C.ringwire_result { return C.ringwire_config_set_key_file(cfg, s) })
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if c.Network != "" {
 		if err := withCString(c.Network, func(s *C.char) error {
@@ -104,10 +129,13 @@ func (c *Config) build() (*C.ringwire_config, error) {
 			return nil, err
 		}
 	}
-	if err := call("config driver", func() C.ringwire_result {
-		return C.ringwire_config_set_driver(cfg, C.uint32_t(c.Driver))
-	}); err != nil {
-		return nil, err
+	// A loaded file's driver stays unless one is asked for; DriverAuto is the zero value.
+	if c.Driver != DriverAuto || (c.File == "" && c.Home == "") {
+		if err := call("config driver", func() C.ringwire_result {
+			return C.ringwire_config_set_driver(cfg, C.uint32_t(c.Driver))
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if c.OfferNative != nil {
 		offer := C.bool(*c.OfferNative)

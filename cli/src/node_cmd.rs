@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use metrics_util::MetricKindMask;
 use ringwire::config::{AdminAddress, Config};
 use ringwire::proto::conn::ChannelDescriptor;
 use ringwire::router::{Channel, Direction, PeerEvent};
@@ -71,6 +72,12 @@ pub(crate) fn run(args: NodeArgs) -> Result<(), Failure> {
     if config.metrics.enabled {
         PrometheusBuilder::new()
             .with_http_listener(config.metrics.listen)
+            // Counters and gauges of gone peers leave; the reporter keeps every other series
+            // updated (histograms are the node's own and stay).
+            .idle_timeout(
+                MetricKindMask::COUNTER | MetricKindMask::GAUGE,
+                Some(config.metrics.idle_series_timeout),
+            )
             .set_buckets_for_metric(
                 Matcher::Full(ringwire::metrics::MESSAGE_LATENCY_SECONDS.to_owned()),
                 ringwire::metrics::LATENCY_BUCKETS,

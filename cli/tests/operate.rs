@@ -190,3 +190,58 @@ fn metrics_and_admin_commands_on_running_nodes() {
         "{log}"
     );
 }
+
+/// `[metrics] idle_series_timeout`: a gone peer's series leave /metrics after the timeout,
+/// while a connected peer's series and the node's own stay, idle or not.
+#[test]
+fn metrics_series_of_a_gone_peer_leave_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    write_config(dir.path(), "node-a", port, "");
+    let text = std::fs::read_to_string(dir.path().join("ringwire.toml")).unwrap();
+    let text = text.replace(
+        "[metrics]\nenabled = true\n",
+        "[metrics]\nenabled = true\nidle_series_timeout = \"2s\"\n",
+    );
+    std::fs::write(dir.path().join("ringwire.toml"), text).unwrap();
+    let a = NodeProcess::start(
+        env!("CARGO_BIN_EXE_ringwire"),
+        &["--config", "ringwire.toml"],
+        dir.path(),
+    );
+    let a_id: NodeId = a.id.parse().unwrap();
+    let peer = |seed: u8| {
+        let n = Node::builder(NodeKey::from_seed([seed; 32]), "ringwire-devnet")
+            .shards(1)
+            .start()
+            .unwrap();
+        n.dial_blocking(a.addr.parse().unwrap(), Some(a_id))
+            .unwrap();
+        n
+    };
+    let (gone, stays) = (peer(21), peer(22));
+    let (gone_id, stays_id) = (
+        format!("peer_id=\"{}\"", gone.node_id()),
+        format!("peer_id=\"{}\"", stays.node_id()),
+    );
+    let metrics = || http_get_metrics(&format!("127.0.0.1:{port}"));
+    eventually(Duration::from_secs(15), || {
+        let body = metrics();
+        (body.contains(&gone_id) && body.contains(&stays_id)).then_some(())
+    })
+    .expect("both peers' series appear");
+    gone.shutdown_blocking(Instant::now() + Duration::from_secs(2));
+    // Scrapes prune; keep scraping until the gone peer's series have left.
+    let body = eventually(Duration::from_secs(15), || {
+        let body = metrics();
+        (!body.contains(&gone_id)).then_some(body)
+    })
+    .expect("the gone peer's series leave");
+    // Longer than the timeout since the connected peer last moved a byte: its series stay.
+    assert!(body.contains(&stays_id), "{body}");
+    assert_eq!(sample(&body, "cometbft_p2p_peers", ""), Some(1.0), "{body}");
+    assert!(body.contains("ringwire_disconnects_total"), "{body}");
+    stays.shutdown_blocking(Instant::now() + Duration::from_secs(2));
+    let (code, log) = a.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}

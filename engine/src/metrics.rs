@@ -18,6 +18,11 @@
 //!   `p2p_peer_send_queue_size` (messages); ringwire reports both, so dashboards built for
 //!   either release work: the payload bytes and the number of messages accepted for a peer
 //!   and not yet handed to its connection.
+//! - Series of gone peers do not stay forever: the exporter drops a series that was not
+//!   updated for `[metrics] idle_series_timeout`, and [`Reporter::report`] updates every series
+//!   it keeps alive on each call — the connected peers' (an increment of 0 when nothing moved),
+//!   the message families seen so far, the disconnect reasons and the node's own gauges — so
+//!   only the per-peer series of peers that are gone expire.
 //! - Byte counters count payload bytes (before framing, encryption and compression) and are
 //!   monotonic: when a peer reconnects its counters restart and the reporter adds from zero.
 //! - ringwire's own metrics are always under `ringwire_` ([`DRIVER`], [`SHARD_INBOX_DEPTH`],
@@ -25,7 +30,7 @@
 //!   with the fixed [`LATENCY_BUCKETS`]).
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::node::Node;
 use crate::proto::secret::NodeId;
@@ -85,6 +90,9 @@ pub fn message_type(channel: u8) -> String {
     name.to_owned()
 }
 
+/// Every label [`down_reason_label`] gives.
+const DOWN_REASONS: [&str; 3] = ["protocol", "io", "local"];
+
 /// The `reason` label of a [`DownReason`].
 pub fn down_reason_label(reason: &DownReason) -> &'static str {
     match reason {
@@ -110,6 +118,8 @@ pub struct Reporter {
     names: Names,
     /// Last seen `(sent, received)` per peer and channel.
     last: HashMap<(NodeId, u8), (u64, u64)>,
+    /// The channels whose message families have been reported (at most 256).
+    channels: BTreeSet<u8>,
     /// Last seen node counters.
     stats: NodeStats,
 }
@@ -146,6 +156,7 @@ impl Reporter {
                 msg_send: name(MESSAGE_SEND_BYTES_TOTAL),
             },
             last: HashMap::new(),
+            channels: BTreeSet::new(),
             stats: NodeStats::default(),
         }
     }
@@ -160,6 +171,8 @@ impl Reporter {
         let traffic = node.peer_traffic();
         metrics::gauge!(n.peers.clone()).set(traffic.len() as f64);
         let mut seen = HashMap::with_capacity(self.last.len());
+        // Payload bytes per channel moved since the last call, over all peers.
+        let mut moved: BTreeMap<u8, (u64, u64)> = BTreeMap::new();
         for peer in &traffic {
             let peer_id = peer.node_id.to_string();
             let mut queued = 0usize;
@@ -174,23 +187,32 @@ impl Reporter {
                 let recv = delta(ch.received_bytes, last_recv);
                 seen.insert(key, (ch.sent_bytes, ch.received_bytes));
                 let ch_id = format!("{:#x}", ch.channel);
-                if sent > 0 {
-                    metrics::counter!(n.peer_send.clone(), "peer_id" => peer_id.clone(), "chID" => ch_id.clone())
-                        .increment(sent);
-                    metrics::counter!(n.msg_send.clone(), "message_type" => message_type(ch.channel))
-                        .increment(sent);
-                }
-                if recv > 0 {
-                    metrics::counter!(n.peer_recv.clone(), "peer_id" => peer_id.clone(), "chID" => ch_id)
-                        .increment(recv);
-                    metrics::counter!(n.msg_recv.clone(), "message_type" => message_type(ch.channel))
-                        .increment(recv);
-                }
+                // Every call updates the series of a connected peer (by 0 when nothing moved),
+                // so only a gone peer's series reach the exporter's idle timeout.
+                metrics::counter!(n.peer_send.clone(), "peer_id" => peer_id.clone(), "chID" => ch_id.clone())
+                    .increment(sent);
+                metrics::counter!(n.peer_recv.clone(), "peer_id" => peer_id.clone(), "chID" => ch_id)
+                    .increment(recv);
+                let family = moved.entry(ch.channel).or_insert((0, 0));
+                family.0 = family.0.saturating_add(sent);
+                family.1 = family.1.saturating_add(recv);
             }
             metrics::gauge!(n.peer_queue.clone(), "peer_id" => peer_id.clone()).set(queued as f64);
             metrics::gauge!(n.peer_pending.clone(), "peer_id" => peer_id).set(pending as f64);
         }
         self.last = seen;
+        // A message family, once seen, is updated on every call (at most 256 of them).
+        self.channels.extend(moved.keys().copied());
+        for &channel in &self.channels {
+            let (sent, recv) = moved.get(&channel).copied().unwrap_or((0, 0));
+            metrics::counter!(n.msg_send.clone(), "message_type" => message_type(channel))
+                .increment(sent);
+            metrics::counter!(n.msg_recv.clone(), "message_type" => message_type(channel))
+                .increment(recv);
+        }
+        for reason in DOWN_REASONS {
+            metrics::counter!(DISCONNECTS_TOTAL, "reason" => reason).increment(0);
+        }
 
         let s = node.stats();
         let old = std::mem::replace(&mut self.stats, s);

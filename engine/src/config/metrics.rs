@@ -1,6 +1,7 @@
 //! `[metrics]`: the Prometheus endpoint, with CometBFT's metric names.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::error::Problems;
 
@@ -15,11 +16,30 @@ section! {
         /// Metric name prefix: "cometbft" gives stock names such as cometbft_p2p_peers, so
         /// existing dashboards work.
         namespace: String = "cometbft".to_owned(),
+        /// A series not updated for this long leaves /metrics (2s to 24h). The series of
+        /// connected peers and the node's own are updated every second, so what goes is the
+        /// per-peer series of peers that are gone.
+        #[serde(with = "super::duration::serde_text")]
+        idle_series_timeout: Duration = Duration::from_secs(60),
     }
 }
 
 impl MetricsConfig {
     pub(crate) fn check(&self, p: &mut Problems) {
+        p.duration(
+            "metrics",
+            "idle_series_timeout",
+            self.idle_series_timeout,
+            true,
+            Duration::from_secs(86_400),
+        );
+        if self.idle_series_timeout < Duration::from_secs(2) {
+            p.push(
+                "metrics",
+                "idle_series_timeout",
+                "must be at least 2s (the series of live peers are updated every second)",
+            );
+        }
         let valid =
             self.namespace.bytes().enumerate().all(|(i, b)| {
                 b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit())
