@@ -1,5 +1,7 @@
 //! `[p2p]`: the keys of CometBFT's `[p2p]` section, with the same names, meanings and defaults
-//! (CometBFT v0.38–v0.40), so an operator's settings carry over unchanged.
+//! (CometBFT v0.38–v0.40), so an operator's settings carry over unchanged — except the
+//! defaults of `send_rate`, `recv_rate` and `flush_throttle_timeout`: ringwire neither paces
+//! nor holds back unless asked (stock: 5 MB/s each way per peer and a 10ms flush throttle).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,13 +45,18 @@ section! {
         max_num_inbound_peers: u32 = 40,
         /// Most outbound peers, persistent peers excepted.
         max_num_outbound_peers: u32 = 10,
-        /// Bytes per second sent to one peer; 0 means unlimited.
-        send_rate: u64 = 5_120_000,
-        /// Bytes per second received from one peer; 0 means unlimited.
-        recv_rate: u64 = 5_120_000,
-        /// How long a partly filled batch of packets may wait before it is written.
+        /// Bytes per second sent to one peer, on both protocols; 0 means unlimited.
+        /// ringwire's default is 0; stock's (5120000, kept by an imported CometBFT home) caps
+        /// bulk transfer such as block parts at about 5 MB/s per peer.
+        send_rate: u64 = 0,
+        /// Bytes per second received from one peer, on both protocols; 0 means unlimited
+        /// (stock's default: 5120000).
+        recv_rate: u64 = 0,
+        /// How long a partly filled batch of stock (MConnection) packets may wait for more
+        /// before it is written, as stock's flush throttle; 0 writes at once (ringwire's
+        /// default; stock's is 10ms, 100ms before v0.40). Native connections write at once.
         #[serde(with = "super::duration::serde_text")]
-        flush_throttle_timeout: Duration = Duration::from_millis(10),
+        flush_throttle_timeout: Duration = Duration::ZERO,
         /// Payload bytes per MConnection packet. Stock peers use 1024; keep it for them.
         max_packet_msg_payload_size: usize = 1024,
         /// Run the peer-exchange protocol (learn and share peer addresses).

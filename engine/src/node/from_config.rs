@@ -44,6 +44,9 @@ impl NodeBuilder {
         let limits = Limits {
             dial_timeout: config.p2p.dial_timeout,
             recv_queue_capacity: config.limits.recv_queue_capacity.max(1),
+            send_rate: config.p2p.send_rate,
+            recv_rate: config.p2p.recv_rate,
+            flush_throttle: config.p2p.flush_throttle_timeout,
             ..Limits::default()
         };
         let settings = config.clone();

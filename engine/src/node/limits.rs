@@ -71,6 +71,17 @@ pub struct Limits {
     /// high-priority message from the peer waits behind once low-priority data fills the
     /// connection; see docs/PERFORMANCE.md.
     pub tcp_recv_buffer: usize,
+    /// Bytes per second written to one peer (`[p2p] send_rate`); 0: unlimited. Each write
+    /// batch goes whole and the next waits until the average is back at the rate.
+    pub send_rate: u64,
+    /// Bytes per second read from one peer (`[p2p] recv_rate`); 0: unlimited. A paced
+    /// connection leaves the rest in the kernel (the peer feels TCP backpressure) and reads
+    /// single-shot.
+    pub recv_rate: u64,
+    /// How long a partial batch of stock (compat) packets waits for more before it is
+    /// written, as stock's MConnection flush throttle (`[p2p] flush_throttle_timeout`); zero
+    /// writes at once. Native connections always write at once.
+    pub flush_throttle: Duration,
 }
 
 impl Default for Limits {
@@ -92,6 +103,9 @@ impl Default for Limits {
             commands_per_turn: 64,
             tcp_notsent_lowat: 16 * 1024,
             tcp_recv_buffer: 0,
+            send_rate: 0,
+            recv_rate: 0,
+            flush_throttle: Duration::ZERO,
         }
     }
 }

@@ -172,6 +172,9 @@ impl NodeBuilder {
             commands_per_turn: limits.commands_per_turn.max(1),
             notsent_lowat: (limits.tcp_notsent_lowat > 0).then_some(limits.tcp_notsent_lowat),
             recv_buffer: (limits.tcp_recv_buffer > 0).then_some(limits.tcp_recv_buffer),
+            send_rate: limits.send_rate,
+            recv_rate: limits.recv_rate,
+            flush_throttle: (!limits.flush_throttle.is_zero()).then_some(limits.flush_throttle),
         }
     }
 

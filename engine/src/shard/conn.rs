@@ -38,9 +38,10 @@ use crate::registry::{
 use crate::rt::net::{self, Stream, ZcInFlight};
 use crate::rt::{thread, time};
 
-use super::Shard;
 use super::inbox::{Command, DialReply, RequestReply};
+use super::pace::Pace;
 use super::staging::{Staged, Staging};
+use super::{Shard, ShardConfig};
 
 /// Why this node closed a connection, beyond what the protocol reports.
 enum CloseCause {
@@ -73,6 +74,11 @@ pub(crate) struct ConnCtx {
     /// The socket ended or failed; the driver closes once it has taken the events received
     /// before (a peer that closed cleanly sent its reason just before).
     pending_io: RefCell<Option<String>>,
+    /// `[p2p] send_rate` and `recv_rate` of this connection (`None`: unlimited).
+    send_pace: RefCell<Option<Pace>>,
+    recv_pace: RefCell<Option<Pace>>,
+    /// How long a partial batch of stock (compat) packets waits for more before it is written.
+    flush_throttle: Option<std::time::Duration>,
     wake_reader: Notify,
     wake_writer: Notify,
     wake_driver: Notify,
@@ -91,7 +97,9 @@ impl ConnCtx {
         addr: Option<SocketAddr>,
         dial_reply: Option<DialReply>,
         pending: Option<Pending>,
+        config: &ShardConfig,
     ) -> Self {
+        let now = Instant::now();
         ConnCtx {
             id,
             conn: RefCell::new(conn),
@@ -106,6 +114,10 @@ impl ConnCtx {
             dial_reply: RefCell::new(dial_reply),
             pending: RefCell::new(pending),
             cause: RefCell::new(None),
+            // A write batch (or a read buffer) may go at once after an idle time.
+            send_pace: RefCell::new(Pace::new(config.send_rate, config.write_batch, now)),
+            recv_pace: RefCell::new(Pace::new(config.recv_rate, config.read_buffer, now)),
+            flush_throttle: config.flush_throttle,
             pending_io: RefCell::new(None),
             wake_reader: Notify::new(),
             wake_writer: Notify::new(),
@@ -222,6 +234,34 @@ impl ConnCtx {
         self.wake_driver.notify_one();
     }
 
+    /// Waits out the receive rate after `bytes` were read.
+    async fn pace_read(&self, bytes: usize) {
+        let wait = match self.recv_pace.borrow_mut().as_mut() {
+            Some(p) => p.take(bytes, Instant::now()),
+            None => return,
+        };
+        if !wait.is_zero() {
+            time::sleep_until(Instant::now() + wait).await;
+        }
+    }
+
+    /// Waits out the send rate before `bytes` are written.
+    async fn pace_write(&self, bytes: usize) {
+        let wait = match self.send_pace.borrow_mut().as_mut() {
+            Some(p) => p.take(bytes, Instant::now()),
+            None => return,
+        };
+        if !wait.is_zero() {
+            time::sleep_until(Instant::now() + wait).await;
+        }
+    }
+
+    /// The flush throttle, on a stock (compat) connection that has one.
+    fn compat_flush_throttle(&self) -> Option<std::time::Duration> {
+        self.flush_throttle
+            .filter(|_| self.conn.borrow().mode() == Some(Mode::Compat))
+    }
+
     fn wake_all(&self) {
         self.wake_driver.notify_one();
         self.wake_writer.notify_one();
@@ -232,7 +272,10 @@ impl ConnCtx {
 /// Starts the three tasks of a connection; returns when the connection is finished and its
 /// tasks are gone.
 pub(crate) async fn run(shard: Rc<Shard>, ctx: Rc<ConnCtx>) {
-    let reader = if shard.config.multishot_recv {
+    // A multishot receive keeps filling the shard's shared buffers while a paced reader waits,
+    // so a connection with a receive rate reads single-shot.
+    let multishot = shard.config.multishot_recv && ctx.recv_pace.borrow().is_none();
+    let reader = if multishot {
         thread::spawn(read_multi_loop(
             shard.clone(),
             ctx.clone(),
@@ -280,11 +323,12 @@ async fn read_loop(ctx: Rc<ConnCtx>, size: usize) {
                 ctx.defer_io("connection closed by the peer".into());
                 return;
             }
-            Ok(_) => {
+            Ok(n) => {
                 // The error, if any, is also reported as `Event::Closed`.
                 let _ = ctx.conn.borrow_mut().handle_input(Instant::now(), &buf);
                 ctx.wake_driver.notify_one();
                 ctx.wake_writer.notify_one();
+                ctx.pace_read(n).await;
             }
             Err(e) => {
                 ctx.defer_io(format!("read: {e}"));
@@ -312,9 +356,11 @@ async fn read_lent_loop(
         if until_native && ctx.conn.borrow().mode() == Some(Mode::Native) {
             return true;
         }
+        let read = Cell::new(0);
         let result = ctx
             .stream
             .read_lent(size, |bytes| {
+                read.set(bytes.len());
                 // The error, if any, is also reported as `Event::Closed`.
                 let _ = ctx.conn.borrow_mut().handle_input(Instant::now(), bytes);
             })
@@ -323,6 +369,7 @@ async fn read_lent_loop(
             Ok(Some(())) => {
                 ctx.wake_driver.notify_one();
                 ctx.wake_writer.notify_one();
+                ctx.pace_read(read.get()).await;
             }
             Ok(None) => {
                 ctx.defer_io("connection closed by the peer".into());
@@ -438,12 +485,17 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
     let mut out: Vec<u8> = Vec::new();
     loop {
         ctx.pump();
-        {
-            let mut conn = ctx.conn.borrow_mut();
-            let now = Instant::now();
-            while out.len() < batch && conn.poll_transmit(now, &mut out) {}
+        fill(&ctx, &mut out, batch);
+        if !out.is_empty() && out.len() < batch {
+            // Stock's flush throttle: a partial batch of packets waits for more, then goes.
+            if let Some(throttle) = ctx.compat_flush_throttle() {
+                time::sleep_until(Instant::now() + throttle).await;
+                ctx.pump();
+                fill(&ctx, &mut out, batch);
+            }
         }
         if !out.is_empty() {
+            ctx.pace_write(out.len()).await;
             let result = if zc_threshold.is_some_and(|t| out.len() >= t) {
                 shard
                     .registry
@@ -486,6 +538,13 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
     in_flight.drain().await;
     ctx.writer_done.set(true);
     ctx.writer_exit.notify_one();
+}
+
+/// Moves what the connection has to send into `out`, up to `batch` bytes.
+fn fill(ctx: &ConnCtx, out: &mut Vec<u8>, batch: usize) {
+    let mut conn = ctx.conn.borrow_mut();
+    let now = Instant::now();
+    while out.len() < batch && conn.poll_transmit(now, out) {}
 }
 
 /// A message waiting for room in its channel's receive queue.

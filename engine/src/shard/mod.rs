@@ -22,6 +22,7 @@
 
 mod conn;
 mod inbox;
+mod pace;
 mod staging;
 
 use std::cell::{Cell, RefCell};
@@ -73,6 +74,12 @@ pub(crate) struct ShardConfig {
     pub(crate) notsent_lowat: Option<u32>,
     /// `SO_RCVBUF` for TCP connections (`None`: the kernel's autotuning).
     pub(crate) recv_buffer: Option<usize>,
+    /// Bytes per second written to one connection (0: unlimited).
+    pub(crate) send_rate: u64,
+    /// Bytes per second read from one connection (0: unlimited).
+    pub(crate) recv_rate: u64,
+    /// How long a partial batch of stock (compat) packets waits before it is written.
+    pub(crate) flush_throttle: Option<Duration>,
 }
 
 /// One shard's state (lives on the shard thread).
@@ -382,7 +389,15 @@ impl Shard {
         };
         let id = self.registry.next_conn_id();
         let ctx = Rc::new(ConnCtx::new(
-            id, conn, stream, table, direction, addr, reply, pending,
+            id,
+            conn,
+            stream,
+            table,
+            direction,
+            addr,
+            reply,
+            pending,
+            &self.config,
         ));
         self.conns.borrow_mut().insert(id, ctx.clone());
         thread::spawn(conn::run(self.clone(), ctx));
