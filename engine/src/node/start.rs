@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::peers::PeerManager;
-use crate::pex::service::PexRuntime;
+use crate::pex::service::{BanFn, PexRuntime};
 use crate::pex::{self, Pex};
 use crate::proto::conn::{Connection, ConnectionConfig};
 use crate::registry::{PeerGate, Registry, RegistryConfig};
@@ -99,9 +99,16 @@ impl NodeBuilder {
             let router = &node.router;
             let channel = router.open_channel(pex::channel_descriptor())?;
             let events = router.registry().subscribe();
-            let runtime =
-                PexRuntime::spawn(router.clone(), Pex::new(local_id, config), channel, events)
-                    .map_err(|e| StartError::Config(format!("cannot start pex: {e}")))?;
+            let mut seed = [0u8; 8];
+            getrandom::fill(&mut seed).map_err(|e| StartError::Config(e.to_string()))?;
+            let state = Pex::new(local_id, config, u64::from_le_bytes(seed));
+            // PEX bans rule breakers through the peer manager, when the node runs one.
+            let ban = node
+                .peering
+                .clone()
+                .map(|p| -> BanFn { Box::new(move |peer, until| p.ban(peer, until)) });
+            let runtime = PexRuntime::spawn(router.clone(), state, channel, events, ban)
+                .map_err(|e| StartError::Config(format!("cannot start pex: {e}")))?;
             node.pex = Some(runtime);
         }
         tracing::info!(
