@@ -1,7 +1,7 @@
 //! PEX inside nodes: addresses travel over native and compat connections alike, and a node
 //! without PEX neither receives nor sends anything on channel 0x00. Nodes built from a
 //! configuration honour the PEX keys (`[limits] pex_*`, `max_address_book_size`, `[p2p]
-//! addr_book_strict`, `private_peer_ids`).
+//! addr_book_strict`, `private_peer_ids`, `external_address`).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -391,4 +391,31 @@ fn private_peer_ids_are_never_sent_nor_learned_from_hearsay() {
     for n in [node, secret, public, raw, teller] {
         n.shutdown_blocking(secs(5));
     }
+}
+
+#[test]
+fn external_address_is_what_peers_see_and_learn() {
+    let node = config_node(31, "external_address = \"203.0.113.7:26656\"", "");
+    let peer = config_node(32, "", "");
+    peer.dial_blocking(node.listen_addr().unwrap(), Some(node.node_id()))
+        .unwrap();
+    let seen = peer.peers()[0].info.node_info.listen_addr.clone();
+    assert_eq!(seen, "tcp://203.0.113.7:26656");
+    // The peer's PEX learns it as the address the node announced (routable: kept strictly).
+    learns(
+        &peer,
+        PexAddr {
+            id: node.node_id(),
+            ip: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
+            port: 26656,
+        },
+    );
+    node.shutdown_blocking(secs(5));
+    peer.shutdown_blocking(secs(5));
+    // An address peers could not parse fails start.
+    let err = builder(33)
+        .external_address("no port here")
+        .start()
+        .unwrap_err();
+    assert!(err.to_string().contains("external address"), "{err}");
 }

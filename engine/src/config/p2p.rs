@@ -22,7 +22,8 @@ section! {
         /// Address to listen on for incoming connections ("tcp://" is optional).
         #[serde(with = "super::address::serde_text::tcp_socket")]
         laddr: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 26656)),
-        /// Address advertised to peers for them to dial, as host:port. Empty: the listen
+        /// Address advertised to peers for them to dial, as host:port: the NodeInfo listen
+        /// address this node sends, which peers learn and gossip. Empty: the bound listen
         /// address.
         #[serde(with = "super::address::serde_text::optional")]
         external_address: Option<HostPort> = None,
