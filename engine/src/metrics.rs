@@ -56,7 +56,8 @@ pub const DRIVER: &str = "ringwire_driver";
 /// Commands waiting in a shard's inbox (gauge; label `shard`).
 pub const SHARD_INBOX_DEPTH: &str = "ringwire_shard_inbox_depth";
 /// Messages or events dropped (counter; label `reason`: `fanout_lagging`, `late_response`,
-/// `events_lagged`, `read_buffers_exhausted`).
+/// `events_lagged`, `read_buffers_exhausted`; PEX addresses: `pex_rate_limited`,
+/// `pex_refused`, `pex_evicted`).
 pub const DROPS_TOTAL: &str = "ringwire_drops_total";
 /// Connections refused (counter; label `reason`: `admission`, `accept_limit`).
 pub const REFUSED_TOTAL: &str = "ringwire_connections_refused_total";
@@ -224,6 +225,21 @@ impl Reporter {
                 "read_buffers_exhausted",
                 s.read_buffers_exhausted,
                 old.read_buffers_exhausted,
+            ),
+            (
+                "pex_rate_limited",
+                s.pex_addresses_rate_limited,
+                old.pex_addresses_rate_limited,
+            ),
+            (
+                "pex_refused",
+                s.pex_addresses_refused,
+                old.pex_addresses_refused,
+            ),
+            (
+                "pex_evicted",
+                s.pex_addresses_evicted,
+                old.pex_addresses_evicted,
             ),
         ];
         for (reason, now, before) in drops {

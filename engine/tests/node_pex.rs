@@ -1,10 +1,19 @@
 //! PEX inside nodes: addresses travel over native and compat connections alike, and a node
-//! without PEX neither receives nor sends anything on channel 0x00.
+//! without PEX neither receives nor sends anything on channel 0x00. Nodes built from a
+//! configuration honour the PEX keys (`[limits] pex_*`, `max_address_book_size`, `[p2p]
+//! addr_book_strict`, `private_peer_ids`, `external_address`).
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use ringwire::node::Node;
-use ringwire::pex::{PexAddr, PexConfig};
+use bytes::Bytes;
+use prost::Message as _;
+use ringwire::config::Config;
+use ringwire::node::{Node, NodeBuilder};
+use ringwire::pex::{self, PexAddr, PexConfig};
+use ringwire::proto::secret::{NodeId, NodeKey};
+use ringwire::proto::wire::{self, pex_message::Sum};
+use ringwire::router::{Channel, Envelope, Origin, PeerEvent, PeerEvents};
 use ringwire_test_support::node::*;
 
 fn pex_node(seed: u8, native: bool) -> Node {
@@ -12,7 +21,11 @@ fn pex_node(seed: u8, native: bool) -> Node {
         .listen("127.0.0.1:0".parse().unwrap())
         .offer_native(native)
         .channel(chan(0x20, 1, 1024))
-        .pex(PexConfig::default())
+        .pex(PexConfig {
+            // Loopback addresses are not routable: a strict book would learn none.
+            addr_book_strict: false,
+            ..PexConfig::default()
+        })
         .start()
         .expect("node starts")
 }
@@ -80,4 +93,329 @@ fn pex_off_learns_nothing() {
     assert_eq!(a.peers().len(), 1, "the PEX node did not drop the other");
     a.shutdown_blocking(secs(5));
     b.shutdown_blocking(secs(5));
+}
+
+// ---- nodes built from a configuration: the PEX keys ------------------------------------------
+
+/// A node built by `NodeBuilder::from_config` from TOML: listening on loopback (several test
+/// peers share 127.0.0.1), with `p2p` and `limits` keys added.
+fn config_node(seed: u8, p2p: &str, limits: &str) -> Node {
+    let text = format!(
+        "[node]\nnetwork = \"test-chain\"\n[p2p]\nladdr = \"tcp://127.0.0.1:0\"\n\
+         allow_duplicate_ip = true\n{p2p}\n[limits]\n{limits}\n"
+    );
+    let config = Config::from_toml_str(&text).expect("valid configuration");
+    NodeBuilder::from_config(&config, NodeKey::from_seed([seed; 32]))
+        .expect("builder")
+        .driver(driver())
+        .shards(1)
+        .channel(chan(0x20, 1, 1024))
+        .start()
+        .expect("node starts")
+}
+
+/// A stock-style peer: compat only, no PEX service, channel 0x00 in the test's hands.
+fn raw_peer(seed: u8) -> (Node, Channel) {
+    let node = builder(seed)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .offer_native(false)
+        .shards(1)
+        .channel(pex::channel_descriptor())
+        .start()
+        .expect("node starts");
+    let channel = node.open_channel(pex::channel_descriptor()).unwrap();
+    (node, channel)
+}
+
+fn pex_bytes(sum: Sum) -> Bytes {
+    Bytes::from(wire::PexMessage { sum: Some(sum) }.encode_to_vec())
+}
+
+fn request() -> Bytes {
+    pex_bytes(Sum::PexRequest(wire::PexRequest {}))
+}
+
+fn addrs_msg(list: &[PexAddr]) -> Bytes {
+    pex_bytes(Sum::PexAddrs(wire::PexAddrs {
+        addrs: list.iter().map(PexAddr::to_wire).collect(),
+    }))
+}
+
+/// Node `n` of the addresses the raw peers hand out, at a routable address.
+fn far(n: u8) -> PexAddr {
+    PexAddr {
+        id: NodeId([n; 20]),
+        ip: IpAddr::V4(Ipv4Addr::new(1, 2, 3, n)),
+        port: 26656,
+    }
+}
+
+/// The next PEX message on `channel`, from `from`.
+fn next_from(channel: &mut Channel, from: NodeId) -> Bytes {
+    loop {
+        let m = channel.recv_blocking(secs(10)).expect("a PEX message");
+        if m.origin == Origin::Peer(from) {
+            return m.payload;
+        }
+    }
+}
+
+/// `node` dials the raw peer, which waits for its request and answers with `list`.
+fn dial_and_answer(node: &Node, raw: &Node, channel: &mut Channel, list: &[PexAddr]) {
+    node.dial_blocking(raw.listen_addr().unwrap(), Some(raw.node_id()))
+        .expect("dial");
+    assert_eq!(next_from(channel, node.node_id()), request(), "asked");
+    channel
+        .send_blocking(Envelope::peer(node.node_id(), addrs_msg(list)), secs(5))
+        .unwrap();
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The reason of the next Down event.
+fn down_reason(events: &mut PeerEvents) -> String {
+    match wait_down(events) {
+        PeerEvent::Down { reason, .. } => reason.to_string(),
+        PeerEvent::Up { .. } => unreachable!(),
+    }
+}
+
+#[test]
+fn pex_request_interval_paces_requests() {
+    // No pacing: five requests at once are all answered.
+    let lax = config_node(10, "", "pex_request_interval = \"0s\"");
+    // An hour: the third request is too soon, however the test is scheduled.
+    let strict = config_node(11, "", "pex_request_interval = \"1h\"");
+    let (raw, mut channel) = raw_peer(12);
+    for node in [&lax, &strict] {
+        raw.dial_blocking(node.listen_addr().unwrap(), Some(node.node_id()))
+            .unwrap();
+    }
+    let mut events = strict.peer_events();
+    for _ in 0..5 {
+        channel
+            .send_blocking(Envelope::peer(lax.node_id(), request()), secs(5))
+            .unwrap();
+        next_from(&mut channel, lax.node_id());
+    }
+    assert_eq!(lax.peers().len(), 1, "the 0s node kept the peer");
+    for _ in 0..3 {
+        let _ = channel.send_blocking(Envelope::peer(strict.node_id(), request()), secs(5));
+    }
+    let reason = down_reason(&mut events);
+    assert!(
+        reason.contains("too soon") && reason.contains("3600s"),
+        "{reason}"
+    );
+    for n in [lax, strict, raw] {
+        n.shutdown_blocking(secs(5));
+    }
+}
+
+#[test]
+fn rule_breakers_are_banned_for_pex_ban_duration() {
+    let banning = config_node(13, "", "");
+    let forgiving = config_node(14, "", "pex_ban_duration = \"0s\"");
+    for (node, banned) in [(banning, true), (forgiving, false)] {
+        let (raw, channel) = raw_peer(15);
+        let mut events = node.peer_events();
+        raw.dial_blocking(node.listen_addr().unwrap(), Some(node.node_id()))
+            .unwrap();
+        // Unsolicited addresses break the rules.
+        channel
+            .send_blocking(
+                Envelope::peer(node.node_id(), addrs_msg(&[far(1)])),
+                secs(5),
+            )
+            .unwrap();
+        let reason = down_reason(&mut events);
+        assert!(reason.contains("unsolicited"), "{reason}");
+        let stats = node.admission_stats().unwrap();
+        assert_eq!(stats.bans, usize::from(banned));
+        // The peer comes back.
+        wait_until("the raw peer sees the disconnect", || {
+            raw.peers().is_empty()
+        });
+        let refused = node.stats().refused;
+        let _ = raw.dial_blocking(node.listen_addr().unwrap(), Some(node.node_id()));
+        if banned {
+            wait_until("the redial is refused", || node.stats().refused > refused);
+            assert!(node.peers().is_empty(), "a banned peer is not admitted");
+        } else {
+            wait_peers(&node, 1);
+        }
+        drop(channel);
+        raw.shutdown_blocking(secs(5));
+        node.shutdown_blocking(secs(5));
+    }
+}
+
+#[test]
+fn pex_max_addresses_per_message_drops_longer_lists() {
+    let node = config_node(16, "", "pex_max_addresses_per_message = 5");
+    let mut events = node.peer_events();
+    let five: Vec<PexAddr> = (1..=5).map(far).collect();
+    let six: Vec<PexAddr> = (11..=16).map(far).collect();
+    let (ok, mut ok_channel) = raw_peer(17);
+    dial_and_answer(&node, &ok, &mut ok_channel, &five);
+    wait_until("five addresses learned", || node.pex_addresses() == five);
+    let (bad, mut bad_channel) = raw_peer(18);
+    dial_and_answer(&node, &bad, &mut bad_channel, &six);
+    let reason = loop {
+        if let PeerEvent::Down { node_id, reason } = wait_down(&mut events)
+            && node_id == bad.node_id()
+        {
+            break reason.to_string();
+        }
+    };
+    assert!(
+        reason.contains("6 addresses, more than the 5 allowed"),
+        "{reason}"
+    );
+    assert_eq!(node.pex_addresses(), five, "nothing of the long list");
+    assert_eq!(node.admission_stats().unwrap().bans, 1);
+    assert_eq!(node.peers().len(), 1, "the other peer stays");
+    for n in [node, ok, bad] {
+        n.shutdown_blocking(secs(5));
+    }
+}
+
+#[test]
+fn an_address_flood_is_capped_by_pex_address_rate_and_burst() {
+    let node = config_node(19, "", "pex_address_burst = 3\npex_address_rate = 0.001");
+    let (raw, mut channel) = raw_peer(20);
+    let flood: Vec<PexAddr> = (1..=200).map(far).collect();
+    dial_and_answer(&node, &raw, &mut channel, &flood);
+    wait_until("the flood is counted", || {
+        node.stats().pex_addresses_rate_limited == 197
+    });
+    assert_eq!(node.pex_addresses(), flood[..3].to_vec());
+    assert_eq!(
+        node.peers().len(),
+        1,
+        "a flood within the message cap is no violation"
+    );
+    node.shutdown_blocking(secs(5));
+    raw.shutdown_blocking(secs(5));
+}
+
+#[test]
+fn max_address_book_size_bounds_the_book_by_eviction() {
+    let node = config_node(21, "", "max_address_book_size = 4");
+    let (raw, mut channel) = raw_peer(22);
+    let list: Vec<PexAddr> = (1..=10).map(far).collect();
+    dial_and_answer(&node, &raw, &mut channel, &list);
+    wait_until("six evictions", || node.stats().pex_addresses_evicted == 6);
+    let book = node.pex_addresses();
+    assert_eq!(book.len(), 4);
+    assert!(book.contains(&far(10)), "the last one in is kept: {book:?}");
+    node.shutdown_blocking(secs(5));
+    raw.shutdown_blocking(secs(5));
+}
+
+#[test]
+fn addr_book_strict_refuses_non_routable_addresses() {
+    let private = PexAddr {
+        ip: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2)),
+        ..far(2)
+    };
+    let loopback = PexAddr {
+        ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ..far(3)
+    };
+    let list = [far(1), private, loopback];
+    // The default (strict, as stock) keeps only the routable one; the raw peer's own
+    // loopback listen address is refused too.
+    let strict = config_node(23, "", "");
+    let (raw, mut channel) = raw_peer(24);
+    dial_and_answer(&strict, &raw, &mut channel, &list);
+    wait_until("three refused", || {
+        strict.stats().pex_addresses_refused == 3
+    });
+    assert_eq!(strict.pex_addresses(), vec![far(1)]);
+    // Off: every one of them, and the raw peer's own.
+    let lax = config_node(25, "addr_book_strict = false", "");
+    dial_and_answer(&lax, &raw, &mut channel, &list);
+    wait_until("all learned", || lax.pex_addresses().len() == 4);
+    assert_eq!(lax.stats().pex_addresses_refused, 0);
+    for n in [strict, lax, raw] {
+        n.shutdown_blocking(secs(5));
+    }
+}
+
+#[test]
+fn private_peer_ids_are_never_sent_nor_learned_from_hearsay() {
+    let secret = pex_node(27, true);
+    let public = pex_node(28, true);
+    let hidden = far(9);
+    let node = config_node(
+        26,
+        &format!(
+            "addr_book_strict = false\nprivate_peer_ids = \"{},{}\"",
+            secret.node_id(),
+            hidden.id
+        ),
+        "",
+    );
+    // Both connect and announce themselves; the node keeps both (it may dial the private one).
+    for n in [&secret, &public] {
+        n.dial_blocking(node.listen_addr().unwrap(), Some(node.node_id()))
+            .unwrap();
+        learns(&node, addr_of(n));
+    }
+    // A stock-style peer asks: it hears of the public node, not the private one.
+    let (raw, mut channel) = raw_peer(29);
+    raw.dial_blocking(node.listen_addr().unwrap(), Some(node.node_id()))
+        .unwrap();
+    channel
+        .send_blocking(Envelope::peer(node.node_id(), request()), secs(5))
+        .unwrap();
+    let answer = next_from(&mut channel, node.node_id());
+    let Some(Sum::PexAddrs(list)) = wire::PexMessage::decode(answer).unwrap().sum else {
+        panic!("not an address list");
+    };
+    let ids: Vec<String> = list.addrs.iter().map(|a| a.id.clone()).collect();
+    assert!(ids.contains(&public.node_id().to_string()), "{ids:?}");
+    assert!(!ids.contains(&secret.node_id().to_string()), "{ids:?}");
+    // Hearsay about a private node is not learned.
+    let (teller, mut teller_channel) = raw_peer(30);
+    dial_and_answer(&node, &teller, &mut teller_channel, &[hidden, far(10)]);
+    learns(&node, far(10));
+    assert!(!node.pex_addresses().contains(&hidden));
+    for n in [node, secret, public, raw, teller] {
+        n.shutdown_blocking(secs(5));
+    }
+}
+
+#[test]
+fn external_address_is_what_peers_see_and_learn() {
+    let node = config_node(31, "external_address = \"203.0.113.7:26656\"", "");
+    let peer = config_node(32, "", "");
+    peer.dial_blocking(node.listen_addr().unwrap(), Some(node.node_id()))
+        .unwrap();
+    let seen = peer.peers()[0].info.node_info.listen_addr.clone();
+    assert_eq!(seen, "tcp://203.0.113.7:26656");
+    // The peer's PEX learns it as the address the node announced (routable: kept strictly).
+    learns(
+        &peer,
+        PexAddr {
+            id: node.node_id(),
+            ip: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
+            port: 26656,
+        },
+    );
+    node.shutdown_blocking(secs(5));
+    peer.shutdown_blocking(secs(5));
+    // An address peers could not parse fails start.
+    let err = builder(33)
+        .external_address("no port here")
+        .start()
+        .unwrap_err();
+    assert!(err.to_string().contains("external address"), "{err}");
 }

@@ -111,21 +111,28 @@ section! {
         /// A native peer that leaves a ping unanswered this long is dropped.
         #[serde(with = "super::duration::serde_text")]
         native_pong_timeout: Duration = Duration::from_secs(5),
-        /// A peer may ask for addresses at most this often; a peer asking sooner is
-        /// disconnected (stock rule: 10s).
+        /// A peer may ask for addresses at most this often (after two free requests); a peer
+        /// asking sooner breaks the PEX rules: disconnected and banned for pex_ban_duration
+        /// (stock rule: 10s; 0s: no pacing).
         #[serde(with = "super::duration::serde_text")]
         pex_request_interval: Duration = Duration::from_secs(10),
-        /// Most addresses accepted in one PEX message (stock: 250); a longer list
-        /// disconnects the peer.
+        /// Most addresses in one PEX message (stock's answers carry at most 250): a longer list
+        /// breaks the PEX rules (the peer is disconnected and banned for pex_ban_duration), and
+        /// this node's answers carry no more. Below 250, honest stock peers with large books
+        /// are dropped.
         pex_max_addresses_per_message: u32 = 250,
         /// Addresses per second accepted from one peer (token-bucket refill); the rest are
-        /// dropped.
+        /// dropped and counted (NodeStats::pex_addresses_rate_limited).
         pex_address_rate: f64 = 0.1,
-        /// Addresses accepted from one peer at once (token-bucket size).
+        /// Addresses accepted from one peer at once (token-bucket size, full when it connects).
         pex_address_burst: u32 = 1000,
-        /// Most addresses kept in the address book; the least useful are evicted.
+        /// Most addresses kept in the address book. When it is full, a new address replaces a
+        /// random one learned from another peer's list; the addresses nodes announced
+        /// themselves (their NodeInfo) are kept.
         max_address_book_size: usize = 20_000,
-        /// How long a peer that broke the PEX rules stays banned (stock: 24h).
+        /// How long a peer that broke the PEX rules (request pacing, unsolicited or too long
+        /// address lists, bad messages) stays banned through the peer manager, besides being
+        /// disconnected (stock: 24h; 0s: disconnected only).
         #[serde(with = "super::duration::serde_text")]
         pex_ban_duration: Duration = DAY,
     }

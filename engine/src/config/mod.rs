@@ -206,9 +206,21 @@ impl Config {
     }
 
     /// The PEX settings when `p2p.pex` is on (the default, as in CometBFT), for
-    /// [`crate::NodeBuilder::pex`]; `None` when it is off. Seed mode is not run yet.
+    /// [`crate::NodeBuilder::pex`]; `None` when it is off. They come from `limits.pex_*`,
+    /// `limits.max_address_book_size`, `p2p.addr_book_strict` and `p2p.private_peer_ids`.
+    /// Seed mode is not run yet.
     pub fn pex_config(&self) -> Option<PexConfig> {
-        self.p2p.pex.then(PexConfig::default)
+        self.p2p.pex.then(|| PexConfig {
+            min_request_interval: self.limits.pex_request_interval,
+            max_addresses: self.limits.max_address_book_size,
+            max_addrs_per_message: self.limits.pex_max_addresses_per_message as usize,
+            address_rate: self.limits.pex_address_rate,
+            address_burst: self.limits.pex_address_burst,
+            ban_duration: self.limits.pex_ban_duration,
+            addr_book_strict: self.p2p.addr_book_strict,
+            private_peer_ids: self.p2p.private_peer_ids.clone(),
+            ..PexConfig::default()
+        })
     }
 
     /// The zstd settings for native connections, `None` when compression is off.

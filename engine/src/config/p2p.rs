@@ -24,7 +24,8 @@ section! {
         /// Address to listen on for incoming connections ("tcp://" is optional).
         #[serde(with = "super::address::serde_text::tcp_socket")]
         laddr: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 26656)),
-        /// Address advertised to peers for them to dial, as host:port. Empty: the listen
+        /// Address advertised to peers for them to dial, as host:port: the NodeInfo listen
+        /// address this node sends, which peers learn and gossip. Empty: the bound listen
         /// address.
         #[serde(with = "super::address::serde_text::optional")]
         external_address: Option<HostPort> = None,
@@ -38,7 +39,8 @@ section! {
         /// Node IDs that are always accepted and dialed, whatever the peer limits.
         #[serde(with = "super::address::serde_text::list")]
         unconditional_peer_ids: Vec<NodeId> = Vec::new(),
-        /// Node IDs whose addresses are never gossiped to other peers.
+        /// Node IDs whose addresses are never gossiped to other peers (stock or ringwire) and
+        /// never learned from another peer's address list.
         #[serde(with = "super::address::serde_text::list")]
         private_peer_ids: Vec<NodeId> = Vec::new(),
         /// Most inbound peers (unconditional peers excepted).
@@ -74,8 +76,8 @@ section! {
         dial_timeout: Duration = Duration::from_secs(3),
         /// Where learned peer addresses are kept (relative to node.home).
         addr_book_file: PathBuf = PathBuf::from("config/addrbook.json"),
-        /// Refuse non-routable addresses (private, loopback) in the address book. Set false
-        /// for private or local networks.
+        /// Refuse non-routable addresses (private, loopback, link-local, unspecified, ...) in
+        /// the address book, learned or announced. Set false for private or local networks.
         addr_book_strict: bool = true,
     }
 }

@@ -44,6 +44,7 @@ pub struct NodeBuilder {
     pub(super) node_key: NodeKey,
     pub(super) node_info: NodeInfo,
     pub(super) listen: Option<SocketAddr>,
+    pub(super) external_address: Option<String>,
     pub(super) shards: usize,
     pub(super) driver: Driver,
     pub(super) pin_threads: bool,
@@ -82,6 +83,7 @@ impl NodeBuilder {
                 },
             },
             listen: None,
+            external_address: None,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             driver: Driver::Auto,
             pin_threads: false,
@@ -114,6 +116,15 @@ impl NodeBuilder {
     /// Listens for inbound TCP on `addr` (port 0 picks one; see [`Node::listen_addr`](super::Node::listen_addr)).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = Some(addr);
+        self
+    }
+
+    /// The address peers are told to dial: the NodeInfo `listen_addr` this node sends (which
+    /// peers learn and gossip through PEX), as `tcp://host:port` or `host:port`, the host an
+    /// IP or a DNS name (CometBFT's `external_address`). Default: the bound listen address.
+    /// For a node behind NAT or listening on `0.0.0.0`; start fails if it does not parse.
+    pub fn external_address(mut self, addr: impl Into<String>) -> Self {
+        self.external_address = Some(addr.into());
         self
     }
 

@@ -69,6 +69,10 @@ impl NodeBuilder {
         if let Some(pex) = config.pex_config() {
             b = b.pex(pex);
         }
+        // The address sent to peers as this node's NodeInfo listen address.
+        if let Some(external) = &config.p2p.external_address {
+            b = b.external_address(format!("tcp://{external}"));
+        }
         Ok(b)
     }
 }

@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::peers::PeerManager;
-use crate::pex::service::PexRuntime;
+use crate::pex::service::{BanFn, PexRuntime};
 use crate::pex::{self, Pex};
 use crate::proto::conn::{Connection, ConnectionConfig};
+use crate::proto::nodeinfo::{NodeInfo, NodeInfoError};
+use crate::proto::secret::NodeId;
 use crate::registry::{PeerGate, Registry, RegistryConfig};
 use crate::router::Router;
 use crate::rt::driver::{self, DriverKind};
@@ -37,6 +39,7 @@ impl NodeBuilder {
         let listen_addr = listeners.first().and_then(|l| l.local_addr().ok());
         let template = self.connection_template(listen_addr);
         let local_id = self.node_key.node_id();
+        check_external_address(self.external_address.as_deref(), local_id)?;
 
         let peering = match self.manager.take() {
             Some(config) => {
@@ -99,9 +102,16 @@ impl NodeBuilder {
             let router = &node.router;
             let channel = router.open_channel(pex::channel_descriptor())?;
             let events = router.registry().subscribe();
-            let runtime =
-                PexRuntime::spawn(router.clone(), Pex::new(local_id, config), channel, events)
-                    .map_err(|e| StartError::Config(format!("cannot start pex: {e}")))?;
+            let mut seed = [0u8; 8];
+            getrandom::fill(&mut seed).map_err(|e| StartError::Config(e.to_string()))?;
+            let state = Pex::new(local_id, config, u64::from_le_bytes(seed));
+            // PEX bans rule breakers through the peer manager, when the node runs one.
+            let ban = node
+                .peering
+                .clone()
+                .map(|p| -> BanFn { Box::new(move |peer, until| p.ban(peer, until)) });
+            let runtime = PexRuntime::spawn(router.clone(), state, channel, events, ban)
+                .map_err(|e| StartError::Config(format!("cannot start pex: {e}")))?;
             node.pex = Some(runtime);
         }
         tracing::info!(
@@ -116,19 +126,20 @@ impl NodeBuilder {
         })
     }
 
-    /// The settings every connection starts from: NodeInfo with the listen address, native
-    /// protocol and capabilities, the peer manager's handshake timeout, then the caller's
-    /// adjustments.
+    /// The settings every connection starts from: NodeInfo with the advertised address (the
+    /// external address, else the bound listen address), native protocol and capabilities, the
+    /// peer manager's handshake timeout, then the caller's adjustments.
     fn connection_template(&mut self, listen_addr: Option<SocketAddr>) -> ConnectionConfig {
         let mut node_info = self.node_info.clone();
-        match listen_addr {
-            Some(a) => node_info.listen_addr = format!("tcp://{a}"),
+        match (&self.external_address, listen_addr) {
+            (Some(external), _) => node_info.listen_addr = external.clone(),
+            (None, Some(a)) => node_info.listen_addr = format!("tcp://{a}"),
             // Stock NodeInfo validation requires a host and port even from a node that does not
             // accept connections.
-            None if node_info.listen_addr.is_empty() => {
+            (None, None) if node_info.listen_addr.is_empty() => {
                 node_info.listen_addr = "tcp://0.0.0.0:0".to_owned();
             }
-            None => {}
+            (None, None) => {}
         }
         let mut template = ConnectionConfig::new(self.node_key.clone(), node_info);
         template.offer_native = self.offer_native;
@@ -216,5 +227,24 @@ impl NodeBuilder {
                 .push(handle);
         }
         Ok(())
+    }
+}
+
+/// Fails start when the external address would make peers refuse this node's NodeInfo (stock
+/// checks `id@listen_addr` parses as a network address).
+fn check_external_address(addr: Option<&str>, id: NodeId) -> Result<(), StartError> {
+    let Some(addr) = addr else {
+        return Ok(());
+    };
+    let probe = NodeInfo {
+        node_id: id.to_string(),
+        listen_addr: addr.to_owned(),
+        ..NodeInfo::default()
+    };
+    match probe.validate() {
+        Err(e @ NodeInfoError::InvalidAddress { .. }) => Err(StartError::Config(format!(
+            "external address {addr:?}: {e}"
+        ))),
+        _ => Ok(()),
     }
 }

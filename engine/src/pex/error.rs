@@ -31,4 +31,12 @@ pub enum PexError {
     /// An address list this node did not ask for.
     #[error("unsolicited pexAddrsMessage")]
     Unsolicited,
+    /// An address list longer than [`crate::pex::PexConfig::max_addrs_per_message`].
+    #[error("pexAddrsMessage carries {count} addresses, more than the {max} allowed")]
+    TooManyAddresses {
+        /// Addresses in the list.
+        count: usize,
+        /// The configured maximum.
+        max: usize,
+    },
 }

@@ -5,28 +5,44 @@
 //! - [`PexConfig`] holds its settings; [`crate::NodeBuilder::pex`] runs it inside a node, on
 //!   compat and native peers alike, with a small service thread (`service`).
 //!
-//! Policy, as stock v0.38–v0.40 (`p2p/pex/pex_reactor.go`):
+//! Policy, as stock v0.38–v0.40 (`p2p/pex/pex_reactor.go`) where stock has one:
 //! - A new **outbound** peer is sent one `PexRequest` (stock asks while its book needs
-//!   addresses; ringwire's in-memory set always does until it is full). An **inbound** peer's
-//!   NodeInfo listen address is learned, nothing is sent.
-//! - A `PexRequest` is answered with up to `max_addrs_per_response` known addresses (never the
-//!   requester's own). Request pacing follows stock exactly: the first request is free, the
-//!   second is free too and starts the clock, and every later one must come at least
-//!   `min_request_interval` (stock: `ensurePeersPeriod / 3` = 10 s) after the previous one, or
-//!   the peer is disconnected with stock's reason ("sent next PEX request too soon").
-//! - A `PexAddrs` without an outstanding request is rejected ("unsolicited pexAddrsMessage") and
-//!   the peer disconnected; so is an undecodable message, an empty one, or an address whose IP
-//!   does not parse or whose port is over 65535 (stock's `NetAddressFromProto`).
-//! - Learned addresses live in a bounded in-memory set (`max_addresses`); when it is full, new
-//!   addresses are ignored. The persistent address book comes later.
+//!   addresses; ringwire asks while its book has room). Every peer's NodeInfo listen address
+//!   is learned as the address it announced; nothing is sent to an inbound peer.
+//! - A `PexRequest` is answered with up to `max_addrs_per_response` addresses chosen at random
+//!   (never the requester's own, never a node of `private_peer_ids`). Request pacing follows
+//!   stock exactly: the first request is free, the second is free too and starts the clock,
+//!   and every later one must come at least `min_request_interval` (stock:
+//!   `ensurePeersPeriod / 3` = 10 s) after the previous one, or the peer breaks the rules
+//!   (stock's reason: "sent next PEX request too soon").
+//! - A `PexAddrs` without an outstanding request ("unsolicited pexAddrsMessage"), an
+//!   undecodable message, an empty one, a list longer than `max_addrs_per_message`, or an
+//!   address whose IP does not parse or whose port is over 65535 (stock's
+//!   `NetAddressFromProto`) breaks the rules too. A peer that breaks them is disconnected and
+//!   banned for `ban_duration` through the peer manager (stock marks it bad for 24 h).
+//! - Each peer has a token bucket of addresses (`address_burst`, refilled at `address_rate`
+//!   per second): addresses of a list beyond it are dropped and counted.
+//! - The address book (`book`) is bounded (`max_addresses`) and evicts at random among the
+//!   addresses learned from other peers' lists when full; an address a node announced itself
+//!   is never overwritten by such hearsay. With `addr_book_strict` it refuses non-routable
+//!   addresses; it never learns a private node's address from hearsay. It lives in memory;
+//!   the persistent address book comes later.
 
 #![forbid(unsafe_code)]
 
 mod addr;
+mod book;
+mod bucket;
+mod config;
 mod error;
+mod routable;
 pub(crate) mod service;
 mod state;
 
 pub use addr::PexAddr;
+pub use config::PexConfig;
 pub use error::PexError;
-pub use state::{Action, PEX_CHANNEL, Pex, PexConfig, channel_descriptor};
+pub use state::{Action, PEX_CHANNEL, Pex, PexStats, channel_descriptor};
+
+#[cfg(test)]
+mod tests;

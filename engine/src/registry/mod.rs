@@ -52,6 +52,10 @@ pub(crate) struct Stats {
     pub(crate) multishot_arms: AtomicU64,
     pub(crate) multishot_receives: AtomicU64,
     pub(crate) zero_copy_writes: AtomicU64,
+    // PEX's address counts (`pex::PexStats`), published by its service.
+    pub(crate) pex_addresses_rate_limited: AtomicU64,
+    pub(crate) pex_addresses_refused: AtomicU64,
+    pub(crate) pex_addresses_evicted: AtomicU64,
 }
 
 /// A snapshot of the node's counters.
@@ -83,6 +87,15 @@ pub struct NodeStats {
     pub multishot_receives: u64,
     /// Writes sent with zero-copy sends (io_uring, at least `Limits::send_zc_threshold`).
     pub zero_copy_writes: u64,
+    /// PEX addresses dropped because their peer sent more than its token bucket allows
+    /// (`limits.pex_address_rate`, `limits.pex_address_burst`).
+    pub pex_addresses_rate_limited: u64,
+    /// PEX addresses refused by policy (ours, unusable, non-routable under
+    /// `p2p.addr_book_strict`, a private node's from hearsay, hearsay about a node that
+    /// announced its own address, or a book full of announced addresses).
+    pub pex_addresses_refused: u64,
+    /// PEX addresses evicted from a full address book for a new one.
+    pub pex_addresses_evicted: u64,
 }
 
 /// A channel this node runs: its descriptor and the sending side of its receive queue.
@@ -392,6 +405,9 @@ impl Registry {
             multishot_arms: s.multishot_arms.load(Ordering::Relaxed),
             multishot_receives: s.multishot_receives.load(Ordering::Relaxed),
             zero_copy_writes: s.zero_copy_writes.load(Ordering::Relaxed),
+            pex_addresses_rate_limited: s.pex_addresses_rate_limited.load(Ordering::Relaxed),
+            pex_addresses_refused: s.pex_addresses_refused.load(Ordering::Relaxed),
+            pex_addresses_evicted: s.pex_addresses_evicted.load(Ordering::Relaxed),
         }
     }
 

@@ -1,0 +1,92 @@
+//! Per-peer state: the address budget, and resynchronising with the connected peers.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+
+#[test]
+fn addresses_beyond_a_peers_budget_are_dropped_and_counted() {
+    let t = Instant::now();
+    let mut p = pex(PexConfig {
+        address_burst: 4,
+        address_rate: 0.5,
+        ..PexConfig::default()
+    });
+    let list = |from: u8| -> Vec<PexAddr> { (from..from + 10).map(addr).collect() };
+    // A burst of 4 out of 10; the other 6 are dropped.
+    p.peer_up(id(1), true, None);
+    assert_eq!(p.receive(id(1), &addrs_bytes(&list(10)), t), None);
+    assert_eq!(p.addresses(), list(10)[..4].to_vec());
+    assert_eq!(p.stats().addresses_rate_limited, 6);
+    // 4 s later, 0.5 per second has refilled 2.
+    p.request(id(1));
+    let later = t + Duration::from_secs(4);
+    assert_eq!(p.receive(id(1), &addrs_bytes(&list(30)), later), None);
+    assert_eq!(p.addresses().len(), 6);
+    assert_eq!(p.stats().addresses_rate_limited, 14);
+    // Another peer has its own budget.
+    p.peer_up(id(2), true, None);
+    assert_eq!(p.receive(id(2), &addrs_bytes(&list(50)), later), None);
+    assert_eq!(p.addresses().len(), 10);
+    assert_eq!(p.stats().addresses_rate_limited, 20);
+    // The peer was not dropped for it: it may be asked again.
+    assert!(p.knows_peer(&id(1)) && p.knows_peer(&id(2)));
+}
+
+#[test]
+fn sync_drops_gone_peers_and_takes_up_new_ones() {
+    let t = Instant::now();
+    let mut p = pex(PexConfig::default());
+    p.peer_up(id(1), true, Some(addr(1)));
+    p.peer_up(id(2), false, Some(addr(2)));
+    // Peer 2 asked twice: its next request would start the clock check.
+    let req = request();
+    p.receive(id(2), &req, t);
+    p.receive(id(2), &req, t);
+    // Events were lost: 1 went away, 3 (outbound) and 4 (inbound) came, 2 stayed.
+    let actions = p.sync([
+        (id(2), false, Some(addr(2))),
+        (id(3), true, Some(addr(3))),
+        (id(4), false, Some(addr(4))),
+    ]);
+    assert_eq!(
+        actions,
+        vec![Action::Send {
+            peer: id(3),
+            payload: crate::pex::state::request_bytes()
+        }],
+        "the new outbound peer is asked"
+    );
+    assert!(!p.knows_peer(&id(1)), "the gone peer's state is dropped");
+    assert!(!p.is_requested(&id(1)));
+    assert!(p.knows_peer(&id(3)) && p.knows_peer(&id(4)));
+    assert_eq!(p.addresses(), (1..=4).map(addr).collect::<Vec<_>>());
+    // Peer 2 kept its state: a third request 1 s later is still too soon.
+    assert!(matches!(
+        p.receive(id(2), &req, t + Duration::from_secs(1)),
+        Some(Action::Disconnect { .. })
+    ));
+    // Syncing again with nobody drops everyone.
+    assert!(p.sync([]).is_empty());
+    for n in 1..=4 {
+        assert!(!p.knows_peer(&id(n)));
+    }
+}
+
+#[test]
+fn a_peer_that_goes_down_is_forgotten() {
+    let t = Instant::now();
+    let mut p = pex(PexConfig {
+        address_burst: 1,
+        ..PexConfig::default()
+    });
+    p.peer_up(id(1), true, None);
+    p.receive(id(1), &addrs_bytes(&[addr(10), addr(11)]), t);
+    assert_eq!(p.stats().addresses_rate_limited, 1);
+    p.peer_down(&id(1));
+    assert!(!p.knows_peer(&id(1)));
+    // Back again: a fresh request and a fresh budget.
+    assert!(p.peer_up(id(1), true, None).is_some());
+    p.receive(id(1), &addrs_bytes(&[addr(12)]), t);
+    assert_eq!(p.addresses(), vec![addr(10), addr(12)]);
+}
