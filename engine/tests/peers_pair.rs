@@ -172,7 +172,7 @@ impl Sim {
                 if matches!(self.conns[conn].ends[dialer], End::Dead) {
                     return; // the dialer gave up; the SYN goes nowhere
                 }
-                match self.nodes[listener].admission().try_accept(ip(dialer)) {
+                match self.nodes[listener].admission().try_accept(ip(dialer), now) {
                     Ok(permit) => {
                         self.conns[conn].ends[listener] = End::Pending(permit);
                         self.after_latency(Event::Handshake { node: dialer, conn });

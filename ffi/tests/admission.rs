@@ -128,11 +128,12 @@ fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn the_41st_inbound_peer_is_refused_with_the_default_inbound_cap() {
     let dir = scratch("inbound-cap");
-    // Forty-one peers share 127.0.0.1 here, so the per-IP rules are opened up; the inbound
-    // cap keeps its default (40).
+    // Forty-one peers share 127.0.0.1 here, so the per-IP rules (the handshake rate too) are
+    // opened up; the inbound cap keeps its default (40).
     let hub = node_from_toml(
         &dir,
-        "allow_duplicate_ip = true\n\n[limits]\nmax_connections_per_ip = 64\n",
+        "allow_duplicate_ip = true\n\n[limits]\nmax_connections_per_ip = 64\n\
+         handshake_burst_per_ip = 64\n",
     );
     let addr = listen_addr(hub);
     let dialers: Vec<Node> = (0..41).map(dialer).collect();

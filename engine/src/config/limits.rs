@@ -42,20 +42,24 @@ section! {
         max_pending_handshakes: u32 = 256,
         /// Connections in the handshake from one IP address.
         max_pending_handshakes_per_ip: u32 = 8,
-        /// Handshakes one IP address may start per second (token-bucket refill). Handshakes
-        /// over the rate are refused before any X25519 or ed25519 work.
+        /// Handshakes one IP address (IPv6: one /64) may start per second (token-bucket
+        /// refill). A socket over the rate is closed at accept, before any X25519 or ed25519
+        /// work, and counted as a `handshake_rate` refusal.
         handshake_rate_per_ip: f64 = 2.0,
         /// Handshakes one IP address may start at once (token-bucket size).
         handshake_burst_per_ip: u32 = 10,
         /// Established connections from one IP address when p2p.allow_duplicate_ip = true
         /// (with false, one, as stock).
         max_connections_per_ip: u32 = 8,
-        /// Pause before accepting again after running out of file descriptors or memory.
+        /// Pause before accepting again after an accept failed (out of file descriptors or
+        /// memory); each failure counts in the node's `accept_errors`.
         #[serde(with = "super::duration::serde_text")]
         accept_backoff: Duration = Duration::from_millis(100),
-        /// Outbound connection attempts in progress at once.
+        /// Outbound connection attempts in progress at once: the peer manager starts no
+        /// dial while this many are in progress (operator dials count too).
         max_concurrent_dials: u32 = 16,
-        /// First pause before redialing a peer; doubles on each failure.
+        /// First pause before redialing a peer; doubles on each failure (each pause is up to
+        /// 20 % shorter at random).
         #[serde(with = "super::duration::serde_text")]
         dial_backoff_min: Duration = Duration::from_secs(1),
         /// Longest pause between redials of a peer.

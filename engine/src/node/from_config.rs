@@ -3,7 +3,7 @@
 //! binding all build their nodes here, so every key means the same on every path.
 
 use crate::config::Config;
-use crate::peers::{AdmissionLimits, ManagerConfig, PeerAddr};
+use crate::peers::{AdmissionLimits, BackoffConfig, HandshakeRate, ManagerConfig, PeerAddr};
 use crate::proto::secret::NodeKey;
 
 use super::{Limits, Node, NodeBuilder, StartError};
@@ -25,6 +25,11 @@ impl NodeBuilder {
                     .map_err(|e| StartError::Config(format!("p2p.persistent_peers: {p}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let handshake_rate = HandshakeRate::per_second(
+            config.limits.handshake_rate_per_ip,
+            config.limits.handshake_burst_per_ip,
+        )
+        .map_err(|e| StartError::Config(format!("limits.handshake_rate_per_ip: {e}")))?;
         let manager = ManagerConfig {
             persistent_peers: persistent,
             limits: AdmissionLimits {
@@ -35,8 +40,15 @@ impl NodeBuilder {
                 max_connections_per_ip: config.limits.max_connections_per_ip as usize,
                 allow_duplicate_ip: config.p2p.allow_duplicate_ip,
                 unconditional_peer_ids: config.p2p.unconditional_peer_ids.clone(),
+                handshake_rate: Some(handshake_rate),
                 ..AdmissionLimits::default()
             },
+            backoff: BackoffConfig {
+                base: config.limits.dial_backoff_min,
+                max_delay: config.limits.dial_backoff_max,
+                ..BackoffConfig::default()
+            },
+            max_concurrent_dials: config.limits.max_concurrent_dials as usize,
             dial_timeout: config.p2p.dial_timeout,
             handshake_timeout: config.p2p.handshake_timeout,
             ..ManagerConfig::default()
@@ -47,6 +59,7 @@ impl NodeBuilder {
             send_rate: config.p2p.send_rate,
             recv_rate: config.p2p.recv_rate,
             flush_throttle: config.p2p.flush_throttle_timeout,
+            accept_backoff: config.limits.accept_backoff,
             ..Limits::default()
         };
         let settings = config.clone();

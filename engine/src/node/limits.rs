@@ -5,6 +5,9 @@ use std::time::Duration;
 /// Default of [`Limits::shard_read_buffers`].
 const DEFAULT_SHARD_READ_BUFFERS: u16 = 256;
 
+/// Shortest [`Limits::accept_backoff`]: a shorter one is raised to this.
+pub(super) const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(1);
+
 /// Most buffers in a provided-buffer ring (the kernel's limit on its entries).
 pub(super) const MAX_SHARD_READ_BUFFERS: u16 = 1 << 15;
 
@@ -66,6 +69,10 @@ pub struct Limits {
     /// a high-priority message waits behind that much lower-priority data at most instead of
     /// a whole socket buffer; see docs/PERFORMANCE.md for the measurement behind the default.
     pub tcp_notsent_lowat: u32,
+    /// How long a shard's listener pauses after a failed accept (out of file descriptors or
+    /// memory) before it accepts again, instead of spinning on the error; each failure counts
+    /// in `NodeStats::accept_errors`. At least 1 ms. Default 100 ms.
+    pub accept_backoff: Duration,
     /// `SO_RCVBUF` of every TCP connection, in bytes; 0 keeps the kernel's autotuning. This
     /// bounds how much the peer can have in flight towards this node, which is what a
     /// high-priority message from the peer waits behind once low-priority data fills the
@@ -106,6 +113,7 @@ impl Default for Limits {
             send_rate: 0,
             recv_rate: 0,
             flush_throttle: Duration::ZERO,
+            accept_backoff: Duration::from_millis(100),
         }
     }
 }

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::peers::AdmissionStats;
+use crate::peers::{AdmissionStats, RefusalCounts};
 use crate::pex::PexAddr;
 use crate::pex::service::PexRuntime;
 use crate::proto::conn::{ChannelDescriptor, PeerInfo};
@@ -217,6 +217,11 @@ impl Node {
     /// if the node runs one.
     pub fn admission_stats(&self) -> Option<AdmissionStats> {
         self.inner.peering.as_ref().map(|p| p.stats())
+    }
+
+    /// The peer manager's refusals so far, by reason, if the node runs one.
+    pub fn admission_refusals(&self) -> Option<RefusalCounts> {
+        self.inner.peering.as_ref().map(|p| p.refusals())
     }
 
     /// Dials `addr` and waits until the peer is up (handshake, NodeInfo and admission done).

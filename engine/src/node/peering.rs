@@ -4,7 +4,8 @@
 //!
 //! - **At accept** (before the connection allocates anything) it takes a
 //!   [`PendingPermit`] from [`Admission::try_accept`]: the global and per-address caps on
-//!   handshakes in progress and the per-address connection cap refuse the socket there.
+//!   handshakes in progress, the per-address connection cap and the per-address handshake
+//!   rate refuse the socket there, before any key exchange.
 //! - **Before a dial** it takes an outbound permit from [`Admission::try_dial`].
 //! - **After the handshake** it promotes the connection's permit: limits, bans and the
 //!   simultaneous-dial [tie-break](crate::peers::resolve) decide, and a replacement is reported
@@ -13,25 +14,36 @@
 //!
 //! The dialer thread asks [`PeerManager::poll_dial`] for due dials, runs them through the
 //! router's dial path, reports failures with [`PeerManager::on_dial_failed`], and sleeps until
-//! [`PeerManager::poll_timeout`] or until a peer goes down. Connections and disconnections
-//! reach the manager from the gate ([`PeerManager::on_connected`],
+//! [`PeerManager::poll_timeout`], until a dial ends or until a peer goes down. Connections and
+//! disconnections reach the manager from the gate ([`PeerManager::on_connected`],
 //! [`PeerManager::on_disconnected`]), with the connection identity the tie-break needs.
 //!
-//! The dials due at one moment run together; the thread polls again once they have all
-//! finished (each is bounded by the dial and handshake timeouts).
+//! The dials run together, at most [`ManagerConfig::max_concurrent_dials`] at once (the
+//! manager stops handing out dials at that many); when one ends the thread polls again, so
+//! the next due dial takes its place at once. Each is bounded by the dial and handshake
+//! timeouts.
+//!
+//! [`ManagerConfig::max_concurrent_dials`]: crate::peers::ManagerConfig::max_concurrent_dials
 //!
 //! Connections without a permit (in-memory pipes, which skip `accept`) take one at admission,
 //! counted under 127.0.0.1.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::Notify;
+
 use crate::peers::{
-    Admission, AdmissionStats, DisconnectReason, Host, PeerAddr, PeerManager, PeerSlot,
-    PendingPermit, Promoted,
+    Admission, AdmissionStats, Dial, DisconnectReason, Host, PeerAddr, PeerManager, PeerSlot,
+    PendingPermit, Promoted, RefusalCounts,
 };
 use crate::proto::conn::{ConnError, PeerInfo};
 use crate::proto::secret::NodeId;
@@ -48,8 +60,9 @@ pub(crate) struct Peering {
     manager: Mutex<PeerManager>,
     admission: Admission,
     slots: Mutex<HashMap<NodeId, PeerSlot>>,
-    stop: Mutex<bool>,
-    wake: Condvar,
+    stop: AtomicBool,
+    /// Wakes the dialer (a peer went down, a ban, stop); remembers one wake while it works.
+    wake: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -62,14 +75,19 @@ impl Peering {
             admission: manager.admission().clone(),
             manager: Mutex::new(manager),
             slots: Mutex::new(HashMap::new()),
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            wake: Notify::new(),
         })
     }
 
     /// Current admission counts.
     pub(crate) fn stats(&self) -> AdmissionStats {
         self.admission.stats()
+    }
+
+    /// Refusals so far, by reason.
+    pub(crate) fn refusals(&self) -> RefusalCounts {
+        self.admission.refusals()
     }
 
     /// Starts the dialer thread.
@@ -89,59 +107,73 @@ impl Peering {
         self.notify();
     }
 
-    /// Tells the dialer thread to stop (its dial in flight fails once the shards stop).
+    /// Tells the dialer thread to stop (its dials in flight are dropped; they fail anyway
+    /// once the shards stop).
     pub(crate) fn stop(&self) {
-        *lock(&self.stop) = true;
-        self.wake.notify_all();
+        self.stop.store(true, Ordering::Release);
+        self.wake.notify_one();
     }
 
     fn notify(&self) {
-        let _guard = lock(&self.stop);
-        self.wake.notify_all();
+        self.wake.notify_one();
     }
 
     fn run_dialer(&self, router: &Router) {
+        clock::block_on(self.dial_loop(router));
+    }
+
+    /// Starts the due dials (the manager caps how many run at once), then waits for a dial to
+    /// end, a wake or the next due time, and again until stopped.
+    async fn dial_loop(&self, router: &Router) {
+        let mut running = FuturesUnordered::new();
         loop {
-            if *lock(&self.stop) {
+            if self.stop.load(Ordering::Acquire) {
                 return;
             }
-            let dials = {
+            let next = {
                 let mut manager = lock(&self.manager);
                 let now = Instant::now();
-                std::iter::from_fn(|| manager.poll_dial(now)).collect::<Vec<_>>()
-            };
-            let runs = dials.into_iter().map(|dial| async move {
-                let id = dial.addr.id;
-                let result = match resolve(&dial.addr) {
-                    Some(addr) => router
-                        .dial_with(
-                            DialTarget::Tcp(addr),
-                            Some(id),
-                            dial.deadline,
-                            Some(Box::new(dial.permit)),
-                        )
-                        .await
-                        .map(|_| ()),
-                    None => Err(DialError::Connect(format!("cannot resolve {}", dial.addr))),
-                };
-                if let Err(e) = result {
-                    tracing::debug!(peer = %id, error = %e, "dial failed");
-                    lock(&self.manager).on_dial_failed(&id, Instant::now());
+                while let Some(dial) = manager.poll_dial(now) {
+                    running.push(self.dial(router, dial));
                 }
-            });
-            clock::block_on(futures_util::future::join_all(runs));
-            let next = lock(&self.manager).poll_timeout();
+                manager.poll_timeout()
+            };
             let now = Instant::now();
-            let wait = next
-                .map_or(IDLE_WAIT, |t| t.saturating_duration_since(now))
-                .min(IDLE_WAIT);
-            let stop = lock(&self.stop);
-            if *stop {
-                return;
-            }
-            if !wait.is_zero() {
-                let _ = self.wake.wait_timeout(stop, wait);
-            }
+            let until = next.map_or(now + IDLE_WAIT, |t| t.min(now + IDLE_WAIT));
+            // A deadline already past still polls the dials once before the next round.
+            let mut woken = std::pin::pin!(self.wake.notified());
+            let event = std::future::poll_fn(|cx| {
+                if woken.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                // A finished dial has already reported its outcome to the manager.
+                if !running.is_empty() && running.poll_next_unpin(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                Poll::Pending
+            });
+            let _ = clock::timeout_at(until, event).await;
+        }
+    }
+
+    /// Runs one dial and reports a failure to the manager.
+    async fn dial(&self, router: &Router, dial: Dial) {
+        let id = dial.addr.id;
+        let result = match resolve(&dial.addr) {
+            Some(addr) => router
+                .dial_with(
+                    DialTarget::Tcp(addr),
+                    Some(id),
+                    dial.deadline,
+                    Some(Box::new(dial.permit)),
+                )
+                .await
+                .map(|_| ()),
+            None => Err(DialError::Connect(format!("cannot resolve {}", dial.addr))),
+        };
+        if let Err(e) = result {
+            tracing::debug!(peer = %id, error = %e, "dial failed");
+            lock(&self.manager).on_dial_failed(&id, Instant::now());
         }
     }
 }
@@ -156,7 +188,7 @@ fn resolve(addr: &PeerAddr) -> Option<SocketAddr> {
 
 impl PeerGate for Peering {
     fn on_accept(&self, addr: SocketAddr) -> Result<Option<Pending>, String> {
-        match self.admission.try_accept(addr.ip()) {
+        match self.admission.try_accept(addr.ip(), Instant::now()) {
             Ok(permit) => Ok(Some(Box::new(permit))),
             Err(refused) => Err(refused.to_string()),
         }
@@ -186,7 +218,7 @@ impl PeerGate for Peering {
         let permit = match pending.and_then(|p| p.downcast::<PendingPermit>().ok()) {
             Some(permit) => Ok(*permit),
             None => match direction {
-                Direction::Inbound => self.admission.try_accept(ip),
+                Direction::Inbound => self.admission.try_accept(ip, now),
                 Direction::Outbound => self.admission.try_dial(id, now),
             },
         };

@@ -20,7 +20,7 @@ use crate::rt::driver::{self, DriverKind};
 use crate::rt::{net, thread};
 use crate::shard::{Command, Inboxes, Shard, ShardConfig};
 
-use super::limits::MAX_SHARD_READ_BUFFERS;
+use super::limits::{MAX_SHARD_READ_BUFFERS, MIN_ACCEPT_BACKOFF};
 use super::peering::Peering;
 use super::{Limits, Node, NodeBuilder, NodeInner, RING_ENTRIES, StartError};
 
@@ -179,6 +179,7 @@ impl NodeBuilder {
             .then_some(limits.send_zc_threshold),
             write_batch: limits.write_batch.max(16 * 1024),
             max_connections: limits.max_connections_per_shard,
+            accept_backoff: limits.accept_backoff.max(MIN_ACCEPT_BACKOFF),
             close_grace: limits.close_grace,
             commands_per_turn: limits.commands_per_turn.max(1),
             notsent_lowat: (limits.tcp_notsent_lowat > 0).then_some(limits.tcp_notsent_lowat),

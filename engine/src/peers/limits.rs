@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::proto::secret::NodeId;
 
 use super::ban::{BanList, DEFAULT_MAX_BANS};
+use super::rate::{HandshakeRate, RateBuckets};
 use super::refusal::{RefusalCounts, Refused};
 use super::tiebreak::{Keep, resolve};
 use super::{ConfigError, Direction};
@@ -41,6 +42,15 @@ pub struct AdmissionLimits {
     /// Most banned peers remembered; when full, the ban that ends first is dropped.
     /// Default 1024.
     pub max_bans: usize,
+    /// Handshakes one address (or IPv6 prefix) may start (`handshake_rate_per_ip`,
+    /// `handshake_burst_per_ip`): over it a socket is refused at accept, before any key
+    /// exchange ([`Refused::HandshakeRate`]). `None`: no limit. Default none; a node built
+    /// from a configuration file gets the file's (2 per second, 10 at once by default).
+    pub handshake_rate: Option<HandshakeRate>,
+    /// Most addresses (or IPv6 prefixes) whose handshake rate is remembered at once; when
+    /// full, the address that has been quiet longest is forgotten (see
+    /// [`Admission`]'s bounds). At least 1. Default 4096.
+    pub max_rate_addresses: usize,
 }
 
 impl Default for AdmissionLimits {
@@ -55,9 +65,14 @@ impl Default for AdmissionLimits {
             ipv6_prefix_len: 64,
             unconditional_peer_ids: Vec::new(),
             max_bans: DEFAULT_MAX_BANS,
+            handshake_rate: None,
+            max_rate_addresses: DEFAULT_MAX_RATE_ADDRESSES,
         }
     }
 }
+
+/// Default of [`AdmissionLimits::max_rate_addresses`].
+const DEFAULT_MAX_RATE_ADDRESSES: usize = 4096;
 
 impl AdmissionLimits {
     /// Checks the settings.
@@ -76,6 +91,14 @@ impl AdmissionLimits {
             return Err(ConfigError::Invalid(
                 "ipv6_prefix_len must be between 32 and 128",
             ));
+        }
+        if let Some(rate) = &self.handshake_rate {
+            rate.validate()?;
+            if self.max_rate_addresses == 0 {
+                return Err(ConfigError::Invalid(
+                    "max_rate_addresses must be at least 1 when the handshake rate is limited",
+                ));
+            }
         }
         Ok(())
     }
@@ -101,6 +124,9 @@ pub struct AdmissionStats {
     pub dialing: usize,
     /// Bans remembered.
     pub bans: usize,
+    /// Addresses (or IPv6 prefixes) whose handshake rate is remembered (their bucket is not
+    /// full).
+    pub rate_addresses: usize,
 }
 
 /// The shared admission state: the gates every connection passes.
@@ -109,8 +135,8 @@ pub struct AdmissionStats {
 ///
 /// 1. **Pending** — right after `accept` (or before `connect`), before any buffer is allocated
 ///    or any key exchanged: [`Admission::try_accept`] checks the global and per-address caps on
-///    handshakes in progress, the per-address connection cap, and (when no peer is exempt) the
-///    inbound limit. [`Admission::try_dial`] checks self, bans, duplicates and the outbound
+///    handshakes in progress, the per-address connection cap, (when no peer is exempt) the
+///    inbound limit, and last the per-address handshake rate, whose token it then takes. [`Admission::try_dial`] checks self, bans, duplicates and the outbound
 ///    limit. Each returns a [`PendingPermit`] that holds the slot until it is promoted or
 ///    dropped; a slowloris socket holds one slot until the handshake deadline and no more.
 /// 2. **Connected** — after the handshake, when the peer's ID is known:
@@ -132,13 +158,20 @@ pub struct AdmissionStats {
 /// - Per-address limits group IPv6 addresses by their [`AdmissionLimits::ipv6_prefix_len`]-bit
 ///   prefix (an IPv6 user holds a whole /64); the duplicate-IP rule compares exact addresses, as
 ///   stock does. IPv4-mapped IPv6 addresses count as the IPv4 address.
+/// - The handshake rate ([`AdmissionLimits::handshake_rate`]) is a token bucket per address
+///   (or prefix): each admitted socket takes a token, a socket refused for another reason
+///   takes none, and an address that has used its burst is refused until it earns a token
+///   back.
 ///
 /// # Bounds
 ///
 /// Every map is bounded by the caps: pending-per-address entries by
 /// [`AdmissionLimits::max_pending_inbound`], dials by the outbound cap plus the unconditional
 /// peers, peers and their addresses by the inbound and outbound caps plus the unconditional
-/// peers, bans by [`AdmissionLimits::max_bans`].
+/// peers, bans by [`AdmissionLimits::max_bans`], handshake-rate buckets by
+/// [`AdmissionLimits::max_rate_addresses`]: a full bucket is forgotten at once (it means
+/// nothing), and when every place holds one that is not, a new address takes the place of the
+/// address quiet longest, which starts again with a full bucket.
 ///
 /// # Sharing
 ///
@@ -212,6 +245,7 @@ struct State {
     peers_by_ip: HashMap<IpAddr, usize>,
     bans: BanList,
     refusals: RefusalCounts,
+    rate: RateBuckets,
 }
 
 impl Admission {
@@ -220,6 +254,7 @@ impl Admission {
         config.validate()?;
         let unconditional = config.unconditional_peer_ids.iter().copied().collect();
         let bans = BanList::new(config.max_bans);
+        let rate = RateBuckets::new(config.handshake_rate, config.max_rate_addresses);
         Ok(Self {
             shared: Arc::new(Mutex::new(State {
                 config,
@@ -237,6 +272,7 @@ impl Admission {
                 peers_by_ip: HashMap::new(),
                 bans,
                 refusals: RefusalCounts::default(),
+                rate,
             })),
         })
     }
@@ -245,12 +281,18 @@ impl Admission {
         lock(&self.shared)
     }
 
-    /// Admits an accepted socket from `ip` to its handshake, or refuses it. Call this before
-    /// allocating anything for the connection.
-    pub fn try_accept(&self, ip: IpAddr) -> Result<PendingPermit, Refused> {
+    /// Admits an accepted socket from `ip` to its handshake at `now`, or refuses it. Call this
+    /// before allocating anything for the connection.
+    pub fn try_accept(&self, ip: IpAddr, now: Instant) -> Result<PendingPermit, Refused> {
         let mut state = self.lock();
         let key = state.key(ip);
-        let result = state.check_accept(key);
+        let result = state.check_accept(key).and_then(|()| {
+            if state.rate.try_take(key, now) {
+                Ok(())
+            } else {
+                Err(Refused::HandshakeRate)
+            }
+        });
         match result {
             Ok(()) => {
                 state.pending_inbound = state.pending_inbound.saturating_add(1);
@@ -349,6 +391,7 @@ impl Admission {
             pending_inbound: state.pending_inbound,
             dialing: state.dialing.len(),
             bans: state.bans.len(),
+            rate_addresses: state.rate.len(),
         }
     }
 

@@ -33,6 +33,10 @@ pub struct ManagerConfig {
     /// Most dial targets besides the configured persistent peers (operator dials, and later
     /// the address book). Default 256.
     pub max_dial_targets: usize,
+    /// Most dials in progress at once (`max_concurrent_dials`), operator dials included:
+    /// [`PeerManager::poll_dial`] starts no more while this many hold an outbound permit.
+    /// At least 1. Default 16.
+    pub max_concurrent_dials: usize,
 }
 
 impl Default for ManagerConfig {
@@ -44,6 +48,7 @@ impl Default for ManagerConfig {
             dial_timeout: Duration::from_secs(3),
             handshake_timeout: Duration::from_secs(20),
             max_dial_targets: 256,
+            max_concurrent_dials: 16,
         }
     }
 }
@@ -61,6 +66,11 @@ impl ManagerConfig {
         if self.handshake_timeout.is_zero() {
             return Err(ConfigError::Invalid(
                 "handshake_timeout must be greater than zero",
+            ));
+        }
+        if self.max_concurrent_dials == 0 {
+            return Err(ConfigError::Invalid(
+                "max_concurrent_dials must be at least 1",
             ));
         }
         Ok(())
@@ -164,6 +174,9 @@ struct Connected {
 ///   not end in a protocol error, so a peer that accepts and drops us keeps backing off.
 /// - While no outbound place is free, [`PeerManager::poll_timeout`] does not report targets
 ///   that need one, so a full node does not spin; a failed dial or a disconnect wakes them.
+/// - At most [`ManagerConfig::max_concurrent_dials`] dials are in progress at once (every
+///   outbound permit counts, an operator's dial too): at the cap `poll_dial` returns `None`
+///   and `poll_timeout` reports nothing, and the end of a dial makes room.
 ///
 /// # Seams
 ///
@@ -287,6 +300,9 @@ impl PeerManager {
 
     /// The next dial to perform at `now`, if any. Call until it returns `None`.
     pub fn poll_dial(&mut self, now: Instant) -> Option<Dial> {
+        if !self.has_dial_room() {
+            return None;
+        }
         for id in self.candidates(now) {
             match self.admission.try_dial(id, now) {
                 Ok(permit) => {
@@ -337,9 +353,19 @@ impl PeerManager {
         ready.into_iter().map(|(_, _, id)| id).collect()
     }
 
+    /// Whether a dial may start without passing [`ManagerConfig::max_concurrent_dials`].
+    fn has_dial_room(&self) -> bool {
+        self.admission.stats().dialing < self.config.max_concurrent_dials
+    }
+
     /// The earliest instant at which [`PeerManager::poll_dial`] may have work, if any target
-    /// is waiting. Targets that need an outbound place are left out while none is free.
+    /// is waiting. Targets that need an outbound place are left out while none is free, and
+    /// all of them while [`ManagerConfig::max_concurrent_dials`] dials are in progress (the end
+    /// of one is the next event).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.has_dial_room() {
+            return None;
+        }
         let room = self.admission.has_outbound_room();
         self.targets
             .iter()

@@ -10,7 +10,8 @@
 //! - [`BackoffConfig`], [`Retry`] — jittered, capped exponential backoff per peer.
 //! - [`Admission`] — inbound/outbound limits, per-address and pending-handshake caps, enforced
 //!   before any large allocation; [`PendingPermit`] and [`PeerSlot`] hold places and free them
-//!   when dropped; [`RefusalCounts`] counts refusals for metrics.
+//!   when dropped; [`RefusalCounts`] counts refusals for metrics; [`HandshakeRate`] is the
+//!   per-address token bucket on handshakes started.
 //! - [`resolve`] — the tie-break that leaves exactly one connection between two nodes that
 //!   dial each other at once.
 //! - [`BanList`] — banned peers with expiry.
@@ -24,6 +25,7 @@ mod ban;
 mod error;
 mod limits;
 mod manager;
+mod rate;
 mod refusal;
 mod tiebreak;
 
@@ -41,6 +43,7 @@ pub use limits::{
     Admission, AdmissionLimits, AdmissionStats, ConnectionId, PeerSlot, PendingPermit, Promoted,
 };
 pub use manager::{AddPeerError, Dial, DisconnectReason, ManagerConfig, PeerManager, TargetView};
+pub use rate::HandshakeRate;
 pub use refusal::{RefusalCounts, Refused};
 pub use tiebreak::{Keep, dialer, resolve};
 

@@ -39,6 +39,9 @@ pub enum Refused {
     /// The peer authenticated with another ID than the one dialed.
     #[error("peer's authenticated ID is not the ID that was dialed")]
     IdMismatch,
+    /// The address started more handshakes than its rate allows.
+    #[error("too many handshakes started from this address (handshake rate)")]
+    HandshakeRate,
 }
 
 /// Refusals counted by reason since start. A plain snapshot: the metrics layer reads it.
@@ -68,6 +71,8 @@ pub struct RefusalCounts {
     pub banned: u64,
     /// [`Refused::IdMismatch`].
     pub id_mismatch: u64,
+    /// [`Refused::HandshakeRate`].
+    pub handshake_rate: u64,
 }
 
 impl RefusalCounts {
@@ -86,6 +91,7 @@ impl RefusalCounts {
             Refused::AlreadyDialing => &mut self.already_dialing,
             Refused::Banned => &mut self.banned,
             Refused::IdMismatch => &mut self.id_mismatch,
+            Refused::HandshakeRate => &mut self.handshake_rate,
         };
         *counter = counter.saturating_add(1);
     }
@@ -105,6 +111,7 @@ impl RefusalCounts {
             Refused::AlreadyDialing => self.already_dialing,
             Refused::Banned => self.banned,
             Refused::IdMismatch => self.id_mismatch,
+            Refused::HandshakeRate => self.handshake_rate,
         }
     }
 
@@ -118,7 +125,7 @@ impl RefusalCounts {
 
 impl Refused {
     /// Every reason, in declaration order.
-    pub const ALL: [Refused; 12] = [
+    pub const ALL: [Refused; 13] = [
         Refused::PendingFull,
         Refused::PendingPerIpFull,
         Refused::PerIpFull,
@@ -131,6 +138,7 @@ impl Refused {
         Refused::AlreadyDialing,
         Refused::Banned,
         Refused::IdMismatch,
+        Refused::HandshakeRate,
     ];
 }
 
@@ -149,6 +157,6 @@ mod tests {
         for (i, reason) in Refused::ALL.iter().enumerate() {
             assert_eq!(counts.get(*reason), i as u64 + 1, "{reason}");
         }
-        assert_eq!(counts.total(), (1..=12).sum::<u64>());
+        assert_eq!(counts.total(), (1..=13).sum::<u64>());
     }
 }

@@ -47,6 +47,7 @@ pub(crate) struct Stats {
     pub(crate) io_errors: AtomicU64,
     pub(crate) accepted: AtomicU64,
     pub(crate) accept_refused: AtomicU64,
+    pub(crate) accept_errors: AtomicU64,
     pub(crate) events_lagged: AtomicU64,
     pub(crate) read_buffers_exhausted: AtomicU64,
     pub(crate) multishot_arms: AtomicU64,
@@ -77,6 +78,9 @@ pub struct NodeStats {
     pub accepted: u64,
     /// Inbound TCP connections refused at once (connection limit).
     pub accept_refused: u64,
+    /// Accepts that failed (out of file descriptors or memory); after each the listener
+    /// pauses for `Limits::accept_backoff`.
+    pub accept_errors: u64,
     /// Peer events lost by subscribers that fell behind.
     pub events_lagged: u64,
     /// Reads that found every lent read buffer of their shard in use (retried).
@@ -400,6 +404,7 @@ impl Registry {
             io_errors: s.io_errors.load(Ordering::Relaxed),
             accepted: s.accepted.load(Ordering::Relaxed),
             accept_refused: s.accept_refused.load(Ordering::Relaxed),
+            accept_errors: s.accept_errors.load(Ordering::Relaxed),
             events_lagged: s.events_lagged.load(Ordering::Relaxed),
             read_buffers_exhausted: s.read_buffers_exhausted.load(Ordering::Relaxed),
             multishot_arms: s.multishot_arms.load(Ordering::Relaxed),

@@ -66,6 +66,8 @@ pub(crate) struct ShardConfig {
     pub(crate) write_batch: usize,
     /// Most connections on one shard; further inbound ones are closed at once.
     pub(crate) max_connections: usize,
+    /// Pause of the accept loop after a failed accept (out of descriptors or memory).
+    pub(crate) accept_backoff: Duration,
     /// How long a closing connection may take to flush its last bytes.
     pub(crate) close_grace: Duration,
     /// Inbox commands handled in a row before the shard yields to I/O (at least 1).
@@ -472,8 +474,13 @@ async fn accept_loop(shard: Rc<Shard>, listener: Listener) {
             }
             Err(e) => {
                 // Out of descriptors or memory: back off instead of spinning.
+                shard
+                    .registry
+                    .stats
+                    .accept_errors
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(shard = shard.index, error = %e, "accept failed");
-                time::sleep_until(Instant::now() + Duration::from_millis(50)).await;
+                time::sleep_until(Instant::now() + shard.config.accept_backoff).await;
             }
         }
     }

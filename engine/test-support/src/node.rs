@@ -105,3 +105,11 @@ pub fn wait_down(events: &mut ringwire::router::PeerEvents) -> PeerEvent {
         }
     }
 }
+
+/// A builder for node `seed` made from a configuration file's text the way `ringwire node`
+/// makes one (`NodeBuilder::from_config`), with the driver under test.
+pub fn builder_from_toml(seed: u8, toml: &str) -> NodeBuilder {
+    let mut config = ringwire::config::Config::from_toml_str(toml).expect("test configuration");
+    config.engine.driver = driver();
+    NodeBuilder::from_config(&config, NodeKey::from_seed([seed; 32])).expect("from_config")
+}

@@ -30,7 +30,11 @@ fn admission(f: impl FnOnce(&mut AdmissionLimits)) -> Admission {
 
 fn connect_in(a: &Admission, peer: NodeId, ip: IpAddr) -> PeerSlot {
     let now = Instant::now();
-    let promoted = a.try_accept(ip).unwrap().promote(peer, ip, now).unwrap();
+    let promoted = a
+        .try_accept(ip, now)
+        .unwrap()
+        .promote(peer, ip, now)
+        .unwrap();
     assert_eq!(promoted.displaced, None);
     promoted.slot
 }
@@ -74,24 +78,32 @@ fn bad_settings_are_refused_at_start() {
 #[test]
 fn global_pending_cap() {
     let a = admission(|c| c.max_pending_inbound = 3);
-    let permits: Vec<_> = (1..=3).map(|n| a.try_accept(v4(n)).unwrap()).collect();
-    assert_eq!(a.try_accept(v4(9)).unwrap_err(), Refused::PendingFull);
+    let permits: Vec<_> = (1..=3)
+        .map(|n| a.try_accept(v4(n), Instant::now()).unwrap())
+        .collect();
+    assert_eq!(
+        a.try_accept(v4(9), Instant::now()).unwrap_err(),
+        Refused::PendingFull
+    );
     assert_eq!(a.stats().pending_inbound, 3);
     drop(permits);
     assert_eq!(a.stats().pending_inbound, 0);
-    assert!(a.try_accept(v4(9)).is_ok());
+    assert!(a.try_accept(v4(9), Instant::now()).is_ok());
     assert_eq!(a.refusals().pending_full, 1);
 }
 
 #[test]
 fn per_address_pending_cap() {
     let a = admission(|c| c.max_pending_inbound_per_ip = 2);
-    let first = a.try_accept(v4(1)).unwrap();
-    let _second = a.try_accept(v4(1)).unwrap();
-    assert_eq!(a.try_accept(v4(1)).unwrap_err(), Refused::PendingPerIpFull);
-    let _other = a.try_accept(v4(2)).unwrap();
+    let first = a.try_accept(v4(1), Instant::now()).unwrap();
+    let _second = a.try_accept(v4(1), Instant::now()).unwrap();
+    assert_eq!(
+        a.try_accept(v4(1), Instant::now()).unwrap_err(),
+        Refused::PendingPerIpFull
+    );
+    let _other = a.try_accept(v4(2), Instant::now()).unwrap();
     first.release();
-    let _third = a.try_accept(v4(1)).unwrap();
+    let _third = a.try_accept(v4(1), Instant::now()).unwrap();
     assert_eq!(a.refusals().pending_per_ip_full, 1);
 }
 
@@ -103,8 +115,11 @@ fn per_address_connection_cap_counts_pending_and_connected() {
     });
     let _p1 = connect_in(&a, id(1), v4(1));
     let _p2 = connect_in(&a, id(2), v4(1));
-    let pending = a.try_accept(v4(1)).unwrap();
-    assert_eq!(a.try_accept(v4(1)).unwrap_err(), Refused::PerIpFull);
+    let pending = a.try_accept(v4(1), Instant::now()).unwrap();
+    assert_eq!(
+        a.try_accept(v4(1), Instant::now()).unwrap_err(),
+        Refused::PerIpFull
+    );
     drop(pending);
     // Promotion checks the cap too: an outbound connection to a crowded address.
     let _p3 = connect_in(&a, id(3), v4(1));
@@ -118,17 +133,20 @@ fn ipv6_counts_per_prefix_and_mapped_ipv4_as_ipv4() {
     let a = admission(|c| c.max_pending_inbound_per_ip = 1);
     let base: u128 = 0x2001_0db8_0001_0002_0000_0000_0000_0000;
     let ip6 = |low: u128| IpAddr::V6(Ipv6Addr::from(base | low));
-    let _p = a.try_accept(ip6(1)).unwrap();
+    let _p = a.try_accept(ip6(1), Instant::now()).unwrap();
     assert_eq!(
-        a.try_accept(ip6(0xffff)).unwrap_err(),
+        a.try_accept(ip6(0xffff), Instant::now()).unwrap_err(),
         Refused::PendingPerIpFull
     );
     let other_prefix = IpAddr::V6(Ipv6Addr::from(base + (1u128 << 64)));
-    let _q = a.try_accept(other_prefix).unwrap();
+    let _q = a.try_accept(other_prefix, Instant::now()).unwrap();
 
-    let _r = a.try_accept(v4(7)).unwrap();
+    let _r = a.try_accept(v4(7), Instant::now()).unwrap();
     let mapped = IpAddr::V6(Ipv4Addr::new(10, 0, 0, 7).to_ipv6_mapped());
-    assert_eq!(a.try_accept(mapped).unwrap_err(), Refused::PendingPerIpFull);
+    assert_eq!(
+        a.try_accept(mapped, Instant::now()).unwrap_err(),
+        Refused::PendingPerIpFull
+    );
 }
 
 #[test]
@@ -137,8 +155,12 @@ fn full_prefix_length_counts_each_ipv6_address() {
         c.max_pending_inbound_per_ip = 1;
         c.ipv6_prefix_len = 128;
     });
-    let _p = a.try_accept("2001:db8::1".parse().unwrap()).unwrap();
-    let _q = a.try_accept("2001:db8::2".parse().unwrap()).unwrap();
+    let _p = a
+        .try_accept("2001:db8::1".parse().unwrap(), Instant::now())
+        .unwrap();
+    let _q = a
+        .try_accept("2001:db8::2".parse().unwrap(), Instant::now())
+        .unwrap();
 }
 
 #[test]
@@ -146,7 +168,10 @@ fn inbound_limit_refuses_before_the_handshake_when_no_one_is_exempt() {
     let a = admission(|c| c.max_inbound = 2);
     let _p1 = connect_in(&a, id(1), v4(1));
     let _p2 = connect_in(&a, id(2), v4(2));
-    assert_eq!(a.try_accept(v4(3)).unwrap_err(), Refused::InboundFull);
+    assert_eq!(
+        a.try_accept(v4(3), Instant::now()).unwrap_err(),
+        Refused::InboundFull
+    );
     assert_eq!(a.stats().inbound, 2);
 }
 
@@ -158,7 +183,7 @@ fn unconditional_peers_pass_a_full_inbound_set() {
     });
     let _p1 = connect_in(&a, id(1), v4(1));
     // The ID is unknown before the handshake, so the socket is admitted...
-    let permit = a.try_accept(v4(2)).unwrap();
+    let permit = a.try_accept(v4(2), Instant::now()).unwrap();
     // ...and refused once it turns out to be an ordinary peer.
     let err = permit.promote(id(2), v4(2), Instant::now()).unwrap_err();
     assert_eq!(err, Refused::InboundFull);
@@ -221,7 +246,7 @@ fn dial_refusals() {
 fn promotion_refusals() {
     let a = admission(|_| {});
     let now = Instant::now();
-    let err = a.try_accept(v4(1)).unwrap().promote(LOCAL, v4(1), now);
+    let err = a.try_accept(v4(1), now).unwrap().promote(LOCAL, v4(1), now);
     assert_eq!(err.unwrap_err(), Refused::SelfConnection);
     let dial = a.try_dial(id(1), now).unwrap();
     assert_eq!(dial.dialed(), Some(id(1)));
@@ -230,7 +255,7 @@ fn promotion_refusals() {
         Refused::IdMismatch
     );
     a.ban(id(3), now + Duration::from_secs(1));
-    let err = a.try_accept(v4(3)).unwrap().promote(id(3), v4(3), now);
+    let err = a.try_accept(v4(3), now).unwrap().promote(id(3), v4(3), now);
     assert_eq!(err.unwrap_err(), Refused::Banned);
     assert!(a.is_banned(&id(3), now));
     assert!(a.unban(&id(3)));
@@ -247,10 +272,11 @@ fn promotion_refusals() {
 fn duplicate_ip_rule() {
     let strict = admission(|_| {});
     let _p1 = connect_in(&strict, id(1), v4(1));
-    let err = strict
-        .try_accept(v4(1))
-        .unwrap()
-        .promote(id(2), v4(1), Instant::now());
+    let err =
+        strict
+            .try_accept(v4(1), Instant::now())
+            .unwrap()
+            .promote(id(2), v4(1), Instant::now());
     assert_eq!(err.unwrap_err(), Refused::DuplicateIp);
     let dial = strict.try_dial(id(3), Instant::now()).unwrap();
     let err = dial.promote(id(3), v4(1), Instant::now());
@@ -269,7 +295,7 @@ fn simultaneous_dial_keeps_the_lower_ids_dial_on_both_sides() {
     // LOW's view: its own dial wins.
     let low = Admission::new(LOW, AdmissionLimits::default()).unwrap();
     let out = low.try_dial(HIGH, now).unwrap();
-    let inn = low.try_accept(v4(2)).unwrap();
+    let inn = low.try_accept(v4(2), now).unwrap();
     let kept = out.promote(HIGH, v4(2), now).unwrap().slot;
     assert_eq!(
         inn.promote(HIGH, v4(2), now).unwrap_err(),
@@ -283,7 +309,7 @@ fn simultaneous_dial_keeps_the_lower_ids_dial_on_both_sides() {
     // HIGH's view, the other order of completion: LOW's dial (inbound here) wins.
     let high = Admission::new(HIGH, AdmissionLimits::default()).unwrap();
     let out = high.try_dial(LOW, now).unwrap();
-    let inn = high.try_accept(v4(1)).unwrap();
+    let inn = high.try_accept(v4(1), now).unwrap();
     let first = out.promote(LOW, v4(1), now).unwrap();
     let second = inn.promote(LOW, v4(1), now).unwrap();
     assert_eq!(second.displaced, Some(first.slot.conn_id()));
@@ -311,7 +337,7 @@ fn a_reconnecting_peer_replaces_its_stale_connection_even_when_full() {
     let now = Instant::now();
     let stale = connect_in(&a, id(1), v4(1));
     let fresh = a
-        .try_accept(v4(2))
+        .try_accept(v4(2), now)
         .unwrap()
         .promote(id(1), v4(2), now)
         .unwrap();
@@ -333,7 +359,7 @@ fn a_peer_being_dialed_connects_inbound_on_the_dials_place() {
     let _other = connect_in(&a, id(1), v4(1));
     let dial = a.try_dial(id(2), now).unwrap();
     let inbound = a
-        .try_accept(v4(2))
+        .try_accept(v4(2), now)
         .unwrap()
         .promote(id(2), v4(2), now)
         .unwrap();
@@ -443,7 +469,7 @@ proptest! {
         let mut slots: Vec<PeerSlot> = Vec::new();
         for op in ops {
             match op {
-                Op::Accept(ip) => permits.extend(a.try_accept(v4(ip)).ok()),
+                Op::Accept(ip) => permits.extend(a.try_accept(v4(ip), now).ok()),
                 Op::Dial(peer) => permits.extend(a.try_dial(id(peer), now).ok()),
                 Op::Promote { permit, peer, ip } => {
                     if !permits.is_empty() {

@@ -212,11 +212,48 @@ fn unconditional_peers_are_dialed_past_the_limit() {
 }
 
 #[test]
+fn at_most_max_concurrent_dials_run_at_once() {
+    let (mut m, now) = manager(&[1, 2, 3, 4], |c| c.max_concurrent_dials = 2);
+    let mut dials = dial_ids(&mut m, now);
+    let ids: Vec<NodeId> = dials.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [id(1), id(2)]);
+    // Targets 3 and 4 are due, but two dials run: nothing to wake for until one ends.
+    assert_eq!(m.poll_timeout(), None);
+    assert!(m.poll_dial(now).is_none());
+    // A failed dial makes room for the next target at once.
+    let (failed, dial) = dials.remove(0);
+    drop(dial);
+    m.on_dial_failed(&failed, now);
+    assert_eq!(m.poll_timeout(), Some(now));
+    let third = dial_ids(&mut m, now);
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].0, id(3));
+    // A completed one too; an operator's dial (a permit taken outside the manager) counts.
+    let (_, dial) = dials.remove(0);
+    let _slot = complete(&mut m, dial, now);
+    let operator = m.admission().try_dial(id(9), now).unwrap();
+    assert_eq!(m.admission().stats().dialing, 2);
+    assert!(m.poll_dial(now).is_none());
+    drop(operator);
+    assert_eq!(m.poll_dial(now).unwrap().addr.id, id(4));
+}
+
+#[test]
+fn max_concurrent_dials_defaults_to_16_and_must_be_positive() {
+    assert_eq!(ManagerConfig::default().max_concurrent_dials, 16);
+    let zero = ManagerConfig {
+        max_concurrent_dials: 0,
+        ..ManagerConfig::default()
+    };
+    assert!(zero.validate().is_err());
+}
+
+#[test]
 fn an_inbound_peer_is_not_dialed_and_reconnects_after_it_drops() {
     let (mut m, now) = manager(&[1], |_| {});
     let slot = m
         .admission()
-        .try_accept(ip(1))
+        .try_accept(ip(1), now)
         .unwrap()
         .promote(id(1), ip(1), now)
         .unwrap()
@@ -280,7 +317,7 @@ fn a_displaced_connection_closing_is_not_a_disconnect() {
     // id(1) < LOCAL, so id(1)'s own dial (inbound here) replaces ours.
     let second = m
         .admission()
-        .try_accept(ip(1))
+        .try_accept(ip(1), now)
         .unwrap()
         .promote(id(1), ip(1), now)
         .unwrap();
@@ -371,7 +408,7 @@ fn an_inbound_connection_during_our_dial_settles_a_transient_target() {
     let (_, dial) = dial_ids(&mut m, now).pop().unwrap();
     let inbound = m
         .admission()
-        .try_accept(ip(1))
+        .try_accept(ip(1), now)
         .unwrap()
         .promote(id(1), ip(1), now)
         .unwrap()
@@ -394,6 +431,7 @@ fn a_healed_partition_reconnects_without_a_storm() {
         c.backoff = BackoffConfig::default();
         c.limits.max_outbound = 40;
         c.limits.allow_duplicate_ip = true;
+        c.max_concurrent_dials = 40;
     });
     let mut slots: Vec<PeerSlot> = dial_ids(&mut m, start)
         .into_iter()
@@ -454,14 +492,14 @@ fn connection_ids_from_events_are_opaque() {
 
 #[test]
 fn limits_flow_into_admission() {
-    let (m, _) = manager(&[], |c| {
+    let (m, now) = manager(&[], |c| {
         c.limits = AdmissionLimits {
             max_inbound: 0,
             ..AdmissionLimits::default()
         }
     });
     assert_eq!(
-        m.admission().try_accept(ip(1)).unwrap_err(),
+        m.admission().try_accept(ip(1), now).unwrap_err(),
         Refused::InboundFull
     );
 }
@@ -472,7 +510,7 @@ fn a_peer_admitted_behind_the_managers_back_is_not_redialled_in_a_loop() {
     // Connected through the admission, not yet reported to the manager.
     let _slot = m
         .admission()
-        .try_accept(ip(1))
+        .try_accept(ip(1), now)
         .unwrap()
         .promote(id(1), ip(1), now)
         .unwrap()
@@ -564,7 +602,7 @@ mod ops {
                     Op::Inbound { peer } => {
                         let promoted = m
                             .admission()
-                            .try_accept(ip(peer))
+                            .try_accept(ip(peer), now)
                             .ok()
                             .and_then(|permit| permit.promote(id(peer), ip(peer), now).ok());
                         if let Some(promoted) = promoted {

@@ -1,2 +1,3 @@
 mod limits;
 mod manager;
+mod rate;

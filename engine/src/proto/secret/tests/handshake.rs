@@ -70,6 +70,39 @@ fn one_byte_at_a_time() {
     assert_eq!(got, b"ping");
 }
 
+/// `docs/THREATS.md` row 4: a socket that has not sent its whole ephemeral key costs no key
+/// agreement and no signature. Both happen in one step that also queues our authentication
+/// frame (sealed with the agreed keys, holding the signature), so that frame's absence shows
+/// neither ran; it appears the moment the key's last byte arrives.
+#[test]
+fn key_agreement_and_signature_wait_for_the_whole_ephemeral_key() {
+    let (mut a, mut b) = pair();
+    let (mut a_out, mut b_out) = (Vec::new(), Vec::new());
+    a.poll_transmit(&mut a_out);
+    b.poll_transmit(&mut b_out);
+    assert_eq!(
+        (a_out.len(), b_out.len()),
+        (35, 35),
+        "only the ephemeral messages"
+    );
+    for byte in &b_out[..34] {
+        assert_eq!(a.handle_input(std::slice::from_ref(byte)).unwrap(), 1);
+        let mut more = Vec::new();
+        a.poll_transmit(&mut more);
+        assert!(more.is_empty(), "nothing agreed or signed yet");
+        assert!(format!("{a:?}").contains("\"ephemeral\""));
+    }
+    assert_eq!(a.handle_input(&b_out[34..]).unwrap(), 1);
+    let mut auth = Vec::new();
+    a.poll_transmit(&mut auth);
+    assert_eq!(
+        auth.len(),
+        FRAME_SEALED_SIZE,
+        "keys agreed, our signature sealed"
+    );
+    assert!(format!("{a:?}").contains("\"auth\""));
+}
+
 #[test]
 fn sessions_exchange_data_both_ways_after_handshake() {
     let (a, b) = pair();
