@@ -214,7 +214,9 @@ pub enum Event {
     /// A request sent with [`Connection::request`] could not be sent (the connection is
     /// closing).
     RequestFailed(RequestId),
-    /// The peer cancelled a request it had sent us; no answer is needed.
+    /// The peer cancelled a request it had sent us; no answer is needed. The request keeps its
+    /// place among those the peer may have in flight until the application is done with it
+    /// ([`Connection::respond`] or [`Connection::finish_request`]).
     Cancelled(RequestId),
     /// The connection is closed; nothing more will be sent or received.
     Closed(ConnError),
@@ -841,6 +843,16 @@ impl Connection {
             State::Compat(_) => Err(QueueError::Unsupported),
             State::Closed => Err(QueueError::Closed),
             State::Handshake(_) | State::NodeInfo(_) => Err(QueueError::NotReady),
+        }
+    }
+
+    /// The application is done with request `id` the peer sent, without answering it: see
+    /// [`Mux::finish_request`](crate::proto::native::Mux::finish_request). Returns whether the
+    /// request was held (false for compat connections, which have no requests).
+    pub fn finish_request(&mut self, id: RequestId) -> bool {
+        match &mut self.state {
+            State::Native(n) => n.mux.finish_request(id),
+            _ => false,
         }
     }
 
