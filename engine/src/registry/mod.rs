@@ -9,6 +9,7 @@
 
 mod error;
 mod events;
+mod finished;
 mod gate;
 mod peer;
 mod received;
@@ -25,6 +26,7 @@ use crate::proto::secret::NodeId;
 
 pub use error::{DialError, DownReason, SendError};
 pub use events::PeerEvents;
+pub(crate) use finished::{FinishedRequests, RequestTicket};
 pub use gate::{DefaultGate, PeerGate, Pending, Verdict};
 pub(crate) use peer::PeerEntry;
 pub use peer::{ChannelTraffic, PeerEvent, PeerSummary, PeerTraffic};
