@@ -44,6 +44,8 @@ impl NodeBuilder {
         let limits = Limits {
             dial_timeout: config.p2p.dial_timeout,
             recv_queue_capacity: config.limits.recv_queue_capacity.max(1),
+            max_peer_send_bytes: config.limits.max_peer_send_bytes,
+            channel_send_queue_capacity: config.limits.channel_send_queue_capacity,
             ..Limits::default()
         };
         let settings = config.clone();

@@ -59,7 +59,10 @@ pub struct ChannelDescriptor {
     pub id: u8,
     /// Relative priority (≥ 1); higher gets a larger share of the link.
     pub priority: u32,
-    /// Messages that may wait in this channel's send queue before `send` reports `Full`.
+    /// Messages that may wait in this channel's send queue before `send` reports `Full`. 0
+    /// takes the node's default when the channel is opened on a node
+    /// (`Limits::channel_send_queue_capacity`, the `limits.channel_send_queue_capacity` key); a
+    /// [`Connection`] made directly needs at least 1.
     pub send_queue_capacity: usize,
     /// Largest message accepted on this channel, in bytes; larger ones close the connection.
     pub recv_message_capacity: usize,
@@ -68,6 +71,19 @@ pub struct ChannelDescriptor {
 }
 
 impl ChannelDescriptor {
+    /// Channel `id` with `priority` (at least 1), messages of up to `recv_message_capacity`
+    /// bytes, the node's default send queue capacity (`send_queue_capacity` 0) and no
+    /// compression.
+    pub fn new(id: u8, priority: u32, recv_message_capacity: usize) -> Self {
+        ChannelDescriptor {
+            id,
+            priority,
+            send_queue_capacity: 0,
+            recv_message_capacity,
+            compression: Compression::Off,
+        }
+    }
+
     /// The ten channels stock CometBFT reactors use, with their stock numbers.
     pub fn stock() -> Vec<ChannelDescriptor> {
         mconn::stock_channels()

@@ -659,7 +659,8 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
         ctx.direction,
         ctx.addr,
         shared,
-    );
+    )
+    .with_send_budget(shard.registry.max_peer_send_bytes);
     let pending = ctx.pending.borrow_mut().take();
     match shard.registry.admit(entry, pending) {
         Ok(Admitted { entry, replaced }) => {
