@@ -561,7 +561,7 @@ void ringwire_config_free(struct ringwire_config *config);
 /**
  * Imports a CometBFT home directory `dir` (its `config/config.toml` and `config/node_key.json`)
  * and writes a new config to `*out_config`; the node keeps the same node ID it had under
- * CometBFT.
+ * CometBFT, and the `[p2p]` keys apply as they do to `ringwire node --home`.
  *
  * # Safety
  * `dir` is a NUL-terminated string; `out_config` is valid for one pointer write.
@@ -571,9 +571,10 @@ ringwire_result ringwire_config_load_cometbft_home(const char *dir,
 
 /**
  * Reads ringwire's TOML configuration file at `path` (see `ringwire config default`) and the
- * node key file it names, and writes a new config to `*out_config`. Taken from the file:
- * `node.network`, `p2p.laddr`, `engine.shards`, `engine.driver`, `engine.native`,
- * `engine.capabilities`, the node key. `ringwire_last_error` names the key at fault.
+ * node key file it names, and writes a new config to `*out_config`. Every section applies as
+ * it does to `ringwire node`: `[node]`, `[p2p]` (listen address, peer limits, persistent
+ * peers, PEX, timeouts), `[engine]`, `[limits]`; `[metrics]` and `[admin]` belong to the
+ * `ringwire` command and are only checked. `ringwire_last_error` names the key at fault.
  *
  * # Safety
  * `path` is a NUL-terminated string; `out_config` is valid for one pointer write.
@@ -582,8 +583,11 @@ ringwire_result ringwire_config_load_toml(const char *path,
                                           struct ringwire_config **out_config);
 
 /**
- * Writes a new config to `*out_config`: no node key (set one before starting), network
- * `"ringwire-devnet"`, not listening, one shard, driver auto, native protocol offered.
+ * Writes a new config to `*out_config`: the defaults `ringwire config default` prints (network
+ * `"ringwire-devnet"`, driver auto, native protocol offered, the peer manager's limits — 40
+ * inbound and 10 outbound peers, one peer per IP address unless `allow_duplicate_ip` — and
+ * peer exchange on channel 0x00), except: no node key (set one before starting), not
+ * listening, one shard.
  *
  * # Safety
  * `out_config` is valid for one pointer write.
@@ -771,8 +775,9 @@ ringwire_result ringwire_node_listen_addr(const struct ringwire_node *node,
 /**
  * Opens channel `id` and writes its handle to `*out_channel`. `priority` (at least 1) sets the
  * channel's share of each link; `send_queue_capacity` bounds the messages waiting to be sent
- * to one peer (and the messages waiting to be received here); `recv_message_capacity` is the
- * largest message accepted, in bytes. Each channel id is opened once per node.
+ * to one peer on this channel, 0 taking the node's default (the configuration's
+ * `limits.channel_send_queue_capacity`, 64 unless set); `recv_message_capacity` is the largest
+ * message accepted, in bytes. Each channel id is opened once per node.
  *
  * # Safety
  * `node` is a live node handle; `out_channel` is valid for one pointer write.
