@@ -125,8 +125,9 @@ type ChannelDesc struct {
 	ID byte
 	// Priority is the channel's share of each link (0 means 1).
 	Priority uint32
-	// SendQueueCapacity bounds the messages waiting to be sent to one peer and those waiting
-	// to be received here (0 means 64).
+	// SendQueueCapacity bounds the messages waiting to be sent to one peer on this channel
+	// (0 means the node's default: the configuration's limits.channel_send_queue_capacity,
+	// 64 unless set).
 	SendQueueCapacity int
 	// RecvMessageCapacity is the largest message accepted, in bytes (0 means 1 MiB).
 	RecvMessageCapacity int
@@ -137,8 +138,8 @@ func (n *Node) OpenChannel(d ChannelDesc) (*Channel, error) {
 	if d.Priority == 0 {
 		d.Priority = 1
 	}
-	if d.SendQueueCapacity <= 0 {
-		d.SendQueueCapacity = 64
+	if d.SendQueueCapacity < 0 {
+		d.SendQueueCapacity = 0
 	}
 	if d.RecvMessageCapacity <= 0 {
 		d.RecvMessageCapacity = 1 << 20

@@ -775,8 +775,9 @@ ringwire_result ringwire_node_listen_addr(const struct ringwire_node *node,
 /**
  * Opens channel `id` and writes its handle to `*out_channel`. `priority` (at least 1) sets the
  * channel's share of each link; `send_queue_capacity` bounds the messages waiting to be sent
- * to one peer (and the messages waiting to be received here); `recv_message_capacity` is the
- * largest message accepted, in bytes. Each channel id is opened once per node.
+ * to one peer on this channel, 0 taking the node's default (the configuration's
+ * `limits.channel_send_queue_capacity`, 64 unless set); `recv_message_capacity` is the largest
+ * message accepted, in bytes. Each channel id is opened once per node.
  *
  * # Safety
  * `node` is a live node handle; `out_channel` is valid for one pointer write.

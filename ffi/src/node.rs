@@ -227,8 +227,9 @@ pub unsafe extern "C" fn ringwire_node_listen_addr(
 
 /// Opens channel `id` and writes its handle to `*out_channel`. `priority` (at least 1) sets the
 /// channel's share of each link; `send_queue_capacity` bounds the messages waiting to be sent
-/// to one peer (and the messages waiting to be received here); `recv_message_capacity` is the
-/// largest message accepted, in bytes. Each channel id is opened once per node.
+/// to one peer on this channel, 0 taking the node's default (the configuration's
+/// `limits.channel_send_queue_capacity`, 64 unless set); `recv_message_capacity` is the largest
+/// message accepted, in bytes. Each channel id is opened once per node.
 ///
 /// # Safety
 /// `node` is a live node handle; `out_channel` is valid for one pointer write.
@@ -244,10 +245,10 @@ pub unsafe extern "C" fn ringwire_node_open_channel(
     guard(|| {
         non_null(out_channel)?;
         let n = NODES.get(node)?.live()?;
-        if priority == 0 || send_queue_capacity == 0 || recv_message_capacity == 0 {
+        if priority == 0 || recv_message_capacity == 0 {
             return Err(fail(
                 ringwire_result::InvalidArgument,
-                "priority, queue capacity and message capacity must be at least 1",
+                "priority and message capacity must be at least 1",
             ));
         }
         let desc = ChannelDescriptor {

@@ -71,11 +71,15 @@ section! {
         /// Largest NodeInfo accepted, in bytes (stock: 10240, also the most allowed).
         max_node_info_size: usize = MAX_NODE_INFO_SIZE,
         /// Messages that may wait in one channel's send queue to one peer, for channels that
-        /// do not set their own (the stock channels keep their stock capacities). A full
-        /// queue makes send wait until its deadline, then fail.
+        /// do not set their own: opened with a send queue capacity of 0 (a
+        /// ChannelDescriptor's send_queue_capacity, ringwire_node_open_channel's argument,
+        /// Go's ChannelDesc.SendQueueCapacity). The stock channels keep their stock
+        /// capacities. A full queue makes send wait until its deadline, then fail.
         channel_send_queue_capacity: usize = 64,
-        /// Bytes queued for one peer over all its channels; over it, sends to that peer
-        /// fail as if the queue were full.
+        /// Bytes of application sends queued for one peer over all its channels (broadcast
+        /// copies and responses have bounds of their own); over it, sends to that peer fail
+        /// as if the queue were full (try_send: Full; send: waits, then Timeout). A message
+        /// larger than this still goes when nothing else waits for that peer.
         max_peer_send_bytes: usize = 16 << 20,
         /// Bytes of received messages from one peer waiting for the application; reading
         /// from that peer pauses at this bound.

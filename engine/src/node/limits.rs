@@ -19,6 +19,14 @@ pub struct Limits {
     pub inbox_capacity: usize,
     /// Messages waiting in one channel's receive queue for the application.
     pub recv_queue_capacity: usize,
+    /// Send queue capacity of the channels opened without one (a
+    /// [`ChannelDescriptor`](crate::proto::conn::ChannelDescriptor) whose `send_queue_capacity`
+    /// is 0): messages that may wait to be sent to one peer on one channel.
+    pub channel_send_queue_capacity: usize,
+    /// Payload bytes waiting to be sent to one peer, all its channels together; over it, sends
+    /// to that peer fail as if the channel's queue were full (`Full`, or `Timeout` after
+    /// waiting). A message larger than this still goes when nothing else waits for the peer.
+    pub max_peer_send_bytes: usize,
     /// Peer events a subscriber may fall behind before it loses the oldest.
     pub peer_event_capacity: usize,
     /// Most connections per shard (inbound beyond it are closed at once).
@@ -96,6 +104,8 @@ impl Default for Limits {
         Limits {
             inbox_capacity: 4096,
             recv_queue_capacity: 1024,
+            channel_send_queue_capacity: 64,
+            max_peer_send_bytes: 16 << 20,
             peer_event_capacity: 1024,
             max_connections_per_shard: 4096,
             read_buffer: 32 * 1024,

@@ -61,6 +61,8 @@ impl NodeBuilder {
                 local_id,
                 recv_queue_capacity: self.limits.recv_queue_capacity,
                 peer_event_capacity: self.limits.peer_event_capacity,
+                max_peer_send_bytes: self.limits.max_peer_send_bytes,
+                channel_send_queue_capacity: self.limits.channel_send_queue_capacity,
             },
             gate,
         ));

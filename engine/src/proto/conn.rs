@@ -59,7 +59,10 @@ pub struct ChannelDescriptor {
     pub id: u8,
     /// Relative priority (≥ 1); higher gets a larger share of the link.
     pub priority: u32,
-    /// Messages that may wait in this channel's send queue before `send` reports `Full`.
+    /// Messages that may wait in this channel's send queue before `send` reports `Full`. 0
+    /// takes the node's default when the channel is opened on a node
+    /// (`Limits::channel_send_queue_capacity`, the `limits.channel_send_queue_capacity` key); a
+    /// [`Connection`] made directly needs at least 1.
     pub send_queue_capacity: usize,
     /// Largest message accepted on this channel, in bytes; larger ones close the connection.
     pub recv_message_capacity: usize,
@@ -68,6 +71,19 @@ pub struct ChannelDescriptor {
 }
 
 impl ChannelDescriptor {
+    /// Channel `id` with `priority` (at least 1), messages of up to `recv_message_capacity`
+    /// bytes, the node's default send queue capacity (`send_queue_capacity` 0) and no
+    /// compression.
+    pub fn new(id: u8, priority: u32, recv_message_capacity: usize) -> Self {
+        ChannelDescriptor {
+            id,
+            priority,
+            send_queue_capacity: 0,
+            recv_message_capacity,
+            compression: Compression::Off,
+        }
+    }
+
     /// The ten channels stock CometBFT reactors use, with their stock numbers.
     pub fn stock() -> Vec<ChannelDescriptor> {
         mconn::stock_channels()
@@ -214,7 +230,9 @@ pub enum Event {
     /// A request sent with [`Connection::request`] could not be sent (the connection is
     /// closing).
     RequestFailed(RequestId),
-    /// The peer cancelled a request it had sent us; no answer is needed.
+    /// The peer cancelled a request it had sent us; no answer is needed. The request keeps its
+    /// place among those the peer may have in flight until the application is done with it
+    /// ([`Connection::respond`] or [`Connection::finish_request`]).
     Cancelled(RequestId),
     /// The connection is closed; nothing more will be sent or received.
     Closed(ConnError),
@@ -841,6 +859,16 @@ impl Connection {
             State::Compat(_) => Err(QueueError::Unsupported),
             State::Closed => Err(QueueError::Closed),
             State::Handshake(_) | State::NodeInfo(_) => Err(QueueError::NotReady),
+        }
+    }
+
+    /// The application is done with request `id` the peer sent, without answering it: see
+    /// [`Mux::finish_request`](crate::proto::native::Mux::finish_request). Returns whether the
+    /// request was held (false for compat connections, which have no requests).
+    pub fn finish_request(&mut self, id: RequestId) -> bool {
+        match &mut self.state {
+            State::Native(n) => n.mux.finish_request(id),
+            _ => false,
         }
     }
 

@@ -9,6 +9,7 @@
 
 mod error;
 mod events;
+mod finished;
 mod gate;
 mod peer;
 mod received;
@@ -25,6 +26,7 @@ use crate::proto::secret::NodeId;
 
 pub use error::{DialError, DownReason, SendError};
 pub use events::PeerEvents;
+pub(crate) use finished::{FinishedRequests, RequestTicket};
 pub use gate::{DefaultGate, PeerGate, Pending, Verdict};
 pub(crate) use peer::PeerEntry;
 pub use peer::{ChannelTraffic, PeerEvent, PeerSummary, PeerTraffic};
@@ -150,6 +152,10 @@ pub(crate) struct RegistryConfig {
     pub(crate) local_id: NodeId,
     pub(crate) recv_queue_capacity: usize,
     pub(crate) peer_event_capacity: usize,
+    /// Payload bytes waiting to be sent to one peer, all channels together.
+    pub(crate) max_peer_send_bytes: usize,
+    /// Send queue capacity of channels registered with 0.
+    pub(crate) channel_send_queue_capacity: usize,
 }
 
 /// What a successful admission leaves: the registered peer, and the connection it replaced
@@ -165,6 +171,9 @@ pub(crate) struct Registry {
     table: RwLock<Arc<ChannelTable>>,
     receivers: Mutex<HashMap<u8, mpsc::Receiver<Received>>>,
     recv_queue_capacity: usize,
+    /// Each peer's byte budget for sending ([`PeerEntry::with_send_budget`]).
+    pub(crate) max_peer_send_bytes: usize,
+    channel_send_queue_capacity: usize,
     peers: RwLock<HashMap<NodeId, Arc<PeerEntry>>>,
     events: broadcast::Sender<PeerEvent>,
     stopped: AtomicBool,
@@ -181,6 +190,8 @@ impl Registry {
             table: RwLock::new(Arc::new(ChannelTable::default())),
             receivers: Mutex::new(HashMap::new()),
             recv_queue_capacity: config.recv_queue_capacity.max(1),
+            max_peer_send_bytes: config.max_peer_send_bytes,
+            channel_send_queue_capacity: config.channel_send_queue_capacity.max(1),
             peers: RwLock::new(HashMap::new()),
             events,
             stopped: AtomicBool::new(false),
@@ -196,8 +207,12 @@ impl Registry {
         self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Registers a channel (new connections carry it) without handing out its receiver.
-    pub(crate) fn register_channel(&self, desc: ChannelDescriptor) -> Result<(), ChannelError> {
+    /// Registers a channel (new connections carry it) without handing out its receiver. A
+    /// descriptor without a send queue capacity (0) takes the node's default.
+    pub(crate) fn register_channel(&self, mut desc: ChannelDescriptor) -> Result<(), ChannelError> {
+        if desc.send_queue_capacity == 0 {
+            desc.send_queue_capacity = self.channel_send_queue_capacity;
+        }
         if self.is_stopped() {
             return Err(ChannelError::Stopped);
         }

@@ -8,6 +8,13 @@
 //! `Full` at once, on its own thread, without a round trip to the shard. Senders that wait for
 //! credit sleep on one notifier per peer, woken when credit returns after the channel was at
 //! capacity or when the peer goes down.
+//!
+//! Byte budget: the payload bytes of all messages holding credits for one peer, over all its
+//! channels, are bounded too (`Limits::max_peer_send_bytes`). A send that would go over it
+//! fails like one on a full channel (`Full` without a deadline, a wait and then `Timeout` with
+//! one); a message larger than the whole budget still goes when nothing else waits for the
+//! peer, so no size is refused for ever. Broadcast copies and responses hold no credit and are
+//! bounded by their own rules (`shard/staging.rs`).
 
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -104,6 +111,12 @@ pub(crate) struct PeerEntry {
     pub(crate) direction: Direction,
     pub(crate) addr: Option<SocketAddr>,
     credits: Box<[Credit]>,
+    /// Payload bytes holding credits, all channels together.
+    pending: AtomicU64,
+    /// The most `pending` may reach (see the module documentation).
+    send_budget: u64,
+    /// A sender waits because of the byte budget: releases must wake it.
+    budget_waiters: AtomicBool,
     alive: AtomicBool,
     space: Notify,
 }
@@ -135,9 +148,24 @@ impl PeerEntry {
                     received: AtomicU64::new(0),
                 })
                 .collect(),
+            pending: AtomicU64::new(0),
+            send_budget: u64::MAX,
+            budget_waiters: AtomicBool::new(false),
             alive: AtomicBool::new(true),
             space: Notify::new(),
         }
+    }
+
+    /// Bounds the payload bytes waiting for this peer, all channels together, to `bytes`.
+    pub(crate) fn with_send_budget(mut self, bytes: usize) -> Self {
+        self.send_budget = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Payload bytes waiting to be sent to this peer, all channels together.
+    #[cfg(test)]
+    fn pending_bytes(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
     }
 
     pub(crate) fn node_id(&self) -> NodeId {
@@ -224,24 +252,48 @@ impl PeerEntry {
         self.acquire_many(channel, &[len], deadline).await.map(drop)
     }
 
-    /// Takes as many credits on `channel` as there are free, up to one per entry of `lens`
-    /// (the payload lengths of the messages, in order), or reports why not (`Full`: none
-    /// free). Returns how many it took.
+    /// Takes as many credits on `channel` as there are free and the peer's byte budget
+    /// allows, up to one per entry of `lens` (the payload lengths of the messages, in order),
+    /// or reports why not (`Full`: none free, or no room in the budget). Returns how many it
+    /// took.
     pub(crate) fn try_acquire_many(&self, channel: u8, lens: &[usize]) -> Result<usize, SendError> {
         if !self.is_alive() {
             return Err(SendError::PeerGone);
         }
         let c = self.credit(channel)?;
-        let mut took = 0;
+        let mut counted = 0;
         c.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
-                took = c.capacity.saturating_sub(u).min(lens.len());
-                (took > 0).then_some(u + took)
+                counted = c.capacity.saturating_sub(u).min(lens.len());
+                (counted > 0).then_some(u + counted)
             })
             .map_err(|_| SendError::Full)?;
-        let bytes: usize = lens[..took].iter().sum();
-        c.pending.fetch_add(bytes as u64, Ordering::Relaxed);
+        let lens = lens.get(..counted).unwrap_or(lens);
+        let mut took = 0;
+        let mut bytes = 0u64;
+        let budget = self
+            .pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| {
+                (took, bytes) = fit(p, self.send_budget, lens);
+                (took > 0).then_some(p.saturating_add(bytes))
+            });
+        if took < counted {
+            self.return_counts(c, counted - took);
+        }
+        budget.map_err(|_| SendError::Full)?;
+        c.pending.fetch_add(bytes, Ordering::Relaxed);
         Ok(took)
+    }
+
+    /// Gives back `n` credits of `c` taken but not used.
+    fn return_counts(&self, c: &Credit, n: usize) {
+        let prev = c
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_sub(n))
+            .unwrap_or(0);
+        if prev >= c.capacity {
+            self.space.notify_waiters();
+        }
     }
 
     /// [`PeerEntry::try_acquire_many`], waiting until `deadline` for at least one credit.
@@ -259,6 +311,8 @@ impl PeerEntry {
         loop {
             let mut notified = pin!(self.space.notified());
             notified.as_mut().enable();
+            // Before looking again: a release from now on sees the flag and wakes us.
+            self.budget_waiters.store(true, Ordering::SeqCst);
             match self.try_acquire_many(channel, lens) {
                 Err(SendError::Full) => {}
                 other => return other,
@@ -276,11 +330,14 @@ impl PeerEntry {
             // Every release pairs with an earlier acquire of the same length, whose add
             // happens before the command that leads here: a plain subtraction cannot wrap.
             c.pending.fetch_sub(len as u64, Ordering::Relaxed);
+            self.pending.fetch_sub(len as u64, Ordering::SeqCst);
             let prev = c
                 .used
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_sub(1))
                 .unwrap_or(0);
-            if prev >= c.capacity {
+            let budget_waiters = self.budget_waiters.load(Ordering::SeqCst)
+                && self.budget_waiters.swap(false, Ordering::SeqCst);
+            if prev >= c.capacity || budget_waiters {
                 self.space.notify_waiters();
             }
         }
@@ -291,6 +348,22 @@ impl PeerEntry {
         self.alive.store(false, Ordering::Release);
         self.space.notify_waiters();
     }
+}
+
+/// How many of the messages `lens` fit a budget of `budget` bytes with `pending` bytes
+/// already waiting, and their bytes. The first fits whatever its size when nothing waits.
+fn fit(pending: u64, budget: u64, lens: &[usize]) -> (usize, u64) {
+    let mut bytes = 0u64;
+    let mut n = 0;
+    for &len in lens {
+        let next = pending.saturating_add(bytes).saturating_add(len as u64);
+        if next > budget && !(pending == 0 && n == 0) {
+            break;
+        }
+        bytes = bytes.saturating_add(len as u64);
+        n += 1;
+    }
+    (n, bytes)
 }
 
 #[cfg(test)]
@@ -349,6 +422,76 @@ mod tests {
         );
         e.mark_gone();
         assert_eq!(e.try_acquire_many(0x20, &[1]), Err(SendError::PeerGone));
+    }
+
+    #[test]
+    fn the_byte_budget_spans_every_channel_of_the_peer() {
+        let info = entry(1).info.clone();
+        let e = PeerEntry::new(
+            info,
+            1,
+            0,
+            Direction::Outbound,
+            None,
+            [(0x20, 8), (0x21, 8)],
+        )
+        .with_send_budget(100);
+        assert_eq!(e.try_acquire_many(0x20, &[40, 40, 40]), Ok(2), "80 of 100");
+        assert_eq!(
+            e.try_acquire(0x21, 30),
+            Err(SendError::Full),
+            "over on 0x21"
+        );
+        assert_eq!(e.try_acquire(0x21, 20), Ok(()), "exactly 100");
+        assert_eq!(e.pending_bytes(), 100);
+        let queued = |e: &PeerEntry| -> Vec<usize> {
+            e.traffic()
+                .channels
+                .iter()
+                .map(|c| c.queued_messages)
+                .collect()
+        };
+        assert_eq!(queued(&e), vec![2, 1], "refused sends keep no credit");
+        e.release(0x20, 40);
+        assert_eq!(e.try_acquire(0x21, 40), Ok(()));
+        assert_eq!(e.try_acquire(0x21, 1), Err(SendError::Full));
+        // A message larger than the whole budget goes when nothing else waits.
+        for (ch, len) in [(0x20, 40), (0x21, 20), (0x21, 40)] {
+            e.release(ch, len);
+        }
+        assert_eq!(e.pending_bytes(), 0);
+        assert_eq!(e.try_acquire(0x20, 500), Ok(()));
+        assert_eq!(e.try_acquire(0x21, 1), Err(SendError::Full));
+    }
+
+    #[test]
+    fn a_sender_waiting_for_the_byte_budget_is_woken_by_another_channel() {
+        let info = entry(1).info.clone();
+        let e = Arc::new(
+            PeerEntry::new(
+                info,
+                1,
+                0,
+                Direction::Outbound,
+                None,
+                [(0x20, 8), (0x21, 8)],
+            )
+            .with_send_budget(100),
+        );
+        e.try_acquire(0x20, 100).unwrap();
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert_eq!(
+            clock::block_on(e.acquire(0x21, 10, soon)),
+            Err(SendError::Timeout)
+        );
+        let e2 = e.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            e2.release(0x20, 100);
+        });
+        let later = Instant::now() + Duration::from_secs(10);
+        assert_eq!(clock::block_on(e.acquire(0x21, 10, later)), Ok(()));
+        t.join().unwrap();
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::proto::native::RequestId;
 use crate::proto::secret::NodeId;
 
 use super::ConnId;
+use super::finished::RequestTicket;
 
 /// Where a received message came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,9 +22,15 @@ pub enum Origin {
 
 /// A request a peer sent; answer it with `respond` on the same channel.
 ///
-/// The peer may give the request up (its caller stopped waiting, or its deadline passed):
-/// the CANCEL it sends marks the request, [`PendingRequest::is_cancelled`] turns true and
-/// `respond` answers [`SendError::Cancelled`](super::SendError::Cancelled) instead of sending.
+/// The request holds one of the places the peer may have in flight to this node
+/// (`max_inflight_requests`) until the application is done with it: it answers it, or drops
+/// every copy of it unanswered. The peer may give the request up (its caller stopped waiting,
+/// or its deadline passed): the CANCEL it sends marks the request,
+/// [`PendingRequest::is_cancelled`] turns true and `respond` answers
+/// [`SendError::Cancelled`](super::SendError::Cancelled) instead of sending — but the place
+/// stays taken while the application holds the request, so a peer cannot keep the
+/// application busy without bound by pairing requests with CANCELs. Drop a request you will
+/// not answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingRequest {
     pub(crate) peer: NodeId,
@@ -32,6 +39,8 @@ pub struct PendingRequest {
     pub(crate) channel: u8,
     pub(crate) id: RequestId,
     pub(crate) cancelled: CancelFlag,
+    /// Shared by every copy; the last one dropped tells the connection.
+    pub(crate) ticket: Arc<RequestTicket>,
 }
 
 /// Set by the shard when the peer cancels a request; shared with every copy of the request.

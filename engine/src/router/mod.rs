@@ -357,12 +357,12 @@ impl Router {
         if entry.conn != req.conn {
             return Err(SendError::PeerGone);
         }
+        // On failure the command, and with it `req`, is dropped: the request is finished
+        // unanswered, which frees its place at the connection all the same.
         self.inboxes.try_send(
             req.shard,
             Command::Respond {
-                conn: req.conn,
-                channel: req.channel,
-                id: req.id,
+                request: req,
                 payload,
             },
         )

@@ -32,12 +32,13 @@ use tokio::sync::{Notify, mpsc};
 use crate::proto::conn::{ConnError, Connection, Event, Message, Mode, PeerInfo};
 use crate::proto::native::{MessageKind, RequestId};
 use crate::registry::{
-    Admitted, CancelFlag, ChannelTable, ConnId, DialError, Direction, DownReason, Origin,
+    Admitted, ChannelTable, ConnId, DialError, Direction, DownReason, FinishedRequests, Origin,
     PeerEntry, Pending, PendingRequest, Received, SendError,
 };
 use crate::rt::net::{self, Stream, ZcInFlight};
 use crate::rt::{thread, time};
 
+use super::inbound::InboundRequests;
 use super::inbox::{Command, DialReply, RequestReply};
 use super::pace::Pace;
 use super::staging::{Staged, Staging};
@@ -62,9 +63,11 @@ pub(crate) struct ConnCtx {
     entry: RefCell<Option<Arc<PeerEntry>>>,
     staging: RefCell<Staging>,
     requests: RefCell<HashMap<RequestId, RequestReply>>,
-    /// Requests the peer sent that the application holds, until answered or cancelled (as
-    /// many as the peer may have in flight).
-    inbound: RefCell<HashMap<RequestId, CancelFlag>>,
+    /// Requests the peer sent that the application holds, until it answers or drops them
+    /// (as many as the peer may have in flight).
+    inbound: RefCell<InboundRequests>,
+    /// Where the application's drops of those requests are reported (the driver waits on it).
+    finished: Arc<FinishedRequests>,
     dial_reply: RefCell<Option<DialReply>>,
     /// The gate's place for this connection until admission (dropped if it never gets there).
     pending: RefCell<Option<Pending>>,
@@ -100,6 +103,8 @@ impl ConnCtx {
         config: &ShardConfig,
     ) -> Self {
         let now = Instant::now();
+        let inbound = InboundRequests::default();
+        let finished = inbound.finished();
         ConnCtx {
             id,
             conn: RefCell::new(conn),
@@ -110,7 +115,8 @@ impl ConnCtx {
             entry: RefCell::new(None),
             staging: RefCell::new(Staging::default()),
             requests: RefCell::new(HashMap::new()),
-            inbound: RefCell::new(HashMap::new()),
+            inbound: RefCell::new(inbound),
+            finished,
             dial_reply: RefCell::new(dial_reply),
             pending: RefCell::new(pending),
             cause: RefCell::new(None),
@@ -141,10 +147,25 @@ impl ConnCtx {
         self.pump();
     }
 
-    /// Holds the answer to request `id` the peer sent.
-    pub(crate) fn respond(&self, channel: u8, id: RequestId, payload: bytes::Bytes) {
-        self.inbound.borrow_mut().remove(&id);
-        self.stage(channel, Staged::Response { id, payload });
+    /// Holds the answer to `request` (sent by this connection's peer); an answer to a request
+    /// already answered or finished is ignored.
+    pub(crate) fn respond(&self, request: PendingRequest, payload: bytes::Bytes) {
+        if self.inbound.borrow_mut().answer(&request) {
+            let (channel, id) = (request.channel, request.id);
+            self.stage(channel, Staged::Response { id, payload });
+        }
+    }
+
+    /// Frees the places of the requests the application dropped unanswered.
+    fn release_finished(&self) {
+        let released = {
+            let mut conn = self.conn.borrow_mut();
+            self.inbound.borrow_mut().release_finished(&mut conn)
+        };
+        if released {
+            // A CANCEL acknowledgement may wait to be written.
+            self.wake_writer.notify_one();
+        }
     }
 
     /// Withdraws the requests whose callers stopped waiting: held ones are dropped, those in
@@ -566,6 +587,7 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
             // Nobody will receive it: the connection is gone.
             parked = None;
         }
+        ctx.release_finished();
         let now = Instant::now();
         {
             let mut conn = ctx.conn.borrow_mut();
@@ -607,6 +629,7 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
 
         let timeout = ctx.conn.borrow().poll_timeout();
         let mut notified = pin!(ctx.wake_driver.notified());
+        let mut dropped = pin!(ctx.finished.finished());
         let mut timer = pin!(async {
             match timeout {
                 Some(t) => time::sleep_until(t).await,
@@ -621,7 +644,7 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
             }
         });
         let wake = poll_fn(|cx| {
-            if notified.as_mut().poll(cx).is_ready() {
+            if notified.as_mut().poll(cx).is_ready() || dropped.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::Notified);
             }
             if let Poll::Ready(p) = room.as_mut().poll(cx) {
@@ -669,9 +692,8 @@ fn on_event(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, event: Event) -> Flow {
         }
         Event::Cancelled(id) => {
             tracing::trace!(conn = ctx.id, ?id, "peer cancelled a request");
-            if let Some(flag) = ctx.inbound.borrow_mut().remove(&id) {
-                flag.set();
-            }
+            // The request keeps its place until the application answers or drops it.
+            ctx.inbound.borrow().cancel(id);
             Flow::Continue
         }
         Event::Closed(reason) => {
@@ -696,7 +718,8 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
         ctx.direction,
         ctx.addr,
         shared,
-    );
+    )
+    .with_send_budget(shard.registry.max_peer_send_bytes);
     let pending = ctx.pending.borrow_mut().take();
     match shard.registry.admit(entry, pending) {
         Ok(Admitted { entry, replaced }) => {
@@ -759,16 +782,11 @@ fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
             return Flow::Continue;
         }
         MessageKind::Request(id) => {
-            let cancelled = CancelFlag::default();
-            ctx.inbound.borrow_mut().insert(id, cancelled.clone());
-            Some(PendingRequest {
-                peer,
-                conn: ctx.id,
-                shard: shard.index,
-                channel: m.channel,
-                id,
-                cancelled,
-            })
+            Some(
+                ctx.inbound
+                    .borrow_mut()
+                    .track(peer, ctx.id, shard.index, m.channel, id),
+            )
         }
         MessageKind::Plain => None,
     };

@@ -11,9 +11,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::proto::conn::PeerInfo;
-use crate::proto::native::RequestId;
 use crate::proto::secret::NodeId;
-use crate::registry::{ConnId, DialError, Pending, SendError};
+use crate::registry::{ConnId, DialError, Pending, PendingRequest, SendError};
 use crate::rt::clock;
 use crate::rt::memory::MemoryEnd;
 
@@ -64,11 +63,10 @@ pub(crate) enum Command {
     /// Withdraw the requests on a connection whose callers stopped waiting (their reply
     /// channel is closed): held ones are dropped, sent ones cancelled at the peer.
     Cancel { conn: ConnId },
-    /// Answer a request the peer sent.
+    /// Answer a request the peer sent. The command carries the application's handle, so the
+    /// request's place is not released as finished before its answer is staged.
     Respond {
-        conn: ConnId,
-        channel: u8,
-        id: RequestId,
+        request: PendingRequest,
         payload: Bytes,
     },
     /// Open a connection.

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+mod inbound;
 mod inbox;
 mod pace;
 mod staging;
@@ -260,14 +261,10 @@ impl Shard {
                     ctx.withdraw_abandoned();
                 }
             }
-            Command::Respond {
-                conn,
-                channel,
-                id,
-                payload,
-            } => {
-                if let Some(ctx) = self.conn(conn) {
-                    ctx.respond(channel, id, payload);
+            Command::Respond { request, payload } => {
+                // A request of a connection that is gone has nothing left to free.
+                if let Some(ctx) = self.conn(request.conn) {
+                    ctx.respond(request, payload);
                 }
             }
             Command::Dial {

@@ -4,6 +4,7 @@
 
 pub mod child;
 pub mod compress;
+pub mod configured;
 pub mod golden;
 pub mod node;
 pub mod process;

@@ -95,6 +95,9 @@ pub enum MuxEvent {
         reason: DropReason,
     },
     /// The peer cancelled a request it sent us, after we had taken it; no answer is needed.
+    /// The request keeps its place among those the peer may have in flight until the
+    /// application is done with it ([`Mux::respond`](super::Mux::respond) or
+    /// [`Mux::finish_request`](super::Mux::finish_request)).
     Cancelled(RequestId),
     /// The peer closed cleanly. Messages it sent before closing were delivered first.
     Closed {

@@ -39,6 +39,12 @@ pub struct MuxStats {
     pub requests_timed_out: u64,
     /// Requests the peer cancelled.
     pub requests_cancelled_by_peer: u64,
+    /// Empty responses sent to acknowledge the peer's CANCELs (once the application was done
+    /// with the request).
+    pub cancel_acks_out: u64,
+    /// Responses to our cancelled requests received (acknowledgements, or answers that crossed
+    /// the CANCEL), dropped.
+    pub cancel_acks_in: u64,
     /// Queued outgoing messages dropped (closed, reset, or the peer lacks the channel).
     pub dropped_outgoing: u64,
     /// Received messages dropped undelivered (peer reset, local reset, cancelled requests).

@@ -26,6 +26,10 @@ pub const MAX_CAPABILITY_LEN: usize = 64;
 pub const MAX_HELLO_CHANNELS: usize = 64;
 /// Feature bit: the sender decodes COMPRESSED messages (zstd).
 pub const FEATURE_COMPRESSION: u32 = 0x0000_0001;
+/// Feature bit: the sender acknowledges every CANCEL it reads with an empty RESPONSE once its
+/// application is done with the request, and counts a cancelled request against its limit
+/// until then (`docs/PROTOCOL.md` §10).
+pub const FEATURE_CANCEL_ACK: u32 = 0x0000_0002;
 /// Largest HELLO frame a version 1 sender produces (header included):
 /// 4 + 12 + 1 + 32 × 65 + 1 + 64 × 9 = 2674 bytes.
 pub const MAX_HELLO_FRAME_LEN: usize = FRAME_HEADER_LEN

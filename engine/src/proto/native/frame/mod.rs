@@ -26,8 +26,8 @@ pub use data::{
     DataFrame, MAX_DATA_CHUNK, data_header_len, encode_data_header,
 };
 pub use hello::{
-    FEATURE_COMPRESSION, Hello, HelloChannel, MAX_CAPABILITIES, MAX_CAPABILITY_LEN,
-    MAX_HELLO_CHANNELS, MAX_HELLO_FRAME_LEN,
+    FEATURE_CANCEL_ACK, FEATURE_COMPRESSION, Hello, HelloChannel, MAX_CAPABILITIES,
+    MAX_CAPABILITY_LEN, MAX_HELLO_CHANNELS, MAX_HELLO_FRAME_LEN,
 };
 
 /// Length of the common frame header.

@@ -16,6 +16,13 @@
 //!
 //! On an error from `handle_record` or `handle_timeout` the multiplexer has queued a RESET;
 //! step 4 sends it.
+//!
+//! A request the peer sent holds one of its `max_inflight_requests` places until the
+//! application is done with it: it answers ([`Mux::respond`]) or gives it up
+//! ([`Mux::finish_request`]). The peer's CANCEL only marks the request: an application still
+//! working on it keeps the place taken, so request-and-CANCEL pairs cannot pile up unbounded
+//! work ("rapid reset"). Peers that set [`FEATURE_CANCEL_ACK`](super::frame::FEATURE_CANCEL_ACK)
+//! get an empty RESPONSE when a cancelled request's place frees, and count it until then.
 
 mod recv;
 mod send;
@@ -107,6 +114,11 @@ enum InState {
     Receiving,
     Queued,
     Delivered,
+    /// The peer cancelled it after the application took it; the application still holds it.
+    Cancelled,
+    /// The application is done with it without an answer; the peer has not cancelled it yet
+    /// (it still waits for an answer until its deadline, and counts the request until then).
+    Abandoned,
 }
 
 #[derive(Debug)]
@@ -144,6 +156,9 @@ struct Keepalive {
 struct PeerInfo {
     version: u16,
     compression: bool,
+    /// The peer acknowledges our CANCELs and wants its own acknowledged
+    /// ([`FEATURE_CANCEL_ACK`](super::frame::FEATURE_CANCEL_ACK)).
+    cancel_ack: bool,
     max_inflight_requests: u32,
     hello: Hello,
 }
@@ -168,6 +183,9 @@ pub struct Mux<C: PayloadCodec = NoCodec> {
     deadlines: BTreeSet<(Instant, u64)>,
     /// Requests whose first chunk is out and that still count against the peer's limit.
     started_requests: usize,
+    /// Our requests cancelled at a peer that acknowledges CANCELs, with their channel index:
+    /// they count in `started_requests` until their (empty or late) response arrives.
+    awaiting_ack: BTreeMap<u64, usize>,
     inbound: BTreeMap<u64, InRequest>,
     events: VecDeque<Pending>,
     queued_messages: usize,
@@ -233,6 +251,7 @@ impl<C: PayloadCodec> Mux<C> {
             outbound: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             started_requests: 0,
+            awaiting_ack: BTreeMap::new(),
             inbound: BTreeMap::new(),
             events: VecDeque::new(),
             queued_messages: 0,
@@ -262,11 +281,12 @@ impl<C: PayloadCodec> Mux<C> {
         Hello {
             min_version: PROTOCOL_VERSION,
             max_version: PROTOCOL_VERSION,
-            features: if self.codec.enabled() {
-                super::frame::FEATURE_COMPRESSION
-            } else {
-                0
-            },
+            features: super::frame::FEATURE_CANCEL_ACK
+                | if self.codec.enabled() {
+                    super::frame::FEATURE_COMPRESSION
+                } else {
+                    0
+                },
             max_inflight_requests: self.config.max_inflight_requests,
             capabilities: self.config.capabilities.clone(),
             channels,
@@ -377,7 +397,9 @@ impl<C: PayloadCodec> Mux<C> {
         deadline: Instant,
     ) -> Result<RequestId, MuxQueueError> {
         let idx = self.check_send(channel, payload.len())?;
-        if self.outbound.len() >= self.config.max_inflight_requests as usize {
+        if self.outbound.len() + self.awaiting_ack.len()
+            >= self.config.max_inflight_requests as usize
+        {
             return Err(MuxQueueError::TooManyRequests);
         }
         let id = self.next_request_id;
@@ -396,21 +418,76 @@ impl<C: PayloadCodec> Mux<C> {
         Ok(RequestId(id))
     }
 
-    /// Queues the response to a request received on `channel`.
+    /// Queues the response to a request received on `channel`, which frees the request's
+    /// place among those the peer may have in flight. A request the peer has cancelled is
+    /// finished without sending `payload` (the peer gets an empty response instead when it
+    /// asked for CANCEL acknowledgements).
     pub fn respond(
         &mut self,
         channel: u8,
         request: RequestId,
         payload: Bytes,
     ) -> Result<(), MuxQueueError> {
-        let idx = self.check_send(channel, payload.len())?;
-        match self.inbound.get(&request.0) {
-            Some(r) if r.idx == idx && r.state == InState::Delivered => {}
-            _ => return Err(MuxQueueError::UnknownRequest(request)),
+        if !self.accepting() {
+            return Err(MuxQueueError::Closed);
         }
-        self.inbound.remove(&request.0);
-        self.enqueue(idx, payload, MessageKind::Response(request));
-        Ok(())
+        let state = match (self.inbound.get(&request.0), self.channel_index(channel)) {
+            (Some(r), Some(idx)) if r.idx == idx => r.state,
+            _ => return Err(MuxQueueError::UnknownRequest(request)),
+        };
+        match state {
+            InState::Cancelled => {
+                self.finish_request(request);
+                Ok(())
+            }
+            InState::Delivered | InState::Abandoned => {
+                let idx = self.check_send(channel, payload.len())?;
+                self.inbound.remove(&request.0);
+                self.enqueue(idx, payload, MessageKind::Response(request));
+                Ok(())
+            }
+            InState::Receiving | InState::Queued => Err(MuxQueueError::UnknownRequest(request)),
+        }
+    }
+
+    /// The application is done with request `id` the peer sent, without answering it (it
+    /// dropped the request). A request the peer cancelled frees its place now (acknowledged
+    /// to a peer that asks for that); one the peer still waits on keeps its place until the
+    /// peer's CANCEL, as the peer counts it until then. Returns whether `id` was a request the
+    /// application held.
+    pub fn finish_request(&mut self, id: RequestId) -> bool {
+        let Some(r) = self.inbound.get_mut(&id.0) else {
+            return false;
+        };
+        match r.state {
+            InState::Delivered => {
+                r.state = InState::Abandoned;
+                true
+            }
+            InState::Cancelled => {
+                let idx = r.idx;
+                self.inbound.remove(&id.0);
+                self.ack_cancel(idx, id.0);
+                true
+            }
+            InState::Receiving | InState::Queued | InState::Abandoned => false,
+        }
+    }
+
+    /// Acknowledges the peer's CANCEL of request `id` on channel `idx` with an empty response,
+    /// if the peer asked for acknowledgements. Not limited by the send queue's capacity: there
+    /// is at most one per request the peer may have in flight.
+    fn ack_cancel(&mut self, idx: usize, id: u64) {
+        if self.accepting() && self.peer.as_ref().is_some_and(|p| p.cancel_ack) {
+            self.enqueue(idx, Bytes::new(), MessageKind::Response(RequestId(id)));
+            self.stats.cancel_acks_out += 1;
+        }
+    }
+
+    /// Whether the peer acknowledges our CANCELs (so a cancelled request counts against its
+    /// limit until the acknowledgement arrives).
+    fn peer_acks_cancels(&self) -> bool {
+        self.peer.as_ref().is_some_and(|p| p.cancel_ack)
     }
 
     /// Cancels a request we sent. Returns whether it was still pending. A request not yet on
@@ -440,9 +517,14 @@ impl<C: PayloadCodec> Mux<C> {
             }
             OutState::Sending => r.cancel_after_send = true,
             OutState::Sent => {
-                // Still counted against the peer's limit until the CANCEL is written.
+                // Still counted against the peer's limit until the CANCEL is written, or, at
+                // a peer that acknowledges CANCELs, until its acknowledgement arrives.
+                let idx = r.idx;
                 self.outbound.remove(&id);
                 self.cancels.push_back(id);
+                if self.peer_acks_cancels() {
+                    self.awaiting_ack.insert(id, idx);
+                }
             }
         }
         true
@@ -535,6 +617,7 @@ impl<C: PayloadCodec> Mux<C> {
         self.outbound.clear();
         self.deadlines.clear();
         self.started_requests = 0;
+        self.awaiting_ack.clear();
         self.cancels.clear();
     }
 

@@ -11,8 +11,8 @@ use crate::proto::native::error::MuxError;
 use crate::proto::native::event::{MessageKind, MuxEvent, RequestId, ResetCode};
 use crate::proto::native::flow::chunk_cost;
 use crate::proto::native::frame::{
-    DATA_COMPRESSED, DATA_REQUEST, DATA_RESPONSE, DataFrame, FEATURE_COMPRESSION, Frame, Hello,
-    decode_frame, frame_type,
+    DATA_COMPRESSED, DATA_REQUEST, DATA_RESPONSE, DataFrame, FEATURE_CANCEL_ACK,
+    FEATURE_COMPRESSION, Frame, Hello, decode_frame, frame_type,
 };
 
 /// Bits of a DATA frame that describe the whole message and repeat on every chunk.
@@ -118,6 +118,7 @@ impl<C: PayloadCodec> Mux<C> {
         self.peer = Some(PeerInfo {
             version,
             compression: h.features & FEATURE_COMPRESSION != 0,
+            cancel_ack: h.features & FEATURE_CANCEL_ACK != 0,
             max_inflight_requests: h.max_inflight_requests,
             hello: h,
         });
@@ -288,6 +289,24 @@ impl<C: PayloadCodec> Mux<C> {
             );
             return Ok(false);
         }
+        if let Some(&expected) = self.awaiting_ack.get(&id) {
+            // The answer to a request we cancelled (an acknowledgement, or a response that
+            // crossed the CANCEL): the peer has freed its place; the payload is dropped.
+            if expected != idx {
+                let expected = self.channels.get(expected).map_or(0, |c| c.id);
+                return Err(MuxError::ResponseChannelMismatch {
+                    id,
+                    got: channel,
+                    expected,
+                });
+            }
+            self.awaiting_ack.remove(&id);
+            self.started_requests = self.started_requests.saturating_sub(1);
+            // Its CANCEL, if not yet written, is moot.
+            self.cancels.retain(|&c| c != id);
+            self.stats.cancel_acks_in += 1;
+            return Ok(true);
+        }
         match self.outbound.get(&id) {
             Some(r) if r.state == OutState::Sent && !r.cancel_after_send => {
                 if r.idx != idx {
@@ -342,20 +361,29 @@ impl<C: PayloadCodec> Mux<C> {
         });
     }
 
+    /// The peer cancels request `id`. A request the application holds keeps its place until
+    /// the application is done with it (answers or finishes it): the CANCEL only marks it.
     fn on_cancel(&mut self, id: u64) {
-        match self.inbound.get(&id).map(|r| r.state) {
-            Some(InState::Queued) => {
-                // Still waiting in the event queue: poll_event skips it.
+        let Some(r) = self.inbound.get_mut(&id) else {
+            self.stats.unknown_cancels += 1;
+            return;
+        };
+        let idx = r.idx;
+        match r.state {
+            InState::Queued | InState::Abandoned => {
+                // Not taken by the application yet (poll_event skips it), or given up by it
+                // already: the place frees now.
                 self.inbound.remove(&id);
                 self.stats.requests_cancelled_by_peer += 1;
+                self.ack_cancel(idx, id);
             }
-            Some(InState::Delivered) => {
-                self.inbound.remove(&id);
+            InState::Delivered => {
+                r.state = InState::Cancelled;
                 self.stats.requests_cancelled_by_peer += 1;
                 self.events
                     .push_back(Pending::Event(MuxEvent::Cancelled(RequestId(id))));
             }
-            Some(InState::Receiving) | None => self.stats.unknown_cancels += 1,
+            InState::Receiving | InState::Cancelled => self.stats.unknown_cancels += 1,
         }
     }
 

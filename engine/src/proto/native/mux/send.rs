@@ -115,15 +115,19 @@ impl<C: PayloadCodec> Mux<C> {
                 }
             }
         }
+        let acked = self.peer_acks_cancels();
         while let Some(&id) = self.cancels.front() {
             if !fits(out, U64_FRAME_LEN) {
                 break;
             }
             let _ = Frame::Cancel(id).encode(out);
             self.cancels.pop_front();
-            // The peer frees the request's slot when it reads this CANCEL, which precedes any
-            // DATA written from now on.
-            self.started_requests = self.started_requests.saturating_sub(1);
+            // A peer without CANCEL acknowledgements frees the request's slot when it reads
+            // this CANCEL, which precedes any DATA written from now on; one with them frees it
+            // when its application is done, and says so (see `awaiting_ack`).
+            if !acked {
+                self.started_requests = self.started_requests.saturating_sub(1);
+            }
         }
     }
 
@@ -256,8 +260,12 @@ impl<C: PayloadCodec> Mux<C> {
         };
         r.state = OutState::Sent;
         if r.cancel_after_send {
+            let idx = r.idx;
             self.outbound.remove(&id);
             self.cancels.push_back(id);
+            if self.peer_acks_cancels() {
+                self.awaiting_ack.insert(id, idx);
+            }
         }
     }
 }

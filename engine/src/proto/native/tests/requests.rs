@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::pair::{Pair, config, hello, outgoing_frames, record};
 use crate::proto::native::frame::{
-    DATA_END, DATA_REQUEST, DATA_RESPONSE, DATA_START, DataFrame, Frame,
+    DATA_END, DATA_REQUEST, DATA_RESPONSE, DATA_START, DataFrame, FEATURE_CANCEL_ACK, Frame,
 };
 use crate::proto::native::{
     MessageKind, Mux, MuxError, MuxEvent, MuxQueueError, NativeConfig, RequestId, ResetCode,
@@ -113,7 +113,10 @@ fn timeout_cancels_at_the_peer_and_a_late_response_is_dropped_and_counted() {
     p.drive();
     assert!(p.a.events.contains(&MuxEvent::RequestTimedOut(id)));
     assert!(responses_in(&p.a.events).is_empty());
-    assert_eq!(p.a.mux.stats().unknown_responses, 1);
+    // The answer that crossed the CANCEL is what frees the request's place at a.
+    assert_eq!(p.a.mux.stats().cancel_acks_in, 1);
+    assert_eq!(p.a.mux.stats().unknown_responses, 0);
+    assert_eq!(p.a.mux.stats().dropped_incoming, 1);
     assert_eq!(p.a.mux.stats().requests_timed_out, 1);
     // b had already answered, so the CANCEL names nothing it holds.
     assert_eq!(p.b.mux.stats().unknown_cancels, 1);
@@ -137,10 +140,18 @@ fn timeout_while_the_peer_holds_the_request_tells_the_peer() {
     p.advance(Duration::from_secs(2));
     assert!(p.a.events.contains(&MuxEvent::RequestTimedOut(id)));
     assert!(p.b.events.contains(&MuxEvent::Cancelled(rid)));
+    // The answer is not sent: an empty response acknowledges the CANCEL instead.
+    p.b.mux
+        .respond(0x20, rid, Bytes::from_static(b"unwanted"))
+        .unwrap();
     assert_eq!(
         p.b.mux.respond(0x20, rid, Bytes::new()),
         Err(MuxQueueError::UnknownRequest(rid))
     );
+    p.drive();
+    assert_eq!(p.b.mux.stats().cancel_acks_out, 1);
+    assert_eq!(p.a.mux.stats().cancel_acks_in, 1);
+    assert!(responses_in(&p.a.events).is_empty());
 }
 
 #[test]
@@ -251,9 +262,16 @@ fn local_inflight_limit() {
 }
 
 fn scripted(cfg: NativeConfig) -> (Mux, std::time::Instant) {
+    scripted_with(cfg, 0, 4)
+}
+
+/// A multiplexer that has read a scripted peer's HELLO with `features` and `max_inflight`.
+fn scripted_with(cfg: NativeConfig, features: u32, max_inflight: u32) -> (Mux, std::time::Instant) {
     let now = std::time::Instant::now();
     let mut m = Mux::new(cfg, now).unwrap();
-    let h = hello(&[(0x20, 1 << 20, 1 << 20), (0x21, 1 << 20, 1 << 20)]);
+    let mut h = hello(&[(0x20, 1 << 20, 1 << 20), (0x21, 1 << 20, 1 << 20)]);
+    h.features = features;
+    h.max_inflight_requests = max_inflight;
     m.handle_record(now, &record(&[Frame::Hello(h)])).unwrap();
     (m, now)
 }
@@ -342,9 +360,10 @@ fn duplicate_request_id_and_response_on_the_wrong_channel() {
 }
 
 #[test]
-fn a_cancelled_request_counts_until_its_cancel_is_written() {
+fn a_cancelled_request_counts_until_the_peer_acknowledges_it() {
     // The peer allows one request in flight. Request 1 is cancelled while its chunks go out;
-    // request 2 must not start before the CANCEL of request 1, or the peer would see two.
+    // request 2 must not start while the peer's application still holds request 1, or the
+    // peer would see two.
     let ca = config(&[(0x20, 1), (0x21, 1)]);
     let mut cb = config(&[(0x20, 1), (0x21, 1)]);
     cb.max_inflight_requests = 1;
@@ -365,6 +384,12 @@ fn a_cancelled_request_counts_until_its_cancel_is_written() {
     p.drive();
     assert_eq!(p.b.error, None);
     let reqs = requests_in(&p.b.events);
+    assert_eq!(reqs.len(), 1, "request 2 waits while b works on request 1");
+    assert!(p.b.events.contains(&MuxEvent::Cancelled(reqs[0].0)));
+    // b's application gives request 1 up: the acknowledgement lets request 2 start.
+    assert!(p.b.mux.finish_request(reqs[0].0));
+    p.drive();
+    let reqs = requests_in(&p.b.events);
     assert_eq!(reqs.len(), 2);
     p.b.mux
         .respond(0x21, reqs[1].0, Bytes::from_static(b"ok"))
@@ -373,5 +398,126 @@ fn a_cancelled_request_counts_until_its_cancel_is_written() {
     assert_eq!(
         responses_in(&p.a.events),
         vec![(second, Bytes::from_static(b"ok"))]
+    );
+    assert_eq!(p.a.error, None);
+    assert_eq!(p.b.error, None);
+}
+
+#[test]
+fn without_acknowledgements_a_cancelled_request_counts_until_its_cancel_is_written() {
+    // A peer that does not set FEATURE_CANCEL_ACK frees a place when it reads the CANCEL.
+    let (mut m, now) = scripted_with(config(&[(0x20, 1)]), 0, 1);
+    let far = now + Duration::from_secs(60);
+    let first = m.request(0x20, Bytes::from_static(b"1"), far).unwrap();
+    let second = m.request(0x20, Bytes::from_static(b"2"), far).unwrap();
+    let frames = outgoing_frames(&mut m, now).join("\n");
+    assert!(frames.contains("request_id: Some(1)"), "{frames}");
+    assert!(!frames.contains("request_id: Some(2)"), "{frames}");
+    assert!(m.cancel(first));
+    let frames = outgoing_frames(&mut m, now);
+    assert_eq!(frames[0], "Cancel(1)");
+    assert!(
+        frames[1].contains(&format!("request_id: Some({})", second.0)),
+        "{frames:?}"
+    );
+}
+
+#[test]
+fn cancelled_requests_hold_their_places_until_the_application_is_done() {
+    // "Rapid reset": request + CANCEL pairs must not free places while the application still
+    // works on the requests, or a peer could keep it busy without bound.
+    let mut c = config(&[(0x20, 1)]);
+    c.max_inflight_requests = 2;
+    let pairs = |m: &mut Mux, now| {
+        for id in [1, 2] {
+            m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, id, b"work")]))
+                .unwrap();
+            // The application takes the request, then the peer cancels it.
+            let taken: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+            assert_eq!(requests_in(&taken).len(), 1);
+            m.handle_record(now, &record(&[Frame::Cancel(id)])).unwrap();
+            let told: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+            assert_eq!(told, vec![MuxEvent::Cancelled(RequestId(id))]);
+        }
+    };
+    // While the application holds both, a third request is one too many.
+    let (mut m, now) = scripted_with(c.clone(), FEATURE_CANCEL_ACK, 4);
+    pairs(&mut m, now);
+    assert_eq!(
+        m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, 3, b"c")])),
+        Err(MuxError::RequestLimit(2))
+    );
+    let frames = outgoing_frames(&mut m, now);
+    assert!(
+        frames
+            .last()
+            .unwrap()
+            .starts_with(&format!("Reset {{ code: {}", ResetCode::REQUEST_LIMIT.0)),
+        "{frames:?}"
+    );
+    // Once the application is done (it drops one, answers the other), new requests are
+    // accepted, and the peer learns of each freed place from an empty response.
+    let (mut m, now) = scripted_with(c, FEATURE_CANCEL_ACK, 4);
+    pairs(&mut m, now);
+    outgoing_frames(&mut m, now);
+    assert!(m.finish_request(RequestId(1)));
+    m.respond(0x20, RequestId(2), Bytes::from_static(b"unwanted"))
+        .unwrap();
+    let frames = outgoing_frames(&mut m, now);
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    for (f, id) in frames.iter().zip([1, 2]) {
+        assert!(
+            f.contains(&format!("request_id: Some({id}), chunk: []")),
+            "{f}"
+        );
+    }
+    assert_eq!(m.stats().cancel_acks_out, 2);
+    m.handle_record(
+        now,
+        &record(&[
+            req(0x20, ONE | DATA_REQUEST, 3, b"c"),
+            req(0x20, ONE | DATA_REQUEST, 4, b"d"),
+        ]),
+    )
+    .unwrap();
+    let taken: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert_eq!(requests_in(&taken).len(), 2);
+}
+
+#[test]
+fn a_request_the_application_drops_unanswered_counts_until_the_peer_cancels_it() {
+    // The peer still waits for an answer (until its deadline), so it still counts the request.
+    let mut c = config(&[(0x20, 1)]);
+    c.max_inflight_requests = 1;
+    let dropped = |c: &NativeConfig| {
+        let (mut m, now) = scripted_with(c.clone(), FEATURE_CANCEL_ACK, 4);
+        m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, 1, b"a")]))
+            .unwrap();
+        while m.poll_event().is_some() {}
+        assert!(m.finish_request(RequestId(1)));
+        assert!(!m.finish_request(RequestId(1)), "once");
+        (m, now)
+    };
+    let (mut m, now) = dropped(&c);
+    assert_eq!(
+        m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, 2, b"b")])),
+        Err(MuxError::RequestLimit(1))
+    );
+    // The peer's CANCEL (at its deadline) frees the place at once, acknowledged.
+    let (mut m, now) = dropped(&c);
+    m.handle_record(now, &record(&[Frame::Cancel(1)])).unwrap();
+    let frames = outgoing_frames(&mut m, now);
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains("request_id: Some(1), chunk: []")),
+        "{frames:?}"
+    );
+    m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, 2, b"b")]))
+        .unwrap();
+    let taken: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert_eq!(
+        requests_in(&taken),
+        vec![(RequestId(2), Bytes::from_static(b"b"))]
     );
 }
