@@ -52,6 +52,8 @@ pub(crate) struct Stats {
     pub(crate) multishot_arms: AtomicU64,
     pub(crate) multishot_receives: AtomicU64,
     pub(crate) zero_copy_writes: AtomicU64,
+    pub(crate) control_floods: AtomicU64,
+    pub(crate) partial_budget_exceeded: AtomicU64,
 }
 
 /// A snapshot of the node's counters.
@@ -83,6 +85,13 @@ pub struct NodeStats {
     pub multishot_receives: u64,
     /// Writes sent with zero-copy sends (io_uring, at least `Limits::send_zc_threshold`).
     pub zero_copy_writes: u64,
+    /// Connections closed because the peer sent more control frames per second than allowed
+    /// (`limits.max_control_frames_per_second`; also counted in `protocol_errors`).
+    pub control_floods: u64,
+    /// Connections closed because a reassembly buffer would have grown past the per-peer or
+    /// the node-wide budget for partly received messages (`limits.max_partial_bytes_per_peer`,
+    /// `limits.max_partial_bytes`; also counted in `protocol_errors`).
+    pub partial_budget_exceeded: u64,
 }
 
 /// A channel this node runs: its descriptor and the sending side of its receive queue.
@@ -392,6 +401,8 @@ impl Registry {
             multishot_arms: s.multishot_arms.load(Ordering::Relaxed),
             multishot_receives: s.multishot_receives.load(Ordering::Relaxed),
             zero_copy_writes: s.zero_copy_writes.load(Ordering::Relaxed),
+            control_floods: s.control_floods.load(Ordering::Relaxed),
+            partial_budget_exceeded: s.partial_budget_exceeded.load(Ordering::Relaxed),
         }
     }
 
