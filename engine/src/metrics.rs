@@ -26,8 +26,8 @@
 //! - Byte counters count payload bytes (before framing, encryption and compression) and are
 //!   monotonic: when a peer reconnects its counters restart and the reporter adds from zero.
 //! - ringwire's own metrics are always under `ringwire_` ([`DRIVER`], [`SHARD_INBOX_DEPTH`],
-//!   [`DROPS_TOTAL`], [`REFUSED_TOTAL`], [`DISCONNECTS_TOTAL`], [`MESSAGE_LATENCY_SECONDS`]
-//!   with the fixed [`LATENCY_BUCKETS`]).
+//!   [`DROPS_TOTAL`], [`REFUSED_TOTAL`], [`DISCONNECTS_TOTAL`], [`BUDGET_DISCONNECTS_TOTAL`],
+//!   [`MESSAGE_LATENCY_SECONDS`] with the fixed [`LATENCY_BUCKETS`]).
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -63,6 +63,9 @@ pub const DROPS_TOTAL: &str = "ringwire_drops_total";
 pub const REFUSED_TOTAL: &str = "ringwire_connections_refused_total";
 /// Peers that went down (counter; label `reason`: `protocol`, `io`, `local`).
 pub const DISCONNECTS_TOTAL: &str = "ringwire_disconnects_total";
+/// Connections closed for exceeding a per-peer or node-wide budget (counter; label `budget`:
+/// `control_frames`, `partial_bytes`); also counted as `protocol` disconnects.
+pub const BUDGET_DISCONNECTS_TOTAL: &str = "ringwire_budget_disconnects_total";
 /// One-way message latency measured by the application (histogram, seconds).
 pub const MESSAGE_LATENCY_SECONDS: &str = "ringwire_message_latency_seconds";
 
@@ -252,6 +255,18 @@ impl Reporter {
         ];
         for (reason, now, before) in refused {
             metrics::counter!(REFUSED_TOTAL, "reason" => reason)
+                .increment(now.saturating_sub(before));
+        }
+        let budgets = [
+            ("control_frames", s.control_floods, old.control_floods),
+            (
+                "partial_bytes",
+                s.partial_budget_exceeded,
+                old.partial_budget_exceeded,
+            ),
+        ];
+        for (budget, now, before) in budgets {
+            metrics::counter!(BUDGET_DISCONNECTS_TOTAL, "budget" => budget)
                 .increment(now.saturating_sub(before));
         }
     }

@@ -280,6 +280,8 @@ fn every_limit_has_a_bound() {
         ("native_max_chunk", "65524"),
         ("max_inflight_requests", "0"),
         ("max_control_frames_per_second", "0"),
+        ("max_partial_bytes_per_peer", "0"),
+        ("max_partial_bytes", "0"),
         ("read_budget", "0"),
         ("write_budget", "0"),
         ("zstd_window_log_max", "9"),
@@ -304,6 +306,10 @@ fn every_limit_has_a_bound() {
     assert_eq!(e.keys(), ["limits.max_pending_handshakes_per_ip"]);
     let e = err("[limits]\ndial_backoff_min = \"10s\"\ndial_backoff_max = \"5s\"\n");
     assert_eq!(e.keys(), ["limits.dial_backoff_max"]);
+    let e = err("[limits]\nmax_message_size = 2000000\nmax_partial_bytes_per_peer = 1000000\n");
+    assert_eq!(e.keys(), ["limits.max_partial_bytes_per_peer"]);
+    let e = err("[limits]\nmax_partial_bytes = 1000\n");
+    assert_eq!(e.keys(), ["limits.max_partial_bytes"]);
     let e = err("[p2p]\nmax_packet_msg_payload_size = 0\nhandshake_timeout = \"0s\"\n");
     assert_eq!(
         e.keys(),
@@ -395,4 +401,24 @@ fn derived_connection_settings_are_accepted_by_the_core() {
     Connection::new(cc, [9; 32], std::time::Instant::now()).unwrap();
     c.engine.compression = false;
     assert!(c.compression_config().is_none());
+}
+
+#[test]
+fn budget_keys_reach_both_kinds_of_connection() {
+    let c = Config::from_toml_str(
+        "[limits]\nmax_control_frames_per_second = 77\nmax_partial_bytes_per_peer = 200000000\n\
+         max_partial_bytes = 300000000\nmax_node_info_size = 2048\nnative_recv_queue_capacity = 9\n",
+    )
+    .unwrap();
+    let cc = c.connection_config(NodeKey::from_seed([3; 32]), NodeInfo::default());
+    assert_eq!(cc.max_control_frames_per_second, 77);
+    assert_eq!(cc.mconn.max_control_packets_per_second, 77);
+    assert_eq!(cc.max_node_info_size, 2048);
+    assert_eq!(cc.native_recv_queue_capacity, 9);
+    assert_eq!(cc.partial_budget.per_peer, 200_000_000);
+    // Compat and native connections reserve from one node-wide pool.
+    let native = cc.partial_budget.pool.clone().unwrap();
+    let compat = cc.mconn.partial_budget.pool.clone().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&native, &compat));
+    assert_eq!(native.limit(), 300_000_000);
 }

@@ -239,7 +239,8 @@ impl Side {
             MuxEvent::Hello { .. }
             | MuxEvent::Cancelled(_)
             | MuxEvent::Closed { .. }
-            | MuxEvent::Reset { .. } => {}
+            | MuxEvent::Reset { .. }
+            | MuxEvent::Failed(_) => {}
         }
     }
 

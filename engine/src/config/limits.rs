@@ -3,15 +3,17 @@
 //! Each key answers a row of `docs/THREATS.md` (bad input and faults): pending handshakes
 //! (slowloris, accept floods), handshake rate per IP (CPU burn), per-IP connections, queue and
 //! in-flight budgets (slow readers, floods), control-frame rate (ping and reset floods), message
-//! and NodeInfo sizes, zstd window (bombs), PEX rates and address-book size (address floods),
-//! keepalive (dead peers) and redial backoff (partitions). Some keys are validated but not yet
-//! applied by the engine; the status column of that table names them. Anchors: go-libp2p's
-//! resource manager (8 connections per IPv4 address), CometBFT PEX (one request per 10 s, 24 h
-//! ban), Bitcoin Core address relay (0.1 address/s, burst 1000).
+//! and NodeInfo sizes, bytes of partly received messages per peer and per node (many large
+//! messages left unfinished), zstd window (bombs), PEX rates and address-book size (address
+//! floods), keepalive (dead peers) and redial backoff (partitions). Some keys are validated but
+//! not yet applied by the engine; the status column of that table names them. Anchors:
+//! go-libp2p's resource manager (8 connections per IPv4 address), CometBFT PEX (one request per
+//! 10 s, 24 h ban), Bitcoin Core address relay (0.1 address/s, burst 1000).
 
 use std::time::Duration;
 
 use super::error::Problems;
+use crate::proto::budget::{DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_MAX_PARTIAL_BYTES_PER_PEER};
 use crate::proto::mconn::stock_channels;
 use crate::proto::native::frame::{MAX_DATA_CHUNK, MAX_WINDOW, MIN_WINDOW};
 use crate::proto::nodeinfo::MAX_NODE_INFO_SIZE;
@@ -68,7 +70,8 @@ section! {
         /// Largest message any channel accepts, after decompression; each channel's own
         /// receive cap is lowered to this. Default: the largest stock cap (block sync).
         max_message_size: usize = largest_stock_channel_cap(),
-        /// Largest NodeInfo accepted, in bytes (stock: 10240, also the most allowed).
+        /// Largest NodeInfo accepted, in bytes (stock: 10240, also the most allowed); a peer
+        /// declaring a longer one fails the handshake.
         max_node_info_size: usize = MAX_NODE_INFO_SIZE,
         /// Messages that may wait in one channel's send queue to one peer, for channels that
         /// do not set their own: opened with a send queue capacity of 0 (a
@@ -86,7 +89,9 @@ section! {
         max_peer_inflight_bytes: usize = 32 << 20,
         /// Received messages from one stock (compat) peer waiting for the application.
         recv_queue_capacity: usize = 64,
-        /// Received messages from one native peer waiting for the application.
+        /// Received messages from one native peer waiting for the application. Data the peer
+        /// sends beyond them is held unassembled, within its credit windows, until the
+        /// application takes messages; keepalive is still answered.
         native_recv_queue_capacity: usize = 1024,
         /// Initial per-channel credit window on native connections, in bytes
         /// (1024 to 2147483647).
@@ -96,9 +101,20 @@ section! {
         native_max_chunk: usize = 16 * 1024,
         /// Requests one native peer may have in flight to this node.
         max_inflight_requests: u32 = 256,
-        /// Control frames (pings, window updates, resets, cancels) one peer may send per
-        /// second; a peer over it is disconnected (ping and open/reset floods).
+        /// Control frames one peer may send per second, with bursts of up to one second's
+        /// worth: on native connections every frame but data (pings, pongs, window updates,
+        /// cancels, close, reset; window updates returning credit for data this node sent and
+        /// cancels of requests it holds are free), on stock connections ping and pong packets.
+        /// A peer over it is disconnected and counted (ping and reset floods).
         max_control_frames_per_second: u32 = 1000,
+        /// Bytes of partly received messages (reassembly buffers) one peer may hold, all its
+        /// channels together; a peer that would hold more is disconnected and counted. At
+        /// least limits.max_message_size, so the largest message can arrive.
+        max_partial_bytes_per_peer: usize = DEFAULT_MAX_PARTIAL_BYTES_PER_PEER,
+        /// Bytes of partly received messages all peers together may hold; a peer whose
+        /// message would grow past it is disconnected and counted. At least
+        /// limits.max_partial_bytes_per_peer.
+        max_partial_bytes: usize = DEFAULT_MAX_PARTIAL_BYTES,
         /// Bytes read from one peer per event-loop turn before other peers get their turn.
         read_budget: usize = 256 * 1024,
         /// Bytes written to one peer per event-loop turn before other peers get their turn.
@@ -271,6 +287,20 @@ impl LimitsConfig {
             self.max_control_frames_per_second,
             10,
             1_000_000,
+        );
+        p.within(
+            S,
+            "max_partial_bytes_per_peer",
+            self.max_partial_bytes_per_peer,
+            self.max_message_size.max(1024),
+            usize::MAX,
+        );
+        p.within(
+            S,
+            "max_partial_bytes",
+            self.max_partial_bytes,
+            self.max_partial_bytes_per_peer,
+            usize::MAX,
         );
         p.within(S, "read_budget", self.read_budget, 1024, 1 << 30);
         p.within(S, "write_budget", self.write_budget, 1024, 1 << 30);

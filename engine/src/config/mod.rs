@@ -54,6 +54,7 @@ pub use node_key::{ED25519_KEY_TYPE, NodeKeyError, NodeKeyFile, NodeKeyFormatErr
 pub use p2p::{MAX_PEERS_LIMIT, P2pConfig};
 
 use crate::pex::PexConfig;
+use crate::proto::budget::PartialBudget;
 use crate::proto::compress::CompressionConfig;
 use crate::proto::conn::{ChannelDescriptor, ConnectionConfig};
 use crate::proto::mconn::MConnConfig;
@@ -202,7 +203,19 @@ impl Config {
             max_packet_msg_payload_size: self.p2p.max_packet_msg_payload_size,
             recv_queue_capacity: self.limits.recv_queue_capacity,
             recv_queue_max_bytes: self.limits.max_peer_inflight_bytes,
+            max_control_packets_per_second: self.limits.max_control_frames_per_second,
+            partial_budget: self.partial_budget(),
         }
+    }
+
+    /// The budget for partly received messages: `limits.max_partial_bytes_per_peer` per
+    /// connection and a new node-wide pool of `limits.max_partial_bytes`. Each call makes a new
+    /// pool; [`Config::connection_config`] makes one for all of a node's connections.
+    pub fn partial_budget(&self) -> PartialBudget {
+        PartialBudget::new(
+            self.limits.max_partial_bytes_per_peer,
+            self.limits.max_partial_bytes,
+        )
     }
 
     /// The PEX settings when `p2p.pex` is on (the default, as in CometBFT), for
@@ -232,8 +245,10 @@ impl Config {
     /// The settings of one connection: the stock channels (receive caps lowered to
     /// `limits.max_message_size`), the handshake deadline, keepalive, native and compression
     /// settings of this configuration. `node_info` is sent to the peer as given, except for
-    /// the ID and channels the connection fills in.
+    /// the ID and channels the connection fills in. Compat and native connections share one
+    /// new node-wide pool for partly received messages.
     pub fn connection_config(&self, node_key: NodeKey, node_info: NodeInfo) -> ConnectionConfig {
+        let partial_budget = self.partial_budget();
         let mut channels = ChannelDescriptor::stock();
         for channel in &mut channels {
             channel.recv_message_capacity = channel
@@ -245,7 +260,10 @@ impl Config {
             offer_native: self.engine.native,
             capabilities: self.engine.capabilities.clone(),
             handshake_timeout: self.p2p.handshake_timeout,
-            mconn: self.mconn_config(),
+            mconn: MConnConfig {
+                partial_budget: partial_budget.clone(),
+                ..self.mconn_config()
+            },
             native_window: self.limits.native_window,
             native_max_chunk: self.limits.native_max_chunk,
             native_ping_interval: self.limits.native_ping_interval,
@@ -254,6 +272,9 @@ impl Config {
             native_recv_queue_capacity: self.limits.native_recv_queue_capacity,
             compression: self.compression_config(),
             transmit_budget: self.limits.write_budget,
+            max_node_info_size: self.limits.max_node_info_size,
+            max_control_frames_per_second: self.limits.max_control_frames_per_second,
+            partial_budget,
             ..ConnectionConfig::new(node_key, node_info)
         }
     }

@@ -30,13 +30,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::budget::{
+    DEFAULT_MAX_CONTROL_FRAMES_PER_SECOND, DEFAULT_MAX_PARTIAL_BYTES,
+    DEFAULT_MAX_PARTIAL_BYTES_PER_PEER, Exceeded, PartialBudget, PartialBudgetError,
+};
 use super::compress::{self, CompressionConfig, Compressor, Decompressor, Outcome};
 use super::mconn::{self, ChannelConfig, MConnConfig, MConnection};
 use super::native::{
     self, MessageKind, Mux, MuxEvent, NativeChannelConfig, NativeConfig, RecordOpener,
     RecordSealer, RequestId, ResetCode,
 };
-use super::nodeinfo::{MAX_NUM_CHANNELS, NodeInfo, NodeInfoError, RINGWIRE_CAPABILITY_CHANNEL};
+use super::nodeinfo::{
+    MAX_NODE_INFO_SIZE, MAX_NUM_CHANNELS, NodeInfo, NodeInfoError, RINGWIRE_CAPABILITY_CHANNEL,
+};
 use super::secret::{
     DATA_MAX_SIZE, FRAME_SEALED_SIZE, FrameOpener, FrameSealer, Handshake, NodeId, NodeKey,
     SecretError, SecretSession,
@@ -139,11 +145,27 @@ pub struct ConnectionConfig {
     /// Most bytes [`Connection::poll_transmit`] appends per call (one more record or frame
     /// batch may overshoot it).
     pub transmit_budget: usize,
+    /// Largest NodeInfo accepted from the peer, in bytes (1 to the stock 10,240); a longer one
+    /// fails the handshake with [`NodeInfoError::TooLarge`] before its body is buffered.
+    pub max_node_info_size: usize,
+    /// Control frames (every frame but DATA) a native peer may send per second; one more
+    /// closes the connection (`MuxError::ControlFlood`). Compat peers: the
+    /// [`MConnConfig::max_control_packets_per_second`] of [`ConnectionConfig::mconn`].
+    pub max_control_frames_per_second: u32,
+    /// Bytes of partly received messages a native peer may hold, and the node-wide pool they
+    /// come from (`MuxError::PartialBudget`). Compat peers: the [`MConnConfig::partial_budget`]
+    /// of [`ConnectionConfig::mconn`]; [`ConnectionConfig::new`] puts one pool in both.
+    pub partial_budget: PartialBudget,
 }
 
 impl ConnectionConfig {
-    /// A configuration with the stock channels and safe defaults.
+    /// A configuration with the stock channels and safe defaults, and a fresh node-wide pool
+    /// for partly received messages (connections cloned from this configuration share it).
     pub fn new(node_key: NodeKey, node_info: NodeInfo) -> Self {
+        let partial_budget = PartialBudget::new(
+            DEFAULT_MAX_PARTIAL_BYTES_PER_PEER,
+            DEFAULT_MAX_PARTIAL_BYTES,
+        );
         ConnectionConfig {
             node_key,
             node_info,
@@ -152,7 +174,10 @@ impl ConnectionConfig {
             offer_native: true,
             capabilities: Vec::new(),
             handshake_timeout: Duration::from_secs(6),
-            mconn: MConnConfig::default(),
+            mconn: MConnConfig {
+                partial_budget: partial_budget.clone(),
+                ..MConnConfig::default()
+            },
             native_window: native::config::DEFAULT_INITIAL_WINDOW,
             native_max_chunk: native::config::DEFAULT_MAX_CHUNK,
             native_ping_interval: native::config::DEFAULT_PING_INTERVAL,
@@ -161,6 +186,9 @@ impl ConnectionConfig {
             native_recv_queue_capacity: native::config::DEFAULT_RECV_QUEUE_CAPACITY,
             compression: Some(CompressionConfig::default()),
             transmit_budget: 256 * 1024,
+            max_node_info_size: MAX_NODE_INFO_SIZE,
+            max_control_frames_per_second: DEFAULT_MAX_CONTROL_FRAMES_PER_SECOND,
+            partial_budget,
         }
     }
 }
@@ -183,6 +211,9 @@ pub enum ConfigError {
     /// NodeInfo allows at most 16 channels, the capability channel included.
     #[error("{0} channels exceed the 16 a NodeInfo may list")]
     TooManyChannels(usize),
+    /// `max_node_info_size` is zero or above the stock 10,240 bytes.
+    #[error("max node info size must be 1..={MAX_NODE_INFO_SIZE}, got {0}")]
+    NodeInfoSize(usize),
 }
 
 /// Which protocol an established connection speaks.
@@ -304,6 +335,25 @@ pub enum ConnError {
     LocalClose(String),
 }
 
+impl ConnError {
+    /// The budget (`proto::budget`) whose exhaustion closed the connection, if that is why.
+    pub fn exceeded_budget(&self) -> Option<Exceeded> {
+        let partial = |e: &PartialBudgetError| match e {
+            PartialBudgetError::Peer { .. } => Exceeded::PeerPartialBytes,
+            PartialBudgetError::Node { .. } => Exceeded::NodePartialBytes,
+        };
+        match self {
+            ConnError::MConn(mconn::MConnError::ControlFlood { .. })
+            | ConnError::Mux(native::MuxError::ControlFlood { .. }) => {
+                Some(Exceeded::ControlFrames)
+            }
+            ConnError::MConn(mconn::MConnError::PartialBudget(e))
+            | ConnError::Mux(native::MuxError::PartialBudget(e)) => Some(partial(e)),
+            _ => None,
+        }
+    }
+}
+
 /// Why a send was refused. Nothing was queued.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
@@ -336,8 +386,10 @@ pub enum QueueError {
 /// Largest plaintext sealed into SecretConnection frames per seal call in compat mode.
 const COMPAT_PLAINTEXT_BATCH: usize = 16 * 1024;
 
-/// The peer's NodeInfo may span at most this many frames (stock caps it at 10,240 bytes).
-const MAX_NODE_INFO_FRAMES: usize = super::nodeinfo::MAX_NODE_INFO_SIZE.div_ceil(DATA_MAX_SIZE) + 1;
+/// The frames a NodeInfo of at most `max_size` bytes (plus its length prefix) may span.
+fn max_node_info_frames(max_size: usize) -> usize {
+    max_size.div_ceil(DATA_MAX_SIZE) + 1
+}
 
 enum State {
     Handshake(Box<Handshake>),
@@ -414,6 +466,9 @@ impl Connection {
         if local_info.channels.len() > MAX_NUM_CHANNELS {
             return Err(ConfigError::TooManyChannels(local_info.channels.len()));
         }
+        if !(1..=MAX_NODE_INFO_SIZE).contains(&config.max_node_info_size) {
+            return Err(ConfigError::NodeInfoSize(config.max_node_info_size));
+        }
         let mconn_channels: Vec<ChannelConfig> = config
             .channels
             .iter()
@@ -487,6 +542,15 @@ impl Connection {
     pub fn native_stats(&self) -> Option<&native::MuxStats> {
         match &self.state {
             State::Native(n) => Some(n.mux.stats()),
+            _ => None,
+        }
+    }
+
+    /// Received messages waiting in the native multiplexer for [`Connection::poll_event`] (at
+    /// most `native_recv_queue_capacity`), if native.
+    pub fn native_queued_messages(&self) -> Option<usize> {
+        match &self.state {
+            State::Native(n) => Some(n.mux.queued_messages()),
             _ => None,
         }
     }
@@ -581,8 +645,9 @@ impl Connection {
             return Ok(false);
         };
         // Early data (rare) may already hold the whole NodeInfo; otherwise read a frame.
+        let max = self.config.max_node_info_size;
         let mut advanced = false;
-        if NodeInfo::decode_delimited(&x.received)?.is_none() {
+        if NodeInfo::decode_delimited_max(&x.received, max)?.is_none() {
             let Some(frame) = self.inbuf.get(..FRAME_SEALED_SIZE) else {
                 return Ok(false);
             };
@@ -594,10 +659,10 @@ impl Connection {
             x.frames_read += 1;
             advanced = true;
         }
-        match NodeInfo::decode_delimited(&x.received)? {
-            None if x.frames_read >= MAX_NODE_INFO_FRAMES => Err(NodeInfoError::TooLarge {
+        match NodeInfo::decode_delimited_max(&x.received, max)? {
+            None if x.frames_read >= max_node_info_frames(max) => Err(NodeInfoError::TooLarge {
                 declared: x.received.len() as u64,
-                max: super::nodeinfo::MAX_NODE_INFO_SIZE,
+                max,
             }
             .into()),
             None => Ok(advanced),
@@ -738,6 +803,10 @@ impl Connection {
                     self.fail(ConnError::PeerReset { code, reason });
                     self.events.pop_front()
                 }
+                MuxEvent::Failed(e) => {
+                    self.fail(ConnError::Mux(e));
+                    self.events.pop_front()
+                }
             },
             _ => None,
         }
@@ -789,8 +858,9 @@ impl Connection {
     }
 
     /// Whether the driver should read more from the socket: false while received messages wait
-    /// for the application (compat). Native connections bound what waits with credit windows
-    /// and always accept input, so keepalive is answered however slowly the application drains.
+    /// for the application (compat). Native connections always accept input, so keepalive is
+    /// answered however slowly the application drains: at most `native_recv_queue_capacity`
+    /// messages wait, and DATA beyond them is held within the peer's credit windows.
     pub fn wants_input(&self) -> bool {
         match &self.state {
             State::Compat(c) => c.mconn.wants_input(),
@@ -933,6 +1003,8 @@ fn native_config(config: &ConnectionConfig) -> NativeConfig {
         pong_timeout: config.native_pong_timeout,
         max_inflight_requests: config.max_inflight_requests,
         recv_queue_capacity: config.native_recv_queue_capacity,
+        max_control_frames_per_second: config.max_control_frames_per_second,
+        partial_budget: config.partial_budget.clone(),
         capabilities: config.capabilities.clone(),
     }
 }

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod budget;
 pub mod compress;
 pub mod conn;
 pub mod mconn;

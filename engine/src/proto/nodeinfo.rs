@@ -113,7 +113,7 @@ pub enum NodeInfoError {
     TooLarge {
         /// Declared length in bytes.
         declared: u64,
-        /// The limit, [`MAX_NODE_INFO_SIZE`].
+        /// The limit ([`MAX_NODE_INFO_SIZE`] unless configured lower).
         max: usize,
     },
     /// The body is not a `DefaultNodeInfo` proto.
@@ -245,16 +245,23 @@ impl NodeInfo {
     /// took. A declared length above [`MAX_NODE_INFO_SIZE`] is rejected as soon as the prefix is
     /// read, before any body byte is buffered.
     pub fn decode_delimited(input: &[u8]) -> Result<Option<(NodeInfo, usize)>, NodeInfoError> {
+        Self::decode_delimited_max(input, MAX_NODE_INFO_SIZE)
+    }
+
+    /// Like [`NodeInfo::decode_delimited`] with a limit of `max` bytes instead of
+    /// [`MAX_NODE_INFO_SIZE`] (a larger `max` is lowered to it).
+    pub fn decode_delimited_max(
+        input: &[u8],
+        max: usize,
+    ) -> Result<Option<(NodeInfo, usize)>, NodeInfoError> {
+        let max = max.min(MAX_NODE_INFO_SIZE);
         let (len, prefix) = match read_uvarint(input) {
             Uvarint::Done(len, prefix) => (len, prefix),
             Uvarint::Incomplete => return Ok(None),
             Uvarint::Overflow => return Err(NodeInfoError::BadLengthPrefix),
         };
-        if len > MAX_NODE_INFO_SIZE as u64 {
-            return Err(NodeInfoError::TooLarge {
-                declared: len,
-                max: MAX_NODE_INFO_SIZE,
-            });
+        if len > max as u64 {
+            return Err(NodeInfoError::TooLarge { declared: len, max });
         }
         let end = prefix + len as usize;
         let Some(body) = input.get(prefix..end) else {
@@ -421,6 +428,22 @@ mod tests {
             })
         ));
         assert_eq!(NodeInfo::decode_delimited(&[0x80, 0x50]), Ok(None));
+        // A lower configured limit is applied the same way; a higher one is lowered to stock's.
+        assert_eq!(
+            NodeInfo::decode_delimited_max(&[0x81, 0x08], 1024),
+            Err(NodeInfoError::TooLarge {
+                declared: 1025,
+                max: 1024
+            })
+        );
+        assert_eq!(
+            NodeInfo::decode_delimited_max(&[0x80, 0x08], 1024),
+            Ok(None)
+        );
+        assert!(matches!(
+            NodeInfo::decode_delimited_max(&[0x81, 0x50], usize::MAX),
+            Err(NodeInfoError::TooLarge { max: 10240, .. })
+        ));
         assert_eq!(
             NodeInfo::decode_delimited(&[0xff; 10]),
             Err(NodeInfoError::BadLengthPrefix)

@@ -59,6 +59,8 @@ pub(crate) struct Stats {
     pub(crate) pex_addresses_rate_limited: AtomicU64,
     pub(crate) pex_addresses_refused: AtomicU64,
     pub(crate) pex_addresses_evicted: AtomicU64,
+    pub(crate) control_floods: AtomicU64,
+    pub(crate) partial_budget_exceeded: AtomicU64,
 }
 
 /// A snapshot of the node's counters.
@@ -102,6 +104,13 @@ pub struct NodeStats {
     pub pex_addresses_refused: u64,
     /// PEX addresses evicted from a full address book for a new one.
     pub pex_addresses_evicted: u64,
+    /// Connections closed because the peer sent more control frames per second than allowed
+    /// (`limits.max_control_frames_per_second`; also counted in `protocol_errors`).
+    pub control_floods: u64,
+    /// Connections closed because a reassembly buffer would have grown past the per-peer or
+    /// the node-wide budget for partly received messages (`limits.max_partial_bytes_per_peer`,
+    /// `limits.max_partial_bytes`; also counted in `protocol_errors`).
+    pub partial_budget_exceeded: u64,
 }
 
 /// A channel this node runs: its descriptor and the sending side of its receive queue.
@@ -428,6 +437,8 @@ impl Registry {
             pex_addresses_rate_limited: s.pex_addresses_rate_limited.load(Ordering::Relaxed),
             pex_addresses_refused: s.pex_addresses_refused.load(Ordering::Relaxed),
             pex_addresses_evicted: s.pex_addresses_evicted.load(Ordering::Relaxed),
+            control_floods: s.control_floods.load(Ordering::Relaxed),
+            partial_budget_exceeded: s.partial_budget_exceeded.load(Ordering::Relaxed),
         }
     }
 

@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use tokio::sync::{Notify, mpsc};
 
+use crate::proto::budget::Exceeded;
 use crate::proto::conn::{ConnError, Connection, Event, Message, Mode, PeerInfo};
 use crate::proto::native::{MessageKind, RequestId};
 use crate::registry::{
@@ -827,6 +828,19 @@ fn on_closed(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, reason: ConnError) {
             tracing::info!(conn = ctx.id, addr = ?ctx.addr, reason = %e, "connection closed: protocol error");
         }
         _ => {}
+    }
+    if let DownReason::Protocol(e) = &down {
+        match e.exceeded_budget() {
+            Some(Exceeded::ControlFrames) => {
+                stats.control_floods.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(Exceeded::PeerPartialBytes | Exceeded::NodePartialBytes) => {
+                stats
+                    .partial_budget_exceeded
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            None => {}
+        }
     }
     let entry = ctx.entry.borrow_mut().take();
     ctx.staging.borrow_mut().clear(entry.as_deref());

@@ -11,13 +11,17 @@
 //!   (Stock can lose a zero-length message whose turn is taken by another channel, because it
 //!   treats an empty message in flight as "nothing in flight"; ringwire always sends it.)
 //! - Received chunks are appended to the channel's buffer; if the buffered bytes plus the new
-//!   chunk exceed `recv_message_capacity`, the connection fails (stock disconnects).
+//!   chunk exceed `recv_message_capacity`, the connection fails (stock disconnects). Bytes are
+//!   reserved from the connection's partial-message budget before the buffer grows and
+//!   returned when the message completes (`proto::budget`); a message in one chunk reserves
+//!   nothing.
 
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
 use super::varint::uvarint_len;
+use crate::proto::budget::{PartialBudgetError, PartialBytes};
 
 /// How one channel behaves on an MConnection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,6 +90,15 @@ pub(crate) struct OverCapacity {
     pub(crate) received: usize,
 }
 
+/// Why a received chunk was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecvError {
+    /// The message would exceed the channel's receive capacity.
+    OverCapacity(OverCapacity),
+    /// The reassembly buffer may not grow: the partial-message budget is spent.
+    Budget(PartialBudgetError),
+}
+
 /// Per-channel state of one connection.
 #[derive(Debug)]
 pub(crate) struct Channel {
@@ -150,20 +163,28 @@ impl Channel {
         Some((rest.split_to(self.chunk_size), false))
     }
 
-    /// Appends a received chunk; returns the whole message on `eof`.
-    pub(crate) fn recv(&mut self, data: &[u8], eof: bool) -> Result<Option<Bytes>, OverCapacity> {
+    /// Appends a received chunk, reserving its bytes from `partial` first; returns the whole
+    /// message on `eof` (its bytes then go back to `partial`).
+    pub(crate) fn recv(
+        &mut self,
+        data: &[u8],
+        eof: bool,
+        partial: &mut PartialBytes,
+    ) -> Result<Option<Bytes>, RecvError> {
         let received = self.recving.len().saturating_add(data.len());
         if received > self.config.recv_message_capacity {
-            return Err(OverCapacity {
+            return Err(RecvError::OverCapacity(OverCapacity {
                 capacity: self.config.recv_message_capacity,
                 received,
-            });
+            }));
         }
         if eof && self.recving.is_empty() {
             return Ok(Some(Bytes::copy_from_slice(data)));
         }
+        partial.reserve(data.len()).map_err(RecvError::Budget)?;
         self.recving.extend_from_slice(data);
         if eof {
+            partial.release(self.recving.len());
             return Ok(Some(self.recving.split().freeze()));
         }
         Ok(None)
@@ -232,19 +253,50 @@ mod tests {
     #[test]
     fn reassembly_cap() {
         let mut c = chan(1);
-        assert_eq!(c.recv(b"12345", false), Ok(None));
+        let mut p = PartialBytes::new(crate::proto::budget::PartialBudget::default());
+        assert_eq!(c.recv(b"12345", false, &mut p), Ok(None));
+        assert_eq!(p.held(), 5);
         assert_eq!(
-            c.recv(b"12345", true),
+            c.recv(b"12345", true, &mut p),
             Ok(Some(Bytes::from_static(b"1234512345")))
         );
-        assert_eq!(c.recv(b"", true), Ok(Some(Bytes::new())));
-        assert_eq!(c.recv(b"123456", false), Ok(None));
+        assert_eq!(p.held(), 0);
+        assert_eq!(c.recv(b"", true, &mut p), Ok(Some(Bytes::new())));
+        assert_eq!(c.recv(b"123456", false, &mut p), Ok(None));
         assert_eq!(
-            c.recv(b"12345", true),
-            Err(OverCapacity {
+            c.recv(b"12345", true, &mut p),
+            Err(RecvError::OverCapacity(OverCapacity {
                 capacity: 10,
                 received: 11
-            })
+            }))
         );
+    }
+
+    #[test]
+    fn reassembly_reserves_from_the_budget_before_growing() {
+        let mut c = chan(1);
+        let budget = crate::proto::budget::PartialBudget::new(6, 100);
+        let pool = budget.pool.clone().unwrap();
+        let mut p = PartialBytes::new(budget);
+        // A whole message in one chunk is never buffered.
+        assert_eq!(
+            c.recv(b"1234567", true, &mut p),
+            Ok(Some(Bytes::from_static(b"1234567")))
+        );
+        assert_eq!(c.recv(b"1234", false, &mut p), Ok(None));
+        assert_eq!(pool.used(), 4);
+        assert_eq!(
+            c.recv(b"567", false, &mut p),
+            Err(RecvError::Budget(PartialBudgetError::Peer {
+                wanted: 7,
+                limit: 6
+            }))
+        );
+        assert_eq!(c.recv_buffered(), 4, "the buffer did not grow");
+        assert_eq!(
+            c.recv(b"56", true, &mut p),
+            Ok(Some(Bytes::from_static(b"123456")))
+        );
+        assert_eq!(pool.used(), 0);
     }
 }

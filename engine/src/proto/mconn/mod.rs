@@ -15,6 +15,9 @@
 //! - Keepalive: a ping every `ping_interval`; no pong within `pong_timeout` of a ping ends the
 //!   connection. A received ping is answered with one pong (several pending pings are answered
 //!   once, as in stock).
+//! - Budgets (`proto::budget`): a peer sending more than `max_control_packets_per_second` ping
+//!   and pong packets is disconnected ([`MConnError::ControlFlood`]); reassembly buffers grow
+//!   only within `partial_budget` ([`MConnError::PartialBudget`]).
 //!
 //! Backpressure: completed messages wait in a bounded queue until
 //! [`MConnection::poll_message`] takes them. While it is full, [`MConnection::wants_input`] is
@@ -41,7 +44,11 @@ use bytes::Bytes;
 pub use channel::{ChannelConfig, stock_channels};
 pub use packet::{Packet, PacketDecoder, PacketError, PacketRef};
 
-use channel::Channel;
+use super::budget::{
+    ControlRate, DEFAULT_MAX_CONTROL_FRAMES_PER_SECOND, PartialBudget, PartialBudgetError,
+    PartialBytes,
+};
+use channel::{Channel, RecvError};
 use packet::{PING_ENCODED, PONG_ENCODED, encode_msg, max_packet_size, packet_body_len};
 use scheduler::Scheduler;
 
@@ -65,6 +72,12 @@ pub struct MConnConfig {
     /// Bytes of completed messages that may wait for [`MConnection::poll_message`]. Reading
     /// stops once this is reached; a single message may exceed it.
     pub recv_queue_max_bytes: usize,
+    /// Ping and pong packets the peer may send per second (a token bucket of one second's
+    /// worth); one more fails the connection with [`MConnError::ControlFlood`]. At least 1.
+    pub max_control_packets_per_second: u32,
+    /// Bytes of partly received messages this connection may hold, and the node-wide pool it
+    /// reserves them from; over either, [`MConnError::PartialBudget`].
+    pub partial_budget: PartialBudget,
 }
 
 impl Default for MConnConfig {
@@ -75,6 +88,8 @@ impl Default for MConnConfig {
             max_packet_msg_payload_size: packet::STOCK_MAX_PACKET_MSG_PAYLOAD_SIZE,
             recv_queue_capacity: 64,
             recv_queue_max_bytes: 32 << 20,
+            max_control_packets_per_second: DEFAULT_MAX_CONTROL_FRAMES_PER_SECOND,
+            partial_budget: PartialBudget::default(),
         }
     }
 }
@@ -91,6 +106,9 @@ pub enum ConfigError {
     /// `recv_queue_capacity` or `recv_queue_max_bytes` is zero.
     #[error("receive queue capacity must be at least 1")]
     RecvQueueCapacity,
+    /// `max_control_packets_per_second` is zero.
+    #[error("control packets per second must be at least 1")]
+    ZeroControlRate,
     /// A channel's priority is zero.
     #[error("channel {0:#04x}: priority must be at least 1")]
     ZeroPriority(u8),
@@ -139,6 +157,15 @@ pub enum MConnError {
     /// No pong arrived within `pong_timeout` of our ping.
     #[error("pong timeout")]
     PongTimeout,
+    /// The peer sent more ping and pong packets than `max_control_packets_per_second` allows.
+    #[error("control packet flood: more than {limit} ping/pong packets per second")]
+    ControlFlood {
+        /// The packets allowed per second.
+        limit: u32,
+    },
+    /// A reassembly buffer could not grow within the partial-message budget.
+    #[error("{0}")]
+    PartialBudget(#[from] PartialBudgetError),
     /// The driver passed input while [`MConnection::wants_input`] was false.
     #[error("input passed while the receive queue is full")]
     InputWhileBackpressured,
@@ -165,6 +192,10 @@ pub struct MConnection {
     next_ping: Instant,
     pong_deadline: Option<Instant>,
     closed: bool,
+    /// The peer's ping and pong budget.
+    control: ControlRate,
+    /// Bytes held in the channels' reassembly buffers.
+    partial: PartialBytes,
 }
 
 impl MConnection {
@@ -183,6 +214,9 @@ impl MConnection {
         }
         if config.recv_queue_capacity == 0 || config.recv_queue_max_bytes == 0 {
             return Err(ConfigError::RecvQueueCapacity);
+        }
+        if config.max_control_packets_per_second == 0 {
+            return Err(ConfigError::ZeroControlRate);
         }
         let max_packet = max_packet_size(payload);
         let mut index = [None; 256];
@@ -212,6 +246,8 @@ impl MConnection {
             next_ping: now.checked_add(config.ping_interval).unwrap_or(now),
             pong_deadline: None,
             closed: false,
+            control: ControlRate::new(config.max_control_packets_per_second, now),
+            partial: PartialBytes::new(config.partial_budget.clone()),
             channels: chans,
             index,
             config,
@@ -283,9 +319,8 @@ impl MConnection {
     /// A ping schedules a pong; a pong clears the pong deadline; message chunks are reassembled
     /// and completed messages queued for [`MConnection::poll_message`]. Call only while
     /// [`MConnection::wants_input`]; the queue may then exceed its bound by the messages that
-    /// this one input completes.
+    /// this one input completes. `now` refills the peer's ping and pong budget.
     pub fn handle_plaintext(&mut self, now: Instant, data: &[u8]) -> Result<(), MConnError> {
-        let _ = now;
         if self.closed {
             return Err(MConnError::Closed);
         }
@@ -293,18 +328,25 @@ impl MConnection {
             self.closed = true;
             return Err(MConnError::InputWhileBackpressured);
         }
-        let r = self.consume(data);
+        let r = self.consume(now, data);
         if r.is_err() {
             self.closed = true;
         }
         r
     }
 
-    fn consume(&mut self, data: &[u8]) -> Result<(), MConnError> {
+    fn consume(&mut self, now: Instant, data: &[u8]) -> Result<(), MConnError> {
         let mut rest = data;
         while !rest.is_empty() {
             let (packet, used) = self.decoder.decode(rest)?;
             rest = rest.get(used..).unwrap_or(&[]);
+            if matches!(packet, Some(PacketRef::Ping | PacketRef::Pong))
+                && !self.control.charge(now)
+            {
+                return Err(MConnError::ControlFlood {
+                    limit: self.control.per_second(),
+                });
+            }
             match packet {
                 None => {}
                 Some(PacketRef::Ping) => self.pong_due = true,
@@ -317,13 +359,14 @@ impl MConnection {
                     let ch = self.index[usize::from(channel_id)]
                         .and_then(|i| self.channels.get_mut(usize::from(i)))
                         .ok_or(MConnError::UnknownChannel(channel_id))?;
-                    let done = ch
-                        .recv(data, eof)
-                        .map_err(|e| MConnError::MessageOverCapacity {
+                    let done = ch.recv(data, eof, &mut self.partial).map_err(|e| match e {
+                        RecvError::OverCapacity(e) => MConnError::MessageOverCapacity {
                             channel: channel_id,
                             capacity: e.capacity,
                             received: e.received,
-                        })?;
+                        },
+                        RecvError::Budget(e) => MConnError::PartialBudget(e),
+                    })?;
                     if let Some(msg) = done {
                         self.recv_queue_bytes = self.recv_queue_bytes.saturating_add(msg.len());
                         self.recv_queue.push_back((channel_id, msg));
@@ -403,7 +446,8 @@ impl MConnection {
         Ok(())
     }
 
-    /// Bytes held in partly received messages across all channels.
+    /// Bytes held in partly received messages across all channels (what this connection has
+    /// reserved from its partial-message budget).
     pub fn recv_buffered(&self) -> usize {
         self.channels.iter().map(Channel::recv_buffered).sum()
     }

@@ -359,6 +359,16 @@ fn config_is_checked() {
         bad(d(), &[cfg(1, 1, 1, 1), cfg(1, 2, 2, 2)]),
         Some(ConfigError::DuplicateChannel(1))
     );
+    assert_eq!(
+        bad(
+            MConnConfig {
+                max_control_packets_per_second: 0,
+                ..d()
+            },
+            &[]
+        ),
+        Some(ConfigError::ZeroControlRate)
+    );
     assert!(MConnection::new(d(), &stock_channels(), now).is_ok());
 }
 
@@ -473,4 +483,91 @@ proptest! {
         let mut d = PacketDecoder::new(STOCK_MAX_PACKET_SIZE);
         let _ = d.decode(&buf);
     }
+}
+
+#[test]
+fn a_ping_flood_over_the_budget_closes_the_connection() {
+    let t0 = Instant::now();
+    let config = MConnConfig {
+        max_control_packets_per_second: 10,
+        ..MConnConfig::default()
+    };
+    // Ten pings or pongs a second, sustained, are fine.
+    let mut b = MConnection::new(config.clone(), &pair_channels(), t0).unwrap();
+    for i in 1..=50u64 {
+        let now = t0 + Duration::from_millis(100 * i);
+        b.handle_plaintext(now, &PING_ENCODED).unwrap();
+    }
+    // A burst beyond one second's worth, pings and pongs together, is not.
+    let mut b = MConnection::new(config, &pair_channels(), t0).unwrap();
+    let mut burst: Vec<u8> = PING_ENCODED.repeat(5);
+    burst.extend_from_slice(&PONG_ENCODED.repeat(5));
+    b.handle_plaintext(t0, &burst).unwrap();
+    let err = b.handle_plaintext(t0, &PONG_ENCODED);
+    assert_eq!(err, Err(MConnError::ControlFlood { limit: 10 }));
+    assert_eq!(
+        err.unwrap_err().to_string(),
+        "control packet flood: more than 10 ping/pong packets per second"
+    );
+    assert!(b.is_closed());
+    // Message packets are not control packets.
+    let config = MConnConfig {
+        max_control_packets_per_second: 1,
+        ..MConnConfig::default()
+    };
+    let mut b = MConnection::new(config, &pair_channels(), t0).unwrap();
+    let mut msgs = Vec::new();
+    for _ in 0..50 {
+        encode_msg(0x20, true, b"m", &mut msgs);
+    }
+    b.handle_plaintext(t0, &msgs).unwrap();
+}
+
+#[test]
+fn partial_messages_are_bounded_per_peer_and_node_wide() {
+    use crate::proto::budget::{PartialBudget, PartialBudgetError};
+    let now = Instant::now();
+    let budget = PartialBudget::new(3000, 4000);
+    let pool = budget.pool.clone().unwrap();
+    let config = MConnConfig {
+        partial_budget: budget,
+        ..MConnConfig::default()
+    };
+    let chunks = |channel: u8, n: usize, eof: bool| {
+        let mut out = Vec::new();
+        for i in 0..n {
+            encode_msg(channel, eof && i + 1 == n, &[7; 1000], &mut out);
+        }
+        out
+    };
+    let mut a = MConnection::new(config.clone(), &pair_channels(), now).unwrap();
+    let mut b = MConnection::new(config.clone(), &pair_channels(), now).unwrap();
+    // Two channels of one peer: 3000 bytes are held, the next chunk is over its budget.
+    a.handle_plaintext(now, &chunks(0x20, 2, false)).unwrap();
+    a.handle_plaintext(now, &chunks(0x21, 1, false)).unwrap();
+    assert_eq!((a.recv_buffered(), pool.used()), (3000, 3000));
+    let err = a.handle_plaintext(now, &chunks(0x30, 1, false));
+    assert_eq!(
+        err,
+        Err(MConnError::PartialBudget(PartialBudgetError::Peer {
+            wanted: 4000,
+            limit: 3000
+        }))
+    );
+    // Another peer gets what the node has left: 1000 bytes.
+    b.handle_plaintext(now, &chunks(0x20, 1, false)).unwrap();
+    assert_eq!(
+        b.handle_plaintext(now, &chunks(0x21, 1, false)),
+        Err(MConnError::PartialBudget(PartialBudgetError::Node {
+            limit: 4000
+        }))
+    );
+    // Closed connections return their bytes once dropped; completed messages at once.
+    drop(a);
+    drop(b);
+    assert_eq!(pool.used(), 0);
+    let mut c = MConnection::new(config, &pair_channels(), now).unwrap();
+    c.handle_plaintext(now, &chunks(0x20, 3, true)).unwrap();
+    assert_eq!(c.poll_message().unwrap().1.len(), 3000);
+    assert_eq!(pool.used(), 0);
 }

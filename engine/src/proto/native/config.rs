@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::error::ConfigError;
 use super::frame::hello::{Hello, HelloError};
 use super::frame::{MAX_DATA_CHUNK, MAX_HELLO_CHANNELS, MAX_WINDOW, MIN_WINDOW};
+use crate::proto::budget::{DEFAULT_MAX_CONTROL_FRAMES_PER_SECOND, PartialBudget};
 
 /// Default per-channel initial credit window: 1 MiB.
 pub const DEFAULT_INITIAL_WINDOW: u32 = 1 << 20;
@@ -63,9 +64,17 @@ pub struct NativeConfig {
     /// Requests in flight we accept from the peer (announced in HELLO), and requests we keep
     /// in flight ourselves at most.
     pub max_inflight_requests: u32,
-    /// Received messages waiting for the application before `wants_input()` turns false (a
-    /// pacing hint; flow control bounds the receiver's memory on its own).
+    /// Received messages that may wait for the application. DATA arriving while this many
+    /// wait is held unassembled, within the peer's credit, until the application takes one;
+    /// control frames are still answered. `wants_input()` turns false at this bound (a pacing
+    /// hint for drivers that may pause reading).
     pub recv_queue_capacity: usize,
+    /// Non-DATA frames the peer may send per second (a token bucket of one second's worth);
+    /// one more fails the connection with `MuxError::ControlFlood`. At least 1.
+    pub max_control_frames_per_second: u32,
+    /// Bytes of partly received messages this connection may hold, and the node-wide pool it
+    /// reserves them from; over either, `MuxError::PartialBudget`.
+    pub partial_budget: PartialBudget,
     /// Our service capabilities, announced in HELLO (at most 32, each 1..=64 printable ASCII
     /// bytes).
     pub capabilities: Vec<String>,
@@ -80,6 +89,8 @@ impl Default for NativeConfig {
             pong_timeout: DEFAULT_PONG_TIMEOUT,
             max_inflight_requests: DEFAULT_MAX_INFLIGHT_REQUESTS,
             recv_queue_capacity: DEFAULT_RECV_QUEUE_CAPACITY,
+            max_control_frames_per_second: DEFAULT_MAX_CONTROL_FRAMES_PER_SECOND,
+            partial_budget: PartialBudget::default(),
             capabilities: Vec::new(),
         }
     }
@@ -130,6 +141,9 @@ impl NativeConfig {
         }
         if self.recv_queue_capacity == 0 {
             return Err(ConfigError::ZeroRecvQueue);
+        }
+        if self.max_control_frames_per_second == 0 {
+            return Err(ConfigError::ZeroControlRate);
         }
         let probe = Hello {
             min_version: 1,

@@ -3,6 +3,7 @@
 use super::event::{RequestId, ResetCode};
 use super::frame::FrameError;
 use super::frame::hello::HelloError;
+use crate::proto::budget::PartialBudgetError;
 
 /// A fatal error: the peer broke the protocol or the connection is dead.
 ///
@@ -96,6 +97,15 @@ pub enum MuxError {
     /// No PONG within the keepalive timeout.
     #[error("no PONG within the keepalive timeout")]
     PongTimeout,
+    /// More control frames (every frame but DATA) than `max_control_frames_per_second`.
+    #[error("control frame flood: more than {limit} control frames per second")]
+    ControlFlood {
+        /// The frames allowed per second.
+        limit: u32,
+    },
+    /// A reassembly buffer could not grow within the partial-message budget.
+    #[error("{0}")]
+    PartialBudget(#[from] PartialBudgetError),
 }
 
 impl MuxError {
@@ -111,6 +121,10 @@ impl MuxError {
             MuxError::Decompress { .. } => ResetCode::COMPRESSION_ERROR,
             MuxError::RequestLimit(_) => ResetCode::REQUEST_LIMIT,
             MuxError::PongTimeout => ResetCode::KEEPALIVE_TIMEOUT,
+            MuxError::PartialBudget(PartialBudgetError::Peer { .. }) => {
+                ResetCode::MESSAGE_TOO_LARGE
+            }
+            MuxError::PartialBudget(PartialBudgetError::Node { .. }) => ResetCode::INTERNAL_ERROR,
             MuxError::Frame(_)
             | MuxError::EmptyRecord
             | MuxError::HelloExpected(_)
@@ -121,7 +135,8 @@ impl MuxError {
             | MuxError::CompressionNotNegotiated(_)
             | MuxError::DuplicateRequestId(_)
             | MuxError::ResponseChannelMismatch { .. }
-            | MuxError::AfterClose => ResetCode::PROTOCOL_ERROR,
+            | MuxError::AfterClose
+            | MuxError::ControlFlood { .. } => ResetCode::PROTOCOL_ERROR,
         }
     }
 }
@@ -188,6 +203,9 @@ pub enum ConfigError {
     /// A zero receive queue capacity.
     #[error("recv_queue_capacity must be positive")]
     ZeroRecvQueue,
+    /// A zero control-frame budget.
+    #[error("max_control_frames_per_second must be positive")]
+    ZeroControlRate,
     /// Bad capability strings.
     #[error("capabilities: {0}")]
     Capabilities(#[from] HelloError),

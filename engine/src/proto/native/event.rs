@@ -111,4 +111,7 @@ pub enum MuxEvent {
         /// The peer's reason.
         reason: String,
     },
+    /// Input held while the receive queue was full broke the protocol when it was taken up:
+    /// the connection is dead and a RESET is queued, as after an error from `handle_record`.
+    Failed(super::MuxError),
 }

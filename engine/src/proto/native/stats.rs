@@ -49,4 +49,7 @@ pub struct MuxStats {
     pub dropped_outgoing: u64,
     /// Received messages dropped undelivered (peer reset, local reset, cancelled requests).
     pub dropped_incoming: u64,
+    /// DATA frames received while `recv_queue_capacity` messages waited for the application,
+    /// held unassembled (within the peer's credit) until the application took messages.
+    pub data_frames_held: u64,
 }

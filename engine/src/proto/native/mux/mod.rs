@@ -23,7 +23,14 @@
 //! working on it keeps the place taken, so request-and-CANCEL pairs cannot pile up unbounded
 //! work ("rapid reset"). Peers that set [`FEATURE_CANCEL_ACK`](super::frame::FEATURE_CANCEL_ACK)
 //! get an empty RESPONSE when a cancelled request's place frees, and count it until then.
+//! Budgets (`proto::budget`): every frame but DATA spends the peer's control-frame budget
+//! (except a WINDOW_UPDATE backed by a DATA frame we sent and a CANCEL of a request we hold);
+//! reassembly buffers grow only within the partial-message budget. At most
+//! `recv_queue_capacity` messages wait for the application: DATA arriving beyond that is held
+//! as received (its credit charged, so the peer's windows bound it) and taken up as the
+//! application takes messages, while PING, PONG and WINDOW_UPDATE are handled at once.
 
+mod held;
 mod recv;
 mod send;
 mod timers;
@@ -41,6 +48,7 @@ use super::flow::{RecvWindow, SendWindow};
 use super::frame::{Hello, HelloChannel, truncate_reason};
 use super::scheduler::Scheduler;
 use super::stats::MuxStats;
+use crate::proto::budget::{ControlRate, PartialBytes};
 
 /// The protocol version this implementation speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -198,6 +206,20 @@ pub struct Mux<C: PayloadCodec = NoCodec> {
     /// RESET sent, received or queued, or a fatal error: input is ignored.
     reset: bool,
     stats: MuxStats,
+    /// The peer's control-frame budget.
+    control: ControlRate,
+    /// WINDOW_UPDATEs the peer may send without spending that budget: one per DATA frame we
+    /// sent (a receiver returns the credit of a chunk at most once).
+    earned_updates: u64,
+    /// Bytes held in reassembly buffers, reserved from the partial-message budget.
+    partial_bytes: PartialBytes,
+    /// Whole frames received while `recv_queue_capacity` messages waited: DATA (credit already
+    /// charged) and the CANCEL and CLOSE frames behind it, taken up in order by `poll_event`.
+    held: BytesMut,
+    /// CANCEL frames in `held`.
+    held_cancels: usize,
+    /// A CLOSE is in `held`: the peer's input has ended.
+    held_close: bool,
 }
 
 impl Mux<NoCodec> {
@@ -229,6 +251,8 @@ impl<C: PayloadCodec> Mux<C> {
             });
         }
         let scheduler = Scheduler::new(config.channels.iter().map(|c| c.priority), now);
+        let control = ControlRate::new(config.max_control_frames_per_second, now);
+        let partial_bytes = PartialBytes::new(config.partial_budget.clone());
         let keepalive = Keepalive {
             next_ping: now + config.ping_interval,
             ping_pending: None,
@@ -262,6 +286,12 @@ impl<C: PayloadCodec> Mux<C> {
             peer_closed: false,
             reset: false,
             stats: MuxStats::default(),
+            control,
+            earned_updates: 0,
+            partial_bytes,
+            held: BytesMut::new(),
+            held_cancels: 0,
+            held_close: false,
         })
     }
 
@@ -320,9 +350,28 @@ impl<C: PayloadCodec> Mux<C> {
 
     /// Whether the driver should keep reading records from this peer: false while as many
     /// received messages wait for the application as `recv_queue_capacity`, or once the peer's
-    /// input has ended. A pacing hint only: flow control bounds memory whatever the driver does.
+    /// input has ended. A pacing hint only: a driver that reads on gets its PINGs answered,
+    /// and DATA beyond the bound is held within the peer's credit.
     pub fn wants_input(&self) -> bool {
-        !self.reset && !self.peer_closed && self.queued_messages < self.config.recv_queue_capacity
+        !self.reset
+            && !self.peer_closed
+            && !self.held_close
+            && self.queued_messages < self.config.recv_queue_capacity
+    }
+
+    /// Received messages waiting for the application (at most `recv_queue_capacity`).
+    pub fn queued_messages(&self) -> usize {
+        self.queued_messages
+    }
+
+    /// Bytes of received frames held until the application takes messages.
+    pub fn held_bytes(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Bytes held in partly received messages (reserved from the partial-message budget).
+    pub fn partial_bytes(&self) -> usize {
+        self.partial_bytes.held()
     }
 
     /// Whether nothing more will be written: CLOSE sent and received, or RESET sent or received.
@@ -534,6 +583,7 @@ impl<C: PayloadCodec> Mux<C> {
     /// [`poll_record`](Self::poll_record) afterwards.
     pub fn poll_event(&mut self) -> Option<MuxEvent> {
         loop {
+            self.resume_held();
             match self.events.pop_front()? {
                 Pending::Event(e) => return Some(e),
                 Pending::Message {
@@ -632,6 +682,9 @@ impl<C: PayloadCodec> Mux<C> {
             ch.queued = 0;
             ch.partial = None;
         }
+        self.partial_bytes.release(self.partial_bytes.held());
+        self.held = BytesMut::new();
+        self.held_cancels = 0;
         self.inbound.clear();
     }
 

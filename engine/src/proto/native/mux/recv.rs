@@ -58,17 +58,23 @@ impl<C: PayloadCodec> Mux<C> {
         while pos < buf.len() {
             let (frame, next) = decode_frame(buf, pos)?;
             self.stats.frames_in += 1;
-            if self.peer_closed {
+            if self.peer_closed || self.held_close {
                 return Err(MuxError::AfterClose);
             }
             if self.peer.is_none() && !matches!(frame, Frame::Hello(_)) {
                 return Err(MuxError::HelloExpected(frame_code(&frame)));
             }
+            self.charge_control(now, &frame)?;
+            if self.should_hold(&frame) {
+                self.hold(&frame, buf.get(pos..next).unwrap_or_default())?;
+                pos = next;
+                continue;
+            }
             match frame {
                 Frame::Hello(h) => self.on_hello(h)?,
                 Frame::Data(d) => {
                     let range = next.saturating_sub(d.chunk.len())..next;
-                    self.on_data(d, owned.map(|b| (b, range)))?;
+                    self.on_data(d, owned.map(|b| (b, range)), false)?;
                 }
                 Frame::WindowUpdate { channel, increment } => {
                     let idx = self.usable_channel(channel)?;
@@ -103,6 +109,54 @@ impl<C: PayloadCodec> Mux<C> {
         Ok(())
     }
 
+    /// Spends the peer's control-frame budget on every frame but DATA, except a WINDOW_UPDATE
+    /// backed by a DATA frame we sent and a CANCEL of a request we hold (both owed by a
+    /// well-behaved peer however fast it runs).
+    fn charge_control(&mut self, now: Instant, frame: &Frame<'_>) -> Result<(), MuxError> {
+        let owed = match frame {
+            Frame::Data(_) => return Ok(()),
+            Frame::WindowUpdate { .. } if self.earned_updates > 0 => {
+                self.earned_updates -= 1;
+                true
+            }
+            // Only the first CANCEL of a request is owed: a cancelled one stays held until the
+            // application is done with it, and repeating the CANCEL must not be free.
+            Frame::Cancel(id) => self.inbound.get(id).is_some_and(|r| {
+                matches!(
+                    r.state,
+                    InState::Queued | InState::Delivered | InState::Abandoned
+                )
+            }),
+            _ => false,
+        };
+        if owed || self.control.charge(now) {
+            return Ok(());
+        }
+        Err(MuxError::ControlFlood {
+            limit: self.control.per_second(),
+        })
+    }
+
+    /// Charges a DATA chunk's cost to channel `idx`'s receive window.
+    pub(super) fn charge_credit(
+        &mut self,
+        idx: usize,
+        channel: u8,
+        len: usize,
+    ) -> Result<(), MuxError> {
+        let cost = chunk_cost(len);
+        let Some(ch) = self.channels.get_mut(idx) else {
+            return Err(MuxError::UnknownChannel(channel));
+        };
+        ch.rx_window
+            .on_receive(cost)
+            .map_err(|window| MuxError::FlowControl {
+                channel,
+                len: cost,
+                window,
+            })
+    }
+
     fn on_hello(&mut self, h: Hello) -> Result<(), MuxError> {
         if self.peer.is_some() {
             return Err(MuxError::DuplicateHello);
@@ -131,7 +185,7 @@ impl<C: PayloadCodec> Mux<C> {
     }
 
     /// The index of a channel listed in both HELLOs.
-    fn usable_channel(&self, id: u8) -> Result<usize, MuxError> {
+    pub(super) fn usable_channel(&self, id: u8) -> Result<usize, MuxError> {
         self.channel_index(id)
             .filter(|&i| {
                 self.channels
@@ -142,11 +196,13 @@ impl<C: PayloadCodec> Mux<C> {
     }
 
     /// Handles a DATA frame; `owned` is the record and the chunk's range in it, when the record
-    /// is owned and single-chunk messages can be delivered as slices of it.
-    fn on_data(
+    /// is owned and single-chunk messages can be delivered as slices of it. `charged`: the
+    /// chunk's credit was taken when it was held.
+    pub(super) fn on_data(
         &mut self,
         d: DataFrame<'_>,
         owned: Option<(&Bytes, Range<usize>)>,
+        charged: bool,
     ) -> Result<(), MuxError> {
         let idx = self.usable_channel(d.channel)?;
         let compressed = d.flags & DATA_COMPRESSED != 0;
@@ -154,16 +210,12 @@ impl<C: PayloadCodec> Mux<C> {
             return Err(MuxError::CompressionNotNegotiated(d.channel));
         }
         let cost = chunk_cost(d.chunk.len());
+        if !charged {
+            self.charge_credit(idx, d.channel, d.chunk.len())?;
+        }
         let Some(ch) = self.channels.get_mut(idx) else {
             return Err(MuxError::UnknownChannel(d.channel));
         };
-        ch.rx_window
-            .on_receive(cost)
-            .map_err(|window| MuxError::FlowControl {
-                channel: d.channel,
-                len: cost,
-                window,
-            })?;
         self.stats.data_bytes_in += d.chunk.len() as u64;
         let max = ch.max_message;
         if d.is_start() {
@@ -198,6 +250,7 @@ impl<C: PayloadCodec> Mux<C> {
                 discard,
             };
             if !discard {
+                self.partial_bytes.reserve(d.chunk.len())?;
                 partial.buf = BytesMut::from(d.chunk);
             }
             partial.len = d.chunk.len();
@@ -215,6 +268,7 @@ impl<C: PayloadCodec> Mux<C> {
                 max,
             })?;
             if !p.discard {
+                self.partial_bytes.reserve(d.chunk.len())?;
                 p.buf.extend_from_slice(d.chunk);
             }
         }
@@ -241,6 +295,7 @@ impl<C: PayloadCodec> Mux<C> {
             self.stats.dropped_incoming += 1;
             return Ok(());
         }
+        self.partial_bytes.release(p.buf.len());
         let mut payload = p.buf.freeze();
         if compressed {
             payload = self
@@ -363,7 +418,7 @@ impl<C: PayloadCodec> Mux<C> {
 
     /// The peer cancels request `id`. A request the application holds keeps its place until
     /// the application is done with it (answers or finishes it): the CANCEL only marks it.
-    fn on_cancel(&mut self, id: u64) {
+    pub(super) fn on_cancel(&mut self, id: u64) {
         let Some(r) = self.inbound.get_mut(&id) else {
             self.stats.unknown_cancels += 1;
             return;
@@ -387,7 +442,7 @@ impl<C: PayloadCodec> Mux<C> {
         }
     }
 
-    fn on_close(&mut self, reason: &str) {
+    pub(super) fn on_close(&mut self, reason: &str) {
         self.peer_closed = true;
         self.events.push_back(Pending::Event(MuxEvent::Closed {
             reason: reason.to_owned(),

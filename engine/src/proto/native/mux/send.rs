@@ -238,6 +238,7 @@ impl<C: PayloadCodec> Mux<C> {
         msg.offset = end;
         msg.started = true;
         ch.tx_window.consume(chunk_cost(chunk_len));
+        self.earned_updates = self.earned_updates.saturating_add(1);
         self.scheduler.on_sent(idx, header + chunk_len);
         self.stats.data_bytes_out += chunk_len as u64;
         if flags & DATA_END != 0 {

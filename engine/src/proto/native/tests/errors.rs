@@ -285,6 +285,7 @@ fn config_is_validated() {
         E::ZeroDuration("pong_timeout"),
     );
     bad(&|c| c.recv_queue_capacity = 0, E::ZeroRecvQueue);
+    bad(&|c| c.max_control_frames_per_second = 0, E::ZeroControlRate);
     bad(
         &|c| c.capabilities = vec!["no spaces".into()],
         E::Capabilities(crate::proto::native::frame::hello::HelloError::BadCapability),

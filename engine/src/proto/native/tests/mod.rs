@@ -2,6 +2,7 @@
 //! simulated time, scripted peers that send exact frames, and property tests.
 
 mod basic;
+mod budgets;
 mod close;
 mod codec;
 mod errors;

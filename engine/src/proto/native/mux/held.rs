@@ -1,0 +1,103 @@
+//! Input held while the receive queue is full.
+//!
+//! Policy: at most `recv_queue_capacity` received messages wait for the application. A DATA
+//! frame that arrives while that many wait is not reassembled: its credit is charged at once
+//! (so a peer can never push more than its windows allow) and the whole frame is kept as
+//! received. A CANCEL of a request not yet taken up and a CLOSE that arrive behind held DATA
+//! are kept behind it, so their order is unchanged; PING, PONG and WINDOW_UPDATE are handled
+//! at once, so keepalive is answered however slowly the application drains. Each time the
+//! application takes an event, held frames are taken up in order until the queue is full
+//! again. A held frame that turns out to break the protocol fails the connection then
+//! ([`MuxEvent::Failed`]).
+//!
+//! Bounds: held DATA costs at least 64 bytes of credit per frame, so it is bounded by the
+//! windows the peer holds; held CANCELs by `max_inflight_requests` (more are unknown ids:
+//! ignored and counted, as any CANCEL for an unknown id); one CLOSE, after which input ends.
+
+use bytes::BytesMut;
+
+use super::{Mux, Pending};
+use crate::proto::native::codec::PayloadCodec;
+use crate::proto::native::error::MuxError;
+use crate::proto::native::event::MuxEvent;
+use crate::proto::native::frame::{Frame, decode_frame};
+
+impl<C: PayloadCodec> Mux<C> {
+    /// Whether `frame` waits behind the full queue or behind frames already held.
+    pub(super) fn should_hold(&self, frame: &Frame<'_>) -> bool {
+        let full = self.queued_messages >= self.config.recv_queue_capacity;
+        match frame {
+            Frame::Data(_) => full || !self.held.is_empty(),
+            Frame::Cancel(id) => !self.held.is_empty() && !self.inbound.contains_key(id),
+            Frame::Close { .. } => !self.held.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Keeps `raw`, the bytes of `frame`, for later; DATA is charged to its window now.
+    pub(super) fn hold(&mut self, frame: &Frame<'_>, raw: &[u8]) -> Result<(), MuxError> {
+        match frame {
+            Frame::Data(d) => {
+                let idx = self.usable_channel(d.channel)?;
+                self.charge_credit(idx, d.channel, d.chunk.len())?;
+                self.stats.data_frames_held += 1;
+            }
+            Frame::Cancel(_) if self.held_cancels >= self.config.max_inflight_requests as usize => {
+                // More than the requests the peer may have in flight: ids we cannot hold.
+                self.stats.unknown_cancels += 1;
+                return Ok(());
+            }
+            Frame::Cancel(_) => self.held_cancels += 1,
+            Frame::Close { .. } => self.held_close = true,
+            _ => {}
+        }
+        self.held.extend_from_slice(raw);
+        Ok(())
+    }
+
+    /// Takes up held frames while the queue has room. A protocol error found here fails the
+    /// connection and is reported as [`MuxEvent::Failed`] after the events before it.
+    pub(super) fn resume_held(&mut self) {
+        if self.held.is_empty() || self.reset {
+            return;
+        }
+        if let Err(e) = self.take_up_held() {
+            self.fail(&e);
+            self.held = BytesMut::new();
+            self.events.push_back(Pending::Event(MuxEvent::Failed(e)));
+        }
+        if self.held.is_empty() {
+            // Free the buffer, which may have grown to a whole window.
+            self.held = BytesMut::new();
+        }
+    }
+
+    fn take_up_held(&mut self) -> Result<(), MuxError> {
+        while !self.held.is_empty() {
+            let (is_data, next) = {
+                let (frame, next) = decode_frame(&self.held, 0)?;
+                (matches!(frame, Frame::Data(_)), next)
+            };
+            if is_data && self.queued_messages >= self.config.recv_queue_capacity {
+                return Ok(());
+            }
+            let raw = self.held.split_to(next);
+            let (frame, _) = decode_frame(&raw, 0)?;
+            match frame {
+                // Copied out of `raw`: a message must not pin the held buffer.
+                Frame::Data(d) => self.on_data(d, None, true)?,
+                Frame::Cancel(id) => {
+                    self.held_cancels = self.held_cancels.saturating_sub(1);
+                    self.on_cancel(id);
+                }
+                Frame::Close { reason } => {
+                    self.held_close = false;
+                    self.on_close(reason);
+                }
+                // Only DATA, CANCEL and CLOSE are held.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,267 @@
+//! Per-peer budgets: control frames per second, bytes of partly received messages (per peer and
+//! node-wide), and the bound on messages waiting for the application.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::pair::{Pair, hello, outgoing_frames, record};
+use crate::proto::budget::{PartialBudget, PartialBudgetError};
+use crate::proto::native::frame::{DATA_END, DATA_REQUEST, DATA_START, DataFrame, Frame};
+use crate::proto::native::{Mux, MuxError, MuxEvent, NativeChannelConfig, NativeConfig, ResetCode};
+
+const ONE: u8 = DATA_START | DATA_END;
+
+fn config() -> NativeConfig {
+    let channels = [0x20, 0x21]
+        .into_iter()
+        .map(|id| {
+            let mut c = NativeChannelConfig::new(id, 1, 1 << 20);
+            c.initial_window = 64 * 1024;
+            c
+        })
+        .collect();
+    NativeConfig::with_channels(channels)
+}
+
+fn data(channel: u8, flags: u8, chunk: &[u8]) -> Frame<'_> {
+    Frame::Data(DataFrame {
+        channel,
+        flags,
+        request_id: None,
+        chunk,
+    })
+}
+
+/// A multiplexer that has our HELLO out and the scripted peer's HELLO in.
+fn scripted(config: NativeConfig, now: Instant) -> Mux {
+    let mut m = Mux::new(config, now).unwrap();
+    outgoing_frames(&mut m, now);
+    let h = hello(&[(0x20, 64 * 1024, 1 << 20), (0x21, 64 * 1024, 1 << 20)]);
+    m.handle_record(now, &record(&[Frame::Hello(h)])).unwrap();
+    assert!(matches!(m.poll_event(), Some(MuxEvent::Hello { .. })));
+    m
+}
+
+/// Asserts that the only frame `m` writes now is a RESET with `code`.
+fn assert_reset(m: &mut Mux, now: Instant, code: ResetCode) {
+    let frames = outgoing_frames(m, now);
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert!(
+        frames[0].starts_with(&format!("Reset {{ code: {}, ", code.0)),
+        "{frames:?}"
+    );
+}
+
+#[test]
+fn a_ping_flood_over_the_budget_resets_the_connection() {
+    let t0 = Instant::now();
+    let mut c = config();
+    c.max_control_frames_per_second = 10;
+    // Ten control frames a second, sustained, are fine (the HELLO was the first).
+    let mut m = scripted(c.clone(), t0);
+    for i in 1..=50u64 {
+        let now = t0 + Duration::from_millis(100 * i);
+        m.handle_record(now, &record(&[Frame::Ping(i)])).unwrap();
+    }
+    // A burst beyond one second's worth is not.
+    let mut m = scripted(c, t0);
+    let pings: Vec<Frame<'_>> = (0..9).map(Frame::Ping).collect();
+    m.handle_record(t0, &record(&pings)).unwrap();
+    let err = m.handle_record(t0, &record(&[Frame::Ping(9)]));
+    assert_eq!(err, Err(MuxError::ControlFlood { limit: 10 }));
+    assert_eq!(
+        err.unwrap_err().to_string(),
+        "control frame flood: more than 10 control frames per second"
+    );
+    assert_reset(&mut m, t0, ResetCode::PROTOCOL_ERROR);
+    assert!(m.is_finished());
+}
+
+#[test]
+fn window_updates_and_cancels_count_unless_the_peer_owes_them() {
+    let now = Instant::now();
+    let mut c = config();
+    c.max_control_frames_per_second = 10;
+    // Unearned window updates are control frames like any other.
+    let mut m = scripted(c.clone(), now);
+    let update = Frame::WindowUpdate {
+        channel: 0x20,
+        increment: 1,
+    };
+    let updates: Vec<Frame<'_>> = std::iter::repeat_n(update, 9).collect();
+    m.handle_record(now, &record(&updates)).unwrap();
+    assert_eq!(
+        m.handle_record(now, &record(&[Frame::Cancel(77)])),
+        Err(MuxError::ControlFlood { limit: 10 })
+    );
+
+    // Two peers exchanging 2000 messages over small windows trade hundreds of window updates
+    // within the same instant, all backed by data: nothing is refused.
+    let mut small = config();
+    small.max_control_frames_per_second = 10;
+    small.channels[0].initial_window = 1024;
+    small.channels[0].send_queue_capacity = 4096;
+    let mut p = Pair::new(small.clone(), small);
+    p.drive();
+    for i in 0..2000u32 {
+        p.a.mux.send(0x20, Bytes::from(vec![i as u8; 100])).unwrap();
+    }
+    p.drive();
+    assert_eq!(p.b.messages().len(), 2000);
+    assert!(p.b.mux.stats().window_updates_out > 100);
+    assert_eq!((p.a.error.clone(), p.b.error.clone()), (None, None));
+}
+
+#[test]
+fn partial_messages_over_the_per_peer_budget_reset_the_connection() {
+    let now = Instant::now();
+    let mut c = config();
+    c.partial_budget = PartialBudget::new(1000, 1 << 20);
+    let pool = c.partial_budget.pool.clone().unwrap();
+    let mut m = scripted(c, now);
+    // Whole messages in one chunk are never buffered, whatever their size.
+    m.handle_record(now, &record(&[data(0x20, ONE, &[1; 5000])]))
+        .unwrap();
+    m.handle_record(now, &record(&[data(0x20, DATA_START, &[2; 600])]))
+        .unwrap();
+    assert_eq!((m.partial_bytes(), pool.used()), (600, 600));
+    let err = m.handle_record(now, &record(&[data(0x21, DATA_START, &[3; 600])]));
+    let want = MuxError::PartialBudget(PartialBudgetError::Peer {
+        wanted: 1200,
+        limit: 1000,
+    });
+    assert_eq!(err, Err(want.clone()));
+    assert_eq!(
+        want.to_string(),
+        "partly received messages would hold 1200 bytes, over the per-peer budget of 1000"
+    );
+    assert_reset(&mut m, now, ResetCode::MESSAGE_TOO_LARGE);
+    drop(m);
+    assert_eq!(pool.used(), 0, "a dropped connection returns its bytes");
+}
+
+#[test]
+fn the_node_wide_budget_is_shared_and_returned_when_messages_complete() {
+    let now = Instant::now();
+    let mut c = config();
+    c.partial_budget = PartialBudget::new(1000, 1000);
+    let pool = c.partial_budget.pool.clone().unwrap();
+    let mut a = scripted(c.clone(), now);
+    let mut b = scripted(c.clone(), now);
+    a.handle_record(now, &record(&[data(0x20, DATA_START, &[1; 800])]))
+        .unwrap();
+    let err = b.handle_record(now, &record(&[data(0x20, DATA_START, &[2; 300])]));
+    assert_eq!(
+        err,
+        Err(MuxError::PartialBudget(PartialBudgetError::Node {
+            limit: 1000
+        }))
+    );
+    assert_reset(&mut b, now, ResetCode::INTERNAL_ERROR);
+    // Completing a's message returns its bytes: a third peer may now start one.
+    a.handle_record(now, &record(&[data(0x20, DATA_END, &[1; 100])]))
+        .unwrap();
+    assert_eq!(pool.used(), 0);
+    match a.poll_event() {
+        Some(MuxEvent::Message { payload, .. }) => assert_eq!(payload.len(), 900),
+        other => panic!("{other:?}"),
+    }
+    let mut d = scripted(c, now);
+    d.handle_record(now, &record(&[data(0x20, DATA_START, &[4; 300])]))
+        .unwrap();
+    assert_eq!(pool.used(), 300);
+}
+
+#[test]
+fn at_most_recv_queue_capacity_messages_wait_and_keepalive_is_answered() {
+    let now = Instant::now();
+    let mut c = config();
+    c.recv_queue_capacity = 2;
+    let mut m = scripted(c, now);
+    let payloads: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 10 + usize::from(i)]).collect();
+    let mut frames: Vec<Frame<'_>> = payloads.iter().map(|p| data(0x20, ONE, p)).collect();
+    frames.insert(4, Frame::Ping(42));
+    frames.push(Frame::Close { reason: "done" });
+    m.handle_record(now, &record(&frames)).unwrap();
+    assert_eq!(m.queued_messages(), 2);
+    assert_eq!(m.stats().data_frames_held, 4);
+    assert!(m.held_bytes() > 0);
+    // The PING behind held data is answered at once.
+    assert_eq!(outgoing_frames(&mut m, now), ["Pong(42)"]);
+    let mut got = Vec::new();
+    while let Some(e) = m.poll_event() {
+        assert!(m.queued_messages() <= 2);
+        got.push(e);
+    }
+    let mut want: Vec<MuxEvent> = payloads
+        .iter()
+        .map(|p| MuxEvent::Message {
+            channel: 0x20,
+            payload: Bytes::from(p.clone()),
+            kind: crate::proto::native::MessageKind::Plain,
+        })
+        .collect();
+    // The CLOSE held behind the data comes after it.
+    want.push(MuxEvent::Closed {
+        reason: "done".into(),
+    });
+    assert_eq!(got, want);
+    assert_eq!(m.held_bytes(), 0);
+}
+
+#[test]
+fn held_data_that_breaks_the_protocol_fails_when_taken_up() {
+    let now = Instant::now();
+    let mut c = config();
+    c.recv_queue_capacity = 1;
+    let mut m = scripted(c, now);
+    // The second frame continues a message that never started: found when it is taken up.
+    m.handle_record(
+        now,
+        &record(&[data(0x20, ONE, b"first"), data(0x20, DATA_END, b"bad")]),
+    )
+    .unwrap();
+    assert!(matches!(m.poll_event(), Some(MuxEvent::Message { .. })));
+    assert_eq!(
+        m.poll_event(),
+        Some(MuxEvent::Failed(MuxError::UnexpectedContinuation(0x20)))
+    );
+    assert_reset(&mut m, now, ResetCode::PROTOCOL_ERROR);
+    // Held data still counts against the window: a flood beyond it fails at once.
+    let mut c = config();
+    c.recv_queue_capacity = 1;
+    let mut m = scripted(c, now);
+    let chunk = [0u8; 16 * 1024];
+    let four: Vec<Frame<'_>> = (0..4).map(|_| data(0x20, ONE, &chunk)).collect();
+    let err = m.handle_record(now, &record(&four));
+    assert!(
+        matches!(err, Err(MuxError::FlowControl { channel: 0x20, .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn only_the_first_cancel_of_a_held_request_is_free() {
+    let now = Instant::now();
+    let mut c = config();
+    c.max_control_frames_per_second = 10;
+    let mut m = scripted(c, now);
+    let request = Frame::Data(DataFrame {
+        channel: 0x20,
+        flags: ONE | DATA_REQUEST,
+        request_id: Some(5),
+        chunk: b"work",
+    });
+    m.handle_record(now, &record(&[request])).unwrap();
+    assert!(matches!(m.poll_event(), Some(MuxEvent::Message { .. })));
+    // The application holds request 5. Its first CANCEL is owed; the request stays held
+    // (cancelled) and every repeat spends the budget: nine fit after the HELLO, the next
+    // does not.
+    let cancels: Vec<Frame<'_>> = std::iter::repeat_n(Frame::Cancel(5), 10).collect();
+    m.handle_record(now, &record(&cancels)).unwrap();
+    assert_eq!(
+        m.handle_record(now, &record(&[Frame::Cancel(5)])),
+        Err(MuxError::ControlFlood { limit: 10 })
+    );
+}
