@@ -62,6 +62,7 @@ impl NodeBuilder {
             accept_backoff: config.limits.accept_backoff,
             max_peer_send_bytes: config.limits.max_peer_send_bytes,
             channel_send_queue_capacity: config.limits.channel_send_queue_capacity,
+            max_message_size: config.limits.max_message_size,
             ..Limits::default()
         };
         let settings = config.clone();

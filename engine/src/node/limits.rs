@@ -23,6 +23,10 @@ pub struct Limits {
     /// [`ChannelDescriptor`](crate::proto::conn::ChannelDescriptor) whose `send_queue_capacity`
     /// is 0): messages that may wait to be sent to one peer on one channel.
     pub channel_send_queue_capacity: usize,
+    /// Largest message any channel carries, after decompression (`[limits] max_message_size`):
+    /// a channel registered with a larger receive cap gets this one. Default: no lower bound
+    /// than the channel's own (`usize::MAX`).
+    pub max_message_size: usize,
     /// Payload bytes waiting to be sent to one peer, all its channels together; over it, sends
     /// to that peer fail as if the channel's queue were full (`Full`, or `Timeout` after
     /// waiting). A message larger than this still goes when nothing else waits for the peer.
@@ -105,6 +109,7 @@ impl Default for Limits {
             inbox_capacity: 4096,
             recv_queue_capacity: 1024,
             channel_send_queue_capacity: 64,
+            max_message_size: usize::MAX,
             max_peer_send_bytes: 16 << 20,
             peer_event_capacity: 1024,
             max_connections_per_shard: 4096,

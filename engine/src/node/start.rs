@@ -63,6 +63,7 @@ impl NodeBuilder {
                 peer_event_capacity: self.limits.peer_event_capacity,
                 max_peer_send_bytes: self.limits.max_peer_send_bytes,
                 channel_send_queue_capacity: self.limits.channel_send_queue_capacity,
+                max_message_size: self.limits.max_message_size,
             },
             gate,
         ));

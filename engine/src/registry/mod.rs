@@ -165,6 +165,8 @@ pub(crate) struct RegistryConfig {
     pub(crate) max_peer_send_bytes: usize,
     /// Send queue capacity of channels registered with 0.
     pub(crate) channel_send_queue_capacity: usize,
+    /// Largest message any channel carries: a larger receive cap is lowered to it.
+    pub(crate) max_message_size: usize,
 }
 
 /// What a successful admission leaves: the registered peer, and the connection it replaced
@@ -183,6 +185,7 @@ pub(crate) struct Registry {
     /// Each peer's byte budget for sending ([`PeerEntry::with_send_budget`]).
     pub(crate) max_peer_send_bytes: usize,
     channel_send_queue_capacity: usize,
+    max_message_size: usize,
     peers: RwLock<HashMap<NodeId, Arc<PeerEntry>>>,
     events: broadcast::Sender<PeerEvent>,
     stopped: AtomicBool,
@@ -201,6 +204,7 @@ impl Registry {
             recv_queue_capacity: config.recv_queue_capacity.max(1),
             max_peer_send_bytes: config.max_peer_send_bytes,
             channel_send_queue_capacity: config.channel_send_queue_capacity.max(1),
+            max_message_size: config.max_message_size.max(1),
             peers: RwLock::new(HashMap::new()),
             events,
             stopped: AtomicBool::new(false),
@@ -217,11 +221,13 @@ impl Registry {
     }
 
     /// Registers a channel (new connections carry it) without handing out its receiver. A
-    /// descriptor without a send queue capacity (0) takes the node's default.
+    /// descriptor without a send queue capacity (0) takes the node's default; a receive cap
+    /// above the node's largest message is lowered to it.
     pub(crate) fn register_channel(&self, mut desc: ChannelDescriptor) -> Result<(), ChannelError> {
         if desc.send_queue_capacity == 0 {
             desc.send_queue_capacity = self.channel_send_queue_capacity;
         }
+        desc.recv_message_capacity = desc.recv_message_capacity.min(self.max_message_size);
         if self.is_stopped() {
             return Err(ChannelError::Stopped);
         }
