@@ -116,7 +116,9 @@ impl AddrBook {
         match self.index.get(&addr.id).copied() {
             Some((Source::Announced, _)) if source == Source::Hearsay => Inserted::KeptAnnounced,
             Some((held, pos)) if held == source => {
-                self.list_mut(held)[pos] = addr;
+                if let Some(slot) = self.list_mut(held).get_mut(pos) {
+                    *slot = addr;
+                }
                 Inserted::Updated
             }
             Some((held, pos)) => {
@@ -160,8 +162,9 @@ impl AddrBook {
             let at_j = swapped.get(&j).copied().unwrap_or(j);
             let at_i = swapped.get(&i).copied().unwrap_or(i);
             swapped.insert(j, at_i);
-            let addr = self.nth(at_j);
-            if keep(&addr) {
+            if let Some(addr) = self.nth(at_j)
+                && keep(&addr)
+            {
                 out.push(addr);
             }
             i += 1;
@@ -170,10 +173,10 @@ impl AddrBook {
     }
 
     /// The address at `i` of the announced list followed by the hearsay list.
-    fn nth(&self, i: usize) -> PexAddr {
+    fn nth(&self, i: usize) -> Option<PexAddr> {
         match i.checked_sub(self.announced.len()) {
-            None => self.announced[i],
-            Some(h) => self.hearsay[h],
+            None => self.announced.get(i).copied(),
+            Some(h) => self.hearsay.get(h).copied(),
         }
     }
 

@@ -29,6 +29,8 @@
 //!   the persistent address book comes later.
 
 #![forbid(unsafe_code)]
+// Peer bytes flow through here: no panicking lookups (tests may; see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod addr;
 mod book;

@@ -34,6 +34,7 @@ use super::budget::{
     DEFAULT_MAX_CONTROL_FRAMES_PER_SECOND, DEFAULT_MAX_PARTIAL_BYTES,
     DEFAULT_MAX_PARTIAL_BYTES_PER_PEER, Exceeded, PartialBudget, PartialBudgetError,
 };
+use super::by_channel::ByChannel;
 use super::compress::{self, CompressionConfig, Compressor, Decompressor, Outcome};
 use super::mconn::{self, ChannelConfig, MConnConfig, MConnection};
 use super::native::{
@@ -409,7 +410,7 @@ struct Compat {
     sealer: FrameSealer,
     opener: FrameOpener,
     mconn: MConnection,
-    peer_channels: [bool; 256],
+    peer_channels: ByChannel<bool>,
 }
 
 struct Native {
@@ -706,9 +707,9 @@ impl Connection {
             // `Connected` is reported when the peer's HELLO (it carries the capabilities) is
             // polled; the handshake deadline stays armed until the HELLO has arrived.
         } else {
-            let mut peer_channels = [false; 256];
+            let mut peer_channels = ByChannel::new(false);
             for &c in &info.channels {
-                peer_channels[usize::from(c)] = true;
+                peer_channels[c] = true;
             }
             let mconn = MConnection::new(self.config.mconn.clone(), &self.mconn_channels, now)
                 .map_err(|e| ConnError::Config(e.to_string()))?;
@@ -873,7 +874,7 @@ impl Connection {
     pub fn send(&mut self, channel: u8, payload: Bytes) -> Result<(), QueueError> {
         match &mut self.state {
             State::Compat(c) => {
-                if !c.peer_channels[usize::from(channel)] {
+                if !c.peer_channels[channel] {
                     return Err(QueueError::ChannelNotShared(channel));
                 }
                 c.mconn.send(channel, payload).map_err(QueueError::Compat)
@@ -1074,16 +1075,16 @@ impl Native {
 /// peers whose channels never compress pay nothing.
 struct ZstdCodec {
     config: Option<CompressionConfig>,
-    compress_channel: [bool; 256],
+    compress_channel: ByChannel<bool>,
     compressor: Option<Compressor>,
     decompressor: Option<Decompressor>,
 }
 
 impl ZstdCodec {
     fn new(config: &ConnectionConfig) -> Self {
-        let mut compress_channel = [false; 256];
+        let mut compress_channel = ByChannel::new(false);
         for c in &config.channels {
-            compress_channel[usize::from(c.id)] = c.compression == Compression::Auto;
+            compress_channel[c.id] = c.compression == Compression::Auto;
         }
         ZstdCodec {
             config: config.compression,
@@ -1101,7 +1102,7 @@ impl native::PayloadCodec for ZstdCodec {
 
     fn encode(&mut self, channel: u8, payload: &Bytes) -> Option<Bytes> {
         let config = self.config.as_ref()?;
-        if !self.compress_channel[usize::from(channel)] || payload.len() < config.min_size {
+        if !self.compress_channel[channel] || payload.len() < config.min_size {
             return None;
         }
         if self.compressor.is_none() {

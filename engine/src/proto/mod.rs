@@ -5,8 +5,11 @@
 //! it deterministically through [`sim`].
 
 #![forbid(unsafe_code)]
+// Peer bytes flow through here: no panicking lookups (tests may; see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod budget;
+mod by_channel;
 pub mod compress;
 pub mod conn;
 pub mod mconn;

@@ -23,6 +23,7 @@ mod addr;
 
 use prost::Message;
 
+use crate::proto::by_channel::ByChannel;
 use crate::proto::mconn::varint::{Uvarint, read_uvarint};
 use crate::proto::wire;
 
@@ -304,9 +305,9 @@ impl NodeInfo {
                 max: MAX_NUM_CHANNELS,
             });
         }
-        let mut seen = [false; 256];
+        let mut seen = ByChannel::new(false);
         for &ch in &self.channels {
-            let slot = &mut seen[usize::from(ch)];
+            let slot = &mut seen[ch];
             if *slot {
                 return Err(NodeInfoError::DuplicateChannel(ch));
             }

@@ -9,6 +9,10 @@
 //! partial-input paths), drop a fraction of deliveries (a corrupting network, seeded), or turn
 //! into a black hole that swallows everything (a silent peer). A receiver that reports
 //! `wants_input() == false` is not fed: bytes wait in the link, as they would in a TCP window.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "the simulator indexes its own endpoints and links, never by peer input"
+)]
 //!
 //! Usage, as in quinn-proto's test `Pair`: set up → act → [`Sim::drive`] or
 //! [`Sim::run_until`] → assert on polled events.

@@ -48,6 +48,7 @@ use super::budget::{
     ControlRate, DEFAULT_MAX_CONTROL_FRAMES_PER_SECOND, PartialBudget, PartialBudgetError,
     PartialBytes,
 };
+use super::by_channel::ByChannel;
 use channel::{Channel, RecvError};
 use packet::{PING_ENCODED, PONG_ENCODED, encode_msg, max_packet_size, packet_body_len};
 use scheduler::Scheduler;
@@ -180,7 +181,7 @@ pub struct MConnection {
     config: MConnConfig,
     channels: Vec<Channel>,
     /// Channel id → index into `channels`.
-    index: [Option<u8>; 256],
+    index: ByChannel<Option<u8>>,
     decoder: PacketDecoder,
     scheduler: Scheduler,
     recv_queue: VecDeque<(u8, Bytes)>,
@@ -219,7 +220,7 @@ impl MConnection {
             return Err(ConfigError::ZeroControlRate);
         }
         let max_packet = max_packet_size(payload);
-        let mut index = [None; 256];
+        let mut index = ByChannel::new(None);
         let mut chans = Vec::with_capacity(channels.len());
         for (i, c) in channels.iter().enumerate() {
             if c.priority == 0 {
@@ -228,7 +229,7 @@ impl MConnection {
             if c.send_queue_capacity == 0 {
                 return Err(ConfigError::ZeroSendQueue(c.id));
             }
-            let slot = &mut index[usize::from(c.id)];
+            let slot = &mut index[c.id];
             if slot.is_some() {
                 return Err(ConfigError::DuplicateChannel(c.id));
             }
@@ -270,7 +271,7 @@ impl MConnection {
     }
 
     fn channel_mut(&mut self, id: u8) -> Option<&mut Channel> {
-        let i = self.index[usize::from(id)]?;
+        let i = self.index[id]?;
         self.channels.get_mut(usize::from(i))
     }
 
@@ -288,7 +289,7 @@ impl MConnection {
     /// True when [`MConnection::send`] on `channel` would be accepted now.
     pub fn can_send(&self, channel: u8) -> bool {
         !self.closed
-            && self.index[usize::from(channel)]
+            && self.index[channel]
                 .and_then(|i| self.channels.get(usize::from(i)))
                 .is_some_and(Channel::can_send)
     }
@@ -356,7 +357,7 @@ impl MConnection {
                     eof,
                     data,
                 }) => {
-                    let ch = self.index[usize::from(channel_id)]
+                    let ch = self.index[channel_id]
                         .and_then(|i| self.channels.get_mut(usize::from(i)))
                         .ok_or(MConnError::UnknownChannel(channel_id))?;
                     let done = ch.recv(data, eof, &mut self.partial).map_err(|e| match e {

@@ -99,7 +99,11 @@ impl FrameSealer {
             let nonce = self.nonce.take()?;
             let tag = self
                 .key
-                .seal_in_place_separate_tag(nonce, Aad::empty(), &mut out[start..])
+                .seal_in_place_separate_tag(
+                    nonce,
+                    Aad::empty(),
+                    out.get_mut(start..).ok_or(SecretError::StreamFailed)?,
+                )
                 // ring refuses only inputs of many gigabytes; a frame is 1028 bytes.
                 .map_err(|_| SecretError::StreamFailed)?;
             out.extend_from_slice(tag.as_ref());

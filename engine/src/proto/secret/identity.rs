@@ -128,7 +128,10 @@ impl PublicKey {
     pub fn node_id(&self) -> NodeId {
         let digest = Sha256::digest(self.0);
         let mut id = [0u8; NODE_ID_SIZE];
-        id.copy_from_slice(&digest[..NODE_ID_SIZE]);
+        // The digest has 32 bytes; the ID is its first 20.
+        for (to, from) in id.iter_mut().zip(digest.iter()) {
+            *to = *from;
+        }
         NodeId(id)
     }
 }

@@ -49,6 +49,7 @@ use super::frame::{Hello, HelloChannel, truncate_reason};
 use super::scheduler::Scheduler;
 use super::stats::MuxStats;
 use crate::proto::budget::{ControlRate, PartialBytes};
+use crate::proto::by_channel::ByChannel;
 
 /// The protocol version this implementation speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -180,7 +181,7 @@ pub struct Mux<C: PayloadCodec = NoCodec> {
     config: NativeConfig,
     codec: C,
     channels: Vec<Channel>,
-    index: [u8; 256],
+    index: ByChannel<u8>,
     scheduler: Scheduler,
     peer: Option<PeerInfo>,
     hello_pending: bool,
@@ -233,11 +234,11 @@ impl<C: PayloadCodec> Mux<C> {
     /// A multiplexer that compresses with `codec` where both sides offer it. Queues our HELLO.
     pub fn with_codec(config: NativeConfig, codec: C, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
-        let mut index = [NO_CHANNEL; 256];
+        let mut index = ByChannel::new(NO_CHANNEL);
         let mut channels = Vec::with_capacity(config.channels.len());
         for (i, c) in config.channels.iter().enumerate() {
             // At most 64 channels: the index fits a u8 below NO_CHANNEL.
-            index[usize::from(c.id)] = i as u8;
+            index[c.id] = i as u8;
             channels.push(Channel {
                 id: c.id,
                 send_queue_capacity: c.send_queue_capacity,
@@ -381,7 +382,7 @@ impl<C: PayloadCodec> Mux<C> {
     }
 
     fn channel_index(&self, id: u8) -> Option<usize> {
-        match self.index[usize::from(id)] {
+        match self.index[id] {
             NO_CHANNEL => None,
             i => Some(usize::from(i)),
         }
