@@ -282,7 +282,6 @@ fn every_limit_has_a_bound() {
         ("max_control_frames_per_second", "0"),
         ("max_partial_bytes_per_peer", "0"),
         ("max_partial_bytes", "0"),
-        ("read_budget", "0"),
         ("write_budget", "0"),
         ("zstd_window_log_max", "9"),
         ("zstd_window_log_max", "31"),

@@ -115,8 +115,6 @@ section! {
         /// message would grow past it is disconnected and counted. At least
         /// limits.max_partial_bytes_per_peer.
         max_partial_bytes: usize = DEFAULT_MAX_PARTIAL_BYTES,
-        /// Bytes read from one peer per event-loop turn before other peers get their turn.
-        read_budget: usize = 256 * 1024,
         /// Bytes written to one peer per event-loop turn before other peers get their turn.
         write_budget: usize = 256 * 1024,
         /// Largest zstd window a received frame may need, as a power of two (10 to 30;
@@ -302,7 +300,6 @@ impl LimitsConfig {
             self.max_partial_bytes_per_peer,
             usize::MAX,
         );
-        p.within(S, "read_budget", self.read_budget, 1024, 1 << 30);
         p.within(S, "write_budget", self.write_budget, 1024, 1 << 30);
         p.within(S, "zstd_window_log_max", self.zstd_window_log_max, 10, 30);
         p.duration(S, "ping_interval", self.ping_interval, true, DAY);
