@@ -1,4 +1,4 @@
-//! Hostile frames against the decompressor (`docs/THREATS.md` row 8): bombs, lies, huge windows,
+//! Hostile frames against the decompressor (`docs/RELIABILITY.md` row 8): bombs, lies, huge windows,
 //! foreign dictionaries, trailing and missing bytes. Each must fail before the output grows.
 
 use ringwire::proto::compress::{

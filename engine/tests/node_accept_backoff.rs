@@ -1,4 +1,4 @@
-//! `[limits] accept_backoff` (`docs/THREATS.md` rows 2 and 19): a node out of file descriptors
+//! `[limits] accept_backoff` (`docs/RELIABILITY.md` rows 2 and 19): a node out of file descriptors
 //! pauses its listener for that long after each failed accept instead of spinning.
 //!
 //! The node runs in a child process (this test binary, one test selected) built from its

@@ -1,6 +1,6 @@
 //! The peer manager's dialer on a node built from its configuration: `[limits]
 //! max_concurrent_dials` caps the dials in progress, `dial_backoff_min` and `dial_backoff_max`
-//! pace the redials of a persistent peer (`docs/THREATS.md` row 14).
+//! pace the redials of a persistent peer (`docs/RELIABILITY.md` row 14).
 //!
 //! The "peers" are plain listeners: one that never answers holds a dial in its handshake, one
 //! that closes each connection at once fails every dial. Counts are bounded generously

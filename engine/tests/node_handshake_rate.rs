@@ -1,5 +1,5 @@
 //! `[limits] handshake_rate_per_ip` and `handshake_burst_per_ip` on a node built from its
-//! configuration (`docs/THREATS.md` row 4): a flood of handshake starts from one address past
+//! configuration (`docs/RELIABILITY.md` row 4): a flood of handshake starts from one address past
 //! the burst is closed at accept, before the node sends a handshake byte, while a peer from
 //! another address still gets in.
 

@@ -1,6 +1,6 @@
 //! A request a peer sent holds one of the places the peer may have in flight
 //! (`limits.max_inflight_requests`) until the application answers it or drops it, even once
-//! the peer has cancelled it (`docs/THREATS.md` row 6, "rapid reset"): a requester that
+//! the peer has cancelled it (`docs/RELIABILITY.md` row 6, "rapid reset"): a requester that
 //! cancels at its deadline waits for the responder's application before it starts more.
 
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The `[limits]` keys that bound what waits to be sent, set in a `Config` and mapped by
 //! `NodeBuilder::from_config`: `max_peer_send_bytes` (payload bytes waiting for one peer, all
 //! its channels together) and `channel_send_queue_capacity` (the send queue of channels opened
-//! without one). `docs/THREATS.md` row 10.
+//! without one). `docs/RELIABILITY.md` row 10.
 
 use std::time::{Duration, Instant};
 

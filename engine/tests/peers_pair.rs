@@ -1,7 +1,7 @@
 //! Two nodes that list each other as persistent peers, driven through a simulated network with
 //! random latencies, handshake times and connection failures. Whatever the order of events on
 //! the two sides, they settle on exactly one connection, and it is the same one on both ends
-//! (`docs/THREATS.md` rows 13, 14 and 18).
+//! (`docs/RELIABILITY.md` rows 13, 14 and 18).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -308,7 +308,7 @@ fn simultaneous_dial_100_times_ends_with_one_connection() {
     }
 }
 
-/// `docs/THREATS.md` row 13: the dialer of the kept connection loses it without the other end
+/// `docs/RELIABILITY.md` row 13: the dialer of the kept connection loses it without the other end
 /// noticing (paused, restarted, a NAT dropped it). Its redial must replace the stale connection
 /// at once, not wait for the other end's keepalive to expire.
 #[test]

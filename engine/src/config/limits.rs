@@ -1,6 +1,6 @@
 //! `[limits]`: every bound that protects a node from its peers, with a safe default.
 //!
-//! Each key answers a row of `docs/THREATS.md` (bad input and faults): pending handshakes
+//! Each key answers a row of `docs/RELIABILITY.md` (bad input and faults): pending handshakes
 //! (slowloris, accept floods), handshake rate per IP (CPU burn), per-IP connections, queue and
 //! in-flight budgets (slow readers, floods), control-frame rate (ping and reset floods), message
 //! and NodeInfo sizes, bytes of partly received messages per peer and per node (many large

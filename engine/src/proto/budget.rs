@@ -1,7 +1,7 @@
 //! Budgets the protocol core enforces per peer and per node: control frames per second and
 //! bytes held in partly received messages.
 //!
-//! Policy (`docs/THREATS.md` rows 6 and 7):
+//! Policy (`docs/RELIABILITY.md` rows 6 and 7):
 //! - **Control frames.** Each connection has a token bucket of `per_second` frames, full at the
 //!   start and refilled continuously from the `now` its input carries (at most one second's
 //!   worth is kept). A frame that finds the bucket empty fails the connection: on native

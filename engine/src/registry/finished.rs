@@ -3,7 +3,7 @@
 //! Every copy of a [`PendingRequest`](super::PendingRequest) shares one [`RequestTicket`]; when
 //! the last copy goes (answered, or dropped unanswered) the ticket's `Drop` appends the
 //! request to its connection's [`FinishedRequests`] and wakes the connection's driver, which
-//! frees the request's place among those the peer may have in flight (`docs/THREATS.md`
+//! frees the request's place among those the peer may have in flight (`docs/RELIABILITY.md`
 //! row 6: request-and-CANCEL pairs must not outlive the limit).
 //!
 //! Why not a shard inbox command: the inbox is bounded, and a release lost to a full inbox

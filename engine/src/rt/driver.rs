@@ -1,6 +1,6 @@
 //! Choosing the I/O driver: io_uring when the kernel lets us, epoll otherwise.
 //!
-//! Policy (`docs/RUNTIME.md`, "Choosing the driver"; `docs/THREATS.md` row 20):
+//! Policy (`docs/RUNTIME.md`, "Choosing the driver"; `docs/RELIABILITY.md` row 20):
 //! - [`Driver::Auto`] probes io_uring once at start. If the probe fails — a seccomp filter
 //!   (Docker's default profile) or the `kernel.io_uring_disabled` sysctl answers `EPERM`, an old
 //!   kernel `ENOSYS`, a low memlock limit `ENOMEM` — the node logs one warning line naming the

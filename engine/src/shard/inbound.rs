@@ -2,7 +2,7 @@
 //! among those the peer may have in flight until the application answers it or drops it
 //! (`registry/finished.rs` says how a drop on any thread reaches the connection). A CANCEL
 //! from the peer only marks a request; the multiplexer frees the place when the application
-//! is done (`docs/THREATS.md` row 6).
+//! is done (`docs/RELIABILITY.md` row 6).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -422,7 +422,7 @@ fn an_inbound_connection_during_our_dial_settles_a_transient_target() {
     assert!(m.is_connected(&id(1)));
 }
 
-/// `docs/THREATS.md` row 14: after a partition heals, reconnects spread over the jitter window and
+/// `docs/RELIABILITY.md` row 14: after a partition heals, reconnects spread over the jitter window and
 /// all land within the cap.
 #[test]
 fn a_healed_partition_reconnects_without_a_storm() {

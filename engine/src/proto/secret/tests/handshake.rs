@@ -70,7 +70,7 @@ fn one_byte_at_a_time() {
     assert_eq!(got, b"ping");
 }
 
-/// `docs/THREATS.md` row 4: a socket that has not sent its whole ephemeral key costs no key
+/// `docs/RELIABILITY.md` row 4: a socket that has not sent its whole ephemeral key costs no key
 /// agreement and no signature. Both happen in one step that also queues our authentication
 /// frame (sealed with the agreed keys, holding the signature), so that frame's absence shows
 /// neither ran; it appears the moment the key's last byte arrives.
