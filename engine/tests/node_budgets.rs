@@ -178,9 +178,11 @@ fn partial_message_budgets_per_peer_and_node_wide_disconnect_and_are_counted() {
     let mut c20 = n.open_channel(chan(0x20, 1, 1 << 20)).unwrap();
     let mut c21 = n.open_channel(chan(0x21, 1, 1 << 20)).unwrap();
 
-    // One peer alone: 70 KiB left unfinished is over its own 64 KiB.
+    // One peer alone: 70 KiB left unfinished over two channels (each within the channel's
+    // 64 KiB message cap) is over its own 64 KiB.
     let mut greedy = RawPeer::connect(addr, 2, "greedy");
-    greedy.send_kib(0x20, 70, false);
+    greedy.send_kib(0x20, 40, false);
+    greedy.send_kib(0x21, 30, false);
     greedy.expect_closed();
     wait_stats(&n, |s| s.partial_budget_exceeded == 1);
 
