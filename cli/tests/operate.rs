@@ -245,3 +245,42 @@ fn metrics_series_of_a_gone_peer_leave_after_the_idle_timeout() {
     let (code, log) = a.terminate();
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// `[metrics] namespace`: the stock metric names carry it as their prefix, in place of
+/// `cometbft`.
+#[test]
+fn metrics_namespace_prefixes_the_stock_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    write_config(dir.path(), "node-a", port, "");
+    let text = std::fs::read_to_string(dir.path().join("ringwire.toml")).unwrap();
+    let text = text.replace(
+        "[metrics]\nenabled = true\n",
+        "[metrics]\nenabled = true\nnamespace = \"chain7\"\n",
+    );
+    std::fs::write(dir.path().join("ringwire.toml"), text).unwrap();
+    let a = NodeProcess::start(
+        env!("CARGO_BIN_EXE_ringwire"),
+        &["--config", "ringwire.toml"],
+        dir.path(),
+    );
+    let a_id: NodeId = a.id.parse().unwrap();
+    let peer = Node::builder(NodeKey::from_seed([23; 32]), "ringwire-devnet")
+        .shards(1)
+        .start()
+        .unwrap();
+    peer.dial_blocking(a.addr.parse().unwrap(), Some(a_id))
+        .unwrap();
+    let peer_id = format!("peer_id=\"{}\"", peer.node_id());
+    let body = eventually(Duration::from_secs(15), || {
+        let body = http_get_metrics(&format!("127.0.0.1:{port}"));
+        (sample(&body, "chain7_p2p_peers", "") == Some(1.0)
+            && sample(&body, "chain7_p2p_peer_send_queue_size", &peer_id).is_some())
+        .then_some(body)
+    })
+    .expect("the stock names under the namespace chain7");
+    assert!(!body.contains("cometbft_"), "{body}");
+    peer.shutdown_blocking(Instant::now() + Duration::from_secs(2));
+    let (code, log) = a.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}
