@@ -200,21 +200,6 @@ fn persistent_peer_is_redialled_after_it_restarts() {
     a.shutdown_blocking(secs(5));
 }
 
-/// Whether the node closed `s` without a handshake byte (refused at accept) or is holding it
-/// in a handshake (it sent its first handshake bytes).
-fn refused_at_accept(s: &mut TcpStream) -> bool {
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut buf = [0u8; 64];
-    match s.read(&mut buf) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => matches!(
-            e.kind(),
-            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
-        ),
-    }
-}
-
 #[test]
 fn excess_pending_handshakes_are_closed_at_accept() {
     let limits = AdmissionLimits {
@@ -243,7 +228,10 @@ fn excess_pending_handshakes_are_closed_at_accept() {
     for _ in 0..4 {
         raw.push(TcpStream::connect(target).unwrap());
     }
-    let verdicts: Vec<bool> = raw.iter_mut().map(refused_at_accept).collect();
+    let verdicts: Vec<bool> = raw
+        .iter_mut()
+        .map(|s| refused_at_accept(s, Duration::from_secs(3)))
+        .collect();
     assert_eq!(
         verdicts,
         [false, false, false, true, true, true, true],
@@ -295,7 +283,7 @@ fn silent_sockets_lose_their_handshake_place_at_the_timeout() {
     }));
     let mut late = TcpStream::connect(target).unwrap();
     assert!(
-        refused_at_accept(&mut late),
+        refused_at_accept(&mut late, Duration::from_secs(3)),
         "no third place from this address"
     );
     // The handshake timeout closes them and frees the places; the sockets stay open here.

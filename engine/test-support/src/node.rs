@@ -113,3 +113,19 @@ pub fn builder_from_toml(seed: u8, toml: &str) -> NodeBuilder {
     config.engine.driver = driver();
     NodeBuilder::from_config(&config, NodeKey::from_seed([seed; 32])).expect("from_config")
 }
+
+/// Whether the node closed `s` without a handshake byte (refused at accept) rather than holding
+/// it in a handshake (it sent its ephemeral key); waits up to `within` for either.
+pub fn refused_at_accept(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read as _;
+    s.set_read_timeout(Some(within)).expect("a read timeout");
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+        ),
+    }
+}
