@@ -222,6 +222,11 @@ impl Reporter {
         let old = std::mem::replace(&mut self.stats, s);
         let drops = [
             ("fanout_lagging", s.fanout_dropped, old.fanout_dropped),
+            (
+                "refused_by_connection",
+                s.queued_dropped,
+                old.queued_dropped,
+            ),
             ("late_response", s.late_responses, old.late_responses),
             ("events_lagged", s.events_lagged, old.events_lagged),
             (

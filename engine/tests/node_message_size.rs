@@ -42,3 +42,39 @@ fn max_message_size_lowers_the_cap_of_the_applications_channels() {
     assert_eq!(ch.recv_blocking(deadline).unwrap().payload.len(), 4096);
     node.shutdown_blocking(Instant::now() + Duration::from_secs(2));
 }
+
+/// A native peer announces its caps in its HELLO: a message over the peer's cap (though within
+/// this node's own) is refused by the connection, dropped and counted, never sent.
+#[test]
+fn a_message_over_the_native_peers_cap_is_dropped_and_counted() {
+    use ringwire_test_support::node::{builder, secs};
+    let small = ChannelDescriptor::new(0x70, 1, 1024);
+    let large = ChannelDescriptor::new(0x70, 1, 1 << 20);
+    let a = builder(5)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .channel(small.clone())
+        .start()
+        .unwrap();
+    let b = builder(6).channel(large.clone()).start().unwrap();
+    let mut rx = a.open_channel(small).unwrap();
+    let tx = b.open_channel(large).unwrap();
+    b.dial_blocking(a.listen_addr().unwrap(), Some(a.node_id()))
+        .unwrap();
+    tx.send_blocking(
+        Envelope::peer(a.node_id(), Bytes::from(vec![1; 4096])),
+        secs(5),
+    )
+    .unwrap();
+    tx.send_blocking(
+        Envelope::peer(a.node_id(), Bytes::from(vec![2; 512])),
+        secs(5),
+    )
+    .unwrap();
+    // The small one arrives; the large one was dropped by b's connection, and counted.
+    assert_eq!(rx.recv_blocking(secs(5)).unwrap().payload.len(), 512);
+    assert_eq!(b.stats().queued_dropped, 1);
+    assert!(rx.try_recv().is_none());
+    for n in [a, b] {
+        n.shutdown_blocking(secs(2));
+    }
+}

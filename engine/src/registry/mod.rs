@@ -60,6 +60,7 @@ pub(crate) struct Stats {
     pub(crate) pex_addresses_refused: AtomicU64,
     pub(crate) pex_addresses_evicted: AtomicU64,
     pub(crate) control_floods: AtomicU64,
+    pub(crate) queued_dropped: AtomicU64,
     pub(crate) partial_budget_exceeded: AtomicU64,
 }
 
@@ -107,6 +108,10 @@ pub struct NodeStats {
     /// Connections closed because the peer sent more control frames per second than allowed
     /// (`limits.max_control_frames_per_second`; also counted in `protocol_errors`).
     pub control_floods: u64,
+    /// Messages accepted for a peer that its connection then refused for good — larger than
+    /// the peer's own cap for the channel (a native peer's, known from its HELLO), or the
+    /// connection closing — and dropped.
+    pub queued_dropped: u64,
     /// Connections closed because a reassembly buffer would have grown past the per-peer or
     /// the node-wide budget for partly received messages (`limits.max_partial_bytes_per_peer`,
     /// `limits.max_partial_bytes`; also counted in `protocol_errors`).
@@ -444,6 +449,7 @@ impl Registry {
             pex_addresses_refused: s.pex_addresses_refused.load(Ordering::Relaxed),
             pex_addresses_evicted: s.pex_addresses_evicted.load(Ordering::Relaxed),
             control_floods: s.control_floods.load(Ordering::Relaxed),
+            queued_dropped: s.queued_dropped.load(Ordering::Relaxed),
             partial_budget_exceeded: s.partial_budget_exceeded.load(Ordering::Relaxed),
         }
     }

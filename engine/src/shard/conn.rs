@@ -34,7 +34,7 @@ use crate::proto::conn::{ConnError, Connection, Event, Message, Mode, PeerInfo};
 use crate::proto::native::{MessageKind, RequestId};
 use crate::registry::{
     Admitted, ChannelTable, ConnId, DialError, Direction, DownReason, FinishedRequests, Origin,
-    PeerEntry, Pending, PendingRequest, Received, SendError,
+    PeerEntry, Pending, PendingRequest, Received, Registry, SendError,
 };
 use crate::rt::net::{self, Stream, ZcInFlight};
 use crate::rt::{thread, time};
@@ -83,6 +83,8 @@ pub(crate) struct ConnCtx {
     recv_pace: RefCell<Option<Pace>>,
     /// How long a partial batch of stock (compat) packets waits for more before it is written.
     flush_throttle: Option<std::time::Duration>,
+    /// The node's registry (its counters).
+    registry: Arc<Registry>,
     wake_reader: Notify,
     wake_writer: Notify,
     wake_driver: Notify,
@@ -102,6 +104,7 @@ impl ConnCtx {
         dial_reply: Option<DialReply>,
         pending: Option<Pending>,
         config: &ShardConfig,
+        registry: Arc<Registry>,
     ) -> Self {
         let now = Instant::now();
         let inbound = InboundRequests::default();
@@ -125,6 +128,7 @@ impl ConnCtx {
             send_pace: RefCell::new(Pace::new(config.send_rate, config.write_batch, now)),
             recv_pace: RefCell::new(Pace::new(config.recv_rate, config.read_buffer, now)),
             flush_throttle: config.flush_throttle,
+            registry,
             pending_io: RefCell::new(None),
             wake_reader: Notify::new(),
             wake_writer: Notify::new(),
@@ -226,6 +230,12 @@ impl ConnCtx {
         };
         if !pumped.requests.is_empty() {
             self.requests.borrow_mut().extend(pumped.requests);
+        }
+        if pumped.dropped > 0 {
+            self.registry
+                .stats
+                .queued_dropped
+                .fetch_add(pumped.dropped, Ordering::Relaxed);
         }
         if pumped.moved > 0 {
             self.wake_writer.notify_one();

@@ -397,6 +397,7 @@ impl Shard {
             reply,
             pending,
             &self.config,
+            self.registry.clone(),
         ));
         self.conns.borrow_mut().insert(id, ctx.clone());
         thread::spawn(conn::run(self.clone(), ctx));

@@ -62,6 +62,9 @@ pub(crate) struct Pumped {
     pub(crate) moved: usize,
     /// Requests accepted, with the ids to route their responses.
     pub(crate) requests: Vec<(RequestId, RequestReply)>,
+    /// Messages the connection refused for good (larger than the peer's cap for the channel,
+    /// a channel the peer does not run, the connection closing): dropped, and counted.
+    pub(crate) dropped: u64,
 }
 
 /// The held items of one connection.
@@ -178,6 +181,7 @@ impl Staging {
                 };
                 if let Err(e) = result {
                     tracing::debug!(channel, error = %e, "dropped a queued message");
+                    out.dropped += 1;
                 }
                 out.moved += 1;
                 if credit && let Some(entry) = entry {
