@@ -108,20 +108,26 @@ fn run(
             router.disconnect(&peer, &reason.to_string());
         }
     };
-    loop {
-        if router.is_stopped() {
-            return;
-        }
-        let Some(actions) = drain_events(
+    let drain = |events: &mut PeerEvents| {
+        drain_events(
             &mut events.rx,
             state,
             || registry.peer_list(),
             &registry.stats.events_lagged,
-        ) else {
+        )
+        .map(|actions| actions.into_iter().for_each(act))
+    };
+    loop {
+        if router.is_stopped() || drain(&mut events).is_none() {
             return;
-        };
-        actions.into_iter().for_each(act);
-        match channel.recv_blocking(Instant::now() + POLL) {
+        }
+        let received = channel.recv_blocking(Instant::now() + POLL);
+        // The events that came while this thread waited go first: a peer that came up before
+        // the message arrived is known when it is handled (an address request must see it).
+        if drain(&mut events).is_none() {
+            return;
+        }
+        match received {
             Some(m) => {
                 if let Origin::Peer(peer) = m.origin
                     && registry.peer(&peer).is_some()
