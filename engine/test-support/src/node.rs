@@ -129,3 +129,16 @@ pub fn refused_at_accept(s: &mut std::net::TcpStream, within: Duration) -> bool 
         ),
     }
 }
+
+/// A TCP connection to `to` from the loopback address `from` (bound before connecting), so one
+/// test can play peers from many addresses.
+pub fn connect_from(
+    from: [u8; 4],
+    to: std::net::SocketAddr,
+) -> std::io::Result<std::net::TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.bind(&std::net::SocketAddr::from((from, 0)).into())?;
+    socket.connect(&to.into())?;
+    Ok(socket.into())
+}
