@@ -22,6 +22,22 @@ fn write_config(dir: &Path, moniker: &str, metrics_port: u16, extra_p2p: &str) {
     std::fs::write(dir.join("ringwire.toml"), text).unwrap();
 }
 
+/// Starts node A in `dir` with metrics on `port` and `keys` (TOML lines) in its `[metrics]`.
+fn start_with_metrics_keys(dir: &Path, port: u16, keys: &str) -> NodeProcess {
+    write_config(dir, "node-a", port, "");
+    let path = dir.join("ringwire.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[metrics]\nenabled = true\n",
+        &format!("[metrics]\nenabled = true\n{keys}"),
+    );
+    std::fs::write(&path, text).unwrap();
+    NodeProcess::start(
+        env!("CARGO_BIN_EXE_ringwire"),
+        &["--config", "ringwire.toml"],
+        dir,
+    )
+}
+
 /// Runs an admin command against the node configured in `dir`; returns its JSON answer.
 fn admin(dir: &Path, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_ringwire"))
@@ -197,18 +213,7 @@ fn metrics_and_admin_commands_on_running_nodes() {
 fn metrics_series_of_a_gone_peer_leave_after_the_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    write_config(dir.path(), "node-a", port, "");
-    let text = std::fs::read_to_string(dir.path().join("ringwire.toml")).unwrap();
-    let text = text.replace(
-        "[metrics]\nenabled = true\n",
-        "[metrics]\nenabled = true\nidle_series_timeout = \"2s\"\n",
-    );
-    std::fs::write(dir.path().join("ringwire.toml"), text).unwrap();
-    let a = NodeProcess::start(
-        env!("CARGO_BIN_EXE_ringwire"),
-        &["--config", "ringwire.toml"],
-        dir.path(),
-    );
+    let a = start_with_metrics_keys(dir.path(), port, "idle_series_timeout = \"2s\"\n");
     let a_id: NodeId = a.id.parse().unwrap();
     let peer = |seed: u8| {
         let n = Node::builder(NodeKey::from_seed([seed; 32]), "ringwire-devnet")
@@ -252,18 +257,7 @@ fn metrics_series_of_a_gone_peer_leave_after_the_idle_timeout() {
 fn metrics_namespace_prefixes_the_stock_names() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    write_config(dir.path(), "node-a", port, "");
-    let text = std::fs::read_to_string(dir.path().join("ringwire.toml")).unwrap();
-    let text = text.replace(
-        "[metrics]\nenabled = true\n",
-        "[metrics]\nenabled = true\nnamespace = \"chain7\"\n",
-    );
-    std::fs::write(dir.path().join("ringwire.toml"), text).unwrap();
-    let a = NodeProcess::start(
-        env!("CARGO_BIN_EXE_ringwire"),
-        &["--config", "ringwire.toml"],
-        dir.path(),
-    );
+    let a = start_with_metrics_keys(dir.path(), port, "namespace = \"chain7\"\n");
     let a_id: NodeId = a.id.parse().unwrap();
     let peer = Node::builder(NodeKey::from_seed([23; 32]), "ringwire-devnet")
         .shards(1)

@@ -250,18 +250,12 @@ impl Reporter {
                 old.pex_addresses_evicted,
             ),
         ];
-        for (reason, now, before) in drops {
-            metrics::counter!(DROPS_TOTAL, "reason" => reason)
-                .increment(now.saturating_sub(before));
-        }
+        count_deltas(DROPS_TOTAL, "reason", drops);
         let refused = [
             ("admission", s.refused, old.refused),
             ("accept_limit", s.accept_refused, old.accept_refused),
         ];
-        for (reason, now, before) in refused {
-            metrics::counter!(REFUSED_TOTAL, "reason" => reason)
-                .increment(now.saturating_sub(before));
-        }
+        count_deltas(REFUSED_TOTAL, "reason", refused);
         let budgets = [
             ("control_frames", s.control_floods, old.control_floods),
             (
@@ -270,10 +264,18 @@ impl Reporter {
                 old.partial_budget_exceeded,
             ),
         ];
-        for (budget, now, before) in budgets {
-            metrics::counter!(BUDGET_DISCONNECTS_TOTAL, "budget" => budget)
-                .increment(now.saturating_sub(before));
-        }
+        count_deltas(BUDGET_DISCONNECTS_TOTAL, "budget", budgets);
+    }
+}
+
+/// Adds to counter `name` what each `(label value, now, before)` row counted since the last pass.
+fn count_deltas<const N: usize>(
+    name: &'static str,
+    label: &'static str,
+    rows: [(&'static str, u64, u64); N],
+) {
+    for (value, now, before) in rows {
+        metrics::counter!(name, label => value).increment(now.saturating_sub(before));
     }
 }
 
