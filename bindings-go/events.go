@@ -47,6 +47,13 @@ type Stats struct {
 	AcceptRefused        uint64 // inbound connections refused at accept
 	EventsLagged         uint64 // peer events lost because a subscriber fell behind
 	ReadBuffersExhausted uint64 // reads that found no lent read buffer free
+	AcceptErrors         uint64 // accepts that failed (out of descriptors or memory)
+	ControlFloods        uint64 // connections closed for too many control frames per second
+	PartialBudget        uint64 // connections closed for too many partly received bytes
+	QueuedDropped        uint64 // queued messages a connection refused for good
+	PexRateLimited       uint64 // PEX addresses over their peer's rate, dropped
+	PexRefused           uint64 // PEX addresses refused by policy
+	PexEvicted           uint64 // PEX addresses evicted from a full address book
 }
 
 // Stats reads the node's counters.
@@ -66,6 +73,13 @@ func (n *Node) Stats() (Stats, error) {
 		AcceptRefused:        uint64(s.accept_refused),
 		EventsLagged:         uint64(s.events_lagged),
 		ReadBuffersExhausted: uint64(s.read_buffers_exhausted),
+		AcceptErrors:         uint64(s.accept_errors),
+		ControlFloods:        uint64(s.control_floods),
+		PartialBudget:        uint64(s.partial_budget_exceeded),
+		QueuedDropped:        uint64(s.queued_dropped),
+		PexRateLimited:       uint64(s.pex_addresses_rate_limited),
+		PexRefused:           uint64(s.pex_addresses_refused),
+		PexEvicted:           uint64(s.pex_addresses_evicted),
 	}, err
 }
 

@@ -1,10 +1,10 @@
-//! The admin endpoint of `ringwire node` and its clients (`ringwire peers`, `dial`,
+//! The admin endpoint of `ringwire node` and its clients (`ringwire peers`, `stats`, `dial`,
 //! `disconnect`, `ban`).
 //!
 //! Protocol: one JSON object per line each way. Requests are
-//! `{"cmd":"peers"}`, `{"cmd":"dial","addr":"ID@HOST:PORT"}`, `{"cmd":"disconnect","id":"ID"}`
-//! and `{"cmd":"ban","id":"ID","for":"1h"}`; every answer has `"ok"` and either the result
-//! (`"peers"` for a list) or `"error"`.
+//! `{"cmd":"peers"}`, `{"cmd":"stats"}`, `{"cmd":"dial","addr":"ID@HOST:PORT"}`,
+//! `{"cmd":"disconnect","id":"ID"}` and `{"cmd":"ban","id":"ID","for":"1h"}`; every answer has
+//! `"ok"` and either the result (`"peers"` for a list, `"stats"` for the counters) or `"error"`.
 //!
 //! Policy: off unless `[admin] enabled`; it listens on a Unix socket created with mode 0600
 //! (only the node's user may connect) or on a loopback TCP address. Requests are at most
@@ -44,6 +44,8 @@ const DEFAULT_BAN: Duration = Duration::from_secs(24 * 3600);
 pub(crate) enum Request {
     /// List the connected peers.
     Peers,
+    /// The node's counters ([`ringwire::router::NodeStats`], one field per counter).
+    Stats,
     /// Dial `addr` (`ID@HOST:PORT`) and wait until the peer is up.
     Dial { addr: String },
     /// Close the connection to `id`.
@@ -265,6 +267,9 @@ pub(crate) fn handle(node: &Node, req: Request) -> Value {
                 .collect();
             Ok(json!({ "peers": peers }))
         }
+        Request::Stats => serde_json::to_value(node.stats())
+            .map(|stats| json!({ "stats": stats }))
+            .map_err(|e| e.to_string()),
         Request::Dial { addr } => dial(node, &addr),
         Request::Disconnect { id } => parse_id(&id).map(|id| {
             let was = node.disconnect(&id, "disconnected by the operator");

@@ -81,6 +81,9 @@ enum Command {
     Testnet(testnet::TestnetArgs),
     /// List the peers of a running node (admin endpoint).
     Peers(AdminTarget),
+    /// Print the counters of a running node (admin endpoint): refusals, budget disconnects,
+    /// drops; one JSON object.
+    Stats(AdminTarget),
     /// Make a running node dial a peer (admin endpoint).
     Dial {
         /// The peer, as ID@HOST:PORT.
@@ -222,6 +225,7 @@ fn main() -> ExitCode {
         }),
         Command::Testnet(args) => testnet::run(args),
         Command::Peers(target) => admin_call(target, admin::Request::Peers),
+        Command::Stats(target) => admin_call(target, admin::Request::Stats),
         Command::Dial { addr, target } => admin_call(target, admin::Request::Dial { addr }),
         Command::Disconnect { id, target } => admin_call(target, admin::Request::Disconnect { id }),
         Command::Ban {

@@ -158,8 +158,12 @@ fn metrics_and_admin_commands_on_running_nodes() {
         "{b_body}"
     );
 
-    // Admin: list, disconnect, dial, ban.
+    // Admin: list, counters, disconnect, dial, ban.
     let peers = peer_ids(dir_a.path());
+    let stats = &admin(dir_a.path(), &["stats"])["stats"];
+    assert_eq!(stats["peers"], 2, "{stats}");
+    assert!(stats["accepted"].as_u64() >= Some(2), "{stats}");
+    assert_eq!(stats["control_floods"], 0, "{stats}");
     assert!(peers.contains(&b.id) && peers.contains(&t_id), "{peers:?}");
     let answer = admin(dir_a.path(), &["disconnect", &t_id]);
     assert_eq!(answer["disconnected"], true);

@@ -1,21 +1,16 @@
 //! `[limits]` budgets on a node built by `NodeBuilder::from_config` from TOML, probed over real
-//! TCP by a raw stock-protocol peer written with the protocol core: its own SecretConnection
-//! handshake and NodeInfo, then exactly the MConnection packets a test wants (ping floods,
-//! messages left unfinished).
+//! TCP by a raw stock-protocol peer (`ringwire_test_support::raw_stock`) that sends exactly the
+//! MConnection packets a test wants (ping floods, messages left unfinished).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ringwire::config::Config;
 use ringwire::node::{Node, NodeBuilder};
-use ringwire::proto::mconn::packet::{PING_ENCODED, encode_msg};
-use ringwire::proto::nodeinfo::{
-    NodeInfo, NodeInfoOther, ProtocolVersion, STOCK_BLOCK_PROTOCOL, STOCK_P2P_PROTOCOL,
-};
-use ringwire::proto::secret::{Handshake, NodeKey, SecretSession};
+use ringwire::proto::secret::NodeKey;
 use ringwire::router::NodeStats;
 use ringwire_test_support::node::*;
+use ringwire_test_support::raw_stock::{Identity, RawStockPeer};
 
 /// A node from `limits` (a `[limits]` body) on loopback, with channels 0x20 and 0x21.
 fn node(seed: u8, limits: &str) -> Node {
@@ -34,96 +29,11 @@ fn node(seed: u8, limits: &str) -> Node {
         .expect("node starts")
 }
 
-/// A stock (compat) peer speaking through the protocol core's pieces, over a blocking socket.
-struct RawPeer {
-    stream: TcpStream,
-    session: SecretSession,
-}
-
-impl RawPeer {
-    /// Handshakes with `addr` as node `seed` and sends a NodeInfo with `moniker`.
-    fn connect(addr: SocketAddr, seed: u8, moniker: &str) -> RawPeer {
-        let key = NodeKey::from_seed([seed; 32]);
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut hs = Handshake::new(key.clone(), [seed; 32]);
-        let mut out = Vec::new();
-        let mut inbuf = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            out.clear();
-            hs.poll_transmit(&mut out);
-            stream.write_all(&out).unwrap();
-            if hs.is_complete() {
-                break;
-            }
-            let n = match stream.read(&mut buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                r => r.unwrap(),
-            };
-            assert!(n > 0, "node closed during the handshake");
-            inbuf.extend_from_slice(&buf[..n]);
-            let used = hs.handle_input(&inbuf).unwrap();
-            inbuf.drain(..used);
-        }
-        let session = hs.into_session().unwrap();
-        let info = NodeInfo {
-            protocol_version: ProtocolVersion {
-                p2p: STOCK_P2P_PROTOCOL,
-                block: STOCK_BLOCK_PROTOCOL,
-                app: 0,
-            },
-            node_id: key.node_id().to_string(),
-            listen_addr: "tcp://127.0.0.1:1".into(),
-            network: "test-chain".into(),
-            version: "0.38.0".into(),
-            // No capability channel: the node speaks the stock protocol to this peer.
-            channels: vec![0x20, 0x21],
-            moniker: moniker.into(),
-            other: NodeInfoOther {
-                tx_index: "off".into(),
-                rpc_address: String::new(),
-            },
-        };
-        let mut peer = RawPeer { stream, session };
-        let mut plain = Vec::new();
-        info.encode_delimited(&mut plain);
-        peer.send(&plain);
-        peer
-    }
-
-    /// Seals `plain` into SecretConnection frames and writes them (errors ignored: the node
-    /// may already have closed).
-    fn send(&mut self, plain: &[u8]) {
-        let mut wire = Vec::new();
-        self.session.sealer_mut().seal(plain, &mut wire).unwrap();
-        let _ = self.stream.write_all(&wire);
-    }
-
-    /// Sends `kib` KiB on `channel` in 1 KiB packets, the last one ending the message if `eof`.
-    fn send_kib(&mut self, channel: u8, kib: usize, eof: bool) {
-        let mut plain = Vec::new();
-        for i in 0..kib {
-            encode_msg(channel, eof && i + 1 == kib, &[0x5A; 1024], &mut plain);
-        }
-        self.send(&plain);
-    }
-
-    /// Reads (and discards) until the node closes the socket.
-    fn expect_closed(mut self) {
-        let mut buf = [0u8; 4096];
-        loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => panic!("the node kept the connection open: {e}"),
-            }
-        }
-    }
+/// A raw stock peer: node `seed` with `moniker`, channels 0x20 and 0x21.
+fn raw(addr: SocketAddr, seed: u8, moniker: &str) -> RawStockPeer {
+    let mut who = Identity::new(seed, "test-chain", &[0x20, 0x21]);
+    who.moniker = moniker.into();
+    RawStockPeer::connect(addr, &who).expect("handshake")
 }
 
 /// Waits (generously) until `node`'s counters satisfy `f`.
@@ -142,8 +52,8 @@ fn wait_stats(node: &Node, f: impl Fn(&NodeStats) -> bool) -> NodeStats {
 #[test]
 fn a_ping_flood_beyond_max_control_frames_per_second_is_disconnected_and_counted() {
     let n = node(1, "max_control_frames_per_second = 50\n");
-    let mut peer = RawPeer::connect(n.listen_addr().unwrap(), 2, "flooder");
-    peer.send(&PING_ENCODED.repeat(500));
+    let mut peer = raw(n.listen_addr().unwrap(), 2, "flooder");
+    peer.send_pings(500);
     peer.expect_closed();
     let s = wait_stats(&n, |s| s.control_floods == 1);
     assert!(s.protocol_errors >= 1, "{s:?}");
@@ -156,12 +66,12 @@ fn a_node_info_beyond_max_node_info_size_fails_the_handshake() {
     let moniker = "m".repeat(2000);
     // The default limit (stock's 10240) takes it...
     let n = node(1, "");
-    let _peer = RawPeer::connect(n.listen_addr().unwrap(), 2, &moniker);
+    let _peer = raw(n.listen_addr().unwrap(), 2, &moniker);
     wait_peers(&n, 1);
     n.shutdown_blocking(secs(5));
     // ...a node configured for 1024 bytes does not.
     let n = node(1, "max_node_info_size = 1024\n");
-    RawPeer::connect(n.listen_addr().unwrap(), 2, &moniker).expect_closed();
+    raw(n.listen_addr().unwrap(), 2, &moniker).expect_closed();
     let s = wait_stats(&n, |s| s.protocol_errors == 1);
     assert_eq!(s.peers, 0);
     n.shutdown_blocking(secs(5));
@@ -180,19 +90,19 @@ fn partial_message_budgets_per_peer_and_node_wide_disconnect_and_are_counted() {
 
     // One peer alone: 70 KiB left unfinished over two channels (each within the channel's
     // 64 KiB message cap) is over its own 64 KiB.
-    let mut greedy = RawPeer::connect(addr, 2, "greedy");
+    let mut greedy = raw(addr, 2, "greedy");
     greedy.send_kib(0x20, 40, false);
     greedy.send_kib(0x21, 30, false);
     greedy.expect_closed();
     wait_stats(&n, |s| s.partial_budget_exceeded == 1);
 
     // A peer holds 40 KiB; a message on another channel shows the node has read them.
-    let mut holder = RawPeer::connect(addr, 3, "holder");
+    let mut holder = raw(addr, 3, "holder");
     holder.send_kib(0x20, 40, false);
     holder.send_kib(0x21, 1, true);
     assert_eq!(c21.recv_blocking(secs(10)).unwrap().payload.len(), 1024);
     // A second peer within its own budget (62 KiB) runs out of the node's 100000 bytes.
-    let mut second = RawPeer::connect(addr, 4, "second");
+    let mut second = raw(addr, 4, "second");
     second.send_kib(0x20, 62, false);
     second.expect_closed();
     let s = wait_stats(&n, |s| s.partial_budget_exceeded == 2);
@@ -205,7 +115,7 @@ fn partial_message_budgets_per_peer_and_node_wide_disconnect_and_are_counted() {
         41 * 1024
     );
     // Completed and closed connections gave their bytes back: 60 KiB fit again.
-    let mut later = RawPeer::connect(addr, 5, "later");
+    let mut later = raw(addr, 5, "later");
     later.send_kib(0x20, 60, true);
     assert_eq!(
         c20.recv_blocking(secs(10)).unwrap().payload.len(),

@@ -27,10 +27,11 @@ use std::time::{Duration, Instant};
 
 pub use result::ringwire_result;
 
-/// The version of the C ABI this library implements. Bumped on every incompatible change.
+/// The version of the C ABI this library implements. Bumped on every incompatible change
+/// (2: `ringwire_node_stats` grew the budget and PEX counters).
 #[unsafe(no_mangle)]
 pub extern "C" fn ringwire_abi_version() -> u32 {
-    1
+    2
 }
 
 /// Runs `f` inside the panic boundary and turns its outcome into a result code.

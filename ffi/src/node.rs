@@ -446,6 +446,24 @@ pub struct ringwire_node_stats {
     pub events_lagged: u64,
     /// Reads that found no lent read buffer free.
     pub read_buffers_exhausted: u64,
+    /// Accepts that failed (out of descriptors or memory); the listener paused after each.
+    pub accept_errors: u64,
+    /// Connections closed for sending more control frames per second than
+    /// `limits.max_control_frames_per_second` (also in `protocol_errors`).
+    pub control_floods: u64,
+    /// Connections closed for holding more partly received bytes than
+    /// `limits.max_partial_bytes_per_peer` or, with all peers, `limits.max_partial_bytes`
+    /// (also in `protocol_errors`).
+    pub partial_budget_exceeded: u64,
+    /// Messages accepted for a peer that its connection then refused for good and dropped.
+    pub queued_dropped: u64,
+    /// PEX addresses dropped for exceeding their peer's rate (`limits.pex_address_rate`).
+    pub pex_addresses_rate_limited: u64,
+    /// PEX addresses refused by policy (own, unusable, non-routable, private, hearsay about a
+    /// node's own announced address, a full book).
+    pub pex_addresses_refused: u64,
+    /// PEX addresses evicted from a full address book.
+    pub pex_addresses_evicted: u64,
 }
 
 /// Writes a snapshot of the node's counters to `*out_stats`.
@@ -472,6 +490,13 @@ pub unsafe extern "C" fn ringwire_node_get_stats(
             accept_refused: s.accept_refused,
             events_lagged: s.events_lagged,
             read_buffers_exhausted: s.read_buffers_exhausted,
+            accept_errors: s.accept_errors,
+            control_floods: s.control_floods,
+            partial_budget_exceeded: s.partial_budget_exceeded,
+            queued_dropped: s.queued_dropped,
+            pex_addresses_rate_limited: s.pex_addresses_rate_limited,
+            pex_addresses_refused: s.pex_addresses_refused,
+            pex_addresses_evicted: s.pex_addresses_evicted,
         };
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_stats = snapshot };

@@ -132,7 +132,7 @@ fn event_slots<const N: usize>() -> [ringwire_peer_event; N] {
 
 #[test]
 fn abi_version_is_set() {
-    assert_eq!(ringwire_abi_version(), 1);
+    assert_eq!(ringwire_abi_version(), 2);
 }
 
 #[test]

@@ -64,8 +64,9 @@ pub(crate) struct Stats {
     pub(crate) partial_budget_exceeded: AtomicU64,
 }
 
-/// A snapshot of the node's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A snapshot of the node's counters. Serialises as an object with one field per counter
+/// (what `ringwire stats` prints).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NodeStats {
     /// Peers currently connected.
     pub peers: usize,

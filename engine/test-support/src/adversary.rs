@@ -1,0 +1,448 @@
+//! Attacks on a node in its own process ([`Target`]), on real sockets, with the figures
+//! docs/RELIABILITY.md records: descriptors, peak memory, an honest peer's latency, time to
+//! disconnect. Each attack starts a fresh target (so the process's peak memory is the
+//! attack's), asserts what the node must do, and returns one line of figures.
+//!
+//! Attackers that spend CPU of their own (the handshake burner) run in a second process at
+//! `nice 19`: on a small machine the attacker would otherwise take the CPU from the node and
+//! the honest peer, which measures the machine, not the node's defences; on a real network the
+//! attacker's CPU is its own.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringwire::node::Node;
+use ringwire::proto::conn::ChannelDescriptor;
+use ringwire::proto::secret::NodeKey;
+
+use crate::node::connect_from;
+use crate::raw_stock::{Identity, RawStockPeer, handshake};
+use crate::target::{Maker, Target};
+
+/// The network of every target and peer here.
+pub const NETWORK: &str = "adversary-net";
+/// The environment variable that turns a test binary into an attacker process.
+pub const ROLE_ENV: &str = "RINGWIRE_ADVERSARY_ROLE";
+/// The name of the test that each adversarial test binary defines to run
+/// [`role_if_requested`].
+pub const ROLE_TEST: &str = "adversary_role";
+
+/// The configuration sections of a target on `driver` with `p2p` and `limits` keys added.
+pub fn sections(driver: &str, p2p: &str, limits: &str) -> String {
+    format!(
+        "[p2p]\nladdr = \"127.0.0.1:0\"\npex = false\n{p2p}\n\n[engine]\ndriver = \"{driver}\"\nshards = 1\n\n[limits]\n{limits}\n"
+    )
+}
+
+/// Starts a target.
+fn target(maker: &Maker, dir: &tempfile::TempDir, sections: &str) -> Target {
+    Target::start(maker, dir.path(), NETWORK, sections)
+}
+
+/// Stops `t` and checks it exits cleanly.
+fn stop_cleanly(t: Target, what: &str) {
+    let (code, log) = t.stop();
+    assert_eq!(
+        code,
+        Some(0),
+        "{what}: the node did not stop cleanly\n{log}"
+    );
+}
+
+// ---- slowloris and accept flood (rows 1, 2, 19) ------------------------------------------------
+
+/// Descriptors the target may hold in [`slowloris`].
+pub const NOFILE: usize = 128;
+/// Silent sockets in [`slowloris`], from 60 loopback addresses.
+pub const CROWD: usize = 600;
+
+/// 600 silent sockets from 60 addresses against a node capped at 128 descriptors: it stays
+/// up, admits an honest peer once the crowd is gone, and returns to its baseline descriptors
+/// and (within 16 MiB) memory.
+pub fn slowloris(maker: &Maker, driver: &str) -> String {
+    let dir = tempfile::Builder::new()
+        .prefix("ringwire-slowloris-")
+        .tempdir()
+        .expect("scratch directory");
+    let mut t = target(
+        maker,
+        &dir,
+        &sections(driver, "handshake_timeout = \"1s\"", ""),
+    );
+    t.limit_fds(NOFILE);
+    std::thread::sleep(Duration::from_millis(300));
+    let (base_fds, base_rss) = (t.fds(), t.rss_kib());
+
+    let start = Instant::now();
+    let crowd: Vec<TcpStream> = (0..CROWD)
+        .filter_map(|i| connect_from([127, 0, 0, 2 + (i % 60) as u8], t.addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let peak_fds = t.fds();
+    // Descriptors opened before the limit was set may sit above it; new ones may not.
+    assert!(
+        peak_fds <= NOFILE + base_fds,
+        "{peak_fds} descriptors under a limit of {NOFILE}"
+    );
+    assert!(t.alive(), "the node survived the crowd");
+    drop(crowd);
+
+    let honest = honest_node(90);
+    let admitted = loop {
+        if honest.dial_blocking(t.addr, Some(t.id)).is_ok() {
+            break start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the honest peer never got in"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    honest.shutdown_blocking(Instant::now() + Duration::from_secs(2));
+
+    let end = Instant::now() + Duration::from_secs(10);
+    while t.fds() > base_fds && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (after_fds, after_rss, peak_rss) = (t.fds(), t.rss_kib(), t.peak_rss_kib());
+    assert!(
+        after_fds <= base_fds,
+        "{after_fds} descriptors, baseline {base_fds}"
+    );
+    assert!(
+        after_rss <= base_rss + 16 * 1024,
+        "{after_rss} KiB resident, baseline {base_rss} KiB"
+    );
+    stop_cleanly(t, "slowloris");
+    format!(
+        "slowloris ({CROWD} silent sockets, {NOFILE} fds): baseline {base_fds} fds {base_rss} KiB; \
+         peak {peak_fds} fds {peak_rss} KiB; honest peer admitted {:.2} s after the crowd began; \
+         after {after_fds} fds {after_rss} KiB",
+        admitted.as_secs_f64()
+    )
+}
+
+// ---- the honest peer ----------------------------------------------------------------------------
+
+/// The channel the honest peer's requests use (stock blocksync; the targets answer requests
+/// with their payload).
+fn request_channel() -> ChannelDescriptor {
+    ChannelDescriptor::stock()
+        .into_iter()
+        .find(|d| d.id == 0x40)
+        .expect("the blocksync channel")
+}
+
+/// An honest native ringwire node (`seed`) with the request channel.
+fn honest_node(seed: u8) -> Node {
+    Node::builder(NodeKey::from_seed([seed; 32]), NETWORK)
+        .shards(1)
+        .channel(request_channel())
+        .start()
+        .expect("the honest node starts")
+}
+
+/// Round trips of `n` requests of 256 bytes, one every `gap`, in microseconds, sorted.
+fn round_trips(
+    ch: &ringwire::router::Channel,
+    peer: ringwire::proto::secret::NodeId,
+    n: usize,
+    gap: Duration,
+) -> Vec<u64> {
+    let payload = Bytes::from(vec![7u8; 256]);
+    let mut rtts = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let answer = ch
+            .request_blocking(
+                peer,
+                payload.clone(),
+                Instant::now() + Duration::from_secs(10),
+            )
+            .expect("the honest request is answered");
+        assert_eq!(answer.len(), 256);
+        rtts.push(t0.elapsed().as_micros() as u64);
+        std::thread::sleep(gap);
+    }
+    rtts.sort_unstable();
+    rtts
+}
+
+/// The `q` quantile of sorted samples.
+fn quantile(sorted: &[u64], q: f64) -> u64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+// ---- handshake CPU burn (row 4) -----------------------------------------------------------------
+
+/// Source addresses of the handshake burner.
+pub const BURN_ADDRESSES: u8 = 20;
+/// Threads of the handshake burner.
+const BURN_THREADS: usize = 8;
+/// Requests the honest peer times, idle and under attack.
+const SAMPLES: usize = 600;
+
+/// Valid handshakes with fresh identities, as fast as a burner process can make them, from 20
+/// addresses, while an honest peer's requests are timed: the per-address rate refuses most
+/// before any key agreement, and the honest peer's p99 stays within 2× of idle.
+pub fn handshake_burn(maker: &Maker, driver: &str) -> String {
+    let dir = tempfile::Builder::new()
+        .prefix("ringwire-burn-")
+        .tempdir()
+        .expect("scratch directory");
+    let mut t = target(maker, &dir, &sections(driver, "", ""));
+    let honest = honest_node(91);
+    let ch = honest.open_channel(request_channel()).expect("channel");
+    honest
+        .dial_blocking(t.addr, Some(t.id))
+        .expect("the honest peer connects");
+    let gap = Duration::from_millis(2);
+    // Warm up, then time the idle node.
+    round_trips(&ch, t.id, 100, gap);
+    let idle = round_trips(&ch, t.id, SAMPLES, gap);
+
+    let cpu0 = t.cpu_ticks();
+    let burn_secs = 6;
+    let mut burner = spawn_role(&format!("burn {} {burn_secs}", t.addr));
+    std::thread::sleep(Duration::from_millis(500));
+    let loaded = round_trips(&ch, t.id, SAMPLES, gap);
+    let summary = wait_role(&mut burner);
+    let cpu = t.cpu_ticks() - cpu0;
+    let refused = t.stat("refused") + t.stat("accept_refused");
+    assert!(t.alive());
+    let (idle50, idle99) = (quantile(&idle, 0.5), quantile(&idle, 0.99));
+    let (load50, load99) = (quantile(&loaded, 0.5), quantile(&loaded, 0.99));
+    honest.shutdown_blocking(Instant::now() + Duration::from_secs(2));
+    stop_cleanly(t, "handshake burn");
+    assert!(
+        load99 <= 2 * idle99,
+        "honest p99 {load99} µs under the burn, {idle99} µs idle ({summary})"
+    );
+    format!(
+        "handshake burn ({BURN_THREADS} threads, {BURN_ADDRESSES} addresses, {burn_secs} s, \
+         burner at nice 19): {summary}; node CPU {:.2} s; refused by the node {refused}; \
+         honest request p50/p99 idle {idle50}/{idle99} µs, under the burn {load50}/{load99} µs",
+        cpu as f64 / 100.0
+    )
+}
+
+/// The burner: `BURN_THREADS` threads handshake with `addr` for `secs` seconds, each time as
+/// a fresh identity from the next of [`BURN_ADDRESSES`] source addresses, and close.
+fn burn(addr: SocketAddr, secs: u64) -> String {
+    let attempts = Arc::new(AtomicU64::new(0));
+    let completed = Arc::new(AtomicU64::new(0));
+    let end = Instant::now() + Duration::from_secs(secs);
+    let threads: Vec<_> = (0..BURN_THREADS)
+        .map(|t| {
+            let (attempts, completed) = (attempts.clone(), completed.clone());
+            std::thread::spawn(move || {
+                let mut i = t as u64;
+                while Instant::now() < end {
+                    i += BURN_THREADS as u64;
+                    attempts.fetch_add(1, Ordering::Relaxed);
+                    let from = [127, 0, 0, 2 + (i % u64::from(BURN_ADDRESSES)) as u8];
+                    let Ok(mut s) = connect_from(from, addr) else {
+                        continue;
+                    };
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut seed = [0u8; 32];
+                    seed[..8].copy_from_slice(&i.to_le_bytes());
+                    seed[8] = 0xB0;
+                    if handshake(&mut s, NodeKey::from_seed(seed), seed).is_ok() {
+                        completed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    let (a, c) = (
+        attempts.load(Ordering::Relaxed),
+        completed.load(Ordering::Relaxed),
+    );
+    format!("{a} handshakes tried, {c} completed")
+}
+
+// ---- partial-message flood (row 7) --------------------------------------------------------------
+
+/// Per-peer budget for partial messages in [`partial_flood`].
+pub const PARTIAL_PER_PEER: usize = 4 << 20;
+/// Node-wide budget for partial messages in [`partial_flood`].
+pub const PARTIAL_NODE: usize = 16 << 20;
+/// Flooding peers, each from its own address.
+const FLOODERS: u8 = 10;
+
+/// Ten peers each start messages on every channel and never finish them, 512 KiB per channel
+/// (4.5 MiB a peer, over the 4 MiB per-peer budget; 45 MiB together, over the 16 MiB node
+/// budget; messages capped at 1 MiB, which a per-peer budget must hold): each is disconnected
+/// for the budget, and the node's peak memory stays within the node budget plus 16 MiB.
+pub fn partial_flood(maker: &Maker, driver: &str) -> String {
+    let dir = tempfile::Builder::new()
+        .prefix("ringwire-partial-")
+        .tempdir()
+        .expect("scratch directory");
+    let limits = format!(
+        "max_message_size = {}\nmax_partial_bytes_per_peer = {PARTIAL_PER_PEER}\n\
+         max_partial_bytes = {PARTIAL_NODE}\n",
+        1 << 20
+    );
+    let mut t = target(
+        maker,
+        &dir,
+        &sections(driver, "allow_duplicate_ip = true", &limits),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let base_rss = t.rss_kib();
+    let channels: Vec<u8> = ChannelDescriptor::stock()
+        .iter()
+        .map(|d| d.id)
+        .filter(|&id| id != 0x00)
+        .collect();
+    let addr = t.addr;
+    let go = Arc::new(Barrier::new(usize::from(FLOODERS)));
+    let flooders: Vec<_> = (0..FLOODERS)
+        .map(|i| {
+            let (channels, go) = (channels.clone(), go.clone());
+            std::thread::spawn(move || {
+                let who = Identity::new(100 + i, NETWORK, &channels);
+                let mut p = RawStockPeer::connect_from([127, 0, 0, 2 + i], addr, &who)
+                    .expect("the flooder connects");
+                go.wait();
+                let start = Instant::now();
+                // 64 KiB at a time on each channel in turn, never ending a message.
+                for _round in 0..8 {
+                    for &c in &channels {
+                        p.send_kib(c, 64, false);
+                    }
+                }
+                let closed = p.closed_within(Duration::from_secs(20));
+                (closed, start.elapsed())
+            })
+        })
+        .collect();
+    let results: Vec<(bool, Duration)> = flooders
+        .into_iter()
+        .map(|h| h.join().expect("flooder"))
+        .collect();
+    let exceeded = t.wait_stat("partial_budget_exceeded", u64::from(FLOODERS), secs(5));
+    let peak = t.peak_rss_kib();
+    let slowest = results.iter().map(|r| r.1).max().unwrap_or_default();
+    assert!(
+        results.iter().all(|r| r.0),
+        "every flooder is disconnected: {results:?}"
+    );
+    assert_eq!(exceeded, u64::from(FLOODERS), "each for the budget");
+    assert!(t.alive());
+    let bound = base_rss + (PARTIAL_NODE as u64 >> 10) + 16 * 1024;
+    stop_cleanly(t, "partial flood");
+    assert!(
+        peak <= bound,
+        "peak {peak} KiB over {bound} KiB (baseline {base_rss} KiB)"
+    );
+    format!(
+        "partial-message flood ({FLOODERS} peers × {} channels × 512 KiB unfinished; budgets \
+         {} MiB a peer, {} MiB the node): {exceeded} disconnected for the budget, the last \
+         {:.2} s after it began; RSS baseline {base_rss} KiB, peak {peak} KiB",
+        channels.len(),
+        PARTIAL_PER_PEER >> 20,
+        PARTIAL_NODE >> 20,
+        slowest.as_secs_f64()
+    )
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+// ---- control-frame flood (row 6) ----------------------------------------------------------------
+
+/// A stock peer sends 5,000 pings at once (the default budget is 1,000 control frames a
+/// second): it is disconnected and counted as a control flood, while an honest peer stays.
+pub fn ping_flood(maker: &Maker, driver: &str) -> String {
+    let dir = tempfile::Builder::new()
+        .prefix("ringwire-ping-")
+        .tempdir()
+        .expect("scratch directory");
+    let mut t = target(
+        maker,
+        &dir,
+        &sections(driver, "allow_duplicate_ip = true", ""),
+    );
+    let honest = honest_node(92);
+    honest
+        .dial_blocking(t.addr, Some(t.id))
+        .expect("the honest peer connects");
+    let who = Identity::new(120, NETWORK, &[0x20, 0x21]);
+    let mut p = RawStockPeer::connect_from([127, 0, 0, 2], t.addr, &who).expect("connects");
+    let start = Instant::now();
+    p.send_pings(5000);
+    assert!(
+        p.closed_within(Duration::from_secs(10)),
+        "the flooder is disconnected"
+    );
+    let took = start.elapsed();
+    let floods = t.wait_stat("control_floods", 1, secs(5));
+    assert_eq!(floods, 1);
+    assert_eq!(t.stat("peers"), 1, "the honest peer stays");
+    honest.shutdown_blocking(Instant::now() + Duration::from_secs(2));
+    stop_cleanly(t, "ping flood");
+    format!(
+        "ping flood (5,000 stock pings at once, budget 1,000/s): disconnected after {:.1} ms, \
+         counted as a control flood; the honest peer stayed",
+        took.as_secs_f64() * 1e3
+    )
+}
+
+// ---- the attacker process -----------------------------------------------------------------------
+
+/// Runs this test binary again as an attacker (`role`), at `nice 19`.
+fn spawn_role(role: &str) -> std::process::Child {
+    let exe = std::env::current_exe().expect("the test binary");
+    Command::new("nice")
+        .args(["-n", "19"])
+        .arg(exe)
+        .args(["--exact", ROLE_TEST, "--nocapture", "--test-threads=1"])
+        .env(ROLE_ENV, role)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the attacker")
+}
+
+/// Waits for an attacker and returns its summary line.
+fn wait_role(child: &mut std::process::Child) -> String {
+    use std::io::Read as _;
+    let mut out = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    let _ = child.wait();
+    out.lines()
+        .find_map(|l| l.split_once("ROLE ").map(|(_, r)| r.to_owned()))
+        .unwrap_or_else(|| panic!("the attacker printed no summary: {out}"))
+}
+
+/// In an attacker process (started by this module with [`ROLE_ENV`] set): runs the attack,
+/// prints its summary and exits. Elsewhere: returns at once.
+pub fn role_if_requested() {
+    let Ok(role) = std::env::var(ROLE_ENV) else {
+        return;
+    };
+    let words: Vec<&str> = role.split_whitespace().collect();
+    let summary = match words.as_slice() {
+        ["burn", addr, secs] => burn(
+            addr.parse().expect("address"),
+            secs.parse().expect("seconds"),
+        ),
+        _ => panic!("unknown attacker role {role:?}"),
+    };
+    println!("ROLE {summary}");
+    std::process::exit(0);
+}
