@@ -8,3 +8,4 @@ pub mod configured;
 pub mod golden;
 pub mod node;
 pub mod process;
+pub mod raw_native;
