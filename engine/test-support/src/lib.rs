@@ -9,5 +9,6 @@ pub mod configured;
 pub mod golden;
 pub mod node;
 pub mod process;
+pub mod raw_native;
 pub mod raw_stock;
 pub mod target;
