@@ -1,7 +1,7 @@
 //! Strangers against a `ringwire node` process, on real sockets, on both drivers
 //! (docs/RELIABILITY.md, "Figures"): a slowloris crowd and an accept flood under `prlimit`, a
 //! handshake CPU burn from many addresses beside an honest peer, a partial-message flood on
-//! every channel, a ping flood. The attacks live in `ringwire_test_support::adversary`;
+//! every channel, control-frame floods (stock and native), PEX abuse. The attacks live in `ringwire_test_support::adversary`;
 //! `ffi/tests/adversarial.rs` runs the same ones against a node of the C ABI. They run one at
 //! a time (they measure the node's process and the machine's CPU); `--nocapture` prints the
 //! figures.
@@ -45,6 +45,11 @@ fn a_partial_message_flood_on_every_channel_is_disconnected_within_the_memory_bu
 }
 
 #[test]
-fn a_ping_flood_is_disconnected_and_counted() {
-    each_driver(adversary::ping_flood);
+fn control_frame_floods_are_disconnected_with_their_reason_and_counted() {
+    each_driver(adversary::control_floods);
+}
+
+#[test]
+fn pex_floods_eclipse_and_overwrite_attempts_are_refused() {
+    each_driver(adversary::pex_abuse);
 }

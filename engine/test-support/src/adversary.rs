@@ -8,18 +8,24 @@
 //! the honest peer, which measures the machine, not the node's defences; on a real network the
 //! attacker's CPU is its own.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use prost::Message as _;
 use ringwire::node::Node;
+use ringwire::pex::{self, PexAddr};
 use ringwire::proto::conn::ChannelDescriptor;
-use ringwire::proto::secret::NodeKey;
+use ringwire::proto::native::ResetCode;
+use ringwire::proto::secret::{NodeId, NodeKey};
+use ringwire::proto::wire::{self, pex_message::Sum};
+use ringwire::router::{Channel, Envelope, Origin};
 
 use crate::node::connect_from;
+use crate::raw_native::{Closed, RawNativePeer};
 use crate::raw_stock::{Identity, RawStockPeer, handshake};
 use crate::target::{Maker, Target};
 
@@ -147,12 +153,7 @@ fn honest_node(seed: u8) -> Node {
 }
 
 /// Round trips of `n` requests of 256 bytes, one every `gap`, in microseconds, sorted.
-fn round_trips(
-    ch: &ringwire::router::Channel,
-    peer: ringwire::proto::secret::NodeId,
-    n: usize,
-    gap: Duration,
-) -> Vec<u64> {
+fn round_trips(ch: &Channel, peer: NodeId, n: usize, gap: Duration) -> Vec<u64> {
     let payload = Bytes::from(vec![7u8; 256]);
     let mut rtts = Vec::with_capacity(n);
     for _ in 0..n {
@@ -361,13 +362,15 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-// ---- control-frame flood (row 6) ----------------------------------------------------------------
+// ---- control-frame floods (row 6) ----------------------------------------------------------------
 
-/// A stock peer sends 5,000 pings at once (the default budget is 1,000 control frames a
-/// second): it is disconnected and counted as a control flood, while an honest peer stays.
-pub fn ping_flood(maker: &Maker, driver: &str) -> String {
+/// Control-frame floods, 5,000 frames at once against the default budget of 1,000 a second:
+/// stock pings, and native PING, WINDOW_UPDATE and CANCEL frames. Each flooder is disconnected
+/// (native ones with a `PROTOCOL_ERROR` reset that names the budget) and counted as a control
+/// flood, while an honest peer stays.
+pub fn control_floods(maker: &Maker, driver: &str) -> String {
     let dir = tempfile::Builder::new()
-        .prefix("ringwire-ping-")
+        .prefix("ringwire-control-")
         .tempdir()
         .expect("scratch directory");
     let mut t = target(
@@ -379,24 +382,284 @@ pub fn ping_flood(maker: &Maker, driver: &str) -> String {
     honest
         .dial_blocking(t.addr, Some(t.id))
         .expect("the honest peer connects");
+    const FLOOD: usize = 5000;
+    let mut took = Vec::new();
+
     let who = Identity::new(120, NETWORK, &[0x20, 0x21]);
     let mut p = RawStockPeer::connect_from([127, 0, 0, 2], t.addr, &who).expect("connects");
     let start = Instant::now();
-    p.send_pings(5000);
+    p.send_pings(FLOOD);
     assert!(
         p.closed_within(Duration::from_secs(10)),
-        "the flooder is disconnected"
+        "the stock ping flooder is disconnected"
     );
-    let took = start.elapsed();
-    let floods = t.wait_stat("control_floods", 1, secs(5));
-    assert_eq!(floods, 1);
+    took.push(("stock ping", start.elapsed()));
+
+    type Flood = fn(&mut RawNativePeer);
+    let floods: [(&str, Flood); 3] = [
+        ("native PING", |p| p.ping_flood(FLOOD)),
+        ("WINDOW_UPDATE", |p| p.window_update_flood(0x20, FLOOD)),
+        ("CANCEL", |p| p.cancel_flood(FLOOD)),
+    ];
+    for (i, (name, flood)) in floods.into_iter().enumerate() {
+        let mut p = RawNativePeer::connect_from(
+            [127, 0, 0, 3 + i as u8],
+            t.addr,
+            121 + i as u8,
+            NETWORK,
+            &[0x20, 0x21],
+        );
+        let start = Instant::now();
+        flood(&mut p);
+        let closed = p.wait_closed(Duration::from_secs(10));
+        took.push((name, start.elapsed()));
+        match &closed {
+            Closed::Reset { code, reason } => {
+                assert_eq!(*code, ResetCode::PROTOCOL_ERROR, "{name}: {closed:?}");
+                assert!(reason.contains("control frame"), "{name}: {reason}");
+            }
+            other => panic!("{name}: the flooder was not reset for the budget: {other:?}"),
+        }
+    }
+    let floods = t.wait_stat("control_floods", 4, secs(5));
+    assert_eq!(floods, 4, "each flood counted once");
     assert_eq!(t.stat("peers"), 1, "the honest peer stays");
     honest.shutdown_blocking(Instant::now() + Duration::from_secs(2));
-    stop_cleanly(t, "ping flood");
+    stop_cleanly(t, "control floods");
+    let times: Vec<String> = took
+        .iter()
+        .map(|(n, d)| format!("{n} {:.1} ms", d.as_secs_f64() * 1e3))
+        .collect();
     format!(
-        "ping flood (5,000 stock pings at once, budget 1,000/s): disconnected after {:.1} ms, \
-         counted as a control flood; the honest peer stayed",
-        took.as_secs_f64() * 1e3
+        "control-frame floods ({FLOOD} frames at once, budget 1,000/s): each disconnected and \
+         counted ({}); the honest peer stayed",
+        times.join(", ")
+    )
+}
+
+// ---- PEX abuse (row 9) -------------------------------------------------------------------------
+
+/// The address book size in [`pex_abuse`].
+pub const PEX_BOOK: usize = 100;
+/// Addresses each peer may add at once in [`pex_abuse`] (`pex_address_burst`).
+pub const PEX_BURST: usize = 50;
+/// Attacking peers in [`pex_abuse`].
+const PEX_ATTACKERS: u8 = 5;
+
+/// A stock-style peer for PEX attacks: compat only, listening, channel 0x00 in the test's
+/// hands.
+fn pex_peer(seed: u8) -> (Node, Channel) {
+    let node = Node::builder(NodeKey::from_seed([seed; 32]), NETWORK)
+        .listen("127.0.0.1:0".parse().expect("address"))
+        .offer_native(false)
+        .shards(1)
+        .channel(pex::channel_descriptor())
+        .start()
+        .expect("the PEX peer starts");
+    let channel = node
+        .open_channel(pex::channel_descriptor())
+        .expect("channel 0x00");
+    (node, channel)
+}
+
+fn pex_bytes(sum: Sum) -> Bytes {
+    Bytes::from(wire::PexMessage { sum: Some(sum) }.encode_to_vec())
+}
+
+fn pex_request() -> Bytes {
+    pex_bytes(Sum::PexRequest(wire::PexRequest {}))
+}
+
+fn pex_addrs(list: &[PexAddr]) -> Bytes {
+    pex_bytes(Sum::PexAddrs(wire::PexAddrs {
+        addrs: list.iter().map(PexAddr::to_wire).collect(),
+    }))
+}
+
+/// The next PEX message on `channel` from `from`, decoded.
+fn next_pex(channel: &mut Channel, from: NodeId) -> Sum {
+    let deadline = Instant::now() + secs(10);
+    loop {
+        let m = channel.recv_blocking(deadline).expect("a PEX message");
+        if m.origin == Origin::Peer(from) {
+            return wire::PexMessage::decode(m.payload)
+                .expect("a PEX message")
+                .sum
+                .expect("a PEX message body");
+        }
+    }
+}
+
+/// Whether `node` loses every peer within `within`; how long it took.
+fn loses_peers(node: &Node, within: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if node.peers().is_empty() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+/// Attacker `a`'s `n`th fake address (routable, never a real node).
+fn fake(a: u8, n: usize) -> PexAddr {
+    let mut id = [a; 20];
+    id[..8].copy_from_slice(&(n as u64).to_le_bytes());
+    PexAddr {
+        id: NodeId(id),
+        ip: IpAddr::V4(Ipv4Addr::new(5, a, (n >> 8) as u8, n as u8)),
+        port: 26656,
+    }
+}
+
+/// An honest node announces itself; five peers the target dials answer its request with 250
+/// addresses each, the first claiming the honest node's ID at another address (an overwrite
+/// and an eclipse attempt); one of them then sends an unsolicited list, another asks three
+/// times at once. The book stays within its size, each peer's addresses within its burst, the
+/// honest node keeps its own address, and the rule breakers are disconnected and banned.
+pub fn pex_abuse(maker: &Maker, driver: &str) -> String {
+    let attackers: Vec<(Node, Channel)> = (0..PEX_ATTACKERS).map(|i| pex_peer(140 + i)).collect();
+    let persistent: Vec<String> = attackers
+        .iter()
+        .map(|(n, _)| {
+            format!(
+                "\"{}@{}\"",
+                n.node_id(),
+                n.listen_addr().expect("listening")
+            )
+        })
+        .collect();
+    let dir = tempfile::Builder::new()
+        .prefix("ringwire-pex-")
+        .tempdir()
+        .expect("scratch directory");
+    let p2p = format!(
+        "allow_duplicate_ip = true\naddr_book_strict = false\npersistent_peers = [{}]",
+        persistent.join(", ")
+    );
+    let limits = format!("max_address_book_size = {PEX_BOOK}\npex_address_burst = {PEX_BURST}\n");
+    let mut t = target(
+        maker,
+        &dir,
+        &sections(driver, &p2p, &limits).replace("pex = false", "pex = true"),
+    );
+    // The honest node connects and announces its address.
+    let honest = Node::builder(NodeKey::from_seed([93; 32]), NETWORK)
+        .listen("127.0.0.1:0".parse().expect("address"))
+        .shards(1)
+        .channel(request_channel())
+        .start()
+        .expect("the honest node starts");
+    honest
+        .dial_blocking(t.addr, Some(t.id))
+        .expect("the honest peer connects");
+    let honest_addr = honest.listen_addr().expect("listening");
+
+    // The target dials each attacker (persistent peers) and asks it for addresses.
+    let mut attackers = attackers;
+    for (i, (_, channel)) in attackers.iter_mut().enumerate() {
+        let Sum::PexRequest(_) = next_pex(channel, t.id) else {
+            panic!("the target asks for addresses first");
+        };
+        let mut list = vec![PexAddr {
+            id: honest.node_id(),
+            ip: IpAddr::V4(Ipv4Addr::new(6, 6, 6, 6)),
+            port: 26656,
+        }];
+        list.extend((0..249).map(|n| fake(140 + i as u8, n)));
+        channel
+            .send_blocking(
+                Envelope::peer(t.id, pex_addrs(&list)),
+                Instant::now() + secs(5),
+            )
+            .expect("the answer is sent");
+    }
+    let limited = t.wait_stat(
+        "pex_addresses_rate_limited",
+        u64::from(PEX_ATTACKERS) * (250 - PEX_BURST as u64),
+        secs(10),
+    );
+
+    // Rule breakers: an unsolicited list, and three requests at once.
+    let (unsolicited, ch0) = &attackers[0];
+    ch0.send_blocking(
+        Envelope::peer(t.id, pex_addrs(&[fake(1, 1)])),
+        Instant::now() + secs(5),
+    )
+    .expect("sent");
+    let unsolicited_out =
+        loses_peers(unsolicited, secs(10)).expect("disconnected for an unsolicited list");
+    let (asker, ch1) = &attackers[1];
+    for _ in 0..3 {
+        let _ = ch1.send_blocking(
+            Envelope::peer(t.id, pex_request()),
+            Instant::now() + secs(5),
+        );
+    }
+    let asker_out = loses_peers(asker, secs(10)).expect("disconnected for asking too often");
+    // Banned: a redial is refused.
+    let _ = unsolicited.dial_blocking(t.addr, Some(t.id));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        unsolicited.peers().is_empty(),
+        "a banned peer is not admitted"
+    );
+
+    // A newcomer asks: it hears at most the book, and the honest node at its own address.
+    let (probe, mut probe_ch) = pex_peer(150);
+    probe
+        .dial_blocking(t.addr, Some(t.id))
+        .expect("the probe connects");
+    probe_ch
+        .send_blocking(
+            Envelope::peer(t.id, pex_request()),
+            Instant::now() + secs(5),
+        )
+        .expect("sent");
+    let answer = loop {
+        if let Sum::PexAddrs(list) = next_pex(&mut probe_ch, t.id) {
+            break list;
+        }
+    };
+    let answer: Vec<PexAddr> = answer
+        .addrs
+        .iter()
+        .map(|w| PexAddr::from_wire(w).expect("a valid address"))
+        .collect();
+    let claims: Vec<&PexAddr> = answer.iter().filter(|a| a.id == honest.node_id()).collect();
+    let refused = t.stat("pex_addresses_refused");
+    let evicted = t.stat("pex_addresses_evicted");
+    assert!(answer.len() <= PEX_BOOK, "{} addresses", answer.len());
+    assert_eq!(
+        limited,
+        u64::from(PEX_ATTACKERS) * (250 - PEX_BURST as u64),
+        "each attacker's addresses beyond the burst are dropped"
+    );
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    assert_eq!(
+        claims[0].socket_addr(),
+        honest_addr,
+        "the honest address stands"
+    );
+    assert!(refused >= 1, "the overwrite was refused");
+    assert!(t.alive());
+    for n in [honest, probe]
+        .into_iter()
+        .chain(attackers.into_iter().map(|(n, _)| n))
+    {
+        n.shutdown_blocking(Instant::now() + Duration::from_secs(2));
+    }
+    stop_cleanly(t, "PEX abuse");
+    format!(
+        "PEX abuse ({PEX_ATTACKERS} peers × 250 addresses, book {PEX_BOOK}, burst {PEX_BURST}): \
+         {limited} addresses over the burst dropped, {refused} refused (the overwrite among \
+         them), {evicted} evicted; a newcomer hears {} addresses, the honest node once at its \
+         own address; unsolicited list disconnected after {:.1} ms and banned, request flood \
+         after {:.1} ms",
+        answer.len(),
+        unsolicited_out.as_secs_f64() * 1e3,
+        asker_out.as_secs_f64() * 1e3
     )
 }
 
