@@ -393,6 +393,38 @@ typedef struct ringwire_node_stats {
      * Reads that found no lent read buffer free.
      */
     uint64_t read_buffers_exhausted;
+    /**
+     * Accepts that failed (out of descriptors or memory); the listener paused after each.
+     */
+    uint64_t accept_errors;
+    /**
+     * Connections closed for sending more control frames per second than
+     * `limits.max_control_frames_per_second` (also in `protocol_errors`).
+     */
+    uint64_t control_floods;
+    /**
+     * Connections closed for holding more partly received bytes than
+     * `limits.max_partial_bytes_per_peer` or, with all peers, `limits.max_partial_bytes`
+     * (also in `protocol_errors`).
+     */
+    uint64_t partial_budget_exceeded;
+    /**
+     * Messages accepted for a peer that its connection then refused for good and dropped.
+     */
+    uint64_t queued_dropped;
+    /**
+     * PEX addresses dropped for exceeding their peer's rate (`limits.pex_address_rate`).
+     */
+    uint64_t pex_addresses_rate_limited;
+    /**
+     * PEX addresses refused by policy (own, unusable, non-routable, private, hearsay about a
+     * node's own announced address, a full book).
+     */
+    uint64_t pex_addresses_refused;
+    /**
+     * PEX addresses evicted from a full address book.
+     */
+    uint64_t pex_addresses_evicted;
 } ringwire_node_stats;
 
 /**
@@ -422,7 +454,8 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The version of the C ABI this library implements. Bumped on every incompatible change.
+ * The version of the C ABI this library implements. Bumped on every incompatible change
+ * (2: `ringwire_node_stats` grew the budget and PEX counters).
  */
 uint32_t ringwire_abi_version(void);
 

@@ -293,6 +293,13 @@ const KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "limits.max_accepts_per_second",
+        &[
+            "engine/tests/node_accept_rate.rs::max_accepts_per_second_paces_the_listener",
+            "cli/tests/adversarial.rs::a_handshake_burn_from_many_addresses_leaves_an_honest_peer_within_twice_its_idle_p99",
+        ],
+    ),
+    (
         "limits.accept_backoff",
         &[
             "engine/tests/node_accept_backoff.rs::the_listener_pauses_for_accept_backoff_after_each_failed_accept",

@@ -57,6 +57,11 @@ section! {
         /// memory); each failure counts in the node's `accept_errors`.
         #[serde(with = "super::duration::serde_text")]
         accept_backoff: Duration = Duration::from_millis(100),
+        /// Connections each shard's listener accepts per second, refused ones included
+        /// (bursts of one second's worth); beyond it connections wait in the kernel's listen
+        /// queue, so a connection flood costs the node at most this much accept work and its
+        /// connected peers keep their latency. 0: no limit.
+        max_accepts_per_second: u32 = 500,
         /// Outbound connection attempts in progress at once: the peer manager starts no
         /// dial while this many are in progress (operator dials count too).
         max_concurrent_dials: u32 = 16,
@@ -193,6 +198,13 @@ impl LimitsConfig {
             10_000,
         );
         p.duration(S, "accept_backoff", self.accept_backoff, true, MINUTE);
+        p.within(
+            S,
+            "max_accepts_per_second",
+            self.max_accepts_per_second,
+            0,
+            1_000_000,
+        );
         p.within(
             S,
             "max_concurrent_dials",

@@ -60,6 +60,7 @@ impl NodeBuilder {
             recv_rate: config.p2p.recv_rate,
             flush_throttle: config.p2p.flush_throttle_timeout,
             accept_backoff: config.limits.accept_backoff,
+            max_accepts_per_second: config.limits.max_accepts_per_second,
             max_peer_send_bytes: config.limits.max_peer_send_bytes,
             channel_send_queue_capacity: config.limits.channel_send_queue_capacity,
             max_message_size: config.limits.max_message_size,

@@ -85,6 +85,11 @@ pub struct Limits {
     /// memory) before it accepts again, instead of spinning on the error; each failure counts
     /// in `NodeStats::accept_errors`. At least 1 ms. Default 100 ms.
     pub accept_backoff: Duration,
+    /// Connections each shard's listener accepts per second, refused ones included, in bursts
+    /// of one second's worth; beyond it connections wait in the kernel's listen queue, so a
+    /// connection flood costs the node at most this much accept work. 0: no limit. Default
+    /// 500.
+    pub max_accepts_per_second: u32,
     /// `SO_RCVBUF` of every TCP connection, in bytes; 0 keeps the kernel's autotuning. This
     /// bounds how much the peer can have in flight towards this node, which is what a
     /// high-priority message from the peer waits behind once low-priority data fills the
@@ -129,6 +134,7 @@ impl Default for Limits {
             recv_rate: 0,
             flush_throttle: Duration::ZERO,
             accept_backoff: Duration::from_millis(100),
+            max_accepts_per_second: 500,
         }
     }
 }

@@ -183,6 +183,7 @@ impl NodeBuilder {
             write_batch: limits.write_batch.max(16 * 1024),
             max_connections: limits.max_connections_per_shard,
             accept_backoff: limits.accept_backoff.max(MIN_ACCEPT_BACKOFF),
+            accepts_per_second: limits.max_accepts_per_second,
             close_grace: limits.close_grace,
             commands_per_turn: limits.commands_per_turn.max(1),
             notsent_lowat: (limits.tcp_notsent_lowat > 0).then_some(limits.tcp_notsent_lowat),

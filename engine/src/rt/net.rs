@@ -228,17 +228,31 @@ impl Listener {
         compio::net::TcpListener::from_std(l).map(Listener)
     }
 
-    /// Accepts one connection (with `TCP_NODELAY` set).
-    pub(crate) async fn accept(&self) -> io::Result<(Stream, SocketAddr)> {
+    /// Accepts one connection, to be admitted or refused.
+    pub(crate) async fn accept(&self) -> io::Result<(Accepted, SocketAddr)> {
         let (s, addr) = self.0.accept().await?;
-        // Latency matters more than packet count: records are already coalesced.
-        let _ = s.set_nodelay(true);
-        Ok((
-            Stream {
-                inner: Inner::Tcp(s),
-            },
-            addr,
-        ))
+        Ok((Accepted(s), addr))
+    }
+}
+
+/// A connection just accepted, before the node decides about it.
+pub(crate) struct Accepted(compio::net::TcpStream);
+
+impl Accepted {
+    /// Admits it: a [`Stream`] with `TCP_NODELAY` set (latency matters more than packet
+    /// count: records are already coalesced).
+    pub(crate) fn admit(self) -> Stream {
+        let _ = self.0.set_nodelay(true);
+        Stream {
+            inner: Inner::Tcp(self.0),
+        }
+    }
+
+    /// Refuses it: closes with a reset (`SO_LINGER` 0), so neither side runs the FIN exchange
+    /// or keeps a closing socket for a connection the node never wanted, which halves what a
+    /// flood of refused connections costs the node.
+    pub(crate) fn refuse(self) {
+        let _ = socket2::SockRef::from(&self.0).set_linger(Some(std::time::Duration::ZERO));
     }
 }
 

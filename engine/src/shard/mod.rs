@@ -46,6 +46,7 @@ use crate::rt::{thread, time};
 use conn::ConnCtx;
 use inbox::DialReply;
 pub(crate) use inbox::{Command, DialTarget, Inboxes};
+use pace::Pace;
 use staging::Staged;
 
 /// Settings every shard of a node shares.
@@ -69,6 +70,8 @@ pub(crate) struct ShardConfig {
     pub(crate) max_connections: usize,
     /// Pause of the accept loop after a failed accept (out of descriptors or memory).
     pub(crate) accept_backoff: Duration,
+    /// Accepts per second of the accept loop (0: no limit).
+    pub(crate) accepts_per_second: u32,
     /// How long a closing connection may take to flush its last bytes.
     pub(crate) close_grace: Duration,
     /// Inbox commands handled in a row before the shard yields to I/O (at least 1).
@@ -448,13 +451,23 @@ fn new_connection(config: ConnectionConfig) -> io::Result<Connection> {
 }
 
 async fn accept_loop(shard: Rc<Shard>, listener: Listener) {
+    // One accept is one token: a flood waits in the kernel's listen queue, not in this loop.
+    let rate = shard.config.accepts_per_second;
+    let mut pace = Pace::new(u64::from(rate), rate as usize, Instant::now());
     loop {
+        if let Some(p) = pace.as_mut() {
+            let wait = p.take(1, Instant::now());
+            if !wait.is_zero() {
+                time::sleep_until(Instant::now() + wait).await;
+            }
+        }
         match listener.accept().await {
             Ok((stream, addr)) => {
                 let stats = &shard.registry.stats;
                 if shard.closing.get() || shard.conns.borrow().len() >= shard.config.max_connections
                 {
                     stats.accept_refused.fetch_add(1, Ordering::Relaxed);
+                    stream.refuse();
                     continue;
                 }
                 // The gate's caps (per address, handshakes in progress) apply before the
@@ -464,11 +477,19 @@ async fn accept_loop(shard: Rc<Shard>, listener: Listener) {
                     Err(reason) => {
                         tracing::debug!(%addr, %reason, "inbound refused at accept");
                         stats.accept_refused.fetch_add(1, Ordering::Relaxed);
+                        stream.refuse();
                         continue;
                     }
                 };
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
-                shard.start(stream, Direction::Inbound, Some(addr), None, None, pending);
+                shard.start(
+                    stream.admit(),
+                    Direction::Inbound,
+                    Some(addr),
+                    None,
+                    None,
+                    pending,
+                );
             }
             Err(e) => {
                 // Out of descriptors or memory: back off instead of spinning.

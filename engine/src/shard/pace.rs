@@ -1,5 +1,6 @@
-//! Pacing a connection's bytes to a rate (`[p2p] send_rate`, `recv_rate`): a token bucket that
-//! may run into debt. Each write or read takes its bytes at once, whatever the balance; a
+//! Pacing to a rate: a connection's bytes (`[p2p] send_rate`, `recv_rate`) and a listener's
+//! accepts (`[limits] max_accepts_per_second`, one token each). A token bucket that may run
+//! into debt. Each write or read takes its bytes at once, whatever the balance; a
 //! negative balance is the time to wait before the next one, so the average stays at the rate
 //! and no write is split. On the read side the wait leaves the bytes in the kernel, so the
 //! peer feels TCP backpressure.
