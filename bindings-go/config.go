@@ -55,6 +55,57 @@ type Config struct {
 	OfferNative *bool
 	// Capabilities are service capabilities announced to native peers.
 	Capabilities []string
+	// NodeInfo sets what the node announces about itself; nil keeps the defaults (or a
+	// loaded file's moniker).
+	NodeInfo *NodeInfoSettings
+}
+
+// NodeInfoSettings is what a node announces about itself in NodeInfo, as a CometBFT node
+// fills it. Empty strings and zero versions keep the defaults: moniker "ringwire" (or a
+// loaded file's), the library's version, protocols p2p 8, block 11, app 0, tx_index "off",
+// no RPC address.
+type NodeInfoSettings struct {
+	// Moniker is the human-readable node name (printable ASCII, at most 128 bytes).
+	Moniker string
+	// Version is the software version (CometBFT puts its own version here).
+	Version string
+	// P2PProtocol, BlockProtocol and AppProtocol are the protocol versions; a CometBFT node
+	// takes the app version from its ABCI application.
+	P2PProtocol, BlockProtocol, AppProtocol uint64
+	// TxIndex is "on" or "off": whether the node indexes transactions.
+	TxIndex string
+	// RPCAddress is the node's RPC address, such as "tcp://0.0.0.0:26657".
+	RPCAddress string
+}
+
+// apply sets s on cfg.
+func (s *NodeInfoSettings) apply(cfg *C.ringwire_config) error {
+	var cs C.ringwire_node_info_settings
+	cs.size = C.size_t(unsafe.Sizeof(cs))
+	cs.p2p_protocol = C.uint64_t(s.P2PProtocol)
+	cs.block_protocol = C.uint64_t(s.BlockProtocol)
+	cs.app_protocol = C.uint64_t(s.AppProtocol)
+	var strs []*C.char
+	text := func(v string) *C.char {
+		if v == "" {
+			return nil
+		}
+		countC(1)
+		p := C.CString(v)
+		strs = append(strs, p)
+		return p
+	}
+	cs.moniker = text(s.Moniker)
+	cs.version = text(s.Version)
+	cs.tx_index = text(s.TxIndex)
+	cs.rpc_address = text(s.RPCAddress)
+	defer func() {
+		for _, p := range strs {
+			countC(1)
+			C.free(unsafe.Pointer(p))
+		}
+	}()
+	return call("config node info", func() C.ringwire_result { return C.ringwire_config_set_node_info(cfg, &cs) })
 }
 
 // errNoKey is returned when a Config names no node key.
@@ -147,6 +198,11 @@ func (c *Config) build() (*C.ringwire_config, error) {
 		if err := withCString(capability, func(s *C.char) error {
 			return call("config capability", func() C.ringwire_result { return C.ringwire_config_add_capability(cfg, s) })
 		}); err != nil {
+			return nil, err
+		}
+	}
+	if c.NodeInfo != nil {
+		if err := c.NodeInfo.apply(cfg); err != nil {
 			return nil, err
 		}
 	}

@@ -131,6 +131,9 @@ type ChannelDesc struct {
 	SendQueueCapacity int
 	// RecvMessageCapacity is the largest message accepted, in bytes (0 means 1 MiB).
 	RecvMessageCapacity int
+	// Compress turns on zstd for messages large and compressible enough to gain, towards
+	// native peers that accept it (stock peers always get plain bytes).
+	Compress bool
 }
 
 // OpenChannel opens a channel on the node. Each channel ID is opened once per node.
@@ -144,11 +147,20 @@ func (n *Node) OpenChannel(d ChannelDesc) (*Channel, error) {
 	if d.RecvMessageCapacity <= 0 {
 		d.RecvMessageCapacity = 1 << 20
 	}
+	opts := C.ringwire_channel_options{
+		size:                  C.size_t(unsafe.Sizeof(C.ringwire_channel_options{})),
+		priority:              C.uint32_t(d.Priority),
+		send_queue_capacity:   C.size_t(d.SendQueueCapacity),
+		recv_message_capacity: C.size_t(d.RecvMessageCapacity),
+		compression:           C.RINGWIRE_COMPRESSION_OFF,
+	}
+	if d.Compress {
+		opts.compression = C.RINGWIRE_COMPRESSION_AUTO
+	}
 	var ch *C.ringwire_channel
 	err := n.with(func(h *C.ringwire_node) error {
 		return call("open channel", func() C.ringwire_result {
-			return C.ringwire_node_open_channel(h, C.uint8_t(d.ID), C.uint32_t(d.Priority),
-				C.size_t(d.SendQueueCapacity), C.size_t(d.RecvMessageCapacity), &ch)
+			return C.ringwire_node_open_channel_with(h, C.uint8_t(d.ID), &opts, &ch)
 		})
 	})
 	if err != nil {

@@ -29,6 +29,12 @@
  */
 
 /**
+ * The longest NodeInfo a peer can have sent, in bytes (stock's limit): a buffer this large
+ * always holds `ringwire_peer_info`'s NodeInfo.
+ */
+#define RINGWIRE_MAX_NODE_INFO_SIZE 10240
+
+/**
  * The outcome of a call. `RINGWIRE_RESULT_OK` (0) is success; every other value is an error.
  */
 enum ringwire_result
@@ -250,6 +256,32 @@ typedef uint32_t ringwire_peer_event_kind;
 #endif // __cplusplus
 
 /**
+ * Compression choices for `ringwire_channel_options.compression`.
+ */
+enum ringwire_compression
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Never compress (the default).
+     */
+    RINGWIRE_COMPRESSION_OFF = 0,
+    /**
+     * zstd for messages large and compressible enough to gain, towards native peers that
+     * accept it (stock peers always get plain bytes).
+     */
+    RINGWIRE_COMPRESSION_AUTO = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ringwire_compression ringwire_compression;
+#else
+typedef uint32_t ringwire_compression;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Received messages owned by the library until `ringwire_batch_release`.
  */
 typedef struct ringwire_batch ringwire_batch;
@@ -350,6 +382,47 @@ typedef struct ringwire_envelope {
 } ringwire_envelope;
 
 /**
+ * NodeInfo settings for `ringwire_config_set_node_info`: what a CometBFT node announces about
+ * itself. The caller sets `size` to `sizeof(ringwire_node_info_settings)`. A NULL string or a
+ * zero version keeps the default: moniker `"ringwire"` (or the loaded file's), the library's
+ * version, p2p protocol 8, block protocol 11, app protocol 0, tx_index `"off"`, no RPC address.
+ */
+typedef struct ringwire_node_info_settings {
+    /**
+     * `sizeof(ringwire_node_info_settings)`, set by the caller.
+     */
+    size_t size;
+    /**
+     * Human-readable node name: printable ASCII, at most 128 bytes.
+     */
+    const char *moniker;
+    /**
+     * Software version (CometBFT puts its own version here): printable ASCII.
+     */
+    const char *version;
+    /**
+     * P2P protocol version.
+     */
+    uint64_t p2p_protocol;
+    /**
+     * Block protocol version.
+     */
+    uint64_t block_protocol;
+    /**
+     * Application protocol version (a CometBFT node takes it from its ABCI application).
+     */
+    uint64_t app_protocol;
+    /**
+     * `"on"` or `"off"`: whether the node indexes transactions.
+     */
+    const char *tx_index;
+    /**
+     * The node's RPC address (such as `"tcp://0.0.0.0:26657"`): printable ASCII.
+     */
+    const char *rpc_address;
+} ringwire_node_info_settings;
+
+/**
  * A snapshot of a node's counters.
  */
 typedef struct ringwire_node_stats {
@@ -428,6 +501,68 @@ typedef struct ringwire_node_stats {
 } ringwire_node_stats;
 
 /**
+ * A channel's settings for `ringwire_node_open_channel_with`. The caller sets `size` to
+ * `sizeof(ringwire_channel_options)`; fields a shorter (older) struct lacks take their
+ * defaults.
+ */
+typedef struct ringwire_channel_options {
+    /**
+     * `sizeof(ringwire_channel_options)`, set by the caller.
+     */
+    size_t size;
+    /**
+     * The channel's share of each link, at least 1 (default 1).
+     */
+    uint32_t priority;
+    /**
+     * Messages waiting to be sent to one peer on this channel; 0 takes the node's default
+     * (`limits.channel_send_queue_capacity`).
+     */
+    size_t send_queue_capacity;
+    /**
+     * The largest message accepted, in bytes, at least 1 (default 1 MiB); lowered to
+     * `limits.max_message_size`.
+     */
+    size_t recv_message_capacity;
+    /**
+     * A `ringwire_compression` value (default off).
+     */
+    uint32_t compression;
+} ringwire_channel_options;
+
+/**
+ * A connected peer, as `ringwire_node_peer_info` describes it. The caller sets `size` to
+ * `sizeof(ringwire_peer_info)`; the library writes no byte past it.
+ */
+typedef struct ringwire_peer_info {
+    /**
+     * `sizeof(ringwire_peer_info)`, set by the caller.
+     */
+    size_t size;
+    /**
+     * The peer.
+     */
+    struct ringwire_node_id peer;
+    /**
+     * 1 when this node dialed the peer, 0 when the peer dialed.
+     */
+    uint32_t outbound;
+    /**
+     * 1 when the connection speaks ringwire's native protocol, 0 for stock MConnection.
+     */
+    uint32_t native;
+    /**
+     * The peer's socket address (`"IP:PORT"`) and a NUL; empty when unknown.
+     */
+    char remote_addr[64];
+    /**
+     * Length of the peer's NodeInfo written to the caller's buffer: the protobuf encoding of
+     * stock's `tendermint.p2p.DefaultNodeInfo`, without a length prefix.
+     */
+    size_t node_info_len;
+} ringwire_peer_info;
+
+/**
  * A peer up/down event.
  */
 typedef struct ringwire_peer_event {
@@ -455,7 +590,8 @@ extern "C" {
 
 /**
  * The version of the C ABI this library implements. Bumped on every incompatible change
- * (2: `ringwire_node_stats` grew the budget and PEX counters).
+ * (2: `ringwire_node_stats` grew the budget and PEX counters; peer info, channel options
+ * and NodeInfo settings were added).
  */
 uint32_t ringwire_abi_version(void);
 
@@ -674,6 +810,18 @@ ringwire_result ringwire_config_set_network(struct ringwire_config *config,
                                             const char *network);
 
 /**
+ * Sets what the node announces about itself in NodeInfo (`settings`: moniker, software and
+ * protocol versions, tx_index, RPC address); fields left NULL or zero keep their current
+ * value. The network (chain ID), node ID, listen address and channels have their own settings.
+ *
+ * # Safety
+ * `config` is a live config; `settings` is valid for reads of its `size` bytes and its
+ * strings are NULL or NUL-terminated.
+ */
+ringwire_result ringwire_config_set_node_info(struct ringwire_config *config,
+                                              const struct ringwire_node_info_settings *settings);
+
+/**
  * Whether to offer ringwire's native protocol to peers that advertise it (default true).
  * Stock CometBFT peers always get the stock protocol.
  *
@@ -823,6 +971,19 @@ ringwire_result ringwire_node_open_channel(const struct ringwire_node *node,
                                            struct ringwire_channel **out_channel);
 
 /**
+ * Opens channel `id` with `options` and writes its handle to `*out_channel`; as
+ * `ringwire_node_open_channel`, plus compression and room to grow.
+ *
+ * # Safety
+ * `node` is a live node handle; `options` is valid for reads of its `size` bytes;
+ * `out_channel` is valid for one pointer write.
+ */
+ringwire_result ringwire_node_open_channel_with(const struct ringwire_node *node,
+                                                uint8_t id,
+                                                const struct ringwire_channel_options *options,
+                                                struct ringwire_channel **out_channel);
+
+/**
  * Writes the number of connected peers to `*out_count`.
  *
  * # Safety
@@ -830,6 +991,38 @@ ringwire_result ringwire_node_open_channel(const struct ringwire_node *node,
  */
 ringwire_result ringwire_node_peer_count(const struct ringwire_node *node,
                                          size_t *out_count);
+
+/**
+ * Describes connected peer `peer`: fills `*out_info` (whose `size` the caller set) and writes
+ * the peer's NodeInfo into `node_info` (`node_info_cap` bytes; `RINGWIRE_MAX_NODE_INFO_SIZE`
+ * always suffice). Fails with `RINGWIRE_RESULT_PEER_GONE` when the peer is not connected and
+ * with `RINGWIRE_RESULT_BUFFER_TOO_SMALL` (writing only `node_info_len`) when the buffer is
+ * too small.
+ *
+ * # Safety
+ * `node` is a live node handle; `peer` is valid for one read; `out_info` is valid for reads
+ * and writes of its `size` bytes; `node_info` for `node_info_cap` bytes.
+ */
+ringwire_result ringwire_node_peer_info(const struct ringwire_node *node,
+                                        const struct ringwire_node_id *peer,
+                                        struct ringwire_peer_info *out_info,
+                                        uint8_t *node_info,
+                                        size_t node_info_cap);
+
+/**
+ * Writes the IDs of up to `cap` connected peers into `peers` and their number to
+ * `*out_count`; `*out_total` (when non-NULL) receives how many are connected, which may be
+ * more than `cap`.
+ *
+ * # Safety
+ * `node` is a live node handle; `peers` is valid for writes of `cap` elements; `out_count`
+ * for one write; `out_total` is NULL or valid for one write.
+ */
+ringwire_result ringwire_node_peers(const struct ringwire_node *node,
+                                    struct ringwire_node_id *peers,
+                                    size_t cap,
+                                    size_t *out_count,
+                                    size_t *out_total);
 
 /**
  * Moves up to `cap` peer events (those since the node started, oldest first) into `events`

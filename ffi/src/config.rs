@@ -9,6 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use ringwire::config::{Config, NodeKeyFile};
+use ringwire::node::NodeBuilder;
+use ringwire::proto::nodeinfo::{
+    NodeInfoOther, ProtocolVersion, STOCK_BLOCK_PROTOCOL, STOCK_P2P_PROTOCOL,
+};
 use ringwire::proto::secret::NodeKey;
 use ringwire::rt::Driver;
 
@@ -46,6 +50,95 @@ pub(crate) struct Settings {
     pub(crate) config: Config,
     /// Where to listen (`None`: not at all); `p2p.laddr` of a loaded file.
     pub(crate) listen: Option<SocketAddr>,
+    /// NodeInfo fields the application set (`ringwire_config_set_node_info`).
+    pub(crate) node_info: NodeInfoFields,
+}
+
+/// NodeInfo fields an application owns; `None` keeps the engine's default.
+#[derive(Clone, Default)]
+pub(crate) struct NodeInfoFields {
+    pub(crate) version: Option<String>,
+    pub(crate) protocol: Option<ProtocolVersion>,
+    pub(crate) other: Option<NodeInfoOther>,
+}
+
+impl NodeInfoFields {
+    /// Applies the fields set to `b`.
+    pub(crate) fn apply(&self, mut b: NodeBuilder) -> NodeBuilder {
+        if let Some(v) = &self.version {
+            b = b.software_version(v.clone());
+        }
+        if let Some(p) = &self.protocol {
+            b = b.protocol_version(p.clone());
+        }
+        if let Some(o) = &self.other {
+            b = b.node_info_other(o.clone());
+        }
+        b
+    }
+}
+
+/// NodeInfo settings for `ringwire_config_set_node_info`: what a CometBFT node announces about
+/// itself. The caller sets `size` to `sizeof(ringwire_node_info_settings)`. A NULL string or a
+/// zero version keeps the default: moniker `"ringwire"` (or the loaded file's), the library's
+/// version, p2p protocol 8, block protocol 11, app protocol 0, tx_index `"off"`, no RPC address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ringwire_node_info_settings {
+    /// `sizeof(ringwire_node_info_settings)`, set by the caller.
+    pub size: usize,
+    /// Human-readable node name: printable ASCII, at most 128 bytes.
+    pub moniker: *const c_char,
+    /// Software version (CometBFT puts its own version here): printable ASCII.
+    pub version: *const c_char,
+    /// P2P protocol version.
+    pub p2p_protocol: u64,
+    /// Block protocol version.
+    pub block_protocol: u64,
+    /// Application protocol version (a CometBFT node takes it from its ABCI application).
+    pub app_protocol: u64,
+    /// `"on"` or `"off"`: whether the node indexes transactions.
+    pub tx_index: *const c_char,
+    /// The node's RPC address (such as `"tcp://0.0.0.0:26657"`): printable ASCII.
+    pub rpc_address: *const c_char,
+}
+
+impl Default for ringwire_node_info_settings {
+    fn default() -> Self {
+        ringwire_node_info_settings {
+            size: size_of::<Self>(),
+            moniker: std::ptr::null(),
+            version: std::ptr::null(),
+            p2p_protocol: 0,
+            block_protocol: 0,
+            app_protocol: 0,
+            tx_index: std::ptr::null(),
+            rpc_address: std::ptr::null(),
+        }
+    }
+}
+
+/// A NodeInfo text field: printable ASCII (spaces allowed), at most `max` bytes.
+///
+/// # Safety
+/// `p` is NULL or a valid NUL-terminated string.
+unsafe fn info_text(
+    p: *const c_char,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, ringwire_result> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded from this function's contract.
+    let t = unsafe { text(p) }?;
+    if t.len() > max || !t.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        return Err(fail(
+            ringwire_result::InvalidArgument,
+            format!("{field} must be printable ASCII of at most {max} bytes"),
+        ));
+    }
+    Ok(Some(t.to_owned()))
 }
 
 impl Settings {
@@ -57,6 +150,7 @@ impl Settings {
             key: None,
             config,
             listen: None,
+            node_info: NodeInfoFields::default(),
         }
     }
 
@@ -68,6 +162,7 @@ impl Settings {
             key: Some(key),
             listen: Some(config.p2p.laddr),
             config,
+            node_info: NodeInfoFields::default(),
         })
     }
 
@@ -299,6 +394,84 @@ pub unsafe extern "C" fn ringwire_config_set_driver(
             d if d == ringwire_driver::Epoll as u32 => Driver::Epoll,
             _ => return Err(fail(ringwire_result::InvalidArgument, "unknown driver")),
         };
+        Ok(())
+    })
+}
+
+/// Sets what the node announces about itself in NodeInfo (`settings`: moniker, software and
+/// protocol versions, tx_index, RPC address); fields left NULL or zero keep their current
+/// value. The network (chain ID), node ID, listen address and channels have their own settings.
+///
+/// # Safety
+/// `config` is a live config; `settings` is valid for reads of its `size` bytes and its
+/// strings are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_config_set_node_info(
+    config: *mut ringwire_config,
+    settings: *const ringwire_node_info_settings,
+) -> ringwire_result {
+    with_config(config, |cfg| {
+        // SAFETY: forwarded from this function's contract.
+        let s = unsafe { crate::sized::read_sized(settings) }?;
+        // SAFETY: the strings are NULL or NUL-terminated by this function's contract.
+        let moniker = unsafe { info_text(s.moniker, "moniker", 128) }?;
+        // SAFETY: as above.
+        let version = unsafe { info_text(s.version, "version", 256) }?;
+        // SAFETY: as above.
+        let tx_index = unsafe { info_text(s.tx_index, "tx_index", 3) }?;
+        // SAFETY: as above.
+        let rpc = unsafe { info_text(s.rpc_address, "rpc_address", 256) }?;
+        if let Some(t) = &tx_index
+            && t != "on"
+            && t != "off"
+        {
+            return Err(fail(
+                ringwire_result::InvalidArgument,
+                "tx_index must be \"on\" or \"off\"",
+            ));
+        }
+        if let Some(m) = moniker {
+            if m.trim().is_empty() {
+                return Err(fail(
+                    ringwire_result::InvalidArgument,
+                    "moniker must not be blank",
+                ));
+            }
+            cfg.config.node.moniker = m;
+        }
+        if version.is_some() {
+            cfg.node_info.version = version;
+        }
+        if s.p2p_protocol != 0 || s.block_protocol != 0 || s.app_protocol != 0 {
+            let mut p = cfg.node_info.protocol.clone().unwrap_or(ProtocolVersion {
+                p2p: STOCK_P2P_PROTOCOL,
+                block: STOCK_BLOCK_PROTOCOL,
+                app: 0,
+            });
+            if s.p2p_protocol != 0 {
+                p.p2p = s.p2p_protocol;
+            }
+            if s.block_protocol != 0 {
+                p.block = s.block_protocol;
+            }
+            if s.app_protocol != 0 {
+                p.app = s.app_protocol;
+            }
+            cfg.node_info.protocol = Some(p);
+        }
+        if tx_index.is_some() || rpc.is_some() {
+            let mut o = cfg.node_info.other.clone().unwrap_or(NodeInfoOther {
+                tx_index: "off".to_owned(),
+                rpc_address: String::new(),
+            });
+            if let Some(t) = tx_index {
+                o.tx_index = t;
+            }
+            if let Some(r) = rpc {
+                o.rpc_address = r;
+            }
+            cfg.node_info.other = Some(o);
+        }
         Ok(())
     })
 }

@@ -18,9 +18,11 @@ pub mod channel;
 pub mod config;
 pub mod node;
 mod payloads;
+pub mod peer;
 mod readiness;
 mod registry;
 pub mod result;
+mod sized;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -28,7 +30,8 @@ use std::time::{Duration, Instant};
 pub use result::ringwire_result;
 
 /// The version of the C ABI this library implements. Bumped on every incompatible change
-/// (2: `ringwire_node_stats` grew the budget and PEX counters).
+/// (2: `ringwire_node_stats` grew the budget and PEX counters; peer info, channel options
+/// and NodeInfo settings were added).
 #[unsafe(no_mangle)]
 pub extern "C" fn ringwire_abi_version() -> u32 {
     2

@@ -112,6 +112,7 @@ pub unsafe extern "C" fn ringwire_node_start(
             .ok_or_else(|| fail(ringwire_result::NodeKey, "the config has no node key"))?;
         let b = NodeBuilder::from_config(&cfg.config, key)
             .map_err(|e| fail(ringwire_result::Config, e))?;
+        let b = cfg.node_info.apply(b);
         let b = match cfg.listen {
             Some(addr) => b.listen(addr),
             None => b.no_listen(),
@@ -244,13 +245,6 @@ pub unsafe extern "C" fn ringwire_node_open_channel(
 ) -> ringwire_result {
     guard(|| {
         non_null(out_channel)?;
-        let n = NODES.get(node)?.live()?;
-        if priority == 0 || recv_message_capacity == 0 {
-            return Err(fail(
-                ringwire_result::InvalidArgument,
-                "priority and message capacity must be at least 1",
-            ));
-        }
         let desc = ChannelDescriptor {
             id,
             priority,
@@ -258,14 +252,111 @@ pub unsafe extern "C" fn ringwire_node_open_channel(
             recv_message_capacity,
             compression: Compression::Off,
         };
-        let ch = n
-            .open_channel(desc)
-            .map_err(|e| fail(ringwire_result::Channel, e))?;
-        let h = CHANNELS.insert(ringwire_channel::new(ch)?);
-        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
-        unsafe { *out_channel = h };
-        Ok(())
+        open(node, desc, out_channel)
     })
+}
+
+/// Compression choices for `ringwire_channel_options.compression`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ringwire_compression {
+    /// Never compress (the default).
+    Off = 0,
+    /// zstd for messages large and compressible enough to gain, towards native peers that
+    /// accept it (stock peers always get plain bytes).
+    Auto = 1,
+}
+
+/// A channel's settings for `ringwire_node_open_channel_with`. The caller sets `size` to
+/// `sizeof(ringwire_channel_options)`; fields a shorter (older) struct lacks take their
+/// defaults.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ringwire_channel_options {
+    /// `sizeof(ringwire_channel_options)`, set by the caller.
+    pub size: usize,
+    /// The channel's share of each link, at least 1 (default 1).
+    pub priority: u32,
+    /// Messages waiting to be sent to one peer on this channel; 0 takes the node's default
+    /// (`limits.channel_send_queue_capacity`).
+    pub send_queue_capacity: usize,
+    /// The largest message accepted, in bytes, at least 1 (default 1 MiB); lowered to
+    /// `limits.max_message_size`.
+    pub recv_message_capacity: usize,
+    /// A `ringwire_compression` value (default off).
+    pub compression: u32,
+}
+
+impl Default for ringwire_channel_options {
+    fn default() -> Self {
+        ringwire_channel_options {
+            size: size_of::<Self>(),
+            priority: 1,
+            send_queue_capacity: 0,
+            recv_message_capacity: 1 << 20,
+            compression: ringwire_compression::Off as u32,
+        }
+    }
+}
+
+/// Opens channel `id` with `options` and writes its handle to `*out_channel`; as
+/// `ringwire_node_open_channel`, plus compression and room to grow.
+///
+/// # Safety
+/// `node` is a live node handle; `options` is valid for reads of its `size` bytes;
+/// `out_channel` is valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_open_channel_with(
+    node: *const ringwire_node,
+    id: u8,
+    options: *const ringwire_channel_options,
+    out_channel: *mut *mut ringwire_channel,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_channel)?;
+        // SAFETY: forwarded from this function's contract.
+        let o = unsafe { crate::sized::read_sized(options) }?;
+        let compression = match o.compression {
+            0 => Compression::Off,
+            1 => Compression::Auto,
+            _ => {
+                return Err(fail(
+                    ringwire_result::InvalidArgument,
+                    "unknown compression value",
+                ));
+            }
+        };
+        let desc = ChannelDescriptor {
+            id,
+            priority: o.priority,
+            send_queue_capacity: o.send_queue_capacity,
+            recv_message_capacity: o.recv_message_capacity,
+            compression,
+        };
+        open(node, desc, out_channel)
+    })
+}
+
+/// Opens `desc` on `node` and writes the handle to `*out_channel` (checked non-NULL).
+fn open(
+    node: *const ringwire_node,
+    desc: ChannelDescriptor,
+    out_channel: *mut *mut ringwire_channel,
+) -> Result<(), ringwire_result> {
+    let n = NODES.get(node)?.live()?;
+    if desc.priority == 0 || desc.recv_message_capacity == 0 {
+        return Err(fail(
+            ringwire_result::InvalidArgument,
+            "priority and message capacity must be at least 1",
+        ));
+    }
+    let ch = n
+        .open_channel(desc)
+        .map_err(|e| fail(ringwire_result::Channel, e))?;
+    let h = CHANNELS.insert(ringwire_channel::new(ch)?);
+    // SAFETY: checked non-NULL by the callers; valid for a write by their contracts.
+    unsafe { *out_channel = h };
+    Ok(())
 }
 
 /// Dials `addr` (such as `"127.0.0.1:26656"`) and waits until the peer is up (handshake,

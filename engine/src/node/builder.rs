@@ -113,6 +113,27 @@ impl NodeBuilder {
         self
     }
 
+    /// Sets the software version peers see in NodeInfo (`version`; CometBFT puts its own
+    /// semantic version there).
+    pub fn software_version(mut self, version: impl Into<String>) -> Self {
+        self.node_info.version = version.into();
+        self
+    }
+
+    /// Sets the protocol versions peers see in NodeInfo (p2p, block and the application's,
+    /// which a CometBFT node takes from its ABCI application).
+    pub fn protocol_version(mut self, version: ProtocolVersion) -> Self {
+        self.node_info.protocol_version = version;
+        self
+    }
+
+    /// Sets NodeInfo's `other` fields: whether the node indexes transactions (`"on"` or
+    /// `"off"`) and its RPC address.
+    pub fn node_info_other(mut self, other: NodeInfoOther) -> Self {
+        self.node_info.other = other;
+        self
+    }
+
     /// Listens for inbound TCP on `addr` (port 0 picks one; see [`Node::listen_addr`](super::Node::listen_addr)).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = Some(addr);

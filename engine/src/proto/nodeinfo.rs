@@ -233,6 +233,13 @@ impl NodeInfo {
         }
     }
 
+    /// Appends the proto without a length prefix: the bytes of stock's `DefaultNodeInfo`
+    /// message, which stock's own types decode.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        // prost reports an error only when the buffer cannot grow; a Vec always grows.
+        let _ = self.to_wire().encode(out);
+    }
+
     /// Appends the uvarint length and the proto, byte for byte as stock's delimited writer does.
     pub fn encode_delimited(&self, out: &mut Vec<u8>) {
         let msg = self.to_wire();

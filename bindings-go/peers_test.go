@@ -1,0 +1,89 @@
+package ringwire
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// A peer's ID, direction, protocol, address and NodeInfo are readable, and the NodeInfo says
+// what the peer's NodeInfoSettings set.
+func TestPeerInfoAndNodeInfoSettings(t *testing.T) {
+	a, err := NewNode(Config{
+		Seed:    bytes.Repeat([]byte{1}, 32),
+		Network: "go-test",
+		Listen:  "127.0.0.1:0",
+		Shards:  1,
+		NodeInfo: &NodeInfoSettings{
+			Moniker:     "alpha",
+			Version:     "0.40.0",
+			AppProtocol: 7,
+			TxIndex:     "on",
+			RPCAddress:  "tcp://0.0.0.0:26657",
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, 2)
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	addr, _ := a.ListenAddr()
+	ida, err := b.Dial(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := b.Peers()
+	if err != nil || len(ids) != 1 || ids[0] != ida {
+		t.Fatalf("Peers = %v, %v; want [%v]", ids, err, ida)
+	}
+	info, err := b.PeerInfo(ida)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ID != ida || !info.Outbound || !info.Native || info.RemoteAddr != addr {
+		t.Fatalf("PeerInfo = %+v; want %v, outbound, native, %s", info, ida, addr)
+	}
+	for _, want := range []string{"alpha", "0.40.0", "go-test", "tcp://0.0.0.0:26657"} {
+		if !bytes.Contains(info.NodeInfo, []byte(want)) {
+			t.Errorf("the peer's NodeInfo lacks %q", want)
+		}
+	}
+	idb, _ := b.ID()
+	// The listening side has the peer up a moment after the dial returns.
+	deadline := time.Now().Add(10 * time.Second)
+	for c, _ := a.PeerCount(); c < 1 && time.Now().Before(deadline); c, _ = a.PeerCount() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	back, err := a.PeerInfo(idb)
+	if err != nil || back.Outbound || !bytes.Contains(back.NodeInfo, []byte("ringwire")) {
+		t.Fatalf("the inbound side: %+v, %v", back, err)
+	}
+	if _, err := a.PeerInfo(NodeID{7}); !errors.Is(err, ErrPeerGone) {
+		t.Fatalf("an unknown peer: %v, want ErrPeerGone", err)
+	}
+	if _, err := NewNode(Config{Seed: bytes.Repeat([]byte{3}, 32), NodeInfo: &NodeInfoSettings{TxIndex: "maybe"}}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a bad tx_index: %v, want ErrInvalidArgument", err)
+	}
+}
+
+// A compressed channel carries messages like any other.
+func TestCompressedChannel(t *testing.T) {
+	_, _, ca, cb, _, idb := pairDesc(t, ChannelDesc{ID: 0x41, Compress: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg := bytes.Repeat([]byte("compressible "), 20000)
+	if err := ca.Send(ctx, idb, msg); err != nil {
+		t.Fatal(err)
+	}
+	for m, err := range cb.ReceiveCopy(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(m.Payload, msg) {
+			t.Fatalf("got %d bytes, want %d", len(m.Payload), len(msg))
+		}
+		break
+	}
+}
