@@ -38,7 +38,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps --locked
 	cd fuzz && $(CARGO) fmt --check
-	@test -z "$$(gofmt -l interop bindings-go)" || { echo "gofmt: these files need formatting:"; gofmt -l interop bindings-go; exit 1; }
+	@test -z "$$(gofmt -l interop bindings-go examples/go)" || { echo "gofmt: these files need formatting:"; gofmt -l interop bindings-go examples/go; exit 1; }
 	cd interop && $(GO) vet ./...
 	cd interop/v038 && $(GO) vet ./...
 
@@ -116,7 +116,7 @@ TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | sed -n 's/
 C_EXAMPLE_OUT = $(TARGET_DIR)/c-example
 PREFIX ?= /usr/local
 
-.PHONY: header header-check ffi-lib c-example c-example-installed install go-bindings
+.PHONY: header header-check ffi-lib c-example c-example-installed install go-bindings go-outside
 
 ## header: regenerate include/ringwire.h from ffi/src.
 header:
@@ -144,16 +144,29 @@ c-example: ffi-lib
 	@echo "c-example: ok (plain, AddressSanitizer, and against the installed shared library)"
 
 ## install: the static and shared libraries (release build; FFI_PROFILE=debug for a quick
-## one), the header and a pkg-config file under PREFIX (default /usr/local), so that
-## `cc app.c $$(pkg-config --cflags --libs --static ringwire)` builds C programs.
+## one), the header and pkg-config files under PREFIX (default /usr/local), so that
+## `cc app.c $$(pkg-config --cflags --libs --static ringwire)` builds C programs and Go programs
+## using bindings-go find the library (`ringwire-static`) through PKG_CONFIG_PATH.
 FFI_PROFILE ?= release
+RINGWIRE_VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 install:
 	$(CARGO) build --locked -p ringwire-ffi $(if $(filter release,$(FFI_PROFILE)),--release,)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/ringwire.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(TARGET_DIR)/$(FFI_PROFILE)/libringwire_ffi.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(TARGET_DIR)/$(FFI_PROFILE)/libringwire_ffi.so $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)|g' ffi/ringwire.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringwire.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(RINGWIRE_VERSION)|g' ffi/ringwire.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringwire.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$${prefix}/lib|g' -e 's|@INCLUDEDIR@|$${prefix}/include|g' -e 's|@VERSION@|$(RINGWIRE_VERSION)|g' ffi/ringwire-static.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringwire-static.pc
+
+## go-pc: a pkg-config file for Go builds inside this repository, pointing at the build tree
+## (the FFI_PROFILE library of Cargo's target directory and include/): `make go-bindings` and
+## `make go-bench` set PKG_CONFIG_PATH to its folder.
+GO_PC_DIR = $(TARGET_DIR)/pkgconfig/$(FFI_PROFILE)
+.PHONY: go-pc
+go-pc:
+	$(CARGO) build --locked -p ringwire-ffi $(if $(filter release,$(FFI_PROFILE)),--release,)
+	mkdir -p $(GO_PC_DIR)
+	sed -e 's|@PREFIX@|$(CURDIR)|g' -e 's|@LIBDIR@|$(TARGET_DIR)/$(FFI_PROFILE)|g' -e 's|@INCLUDEDIR@|$(CURDIR)/include|g' -e 's|@VERSION@|$(RINGWIRE_VERSION)|g' ffi/ringwire-static.pc.in > $(GO_PC_DIR)/ringwire-static.pc
 
 ## c-example-installed: installs (debug profile) under a scratch PREFIX and builds the example
 ## with nothing but the installed header, shared library and pkg-config file.
@@ -163,11 +176,26 @@ c-example-installed:
 	$(CC) $(C_EXAMPLE_CFLAGS) examples/c/two_nodes.c $$(PKG_CONFIG_PATH=$(TARGET_DIR)/c-install/lib/pkgconfig pkg-config --cflags --libs --static ringwire) -o $(TARGET_DIR)/c-install/two_nodes
 	LD_LIBRARY_PATH=$(TARGET_DIR)/c-install/lib $(TARGET_DIR)/c-install/two_nodes
 
-## go-bindings: the Go binding (bindings-go/) against the debug static library of ffi-lib:
+## go-bindings: the Go binding (bindings-go/) against the debug static library (go-pc):
 ## vet, tests under the race detector, and tests again with the `debug` tag (a collection around
-## every library call) and GOGC=1, so a missing runtime.KeepAlive shows up as a failure.
-go-bindings: ffi-lib
-	cd bindings-go && export CGO_LDFLAGS="-L$(TARGET_DIR)/debug $${CGO_LDFLAGS:-}" && $(GO) vet ./... && $(GO) test -race -count=1 ./... && GOGC=1 $(GO) test -count=1 -tags debug ./... && $(GO) test -count=1 -run XXX -bench . -benchtime 1x ./...
+## every library call) and GOGC=1, so a missing runtime.KeepAlive shows up as a failure; then
+## go-outside.
+go-bindings:
+	$(MAKE) --no-print-directory go-pc FFI_PROFILE=debug
+	cd bindings-go && export PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/debug" && $(GO) vet ./... && $(GO) test -race -count=1 ./... && GOGC=1 $(GO) test -count=1 -tags debug ./... && $(GO) test -count=1 -run XXX -bench . -benchtime 1x ./...
+	$(MAKE) --no-print-directory go-outside
+
+## go-outside: a Go program in a scratch folder outside this repository (examples/go), built as
+## a library user builds one: the library installed under a scratch PREFIX (debug profile, to
+## keep `make test` short; `make install` installs the optimised one), bindings-go required as a
+## module, PKG_CONFIG_PATH pointing at the installed pkg-config files. Then it runs.
+go-outside:
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	  $(MAKE) --no-print-directory install FFI_PROFILE=debug PREFIX="$$scratch/prefix" && \
+	  mkdir "$$scratch/app" && cp examples/go/main.go "$$scratch/app/" && cd "$$scratch/app" && \
+	  printf 'module example.com/outside\n\ngo 1.24\n\nrequire github.com/ringwire/ringwire/bindings-go v0.0.0\n\nreplace github.com/ringwire/ringwire/bindings-go => %s/bindings-go\n' "$(CURDIR)" > go.mod && \
+	  echo "go-outside: building $$scratch/app against $$scratch/prefix" && \
+	  PKG_CONFIG_PATH="$$scratch/prefix/lib/pkgconfig" $(GO) build -o outside . && ./outside
 
 ## go-bench: GO_BENCH_ROUNDS rounds of the Rust engine's measurement of bindings-go's
 ## benchmark workload (node_throughput's go_binding_workload), each followed at once by
@@ -178,10 +206,10 @@ GO_BENCH_COUNT ?= 1000000
 GO_BENCH_ROUNDS ?= 3
 .PHONY: go-bench
 go-bench:
-	$(CARGO) build --release --locked -p ringwire-ffi
+	$(MAKE) --no-print-directory go-pc FFI_PROFILE=release
 	$(CARGO) test --release --locked -p ringwire --test node_throughput --no-run
 	@for r in $$(seq $(GO_BENCH_ROUNDS)); do \
 	  echo "go-bench: round $$r"; \
 	  RINGWIRE_BENCH_COUNT=$(GO_BENCH_COUNT) $(CARGO) test --release --locked -p ringwire --test node_throughput -- --ignored --exact go_binding_workload --nocapture 2>&1 | grep 'msg/s' | tee $(TARGET_DIR)/go-bench-rust.txt; \
-	  (cd bindings-go && RINGWIRE_RUST_FIGURES=$(TARGET_DIR)/go-bench-rust.txt CGO_LDFLAGS="-L$(TARGET_DIR)/release" $(GO) test -count=1 -run XXX -bench GoToGo -benchtime $(GO_BENCH_COUNT)x . | grep Benchmark) || exit 1; \
+	  (cd bindings-go && RINGWIRE_RUST_FIGURES=$(TARGET_DIR)/go-bench-rust.txt PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/release" $(GO) test -count=1 -run XXX -bench GoToGo -benchtime $(GO_BENCH_COUNT)x . | grep Benchmark) || exit 1; \
 	done

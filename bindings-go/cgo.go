@@ -1,9 +1,9 @@
 // Package ringwire is the Go binding of ringwire's C API (include/ringwire.h).
 //
-// It links the static library libringwire_ffi.a, which `make ffi-lib` builds; run it before
-// `go build` or `go test` here. The library is looked up in ../target/debug (relative to this
-// directory); when Cargo's target directory is elsewhere (CARGO_TARGET_DIR), add it with
-// CGO_LDFLAGS=-L<target>/debug, as `make go-bindings` does.
+// It links the static library libringwire_ffi.a, found through pkg-config as
+// `ringwire-static`: install the library (`make install PREFIX=...`, an optimised build) and
+// point PKG_CONFIG_PATH at PREFIX/lib/pkgconfig. Inside this repository `make go-pc` writes a
+// pkg-config file for the build tree instead (`make go-bindings` uses it).
 //
 // Handles (Node, Channel, Batch) are closed with Close or Release, which are idempotent; a
 // cleanup registered with runtime.AddCleanup frees a handle that was dropped without it.
@@ -14,8 +14,7 @@ package ringwire
 // All cgo directives of the package live in this file.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../include
-#cgo LDFLAGS: -L${SRCDIR}/../target/debug -l:libringwire_ffi.a -lpthread -ldl -lm
+#cgo pkg-config: ringwire-static
 #include "ringwire.h"
 */
 import "C"

@@ -376,15 +376,25 @@ impl GoDriver {
                 ));
             }
         }
+        // bindings-go finds the library through pkg-config (`ringwire-static`): a file for
+        // the release library just built, as `make go-pc` writes one.
+        let pc_dir = self.target.join("pkgconfig/release");
+        let pc = format!(
+            "prefix={repo}\nlibdir={lib}\nincludedir={repo}/include\n\nName: ringwire-static\n\
+             Description: ringwire's C API, the release build of this tree\nVersion: 0\n\
+             Cflags: -I${{includedir}}\nLibs: -L${{libdir}} -l:libringwire_ffi.a -lpthread -ldl -lm\n",
+            repo = self.repo.display(),
+            lib = self.target.join("release").display(),
+        );
+        std::fs::create_dir_all(&pc_dir)
+            .and_then(|()| std::fs::write(pc_dir.join("ringwire-static.pc"), pc))
+            .map_err(|e| format!("Go child not built: writing its pkg-config file: {e}"))?;
         run_build(
             Command::new("go")
                 .args(["build", "-o"])
                 .arg(&out)
                 .arg("./cmd/ringwire-bench-go")
-                .env(
-                    "CGO_LDFLAGS",
-                    format!("-L{}", self.target.join("release").display()),
-                )
+                .env("PKG_CONFIG_PATH", &pc_dir)
                 .current_dir(self.repo.join("bindings-go")),
             "go build ./cmd/ringwire-bench-go",
         )?;
