@@ -107,7 +107,7 @@ type Channel struct {
 }
 
 func newChannel(n *Node, h *C.ringwire_channel, id byte) (*Channel, error) {
-	ready, err := newReadiness(h)
+	ready, err := newReadiness("channel", func(fd *C.int) C.ringwire_result { return C.ringwire_channel_fd(h, fd) })
 	if err != nil {
 		countC(1)
 		C.ringwire_channel_free(h)

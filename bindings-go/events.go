@@ -7,7 +7,7 @@ import "C"
 
 import (
 	"context"
-	"errors"
+	"iter"
 	"time"
 	"unsafe"
 )
@@ -33,6 +33,8 @@ type PeerEvent struct {
 	Outbound bool
 	// Native (up events): the connection speaks ringwire's native protocol.
 	Native bool
+	// Reason (down events): why the connection ended.
+	Reason string
 }
 
 // Stats is a snapshot of a node's counters.
@@ -100,7 +102,8 @@ func (n *Node) Ban(peer NodeID, d time.Duration) error {
 }
 
 // PollEvents waits until ctx is done for at least one peer event and returns those waiting
-// (up to 32, oldest first).
+// (up to 32, oldest first). While none waits the goroutine parks in Go's netpoller on the
+// node's event descriptor, holding no OS thread.
 func (n *Node) PollEvents(ctx context.Context) ([]PeerEvent, error) {
 	var evs [32]C.ringwire_peer_event
 	for {
@@ -110,21 +113,48 @@ func (n *Node) PollEvents(ctx context.Context) ([]PeerEvent, error) {
 		var cnt C.size_t
 		err := n.with(func(h *C.ringwire_node) error {
 			return call("poll events", func() C.ringwire_result {
-				return C.ringwire_node_poll_events(h, &evs[0], C.size_t(len(evs)), pollMs, &cnt)
+				return C.ringwire_node_poll_events(h, &evs[0], C.size_t(len(evs)), 0, &cnt)
 			})
 		})
-		if err != nil && !errors.Is(err, ErrTimeout) {
+		if err != nil {
 			return nil, err
 		}
 		if cnt == 0 {
+			if err := n.events.wait(ctx); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		out := make([]PeerEvent, cnt)
 		for i := range out {
 			e := &evs[i]
-			out[i] = PeerEvent{Kind: PeerEventKind(e.kind), Outbound: bool(e.outbound), Native: bool(e.native)}
+			out[i] = PeerEvent{
+				Kind:     PeerEventKind(e.kind),
+				Outbound: bool(e.outbound),
+				Native:   bool(e.native),
+				Reason:   C.GoString(&e.reason[0]),
+			}
 			copy(out[i].Peer[:], unsafe.Slice((*byte)(unsafe.Pointer(&e.peer.bytes[0])), 20))
 		}
 		return out, nil
+	}
+}
+
+// Events yields peer events as they come, oldest first, until ctx ends or the node closes
+// (then it yields the error once). It parks in Go's netpoller between events.
+func (n *Node) Events(ctx context.Context) iter.Seq2[PeerEvent, error] {
+	return func(yield func(PeerEvent, error) bool) {
+		for {
+			evs, err := n.PollEvents(ctx)
+			if err != nil {
+				yield(PeerEvent{}, err)
+				return
+			}
+			for _, e := range evs {
+				if !yield(e, nil) {
+					return
+				}
+			}
+		}
 	}
 }

@@ -28,6 +28,7 @@ type Node struct {
 	mu      sync.RWMutex // held for reading during calls, for writing by Close
 	h       *C.ringwire_node
 	cleanup runtime.Cleanup
+	events  *readiness // the node's peer-event eventfd, waited on in the netpoller
 }
 
 // NewNode starts a node with the settings of cfg.
@@ -44,7 +45,13 @@ func NewNode(cfg Config) (*Node, error) {
 	if err := call("start", func() C.ringwire_result { return C.ringwire_node_start(c, &h) }); err != nil {
 		return nil, err
 	}
-	n := &Node{h: h}
+	events, err := newReadiness("node events", func(fd *C.int) C.ringwire_result { return C.ringwire_node_events_fd(h, fd) })
+	if err != nil {
+		countC(1)
+		C.ringwire_node_free(h)
+		return nil, err
+	}
+	n := &Node{h: h, events: events}
 	n.cleanup = runtime.AddCleanup(n, freeNode, unsafe.Pointer(h))
 	return n, nil
 }
@@ -180,6 +187,7 @@ func (n *Node) Close() error {
 	h := n.h
 	n.h = nil
 	n.cleanup.Stop()
+	n.events.close()
 	err := call("stop", func() C.ringwire_result { return C.ringwire_node_stop(h, stopTimeoutMs) })
 	gcAround()
 	countC(1)

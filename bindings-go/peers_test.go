@@ -87,3 +87,45 @@ func TestCompressedChannel(t *testing.T) {
 		break
 	}
 }
+
+// Events yields up and down events as they come, a down event with its reason, and ends with
+// the context's error.
+func TestEventsIteratorWithReasons(t *testing.T) {
+	a, b := startNode(t, 5), startNode(t, 6)
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	ida, _ := a.ID()
+	idb, _ := b.ID()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addr, _ := a.ListenAddr()
+	go func() {
+		if _, err := b.Dial(addr, nil); err == nil {
+			time.Sleep(50 * time.Millisecond)
+			_ = b.Disconnect(ida)
+		}
+	}()
+	var seen []PeerEvent
+	for e, err := range a.Events(ctx) {
+		if err != nil {
+			t.Fatalf("after %+v: %v", seen, err)
+		}
+		seen = append(seen, e)
+		if e.Kind == PeerDown {
+			break
+		}
+	}
+	if len(seen) != 2 || seen[0].Kind != PeerUp || seen[0].Peer != idb || seen[1].Peer != idb || seen[1].Reason == "" {
+		t.Fatalf("events %+v; want up then down of %v with a reason", seen, idb)
+	}
+	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	start := time.Now()
+	for _, err := range a.Events(short) {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a quiet node's events end with the context: %v", err)
+		}
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatalf("the iterator took %v to see its context end", time.Since(start))
+	}
+}

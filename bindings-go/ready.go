@@ -13,33 +13,33 @@ import (
 	"time"
 )
 
-// readiness waits for a channel's messages in Go's netpoller instead of inside the library:
-// the channel's eventfd (duplicated, so that the library and Go each close their own copy)
-// becomes readable when messages wait, and a waiting goroutine parks without holding an OS
-// thread in a C call.
+// readiness waits for a channel's messages (or a node's peer events) in Go's netpoller instead
+// of inside the library: the library's eventfd (duplicated, so that the library and Go each
+// close their own copy) becomes readable when something waits, and a waiting goroutine parks
+// without holding an OS thread in a C call.
 type readiness struct {
 	f   *os.File
 	rc  syscall.RawConn
 	sem chan struct{} // one waiter at a time: deadlines are per file, not per goroutine
 }
 
-// newReadiness duplicates the eventfd of the channel h.
-func newReadiness(h *C.ringwire_channel) (*readiness, error) {
+// newReadiness duplicates the eventfd that get writes (what names it in errors).
+func newReadiness(what string, get func(fd *C.int) C.ringwire_result) (*readiness, error) {
 	var fd C.int
-	if err := call("channel fd", func() C.ringwire_result { return C.ringwire_channel_fd(h, &fd) }); err != nil {
+	if err := call(what+" fd", func() C.ringwire_result { return get(&fd) }); err != nil {
 		return nil, err
 	}
 	dup, err := syscall.Dup(int(fd))
 	if err != nil {
-		return nil, fmt.Errorf("ringwire: duplicating the channel's eventfd: %w", err)
+		return nil, fmt.Errorf("ringwire: duplicating the %s eventfd: %w", what, err)
 	}
 	syscall.CloseOnExec(dup)
 	// The eventfd is non-blocking, so os.NewFile registers it with the netpoller.
-	f := os.NewFile(uintptr(dup), "ringwire-channel")
+	f := os.NewFile(uintptr(dup), "ringwire-"+what)
 	rc, err := f.SyscallConn()
 	if err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("ringwire: channel eventfd: %w", err)
+		return nil, fmt.Errorf("ringwire: %s eventfd: %w", what, err)
 	}
 	return &readiness{f: f, rc: rc, sem: make(chan struct{}, 1)}, nil
 }

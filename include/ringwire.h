@@ -582,6 +582,11 @@ typedef struct ringwire_peer_event {
      * Up events: the connection speaks ringwire's native protocol (else stock MConnection).
      */
     bool native;
+    /**
+     * Down events: why the connection ended (NUL-terminated, cut at 127 bytes); empty for up
+     * events.
+     */
+    char reason[128];
 } ringwire_peer_event;
 
 #ifdef __cplusplus
@@ -902,6 +907,18 @@ ringwire_result ringwire_node_disconnect(const struct ringwire_node *node,
                                          const struct ringwire_node_id *peer);
 
 /**
+ * Writes the node's peer-event descriptor to `*out_fd`: an eventfd readable while peer events
+ * may wait (and sometimes when none does), so a program can wait in its own poller and then
+ * call `ringwire_node_poll_events` with a timeout of 0. The descriptor belongs to the node: do
+ * not close it; `ringwire_node_free` closes it.
+ *
+ * # Safety
+ * `node` is a live node handle; `out_fd` is valid for one write.
+ */
+ringwire_result ringwire_node_events_fd(const struct ringwire_node *node,
+                                        int *out_fd);
+
+/**
  * Stops the node if it runs (waiting at most five seconds) and frees the handle. NULL is
  * accepted and ignored.
  *
@@ -1028,7 +1045,8 @@ ringwire_result ringwire_node_peers(const struct ringwire_node *node,
  * Moves up to `cap` peer events (those since the node started, oldest first) into `events`
  * and writes how many to `*out_count`. Waits up to `timeout_ms` for the first one (0: do not
  * wait); a count of 0 means none arrived in time. Events the caller does not poll are kept up
- * to the node's event capacity, then the oldest are dropped.
+ * to the node's event capacity, then the oldest are dropped (counted in the stats'
+ * `events_lagged`).
  *
  * # Safety
  * `node` is a live node handle; `events` is valid for writes of `cap` elements; `out_count`

@@ -7,7 +7,8 @@
 //! the node stay valid (and report `STOPPED`) until freed.
 
 use std::ffi::c_char;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use ringwire::node::{Node, NodeBuilder};
@@ -17,6 +18,7 @@ use ringwire::router::{Direction, PeerEvent, PeerEvents};
 
 use crate::channel::{CHANNELS, ringwire_channel};
 use crate::config::{CONFIGS, ringwire_config};
+use crate::readiness::Readiness;
 use crate::registry::Registry;
 use crate::result::{fail, write_text};
 use crate::{deadline, guard, guard_free, non_null, read, ringwire_result, text};
@@ -64,12 +66,19 @@ pub struct ringwire_peer_event {
     pub outbound: bool,
     /// Up events: the connection speaks ringwire's native protocol (else stock MConnection).
     pub native: bool,
+    /// Down events: why the connection ended (NUL-terminated, cut at 127 bytes); empty for up
+    /// events.
+    pub reason: [c_char; 128],
 }
 
 /// A node. Create with `ringwire_node_start`; free with `ringwire_node_free`.
 pub struct ringwire_node {
     node: RwLock<Option<Node>>,
     events: Mutex<PeerEvents>,
+    /// Readable while peer events may wait (`ringwire_node_events_fd`).
+    ready: Arc<Readiness>,
+    /// `ready` as a waker (made once).
+    waker: Waker,
 }
 
 /// The live nodes.
@@ -119,9 +128,15 @@ pub unsafe extern "C" fn ringwire_node_start(
         };
         let node = b.start().map_err(|e| fail(ringwire_result::Start, e))?;
         let events = Mutex::new(node.peer_events());
+        let ready = Readiness::new()?;
+        let waker = ready.waker();
+        // Readable from the start: the first poll drains what waits and arms the waker.
+        ready.signal();
         let h = NODES.insert(ringwire_node {
             node: RwLock::new(Some(node)),
             events,
+            ready,
+            waker,
         });
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_node = h };
@@ -461,7 +476,8 @@ pub unsafe extern "C" fn ringwire_node_peer_count(
 /// Moves up to `cap` peer events (those since the node started, oldest first) into `events`
 /// and writes how many to `*out_count`. Waits up to `timeout_ms` for the first one (0: do not
 /// wait); a count of 0 means none arrived in time. Events the caller does not poll are kept up
-/// to the node's event capacity, then the oldest are dropped.
+/// to the node's event capacity, then the oldest are dropped (counted in the stats'
+/// `events_lagged`).
 ///
 /// # Safety
 /// `node` is a live node handle; `events` is valid for writes of `cap` elements; `out_count`
@@ -480,35 +496,96 @@ pub unsafe extern "C" fn ringwire_node_poll_events(
         let h = NODES.get(node)?;
         h.live()?;
         let mut rx = h.events.lock().unwrap_or_else(|e| e.into_inner());
-        let mut n = 0;
-        let mut until = deadline(timeout_ms);
-        while n < cap {
-            let Some(ev) = rx.recv_blocking(until) else {
-                break;
-            };
-            let view = match ev {
-                PeerEvent::Up {
-                    peer, direction, ..
-                } => ringwire_peer_event {
-                    kind: ringwire_peer_event_kind::Up as u32,
-                    peer: peer.node_id.into(),
-                    outbound: direction == Direction::Outbound,
-                    native: peer.mode == Mode::Native,
-                },
-                PeerEvent::Down { node_id, .. } => ringwire_peer_event {
-                    kind: ringwire_peer_event_kind::Down as u32,
-                    peer: node_id.into(),
-                    outbound: false,
-                    native: false,
-                },
-            };
-            // SAFETY: n < cap and `events` is valid for `cap` elements by contract.
-            unsafe { events.add(n).write(view) };
-            n += 1;
-            until = Instant::now();
+        let mut got = Vec::new();
+        if cap > 0 {
+            // As a channel's receive: a pending signal is cleared only when one was written,
+            // then the queue drained; the eventfd is cleared for real only when nothing waits,
+            // and looked at again after, so an event that came in between is not missed.
+            h.ready.clear_signalled();
+            drain_events(&mut rx, &h.waker, &mut got, cap);
+            let until = (timeout_ms > 0).then(|| deadline(timeout_ms));
+            while got.is_empty() {
+                h.ready.clear();
+                drain_events(&mut rx, &h.waker, &mut got, cap);
+                match until {
+                    Some(until) if got.is_empty() && Instant::now() < until => h.ready.wait(until),
+                    _ => break,
+                }
+            }
+            if got.len() == cap {
+                // More may wait and the waker is not registered: stay readable.
+                h.ready.signal();
+            }
+        }
+        let n = got.len();
+        for (i, ev) in got.into_iter().enumerate() {
+            // SAFETY: i < cap and `events` is valid for `cap` elements by contract.
+            unsafe { events.add(i).write(view_event(ev)) };
         }
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_count = n };
+        Ok(())
+    })
+}
+
+/// Takes up to `cap` events from `rx` into `got`; when none is left, `waker` is registered.
+fn drain_events(rx: &mut PeerEvents, waker: &Waker, got: &mut Vec<PeerEvent>, cap: usize) {
+    let mut cx = Context::from_waker(waker);
+    while got.len() < cap {
+        match rx.poll_recv(&mut cx) {
+            Poll::Ready(Some(ev)) => got.push(ev),
+            Poll::Ready(None) | Poll::Pending => break,
+        }
+    }
+}
+
+/// The C view of an event.
+fn view_event(ev: PeerEvent) -> ringwire_peer_event {
+    let mut view = ringwire_peer_event {
+        kind: ringwire_peer_event_kind::Up as u32,
+        peer: ringwire_node_id::default(),
+        outbound: false,
+        native: false,
+        reason: [0; 128],
+    };
+    match ev {
+        PeerEvent::Up {
+            peer, direction, ..
+        } => {
+            view.peer = peer.node_id.into();
+            view.outbound = direction == Direction::Outbound;
+            view.native = peer.mode == Mode::Native;
+        }
+        PeerEvent::Down { node_id, reason } => {
+            view.kind = ringwire_peer_event_kind::Down as u32;
+            view.peer = node_id.into();
+            let text = reason.to_string();
+            for (dst, b) in view.reason.iter_mut().zip(text.bytes().take(127)) {
+                *dst = b as c_char;
+            }
+        }
+    }
+    view
+}
+
+/// Writes the node's peer-event descriptor to `*out_fd`: an eventfd readable while peer events
+/// may wait (and sometimes when none does), so a program can wait in its own poller and then
+/// call `ringwire_node_poll_events` with a timeout of 0. The descriptor belongs to the node: do
+/// not close it; `ringwire_node_free` closes it.
+///
+/// # Safety
+/// `node` is a live node handle; `out_fd` is valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_events_fd(
+    node: *const ringwire_node,
+    out_fd: *mut std::ffi::c_int,
+) -> ringwire_result {
+    guard(|| {
+        non_null(out_fd)?;
+        let h = NODES.get(node)?;
+        h.live()?;
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { *out_fd = h.ready.raw_fd() };
         Ok(())
     })
 }

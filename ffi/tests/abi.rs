@@ -127,6 +127,7 @@ fn event_slots<const N: usize>() -> [ringwire_peer_event; N] {
         peer: ringwire_node_id::default(),
         outbound: false,
         native: false,
+        reason: [0; 128],
     }; N]
 }
 

@@ -289,3 +289,67 @@ fn channels_open_with_options_compression_included_and_older_structs_still_work(
         ringwire_node_free(b);
     }
 }
+
+/// Waits up to `ms` for `fd` to be readable.
+fn readable(fd: std::ffi::c_int, ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut p, 1, ms) };
+    n == 1 && p.revents & libc::POLLIN != 0
+}
+
+fn events(n: *const ringwire_node) -> Vec<ringwire_peer_event> {
+    let mut evs = [ringwire_peer_event {
+        kind: 0,
+        peer: ringwire_node_id::default(),
+        outbound: false,
+        native: false,
+        reason: [0; 128],
+    }; 8];
+    let mut count = 0;
+    // SAFETY: a live node, room for 8 events, a valid out-pointer; no wait.
+    let r = unsafe { ringwire_node_poll_events(n, evs.as_mut_ptr(), 8, 0, &mut count) };
+    assert_eq!(r, OK);
+    evs[..count].to_vec()
+}
+
+#[test]
+fn peer_events_wake_a_poller_on_the_events_descriptor_and_say_why_a_peer_left() {
+    let a = node(5, |_| {});
+    let mut fd = -1;
+    // SAFETY: a live node and a valid out-pointer.
+    assert_eq!(unsafe { ringwire_node_events_fd(a, &mut fd) }, OK);
+    // Readable at first; a poll that finds nothing leaves it unreadable.
+    assert!(readable(fd, 0));
+    assert!(events(a).is_empty());
+    assert!(!readable(fd, 0), "nothing waits");
+
+    let b = node(6, |_| {});
+    connect(b, a);
+    assert!(readable(fd, 5000), "an Up event makes it readable");
+    let up = events(a);
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0].kind, ringwire_peer_event_kind::Up as u32);
+    assert_eq!(up[0].peer, node_id(b));
+    assert_eq!(up[0].reason[0], 0, "up events carry no reason");
+
+    let a_id = node_id(a);
+    // SAFETY: a live node and a valid ID.
+    assert_eq!(unsafe { ringwire_node_disconnect(b, &a_id) }, OK);
+    assert!(readable(fd, 5000), "a Down event makes it readable");
+    let down = events(a);
+    assert_eq!(down.len(), 1);
+    assert_eq!(down[0].kind, ringwire_peer_event_kind::Down as u32);
+    // SAFETY: NUL-terminated by the library.
+    let reason = unsafe { CStr::from_ptr(down[0].reason.as_ptr()) };
+    assert!(!reason.to_bytes().is_empty(), "a down event says why");
+    // SAFETY: each handle freed once.
+    unsafe {
+        ringwire_node_free(a);
+        ringwire_node_free(b);
+    }
+}

@@ -16,7 +16,9 @@ mod received;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use futures_util::task::AtomicWaker;
 
 use tokio::sync::{broadcast, mpsc};
 
@@ -194,6 +196,9 @@ pub(crate) struct Registry {
     max_message_size: usize,
     peers: RwLock<HashMap<NodeId, Arc<PeerEntry>>>,
     events: broadcast::Sender<PeerEvent>,
+    /// The wakers of subscribers waiting for an event ([`PeerEvents::poll_recv`]); one per
+    /// live subscription, pruned as subscriptions go.
+    event_wakers: Mutex<Vec<Weak<AtomicWaker>>>,
     stopped: AtomicBool,
     next_conn: AtomicU64,
     gate: Arc<dyn PeerGate>,
@@ -213,6 +218,7 @@ impl Registry {
             max_message_size: config.max_message_size.max(1),
             peers: RwLock::new(HashMap::new()),
             events,
+            event_wakers: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
             gate,
@@ -371,11 +377,32 @@ impl Registry {
 
     /// Announces a registered peer.
     pub(crate) fn announce_up(&self, entry: &PeerEntry) {
-        let _ = self.events.send(PeerEvent::Up {
+        self.publish(PeerEvent::Up {
             peer: entry.info.clone(),
             direction: entry.direction,
             addr: entry.addr,
         });
+    }
+
+    /// Sends `event` to every subscription and wakes those waiting in `poll_recv`.
+    fn publish(&self, event: PeerEvent) {
+        let _ = self.events.send(event);
+        let mut wakers = self.event_wakers.lock().unwrap_or_else(|e| e.into_inner());
+        wakers.retain(|w| match w.upgrade() {
+            Some(w) => {
+                w.wake();
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// Registers a subscription's waker (see [`PeerEvents::poll_recv`]).
+    pub(crate) fn add_event_waker(&self, waker: &Arc<AtomicWaker>) {
+        self.event_wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::downgrade(waker));
     }
 
     /// Removes a peer's registration and announces it down, if the registration is still this
@@ -398,7 +425,7 @@ impl Registry {
         // still up, and a `Down` now would make subscribers (PEX among them) drop what they
         // keep about a connected peer.
         if registered {
-            let _ = self.events.send(PeerEvent::Down {
+            self.publish(PeerEvent::Down {
                 node_id: id,
                 reason,
             });
