@@ -58,6 +58,13 @@ type Config struct {
 	// NodeInfo sets what the node announces about itself; nil keeps the defaults (or a
 	// loaded file's moniker).
 	NodeInfo *NodeInfoSettings
+	// PersistentPeers ("ID@HOST:PORT") are dialled at start and redialled whenever their
+	// connection ends; added to a loaded file's.
+	PersistentPeers []string
+	// UnconditionalPeerIDs are admitted even when the peer limits are reached.
+	UnconditionalPeerIDs []NodeID
+	// PrivatePeerIDs are never gossiped through peer exchange nor learned from hearsay.
+	PrivatePeerIDs []NodeID
 }
 
 // NodeInfoSettings is what a node announces about itself in NodeInfo, as a CometBFT node
@@ -203,6 +210,27 @@ func (c *Config) build() (*C.ringwire_config, error) {
 	}
 	if c.NodeInfo != nil {
 		if err := c.NodeInfo.apply(cfg); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range c.PersistentPeers {
+		if err := withCString(p, func(s *C.char) error {
+			return call("config persistent peer", func() C.ringwire_result { return C.ringwire_config_add_persistent_peer(cfg, s) })
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range c.UnconditionalPeerIDs {
+		if err := call("config unconditional peer", func() C.ringwire_result {
+			return C.ringwire_config_add_unconditional_peer_id(cfg, cID(&id))
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range c.PrivatePeerIDs {
+		if err := call("config private peer", func() C.ringwire_result {
+			return C.ringwire_config_add_private_peer_id(cfg, cID(&id))
+		}); err != nil {
 			return nil, err
 		}
 	}

@@ -129,3 +129,33 @@ func TestEventsIteratorWithReasons(t *testing.T) {
 		t.Fatalf("the iterator took %v to see its context end", time.Since(start))
 	}
 }
+
+// A persistent peer is dialled without a Dial call; a malformed one is refused.
+func TestPersistentPeersFromConfig(t *testing.T) {
+	target := startNode(t, 7)
+	t.Cleanup(func() { _ = target.Close() })
+	id, _ := target.ID()
+	addr, _ := target.ListenAddr()
+	n, err := NewNode(Config{
+		Seed:                 bytes.Repeat([]byte{8}, 32),
+		Network:              "go-test",
+		Shards:               1,
+		PersistentPeers:      []string{id.String() + "@" + addr},
+		UnconditionalPeerIDs: []NodeID{id},
+		PrivatePeerIDs:       []NodeID{id},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for c, _ := n.PeerCount(); c < 1; c, _ = n.PeerCount() {
+		if time.Now().After(deadline) {
+			t.Fatal("the persistent peer was never dialled")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := NewNode(Config{Seed: bytes.Repeat([]byte{9}, 32), PersistentPeers: []string{"nope"}}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a malformed persistent peer: %v, want ErrInvalidArgument", err)
+	}
+}

@@ -725,6 +725,36 @@ ringwire_result ringwire_config_add_capability(struct ringwire_config *config,
                                                const char *capability);
 
 /**
+ * Adds a persistent peer, `"ID@HOST:PORT"` (as in `[p2p] persistent_peers`): the node dials
+ * it at start and redials it with backoff whenever the connection ends.
+ *
+ * # Safety
+ * `config` is a live config; `peer` is a NUL-terminated string.
+ */
+ringwire_result ringwire_config_add_persistent_peer(struct ringwire_config *config,
+                                                    const char *peer);
+
+/**
+ * Adds a private peer ID (as in `[p2p] private_peer_ids`): its address is never gossiped
+ * through peer exchange, nor learned from hearsay.
+ *
+ * # Safety
+ * `config` is a live config; `id` is valid for one read.
+ */
+ringwire_result ringwire_config_add_private_peer_id(struct ringwire_config *config,
+                                                    const struct ringwire_node_id *id);
+
+/**
+ * Adds an unconditional peer ID (as in `[p2p] unconditional_peer_ids`): its connections are
+ * admitted even when the inbound and outbound peer limits are reached.
+ *
+ * # Safety
+ * `config` is a live config; `id` is valid for one read.
+ */
+ringwire_result ringwire_config_add_unconditional_peer_id(struct ringwire_config *config,
+                                                          const struct ringwire_node_id *id);
+
+/**
  * Frees a config. NULL is accepted and ignored.
  *
  * # Safety

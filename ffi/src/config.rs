@@ -16,9 +16,11 @@ use ringwire::proto::nodeinfo::{
 use ringwire::proto::secret::NodeKey;
 use ringwire::rt::Driver;
 
+use crate::node::ringwire_node_id;
 use crate::registry::Registry;
 use crate::result::fail;
-use crate::{bytes, guard, guard_free, non_null, ringwire_result, text};
+use crate::{bytes, guard, guard_free, non_null, read, ringwire_result, text};
+use ringwire::proto::secret::NodeId;
 
 /// I/O driver choices for `ringwire_config_set_driver`.
 #[repr(u32)]
@@ -474,6 +476,89 @@ pub unsafe extern "C" fn ringwire_config_set_node_info(
         }
         Ok(())
     })
+}
+
+/// Adds a persistent peer, `"ID@HOST:PORT"` (as in `[p2p] persistent_peers`): the node dials
+/// it at start and redials it with backoff whenever the connection ends.
+///
+/// # Safety
+/// `config` is a live config; `peer` is a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_config_add_persistent_peer(
+    config: *mut ringwire_config,
+    peer: *const c_char,
+) -> ringwire_result {
+    with_config(config, |cfg| {
+        // SAFETY: forwarded from this function's contract.
+        let text = unsafe { text(peer) }?;
+        let addr = text.parse().map_err(|e| {
+            fail(
+                ringwire_result::InvalidArgument,
+                format!("persistent peer {text:?}: {e}"),
+            )
+        })?;
+        push_bounded(
+            &mut cfg.config.p2p.persistent_peers,
+            addr,
+            "persistent peers",
+        )
+    })
+}
+
+/// Adds an unconditional peer ID (as in `[p2p] unconditional_peer_ids`): its connections are
+/// admitted even when the inbound and outbound peer limits are reached.
+///
+/// # Safety
+/// `config` is a live config; `id` is valid for one read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_config_add_unconditional_peer_id(
+    config: *mut ringwire_config,
+    id: *const ringwire_node_id,
+) -> ringwire_result {
+    with_config(config, |cfg| {
+        // SAFETY: NULL or valid for a read, by this function's contract.
+        let id = NodeId::from(unsafe { read(id) }?);
+        push_bounded(
+            &mut cfg.config.p2p.unconditional_peer_ids,
+            id,
+            "unconditional peer IDs",
+        )
+    })
+}
+
+/// Adds a private peer ID (as in `[p2p] private_peer_ids`): its address is never gossiped
+/// through peer exchange, nor learned from hearsay.
+///
+/// # Safety
+/// `config` is a live config; `id` is valid for one read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_config_add_private_peer_id(
+    config: *mut ringwire_config,
+    id: *const ringwire_node_id,
+) -> ringwire_result {
+    with_config(config, |cfg| {
+        // SAFETY: NULL or valid for a read, by this function's contract.
+        let id = NodeId::from(unsafe { read(id) }?);
+        push_bounded(&mut cfg.config.p2p.private_peer_ids, id, "private peer IDs")
+    })
+}
+
+/// Most entries in each peer list a config may hold.
+const MAX_PEER_LIST: usize = 1024;
+
+/// Appends `v` to a peer list unless it is there already; fails beyond [`MAX_PEER_LIST`].
+fn push_bounded<T: PartialEq>(list: &mut Vec<T>, v: T, what: &str) -> Result<(), ringwire_result> {
+    if list.contains(&v) {
+        return Ok(());
+    }
+    if list.len() >= MAX_PEER_LIST {
+        return Err(fail(
+            ringwire_result::InvalidArgument,
+            format!("at most {MAX_PEER_LIST} {what}"),
+        ));
+    }
+    list.push(v);
+    Ok(())
 }
 
 /// Whether to offer ringwire's native protocol to peers that advertise it (default true).

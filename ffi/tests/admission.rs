@@ -49,6 +49,34 @@ fn node_from_toml(dir: &Path, extra: &str) -> *mut ringwire_node {
     node
 }
 
+/// Loads a TOML file holding `extra` (as [`node_from_toml`]), lets `tune` adjust the config,
+/// then starts the node.
+fn node_from_toml_tuned(
+    dir: &Path,
+    extra: &str,
+    tune: impl FnOnce(*mut ringwire_config),
+) -> *mut ringwire_node {
+    let key = dir.join("node_key.json");
+    NodeKeyFile::load_or_generate(&key).expect("node key");
+    let toml = format!(
+        "[node]\nnetwork = \"{NETWORK}\"\nnode_key_file = \"{}\"\n\n[p2p]\nladdr = \"127.0.0.1:0\"\npex = false\n{extra}\n[engine]\ndriver = \"epoll\"\nshards = 1\n",
+        key.display()
+    );
+    let path = dir.join("ringwire.toml");
+    std::fs::write(&path, toml).expect("write config");
+    let path = CString::new(path.to_str().expect("utf-8 path")).expect("no NUL");
+    let mut cfg = null_mut();
+    let mut node = null_mut();
+    // SAFETY: NUL-terminated path, valid out-pointers, the config freed once.
+    unsafe {
+        assert_eq!(ringwire_config_load_toml(path.as_ptr(), &mut cfg), OK);
+        tune(cfg);
+        assert_eq!(ringwire_node_start(cfg, &mut node), OK);
+        ringwire_config_free(cfg);
+    }
+    node
+}
+
 /// A C ABI node with `ringwire_config_new`'s defaults, listening on loopback.
 fn default_node(seed: u8) -> *mut ringwire_node {
     let mut cfg = null_mut();
@@ -232,5 +260,79 @@ fn simultaneous_dials_between_two_c_abi_nodes_leave_one_connection() {
     unsafe {
         ringwire_node_free(a);
         ringwire_node_free(b);
+    }
+}
+
+#[test]
+fn an_unconditional_peer_gets_in_past_the_inbound_cap_and_a_persistent_peer_is_dialled() {
+    let dir = scratch("unconditional");
+    let vip = dialer(900);
+    let vip_id = ringwire_node_id::from(vip.node_id());
+    // One inbound place; the VIP is unconditional.
+    let hub = node_from_toml_tuned(
+        &dir,
+        "allow_duplicate_ip = true\nmax_num_inbound_peers = 1\n",
+        // SAFETY: a live config and a valid ID.
+        |cfg| unsafe {
+            assert_eq!(ringwire_config_add_unconditional_peer_id(cfg, &vip_id), OK);
+            // A bad persistent peer is refused with a clear error.
+            assert_eq!(
+                ringwire_config_add_persistent_peer(cfg, c"no-id@127.0.0.1:1".as_ptr()),
+                ringwire_result::InvalidArgument
+            );
+        },
+    );
+    let addr = listen_addr(hub);
+    let first = dialer(901);
+    first
+        .dial_blocking(addr, None)
+        .expect("the first peer fills the place");
+    let ordinary = dialer(902);
+    let _ = ordinary.dial_blocking(addr, None);
+    assert!(
+        eventually(Duration::from_secs(5), || stats(hub).refused >= 1),
+        "a second ordinary peer is refused"
+    );
+    assert_eq!(peer_count(hub), 1);
+    vip.dial_blocking(addr, None)
+        .expect("the unconditional peer gets in");
+    assert!(eventually(Duration::from_secs(5), || peer_count(hub) == 2));
+
+    // A node with a persistent peer dials it by itself.
+    let target = default_node(77);
+    let target_addr = listen_addr(target);
+    let target_hex = {
+        let mut buf = [0 as c_char; 41];
+        let mut w = 0;
+        // SAFETY: a live node and a 41-byte buffer.
+        let r = unsafe { ringwire_node_get_id_hex(target, buf.as_mut_ptr(), 41, &mut w) };
+        assert_eq!(r, OK);
+        // SAFETY: NUL-terminated by the call.
+        unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let peer = CString::new(format!("{target_hex}@{target_addr}")).expect("no NUL");
+    let dir2 = scratch("persistent");
+    let follower = node_from_toml_tuned(
+        &dir2,
+        "allow_duplicate_ip = true\n",
+        // SAFETY: a live config and a NUL-terminated address.
+        |cfg| unsafe {
+            assert_eq!(ringwire_config_add_persistent_peer(cfg, peer.as_ptr()), OK);
+        },
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || peer_count(follower) == 1),
+        "the persistent peer is dialled without a dial call"
+    );
+    // SAFETY: each handle freed once.
+    unsafe {
+        ringwire_node_free(follower);
+        ringwire_node_free(target);
+        ringwire_node_free(hub);
+    }
+    for n in [first, vip, ordinary] {
+        n.shutdown_blocking(Instant::now() + Duration::from_secs(2));
     }
 }
