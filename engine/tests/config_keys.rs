@@ -127,6 +127,7 @@ const KEYS: &[(&str, &[&str])] = &[
             "engine/tests/node_pex.rs::addr_book_file_keeps_the_book_across_restarts",
             "engine/tests/node_pex.rs::an_unreadable_addr_book_file_fails_start_and_names_the_file",
             "engine/tests/node_pex.rs::a_configuration_without_a_home_keeps_its_book_in_memory",
+            "interop/addrbook_test.go::TestAddrBookStockToRingwireToStock",
         ],
     ),
     (
