@@ -28,7 +28,7 @@ fn a_full_book_evicts_hearsay_and_keeps_announced_addresses() {
     p.peer_up(peer(2, true, Some(addr(2))), Instant::now());
     hear(&mut p, 2, &[addr(10), addr(11), addr(12)]);
     assert_eq!(p.addresses().len(), 5);
-    // Twenty more: each one takes a random hearsay place instead of being refused.
+    // Twenty more: each one takes a hearsay place (the oldest) instead of being refused.
     for n in 20..40 {
         hear(&mut p, 2, &[addr(n)]);
         let book = p.addresses();
