@@ -180,7 +180,8 @@ fn entry(k: &Known, buckets: Vec<usize>, ban: Option<Instant>, clocks: &Clocks) 
         addr: Some(FileAddr::from_addr(&k.addr)),
         src: Some(FileAddr::from_addr(&k.src)),
         buckets: Some(buckets.into_iter().map(|b| b as i64).collect()),
-        attempts: i64::from(k.attempts),
+        // Go reads an int32.
+        attempts: i64::from(k.attempts.min(i32::MAX as u32)),
         bucket_type: if k.tried {
             BUCKET_TYPE_TRIED
         } else {

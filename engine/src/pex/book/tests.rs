@@ -646,3 +646,13 @@ fn reading_a_file_keeps_to_the_bounds_and_the_policy() {
     let (b, _) = AddrBook::from_file(&odd, 10, true, 1, &c, any);
     assert_eq!(b.key.as_str().len(), 24);
 }
+
+#[test]
+fn attempts_are_written_within_gos_int32() {
+    let t = Instant::now();
+    let mut b = book(10);
+    b.learn(spread(1), teller(1, [5, 5, 5, 5]), t);
+    b.known_mut(&id(1)).unwrap().attempts = u32::MAX;
+    let text = String::from_utf8(b.to_file(&clocks(t)).to_json()).unwrap();
+    assert!(text.contains("\"attempts\": 2147483647"), "{text}");
+}
