@@ -122,6 +122,15 @@ const KEYS: &[(&str, &[&str])] = &[
         &["engine/tests/node_config.rs::dial_timeout_bounds_an_unanswered_dial"],
     ),
     (
+        "p2p.addr_book_file",
+        &[
+            "engine/tests/node_pex.rs::addr_book_file_keeps_the_book_across_restarts",
+            "engine/tests/node_pex.rs::an_unreadable_addr_book_file_fails_start_and_names_the_file",
+            "engine/tests/node_pex.rs::a_configuration_without_a_home_keeps_its_book_in_memory",
+            "interop/addrbook_test.go::TestAddrBookStockToRingwireToStock",
+        ],
+    ),
+    (
         "p2p.addr_book_strict",
         &["engine/tests/node_pex.rs::addr_book_strict_refuses_non_routable_addresses"],
     ),
@@ -379,11 +388,6 @@ const PENDING: &[(&str, &str)] = &[
         "p2p.seed_mode",
         "validated (needs p2p.pex), but seed mode is not run yet (`Config::pex_config` says so); \
          built by the peer-discovery work",
-    ),
-    (
-        "p2p.addr_book_file",
-        "validated, but the PEX address book lives in memory only and is never written; built \
-         by the peer-discovery work",
     ),
 ];
 

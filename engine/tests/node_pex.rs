@@ -1,19 +1,22 @@
 //! PEX inside nodes: addresses travel over native and compat connections alike, and a node
 //! without PEX neither receives nor sends anything on channel 0x00. Nodes built from a
 //! configuration honour the PEX keys (`[limits] pex_*`, `max_address_book_size`, `[p2p]
-//! addr_book_strict`, `private_peer_ids`, `external_address`).
+//! addr_book_strict`, `private_peer_ids`, `external_address`, `addr_book_file`); the address
+//! book file survives restarts and a writer killed at any moment.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use prost::Message as _;
 use ringwire::config::Config;
-use ringwire::node::{Node, NodeBuilder};
-use ringwire::pex::{self, PexAddr, PexConfig};
+use ringwire::node::{Node, NodeBuilder, StartError};
+use ringwire::pex::{self, AddrBookFile, Pex, PexAddr, PexConfig};
 use ringwire::proto::secret::{NodeId, NodeKey};
 use ringwire::proto::wire::{self, pex_message::Sum};
 use ringwire::router::{Channel, Envelope, Origin, PeerEvent, PeerEvents};
+use ringwire_test_support::child::spawn_ready;
 use ringwire_test_support::node::*;
 
 fn pex_node(seed: u8, native: bool) -> Node {
@@ -418,4 +421,265 @@ fn external_address_is_what_peers_see_and_learn() {
         .start()
         .unwrap_err();
     assert!(err.to_string().contains("external address"), "{err}");
+}
+
+// ---- the address book file: p2p.addr_book_file ----------------------------------------------
+
+/// A node built from TOML whose `node.home` is `home`, with `p2p` keys added.
+fn home_node(seed: u8, home: &Path, p2p: &str) -> Result<Node, StartError> {
+    let text = format!(
+        "[node]\nnetwork = \"test-chain\"\nhome = \"{}\"\n[p2p]\n\
+         laddr = \"tcp://127.0.0.1:0\"\nallow_duplicate_ip = true\n{p2p}\n",
+        home.display()
+    );
+    let config = Config::from_toml_str(&text).expect("valid configuration");
+    NodeBuilder::from_config(&config, NodeKey::from_seed([seed; 32]))
+        .expect("builder")
+        .driver(driver())
+        .shards(1)
+        .channel(chan(0x20, 1, 1024))
+        .start()
+}
+
+/// The file's JSON without its `last_attempt` times.
+fn without_times(f: &AddrBookFile) -> serde_json::Value {
+    let mut json: serde_json::Value = serde_json::from_slice(&f.to_json()).unwrap();
+    for e in json["addrs"].as_array_mut().unwrap() {
+        e["last_attempt"] = serde_json::Value::Null;
+    }
+    json
+}
+
+/// The temporary files writers left beside `path`.
+fn unfinished_writes(path: &Path) -> usize {
+    std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with(".addrbook.json.tmp-")
+        })
+        .count()
+}
+
+#[test]
+fn addr_book_file_keeps_the_book_across_restarts() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("config/addrbook.json");
+    let node = home_node(40, home.path(), "").unwrap();
+    let (raw, mut channel) = raw_peer(41);
+    let list: Vec<PexAddr> = (1..=5).map(far).collect();
+    dial_and_answer(&node, &raw, &mut channel, &list);
+    wait_until("five addresses learned", || node.pex_addresses() == list);
+    assert!(!path.exists(), "written every two minutes and at shutdown");
+    node.shutdown_blocking(secs(5));
+    raw.shutdown_blocking(secs(5));
+
+    // Stock's addrbook.json: the key, and each address with its source (the raw peer, at the
+    // loopback address it connected from), new bucket and times.
+    let file = AddrBookFile::load(&path)
+        .unwrap()
+        .expect("written at shutdown");
+    let mut held = file.addresses();
+    held.sort();
+    assert_eq!(held, list);
+    let key = file.key().to_owned();
+    assert_eq!(key.len(), 24);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for entry in json["addrs"].as_array().unwrap() {
+        assert_eq!(entry["bucket_type"], 1);
+        assert_eq!(entry["src"]["id"], raw.node_id().to_string());
+        assert_eq!(entry["src"]["ip"], "127.0.0.1");
+        assert_eq!(entry["buckets"].as_array().unwrap().len(), 1);
+        assert_eq!(entry["attempts"], 0);
+        assert_eq!(entry["last_success"], "0001-01-01T00:00:00Z");
+        assert!(entry["last_attempt"].as_str().unwrap().ends_with('Z'));
+    }
+
+    // Restarted from the same home: the book is there before any peer connects, and the
+    // key stays (so do the buckets).
+    let again = home_node(40, home.path(), "").unwrap();
+    assert_eq!(again.pex_addresses(), list);
+    again.shutdown_blocking(secs(5));
+    let rewritten = AddrBookFile::load(&path).unwrap().unwrap();
+    assert_eq!(rewritten.key(), key);
+    // Read and written back unchanged, but for the times: the two clocks are read a few
+    // hundred nanoseconds apart at each conversion.
+    assert_eq!(without_times(&rewritten), without_times(&file));
+    let seconds = |f: &AddrBookFile| -> Vec<f64> {
+        let json: serde_json::Value = serde_json::from_slice(&f.to_json()).unwrap();
+        json["addrs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let t = e["last_attempt"].as_str().unwrap();
+                let clock = &t[t.find('T').unwrap() + 1..t.len() - 1];
+                let mut parts = clock.split(':').map(|p| p.parse::<f64>().unwrap());
+                let (h, m, s) = (
+                    parts.next().unwrap(),
+                    parts.next().unwrap(),
+                    parts.next().unwrap(),
+                );
+                h * 3600.0 + m * 60.0 + s
+            })
+            .collect()
+    };
+    for (a, b) in seconds(&rewritten).into_iter().zip(seconds(&file)) {
+        let drift = (a - b).abs().min(86_400.0 - (a - b).abs());
+        assert!(drift < 0.01, "{a} against {b}");
+    }
+
+    // Another file, relative to the home: a book of its own.
+    let other = home_node(40, home.path(), "addr_book_file = \"data/book.json\"").unwrap();
+    assert!(other.pex_addresses().is_empty());
+    other.shutdown_blocking(secs(5));
+    assert!(home.path().join("data/book.json").exists());
+    assert_eq!(AddrBookFile::load(&path).unwrap().unwrap(), rewritten);
+}
+
+#[test]
+fn a_configuration_without_a_home_keeps_its_book_in_memory() {
+    let book = |text: &str| {
+        Config::from_toml_str(text)
+            .unwrap()
+            .pex_config()
+            .unwrap()
+            .book_file
+    };
+    // Not in the working directory: a configuration made in memory has nowhere to keep it.
+    assert_eq!(book(""), None);
+    assert_eq!(
+        book("[node]\nhome = \"/srv/node\""),
+        Some("/srv/node/config/addrbook.json".into())
+    );
+    assert_eq!(
+        book("[p2p]\naddr_book_file = \"/var/lib/book.json\""),
+        Some("/var/lib/book.json".into())
+    );
+}
+
+#[test]
+fn an_unreadable_addr_book_file_fails_start_and_names_the_file() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("config/addrbook.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let garbage = b"{\"key\": \"0f1e2d3c4b5a69788796a5b4\", \"addrs\": [{\"addr\"";
+    std::fs::write(&path, garbage).unwrap();
+    let err = home_node(42, home.path(), "").unwrap_err().to_string();
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains("not an address book file"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        garbage,
+        "the file is left alone"
+    );
+    // With PEX off the file is not read.
+    home_node(42, home.path(), "pex = false")
+        .unwrap()
+        .shutdown_blocking(secs(5));
+    // A whole book beside an unfinished write: the write is cleared, the book read.
+    let one = r#"{"key": "0f1e2d3c4b5a69788796a5b4", "addrs": [{
+        "addr": {"id": "0101010101010101010101010101010101010101", "ip": "1.2.3.1", "port": 26656},
+        "src": {"id": "0202020202020202020202020202020202020202", "ip": "5.6.7.8", "port": 26656},
+        "buckets": [3], "attempts": 1, "bucket_type": 1,
+        "last_attempt": "2024-01-01T00:00:00+01:00", "last_success": "0001-01-01T00:00:00Z",
+        "last_ban_time": "0001-01-01T00:00:00Z"}]}"#;
+    std::fs::write(&path, one).unwrap();
+    std::fs::write(path.with_file_name(".addrbook.json.tmp-1-0"), b"{\"key").unwrap();
+    let node = home_node(42, home.path(), "").unwrap();
+    assert_eq!(node.pex_addresses(), vec![far(1)]);
+    assert_eq!(unfinished_writes(&path), 0);
+    node.shutdown_blocking(secs(5));
+}
+
+/// The environment variable that makes [`book_writer_child`] write.
+const BOOK_WRITER: &str = "RINGWIRE_TEST_BOOK_WRITER";
+
+/// In a child process only (with [`BOOK_WRITER`] set to a path): rewrites the address book
+/// there in a loop as a node does (`Pex::to_book_file`, `AddrBookFile::save`), the book
+/// growing by 100 addresses each time up to what one source group may fill (2,048), then
+/// churning, until the parent kills it. Without the variable it returns at once.
+#[test]
+fn book_writer_child() {
+    let Ok(path) = std::env::var(BOOK_WRITER) else {
+        return;
+    };
+    let config = PexConfig {
+        addr_book_strict: false,
+        ..PexConfig::default()
+    };
+    let mut state = Pex::new(NodeId([0xee; 20]), config, 7);
+    let start = Instant::now();
+    for n in 1u32.. {
+        let mut id = [0x33; 20];
+        id[..4].copy_from_slice(&n.to_be_bytes());
+        // Groups 1.0 to 200.255, in turn.
+        let addr = PexAddr {
+            id: NodeId(id),
+            ip: IpAddr::V4(Ipv4Addr::new(
+                (n % 200) as u8 + 1,
+                (n / 200) as u8,
+                (n / 51_200) as u8,
+                1,
+            )),
+            port: 26656,
+        };
+        state.learn(addr, start);
+        if n % 100 == 0 {
+            state
+                .to_book_file(Instant::now(), SystemTime::now())
+                .save(&path)
+                .expect("the book is written");
+            if n == 100 {
+                println!("READY {n}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_book_rewritten_in_a_loop_survives_kill_9() {
+    use rand::Rng as _;
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("config/addrbook.json");
+    let mut rng = rand::rng();
+    let mut sizes = Vec::new();
+    // 60 kills: the even ones at a random moment, the odd ones as soon as a write is seen in
+    // progress (its temporary file exists), so many land between the write and the rename.
+    for round in 0..60 {
+        let (mut child, _) = spawn_ready("book_writer_child", BOOK_WRITER, path.to_str().unwrap());
+        if round % 2 == 0 {
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
+        } else {
+            let before = unfinished_writes(&path);
+            let give_up = Instant::now() + Duration::from_secs(2);
+            while unfinished_writes(&path) == before && Instant::now() < give_up {}
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        let file = AddrBookFile::load(&path)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"))
+            .expect("the book exists");
+        assert!(!file.is_empty());
+        assert_eq!(file.addresses().len(), file.len(), "every entry whole");
+        sizes.push(file.len());
+    }
+    let unfinished = unfinished_writes(&path);
+    eprintln!(
+        "60 kills: books of {} to {} addresses read whole; {unfinished} writes killed before \
+         their rename",
+        sizes.iter().min().unwrap(),
+        sizes.iter().max().unwrap()
+    );
+    assert!(
+        unfinished > 0,
+        "no kill landed during a write: the test proved nothing"
+    );
+    // A node starting from that home reads the last book and clears the unfinished writes.
+    let last = AddrBookFile::load(&path).unwrap().unwrap();
+    // Lax, as the writer: some of its addresses are private ones.
+    let node = home_node(43, home.path(), "addr_book_strict = false").unwrap();
+    assert_eq!(node.pex_addresses().len(), last.len());
+    assert_eq!(unfinished_writes(&path), 0);
+    node.shutdown_blocking(secs(5));
 }

@@ -153,9 +153,10 @@ section! {
         pex_address_rate: f64 = 0.1,
         /// Addresses accepted from one peer at once (token-bucket size, full when it connects).
         pex_address_burst: u32 = 1000,
-        /// Most addresses kept in the address book. When it is full, a new address replaces a
-        /// random one learned from another peer's list; the addresses nodes announced
-        /// themselves (their NodeInfo) are kept.
+        /// Most addresses kept in the address book (besides 64 per bucket, as stock). When it
+        /// is full, a new address replaces one of its most crowded bucket: a bad one, else the
+        /// least recently tried; learned from another peer's list before those nodes announced
+        /// themselves (their NodeInfo), and never a tried one.
         max_address_book_size: usize = 20_000,
         /// How long a peer that broke the PEX rules (request pacing, unsolicited or too long
         /// address lists, bad messages) stays banned through the peer manager, besides being

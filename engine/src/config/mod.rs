@@ -183,6 +183,17 @@ impl Config {
         self.resolve_path(&self.node.node_key_file)
     }
 
+    /// Where the address book is kept: `p2p.addr_book_file` under [`Config::home_dir`], or as
+    /// given when absolute. `None` when the path is relative and `node.home` is empty — a
+    /// configuration made in memory (the defaults, a TOML string, the C ABI's new config)
+    /// keeps its book in memory rather than in the working directory; [`Config::load`] and
+    /// [`Config::from_cometbft_home`] always set a home.
+    pub fn addr_book_path(&self) -> Option<PathBuf> {
+        let path = &self.p2p.addr_book_file;
+        (path.is_absolute() || !self.node.home.as_os_str().is_empty())
+            .then(|| self.resolve_path(path))
+    }
+
     /// Reads the node key.
     pub fn load_node_key(&self) -> Result<NodeKey, ConfigError> {
         Ok(NodeKeyFile::load(self.node_key_path())?.into_key())
@@ -220,10 +231,11 @@ impl Config {
 
     /// The PEX settings when `p2p.pex` is on (the default, as in CometBFT), for
     /// [`crate::NodeBuilder::pex`]; `None` when it is off. They come from `limits.pex_*`,
-    /// `limits.max_address_book_size`, `p2p.addr_book_strict` and `p2p.private_peer_ids`.
-    /// Seed mode is not run yet.
+    /// `limits.max_address_book_size`, `p2p.addr_book_strict`, `p2p.private_peer_ids` and
+    /// `p2p.addr_book_file` (see [`Config::addr_book_path`]). Seed mode is not run yet.
     pub fn pex_config(&self) -> Option<PexConfig> {
         self.p2p.pex.then(|| PexConfig {
+            book_file: self.addr_book_path(),
             min_request_interval: self.limits.pex_request_interval,
             max_addresses: self.limits.max_address_book_size,
             max_addrs_per_message: self.limits.pex_max_addresses_per_message as usize,

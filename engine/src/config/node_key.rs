@@ -10,11 +10,9 @@
 //! an existing file must not be replaced) into place, so a crash never leaves a half-written key.
 //! Secret bytes and text are wiped from memory after use.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::fs::File;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -22,6 +20,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::proto::secret::{IdentityError, NodeId, NodeKey};
+use crate::rt::fs;
 
 /// The key type tag CometBFT writes for an ed25519 node key.
 pub const ED25519_KEY_TYPE: &str = "tendermint/PrivKeyEd25519";
@@ -219,83 +218,24 @@ enum Replace {
     No,
 }
 
-/// Writes `bytes` to a fresh temporary file beside `path` (mode 0600), syncs it, and moves it
-/// into place: `rename` when replacing, `hard_link` (which fails if `path` exists) otherwise.
+/// Writes `bytes` atomically with mode 0600 (`rt::fs::write_atomic`): `rename` when
+/// replacing, `hard_link` (which fails if `path` exists) otherwise.
 fn write_atomic(path: &Path, bytes: &[u8], replace: Replace) -> Result<(), NodeKeyError> {
-    let write_err = |source| NodeKeyError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let file_name = path.file_name().ok_or_else(|| {
-        write_err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "path has no file name",
-        ))
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(write_err)?;
-    if replace == Replace::No && fs::symlink_metadata(path).is_ok() {
+    if replace == Replace::No && std::fs::symlink_metadata(path).is_ok() {
         return Err(NodeKeyError::Exists {
             path: path.to_owned(),
         });
     }
-    let (tmp, mut file) = create_temp(&dir, file_name).map_err(write_err)?;
-    let result = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| match replace {
-            Replace::Yes => fs::rename(&tmp, path),
-            Replace::No => fs::hard_link(&tmp, path),
-        });
-    drop(file);
-    if replace == Replace::No || result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match fs::write_atomic(path, bytes, 0o600, replace == Replace::Yes) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(NodeKeyError::Exists {
+            path: path.to_owned(),
+        }),
+        Err(source) => Err(NodeKeyError::Write {
+            path: path.to_owned(),
+            source,
+        }),
     }
-    match result {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(NodeKeyError::Exists {
-                path: path.to_owned(),
-            });
-        }
-        Err(e) => return Err(write_err(e)),
-    }
-    // Make the new directory entry durable; some file systems refuse to sync a directory.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// Creates a new, empty temporary file with mode 0600 in `dir`.
-fn create_temp(dir: &Path, file_name: &std::ffi::OsStr) -> io::Result<(PathBuf, File)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut last = None;
-    for _ in 0..16 {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut name = std::ffi::OsString::from(".");
-        name.push(file_name);
-        name.push(format!(".tmp-{}-{n}", std::process::id()));
-        let tmp = dir.join(name);
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-        {
-            Ok(file) => return Ok((tmp, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| io::Error::other("no temporary file name available")))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::peers::{AddrListError, ManagerConfig, PeerAddr};
-use crate::pex::PexConfig;
+use crate::pex::{BookFileError, PexConfig};
 use crate::proto::conn::{ChannelDescriptor, ConnectionConfig};
 use crate::proto::nodeinfo::{NodeInfo, NodeInfoOther, ProtocolVersion};
 use crate::proto::secret::NodeKey;
@@ -34,6 +34,10 @@ pub enum StartError {
     /// The connection settings are invalid.
     #[error("connection settings: {0}")]
     Config(String),
+    /// The PEX address book file ([`PexConfig::book_file`], `p2p.addr_book_file`) exists but
+    /// cannot be read or is not an address book; the error names the file.
+    #[error(transparent)]
+    AddrBook(#[from] BookFileError),
 }
 
 /// A change to the per-connection settings.

@@ -1,16 +1,18 @@
-//! [`NodeBuilder::start`], in stages: resolve the driver and bind the listeners; settle the
-//! connection settings; build the registry, the shards' inboxes and the router; then start
-//! the shard threads, the peer manager's dialer and PEX. From the first thread on, the node
+//! [`NodeBuilder::start`], in stages: read the address book file (when PEX keeps one), resolve
+//! the driver and bind the listeners; settle the connection settings; build the registry, the
+//! shards' inboxes and the router; then start the shard threads, the peer manager's dialer and
+//! PEX. From the first thread on, the node
 //! under construction is a [`NodeInner`]: a stage that fails drops it, and its `Drop` stops
 //! whatever the earlier stages started, so no failure path undoes anything by hand.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::peers::PeerManager;
 use crate::pex::service::{BanFn, PexRuntime};
-use crate::pex::{self, Pex};
+use crate::pex::{self, AddrBookFile, Pex};
 use crate::proto::conn::{Connection, ConnectionConfig};
 use crate::proto::nodeinfo::{NodeInfo, NodeInfoError};
 use crate::proto::secret::NodeId;
@@ -29,6 +31,10 @@ use tokio::sync::mpsc;
 impl NodeBuilder {
     /// Starts the shard threads (and listeners).
     pub fn start(mut self) -> Result<Node, StartError> {
+        let book = match &self.pex {
+            Some(config) => read_book(config.book_file.as_deref())?,
+            None => None,
+        };
         let kind = driver::resolve(self.driver, RING_ENTRIES)?;
         let shards = self.shards.max(1);
         let listeners = match self.listen {
@@ -107,7 +113,23 @@ impl NodeBuilder {
             let events = router.registry().subscribe();
             let mut seed = [0u8; 8];
             getrandom::fill(&mut seed).map_err(|e| StartError::Config(e.to_string()))?;
-            let state = Pex::new(local_id, config, u64::from_le_bytes(seed));
+            let mut state = Pex::new(local_id, config, u64::from_le_bytes(seed));
+            if let Some(file) = &book {
+                let r = state.load_book_file(file, Instant::now(), SystemTime::now());
+                tracing::info!(
+                    addresses = r.loaded,
+                    tried = r.tried,
+                    banned = r.banned,
+                    "pex: address book read"
+                );
+                if r.invalid + r.dropped > 0 {
+                    tracing::warn!(
+                        invalid = r.invalid,
+                        beyond_capacity = r.dropped,
+                        "pex: address book entries left out"
+                    );
+                }
+            }
             // PEX bans rule breakers through the peer manager, when the node runs one.
             let ban = node
                 .peering
@@ -233,6 +255,20 @@ impl NodeBuilder {
         }
         Ok(())
     }
+}
+
+/// The address book file at `path`, if there is one: `None` without a path or a file. A
+/// writer killed mid-write leaves a temporary file behind (the book itself is whole); those
+/// are removed first, as no other writer runs yet.
+fn read_book(path: Option<&Path>) -> Result<Option<AddrBookFile>, StartError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let stale = AddrBookFile::remove_stale_temporary_files(path);
+    if stale > 0 {
+        tracing::info!(path = %path.display(), stale, "pex: removed unfinished address book writes");
+    }
+    Ok(AddrBookFile::load(path)?)
 }
 
 /// Fails start when the external address would make peers refuse this node's NodeInfo (stock

@@ -1,7 +1,9 @@
 //! [`PexConfig`]: the settings of peer exchange. The defaults are those of the configuration
 //! file's keys (`[limits] pex_*`, `max_address_book_size`, `[p2p] addr_book_strict`,
-//! `private_peer_ids`), so `Config::default().pex_config()` is `Some(PexConfig::default())`.
+//! `private_peer_ids`), so `Config::default().pex_config()` is `Some(PexConfig::default())`
+//! (a configuration without a home keeps its book in memory, as the default does).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::proto::secret::NodeId;
@@ -13,10 +15,12 @@ pub struct PexConfig {
     /// asks sooner breaks the rules. Stock: `ensurePeersPeriod / 3` = 10 s
     /// (`limits.pex_request_interval`).
     pub min_request_interval: Duration,
-    /// Most addresses kept in the address book. When it is full, a new address replaces a
-    /// random one learned from another peer's list; addresses that nodes announced themselves
-    /// are kept, unless nothing else is left to replace for a new announcement
-    /// (`limits.max_address_book_size`).
+    /// Most addresses kept in the address book (`limits.max_address_book_size`). Besides,
+    /// each of its buckets holds at most 64, and one source group reaches at most 32 of the
+    /// 256 new buckets, as stock's. A full bucket or book gives up a bad or the least
+    /// recently attempted address of the bucket (the most crowded one, for a full book):
+    /// learned from other peers' lists first; addresses that nodes announced themselves only
+    /// for another announcement; tried addresses never.
     pub max_addresses: usize,
     /// Most addresses in one answer (stock: 250); answers never carry more than
     /// `max_addrs_per_message` either.
@@ -43,6 +47,17 @@ pub struct PexConfig {
     pub private_peer_ids: Vec<NodeId>,
     /// Ask every new outbound peer for addresses (stock does while its book needs more).
     pub request_outbound: bool,
+    /// Where the address book is kept, in stock CometBFT's `addrbook.json` format: read when
+    /// the node starts (a missing file is an empty book, one that is not an address book
+    /// fails the start), written atomically every [`PexConfig::save_interval`] while the book
+    /// changed and when the node stops. `None`: in memory only (the default, and what a
+    /// configuration without `node.home` gives; see `Config::pex_config`).
+    pub book_file: Option<PathBuf>,
+    /// How often a changed book is written to [`PexConfig::book_file`] (stock: 2 minutes).
+    pub save_interval: Duration,
+    /// How long a connection this node dialed to the IP a peer announces must stay up before
+    /// the announced address is marked good (moved to the tried table).
+    pub good_after: Duration,
 }
 
 impl Default for PexConfig {
@@ -58,6 +73,9 @@ impl Default for PexConfig {
             addr_book_strict: true,
             private_peer_ids: Vec::new(),
             request_outbound: true,
+            book_file: None,
+            save_interval: Duration::from_secs(120),
+            good_after: Duration::from_secs(60),
         }
     }
 }

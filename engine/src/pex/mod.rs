@@ -22,11 +22,20 @@
 //!   banned for `ban_duration` through the peer manager (stock marks it bad for 24 h).
 //! - Each peer has a token bucket of addresses (`address_burst`, refilled at `address_rate`
 //!   per second): addresses of a list beyond it are dropped and counted.
-//! - The address book (`book`) is bounded (`max_addresses`) and evicts at random among the
-//!   addresses learned from other peers' lists when full; an address a node announced itself
-//!   is never overwritten by such hearsay. With `addr_book_strict` it refuses non-routable
-//!   addresses; it never learns a private node's address from hearsay. It lives in memory;
-//!   the persistent address book comes later.
+//! - The address book (`book`) is stock's: new and tried tables of buckets, a new address
+//!   placed by its source's group and its own under a per-node random key (so one source group
+//!   reaches an eighth of the new table), a tried one by its own group; bounded per bucket and
+//!   overall (`max_addresses`), evicting bad addresses first (stock's `isBad`), then the least
+//!   recently attempted, learned from other peers' lists before announced ones, never tried
+//!   ones. A peer's own announced address is never overwritten by hearsay; a connection this
+//!   node dialed to it that stays up `good_after` promotes it to the tried table. With
+//!   `addr_book_strict` the book refuses non-routable addresses; it never learns a private
+//!   node's address from hearsay; a peer that breaks the rules is also banned from the book.
+//!   Answers are random selections; `Pex::pick_address` picks addresses to dial with stock's
+//!   new-versus-tried bias.
+//! - The book lives in `book_file` (stock's `addrbook.json` format, so a CometBFT home keeps
+//!   its book): read at start, written atomically every `save_interval` while it changed and
+//!   at shutdown (`store`, driven by `service`).
 
 #![forbid(unsafe_code)]
 // Peer bytes flow through here: no panicking lookups (tests may; see clippy.toml).
@@ -40,11 +49,14 @@ mod error;
 mod routable;
 pub(crate) mod service;
 mod state;
+mod store;
 
 pub use addr::PexAddr;
+pub use book::{AddrBookFile, BookFormatError};
 pub use config::PexConfig;
 pub use error::PexError;
-pub use state::{Action, PEX_CHANNEL, Pex, PexStats, channel_descriptor};
+pub use state::{Action, PEX_CHANNEL, Pex, PexPeer, PexStats, channel_descriptor};
+pub use store::{BookFileError, MAX_BOOK_FILE_SIZE};
 
 #[cfg(test)]
 mod tests;

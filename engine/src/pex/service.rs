@@ -10,12 +10,18 @@
 //!   and peers that came are known (the loss is counted in `NodeStats::events_lagged`).
 //! - A message from a peer no longer registered is ignored: its `Down` event is already
 //!   handled, and feeding it would leave state behind for a gone peer.
+//! - The state's periodic work ([`Pex::tick`]: promotions, ended bans) runs once a second.
+//! - With a [`super::PexConfig::book_file`], the book is written there every
+//!   [`super::PexConfig::save_interval`] while it changed, and once more when the thread ends
+//!   (the node stops), outside the state's lock; a write that fails is logged and tried again
+//!   at the next interval.
 //! - The state's counts ([`super::PexStats`]) are published in the node's stats.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::broadcast::{self, error::TryRecvError};
 
@@ -25,7 +31,7 @@ use crate::router::{
     Channel, Direction, Envelope, Origin, PeerEvent, PeerEvents, PeerSummary, Router,
 };
 
-use super::{Action, Pex, PexAddr};
+use super::{Action, Pex, PexAddr, PexPeer};
 
 /// How long one wait for a PEX message lasts before peer events and the stop flag are
 /// checked again.
@@ -33,6 +39,9 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// How long an answer may wait for room in the peer's PEX queue before it is dropped.
 const SEND_WAIT: Duration = Duration::from_secs(1);
+
+/// How often [`Pex::tick`] runs.
+const TICK: Duration = Duration::from_secs(1);
 
 /// Bans a peer until the given time (neither dialed nor admitted meanwhile). The node sets it
 /// when it runs a peer manager; PEX does not know the node.
@@ -54,11 +63,19 @@ impl PexRuntime {
         events: PeerEvents,
         ban: Option<BanFn>,
     ) -> std::io::Result<Self> {
+        let book = BookWriter::new(&pex);
         let state = Arc::new(Mutex::new(pex));
         let state2 = state.clone();
         let thread = std::thread::Builder::new()
             .name("ringwire-pex".into())
-            .spawn(move || run(&router, &state2, channel, events, ban.as_deref()))?;
+            .spawn(move || {
+                let mut book = book;
+                run(&router, &state2, channel, events, ban.as_deref(), &mut book);
+                // The node stops: the book is written once more, as stock does.
+                if let Some(w) = &mut book {
+                    w.write(&state2, true);
+                }
+            })?;
         Ok(PexRuntime {
             state,
             thread: Mutex::new(Some(thread)),
@@ -78,12 +95,60 @@ fn lock(state: &Mutex<Pex>) -> std::sync::MutexGuard<'_, Pex> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Writes the book to its file.
+struct BookWriter {
+    path: PathBuf,
+    interval: Duration,
+    next: Instant,
+    /// [`Pex::book_changes`] when the file was last written (or read).
+    written: u64,
+}
+
+impl BookWriter {
+    /// The writer of `pex`'s book file, if it has one.
+    fn new(pex: &Pex) -> Option<Self> {
+        let config = pex.config();
+        let path = config.book_file.clone()?;
+        let interval = config.save_interval.max(Duration::from_millis(10));
+        Some(BookWriter {
+            path,
+            interval,
+            next: Instant::now() + interval,
+            written: pex.book_changes(),
+        })
+    }
+
+    /// Writes the book when its interval has passed and it changed, or when `now_anyway`.
+    fn write(&mut self, state: &Mutex<Pex>, now_anyway: bool) {
+        let now = Instant::now();
+        if !now_anyway && now < self.next {
+            return;
+        }
+        self.next = now + self.interval;
+        let (file, changes) = {
+            let p = lock(state);
+            if !now_anyway && p.book_changes() == self.written {
+                return;
+            }
+            (p.to_book_file(now, SystemTime::now()), p.book_changes())
+        };
+        match file.save(&self.path) {
+            Ok(()) => {
+                self.written = changes;
+                tracing::debug!(path = %self.path.display(), addresses = file.len(), "pex: address book written");
+            }
+            Err(e) => tracing::warn!(error = %e, "pex: address book not written"),
+        }
+    }
+}
+
 fn run(
     router: &Router,
     state: &Mutex<Pex>,
     mut channel: Channel,
     mut events: PeerEvents,
     ban: Option<&(dyn Fn(NodeId, Instant) + Send + Sync)>,
+    book: &mut Option<BookWriter>,
 ) {
     let sender = channel.sender();
     let registry = router.registry();
@@ -117,6 +182,7 @@ fn run(
         )
         .map(|actions| actions.into_iter().for_each(act))
     };
+    let mut next_tick = Instant::now() + TICK;
     loop {
         if router.is_stopped() || drain(&mut events).is_none() {
             return;
@@ -142,7 +208,29 @@ fn run(
                 }
             }
         }
+        let now = Instant::now();
+        if now >= next_tick {
+            next_tick = now + TICK;
+            lock(state).tick(now);
+        }
+        if let Some(w) = book.as_mut() {
+            w.write(state, false);
+        }
         publish(state, registry);
+    }
+}
+
+/// A peer as PEX sees it, from what the registry says of it.
+fn pex_peer(
+    info: &crate::proto::conn::PeerInfo,
+    direction: Direction,
+    remote: Option<std::net::SocketAddr>,
+) -> PexPeer {
+    PexPeer {
+        id: info.node_id,
+        outbound: direction == Direction::Outbound,
+        listen: PexAddr::from_listen_addr(info.node_id, &info.node_info.listen_addr),
+        remote,
     }
 }
 
@@ -160,11 +248,12 @@ fn drain_events(
     loop {
         match rx.try_recv() {
             Ok(PeerEvent::Up {
-                peer, direction, ..
+                peer,
+                direction,
+                addr,
             }) => {
-                let listen = PexAddr::from_listen_addr(peer.node_id, &peer.node_info.listen_addr);
-                let outbound = direction == Direction::Outbound;
-                actions.extend(lock(state).peer_up(peer.node_id, outbound, listen));
+                let p = pex_peer(&peer, direction, addr);
+                actions.extend(lock(state).peer_up(p, Instant::now()));
             }
             Ok(PeerEvent::Down { node_id, .. }) => lock(state).peer_down(&node_id),
             Err(TryRecvError::Lagged(n)) => {
@@ -181,12 +270,8 @@ fn drain_events(
             peers = peers.len(),
             "pex: peer events lost, resynchronising"
         );
-        let live = peers.iter().map(|p| {
-            let id = p.info.node_id;
-            let listen = PexAddr::from_listen_addr(id, &p.info.node_info.listen_addr);
-            (id, p.direction == Direction::Outbound, listen)
-        });
-        actions.extend(lock(state).sync(live));
+        let live = peers.iter().map(|p| pex_peer(&p.info, p.direction, p.addr));
+        actions.extend(lock(state).sync(live, Instant::now()));
     }
     Some(actions)
 }

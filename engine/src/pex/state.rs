@@ -1,8 +1,10 @@
 //! The PEX protocol state: which peers were asked, when each peer last asked us, each peer's
-//! address budget, and the address book. No I/O, no clock: `now` is an argument.
+//! address budget, and the address book. No I/O, no clock: `now` (and, for the book's file,
+//! the wall-clock time read with it) is an argument.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use prost::Message as _;
@@ -11,7 +13,7 @@ use crate::proto::conn::{ChannelDescriptor, Compression};
 use crate::proto::secret::NodeId;
 use crate::proto::wire::{self, pex_message::Sum};
 
-use super::book::{AddrBook, Inserted, Source};
+use super::book::{AddrBook, AddrBookFile, Clocks, Inserted, LoadReport};
 use super::bucket::TokenBucket;
 use super::routable::is_routable;
 use super::{PexAddr, PexConfig, PexError};
@@ -56,13 +58,57 @@ pub struct PexStats {
     /// Addresses a peer sent beyond its token bucket ([`PexConfig::address_rate`],
     /// [`PexConfig::address_burst`]); dropped unread.
     pub addresses_rate_limited: u64,
-    /// Addresses refused by policy: this node's own, unusable (unspecified IP, port 0),
-    /// non-routable under [`PexConfig::addr_book_strict`], a private node's from hearsay,
-    /// hearsay about a node that announced its own address, or a book full of announced
-    /// addresses.
+    /// Addresses refused: this node's own, unusable (unspecified IP, port 0), non-routable
+    /// under [`PexConfig::addr_book_strict`], a private node's from hearsay, a banned node's,
+    /// hearsay giving a known node another address, or no place for them (their bucket and
+    /// the book hold only tried addresses, or only announced ones for hearsay).
     pub addresses_refused: u64,
-    /// Hearsay addresses evicted from a full book to make room for a new one.
+    /// Addresses that left the book to make room for another (a full bucket or a full book).
     pub addresses_evicted: u64,
+}
+
+/// A connected peer as PEX sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PexPeer {
+    /// Its node ID.
+    pub id: NodeId,
+    /// This node dialed it.
+    pub outbound: bool,
+    /// The address its NodeInfo announces (`listen_addr`), if dialable.
+    pub listen: Option<PexAddr>,
+    /// The connection's remote address (TCP only): the source of what the peer tells, for the
+    /// book's buckets (a peer cannot choose it as it chooses its listen address).
+    pub remote: Option<SocketAddr>,
+}
+
+impl PexPeer {
+    /// Where what this peer tells comes from: its remote address, else its listen address.
+    fn source(&self) -> PexAddr {
+        match (self.remote, self.listen) {
+            (Some(r), _) => PexAddr {
+                id: self.id,
+                ip: r.ip(),
+                port: r.port(),
+            },
+            (None, Some(l)) => PexAddr { id: self.id, ..l },
+            (None, None) => unknown_source(self.id),
+        }
+    }
+
+    /// Whether this node dialed the peer at the IP it announces: a connection that proves
+    /// the announced address, so one that stays up marks it good.
+    fn proves_its_address(&self) -> bool {
+        self.outbound && matches!((self.remote, self.listen), (Some(r), Some(l)) if r.ip() == l.ip)
+    }
+}
+
+/// The source of hearsay whose teller's address is unknown.
+fn unknown_source(id: NodeId) -> PexAddr {
+    PexAddr {
+        id,
+        ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        port: 0,
+    }
 }
 
 /// When a peer last asked us.
@@ -83,6 +129,12 @@ struct PeerState {
     last_request: Option<LastRequest>,
     /// Its address budget, started full at its first list.
     bucket: Option<TokenBucket>,
+    /// Where what it tells comes from (see [`PexPeer::source`]).
+    source: Option<PexAddr>,
+    /// Since when a connection proving its announced address has been up.
+    proving_since: Option<Instant>,
+    /// Its address was marked good for this connection.
+    marked_good: bool,
 }
 
 /// The PEX state machine for one node.
@@ -92,6 +144,7 @@ pub struct Pex {
     local: NodeId,
     private: HashSet<NodeId>,
     book: AddrBook,
+    seed: u64,
     peers: HashMap<NodeId, PeerState>,
     stats: PexStats,
 }
@@ -107,12 +160,14 @@ pub(crate) fn request_bytes() -> Bytes {
 }
 
 impl Pex {
-    /// A fresh state for the node `local`; `seed` drives the book's random choices (which
-    /// addresses an answer carries, which one a full book evicts): use a random value.
+    /// A fresh state for the node `local`, with an empty book under a fresh key; `seed` drives
+    /// the book's random choices (its key, which addresses an answer carries, which one to
+    /// dial): use a random value.
     pub fn new(local: NodeId, config: PexConfig, seed: u64) -> Self {
         Pex {
             private: config.private_peer_ids.iter().copied().collect(),
-            book: AddrBook::new(config.max_addresses, seed),
+            book: AddrBook::new(config.max_addresses, config.addr_book_strict, seed),
+            seed,
             config,
             local,
             peers: HashMap::new(),
@@ -130,62 +185,123 @@ impl Pex {
         self.book.addresses()
     }
 
+    /// The addresses in the book's tried table (proven good), ordered by node ID.
+    pub fn tried_addresses(&self) -> Vec<PexAddr> {
+        let mut tried: Vec<PexAddr> = self
+            .book
+            .addresses()
+            .into_iter()
+            .filter(|a| self.book.is_tried(&a.id))
+            .collect();
+        tried.sort_unstable();
+        tried
+    }
+
     /// Addresses dropped, refused and evicted so far.
     pub fn stats(&self) -> PexStats {
-        self.stats
+        PexStats {
+            addresses_evicted: self.book.evicted(),
+            ..self.stats
+        }
     }
 
-    /// Adds an address heard from elsewhere (as from a peer's list): refused when it is ours,
-    /// unusable, non-routable under [`PexConfig::addr_book_strict`], a private node's, or
-    /// about a node that announced its own address; a full book evicts a random hearsay
-    /// address for it. Returns whether it is now known as given.
-    pub fn learn(&mut self, addr: PexAddr) -> bool {
-        if self.private.contains(&addr.id) {
+    /// Grows with every change to the book: the file is behind while this differs from its
+    /// value when the book was last written.
+    pub fn book_changes(&self) -> u64 {
+        self.book.changes()
+    }
+
+    /// The book as its file (stock's `addrbook.json`); `wall` is the wall-clock time read
+    /// with `now`, for the file's times.
+    pub fn to_book_file(&self, now: Instant, wall: SystemTime) -> AddrBookFile {
+        self.book.to_file(&Clocks::new(now, wall))
+    }
+
+    /// Replaces the book with the one `file` holds (`wall` read with `now`). Addresses this
+    /// state would refuse are left out — this node's own, unusable ones, non-routable ones
+    /// under [`PexConfig::addr_book_strict`], a private node's unless it announced itself —
+    /// and the book keeps to [`PexConfig::max_addresses`], tried addresses first.
+    pub(crate) fn load_book_file(
+        &mut self,
+        file: &AddrBookFile,
+        now: Instant,
+        wall: SystemTime,
+    ) -> LoadReport {
+        let (local, strict, private) = (self.local, self.config.addr_book_strict, &self.private);
+        let accept = |a: &PexAddr, announced: bool| {
+            usable(a, local, strict) && (announced || !private.contains(&a.id))
+        };
+        let (book, report) = AddrBook::from_file(
+            file,
+            self.config.max_addresses,
+            strict,
+            self.seed.rotate_left(17) ^ 0xb00c,
+            &Clocks::new(now, wall),
+            accept,
+        );
+        self.book = book;
+        report
+    }
+
+    /// Adds an address heard from elsewhere, as hearsay whose source is this node (as stock
+    /// adds the addresses its switch finds): refused when it is ours, unusable, non-routable
+    /// under [`PexConfig::addr_book_strict`], a private node's, a banned node's, or another
+    /// address for a known node. Returns whether the book now holds it.
+    pub fn learn(&mut self, addr: PexAddr, now: Instant) -> bool {
+        self.hearsay(addr, unknown_source(self.local), now)
+    }
+
+    /// Adds `addr` told of by `src`, if the policy takes it; counts what was refused.
+    fn hearsay(&mut self, addr: PexAddr, src: PexAddr, now: Instant) -> bool {
+        if self.private.contains(&addr.id)
+            || !usable(&addr, self.local, self.config.addr_book_strict)
+        {
             self.stats.addresses_refused += 1;
             return false;
         }
-        self.insert(addr, Source::Hearsay)
-    }
-
-    /// Adds `addr` from `source` if it is usable; counts what was refused or evicted.
-    fn insert(&mut self, addr: PexAddr, source: Source) -> bool {
-        let usable = addr.id != self.local
-            && !addr.ip.is_unspecified()
-            && addr.port != 0
-            && (!self.config.addr_book_strict || is_routable(addr.ip));
-        if !usable {
-            self.stats.addresses_refused += 1;
-            return false;
-        }
-        match self.book.insert(addr, source) {
-            Inserted::Added | Inserted::Updated => true,
-            Inserted::Evicted => {
-                self.stats.addresses_evicted += 1;
-                true
-            }
-            Inserted::KeptAnnounced | Inserted::Full => {
+        match self.book.learn(addr, src, now) {
+            Inserted::Added | Inserted::Updated | Inserted::Known => true,
+            Inserted::Conflict | Inserted::Banned | Inserted::Full => {
                 self.stats.addresses_refused += 1;
                 false
             }
         }
     }
 
-    /// A peer came up. `listen` is the address its NodeInfo advertises, learned as the
-    /// address it announced (it replaces hearsay about it and is never overwritten by
-    /// hearsay); an outbound peer is asked for addresses while the book has room. A peer
-    /// already known (a connection that replaced another) keeps its state.
-    pub fn peer_up(
-        &mut self,
-        peer: NodeId,
-        outbound: bool,
-        listen: Option<PexAddr>,
-    ) -> Option<Action> {
-        self.peers.entry(peer).or_default();
-        if let Some(a) = listen {
-            self.insert(a, Source::Announced);
+    /// Records the address `peer` announced (`src`: where it spoke from); counts a refusal.
+    fn announced(&mut self, addr: PexAddr, src: PexAddr, now: Instant) -> bool {
+        if !usable(&addr, self.local, self.config.addr_book_strict) {
+            self.stats.addresses_refused += 1;
+            return false;
         }
-        if outbound && self.config.request_outbound && !self.book.is_full() {
-            self.request(peer)
+        let src = PexAddr { id: addr.id, ..src };
+        match self.book.announce(addr, src, now) {
+            Inserted::Added | Inserted::Updated | Inserted::Known => true,
+            Inserted::Conflict | Inserted::Banned | Inserted::Full => {
+                self.stats.addresses_refused += 1;
+                false
+            }
+        }
+    }
+
+    /// A peer came up at `now`. The address its NodeInfo advertises is learned as the
+    /// address it announced (it replaces what the book held for it and is never overwritten
+    /// by hearsay); an outbound peer is asked for addresses while the book has room. A peer
+    /// already known (a connection that replaced another) keeps its state.
+    pub fn peer_up(&mut self, peer: PexPeer, now: Instant) -> Option<Action> {
+        let state = self.peers.entry(peer.id).or_default();
+        let source = peer.source();
+        state.source = Some(source);
+        if peer.proves_its_address() {
+            state.proving_since.get_or_insert(now);
+        } else {
+            state.proving_since = None;
+        }
+        if let Some(a) = peer.listen {
+            self.announced(a, source, now);
+        }
+        if peer.outbound && self.config.request_outbound && !self.book.is_full() {
+            self.request(peer.id)
         } else {
             None
         }
@@ -196,24 +312,83 @@ impl Pex {
         self.peers.remove(peer);
     }
 
-    /// Brings the per-peer state in line with the peers actually connected — `(peer,
-    /// outbound, listen address)` each — after peer events were lost: the state of peers not
-    /// listed is dropped, and a listed peer not known yet comes up as in
-    /// [`Pex::peer_up`]. Returns the requests to send.
+    /// Brings the per-peer state in line with the peers actually connected after peer events
+    /// were lost: the state of peers not listed is dropped, and a listed peer not known yet
+    /// comes up as in [`Pex::peer_up`]. Returns the requests to send.
     pub fn sync(
         &mut self,
-        connected: impl IntoIterator<Item = (NodeId, bool, Option<PexAddr>)>,
+        connected: impl IntoIterator<Item = PexPeer>,
+        now: Instant,
     ) -> Vec<Action> {
-        let connected: Vec<_> = connected.into_iter().collect();
-        let live: HashSet<NodeId> = connected.iter().map(|(id, ..)| *id).collect();
+        let connected: Vec<PexPeer> = connected.into_iter().collect();
+        let live: HashSet<NodeId> = connected.iter().map(|p| p.id).collect();
         self.peers.retain(|id, _| live.contains(id));
         let mut actions = Vec::new();
-        for (id, outbound, listen) in connected {
-            if !self.peers.contains_key(&id) {
-                actions.extend(self.peer_up(id, outbound, listen));
+        for peer in connected {
+            if !self.peers.contains_key(&peer.id) {
+                actions.extend(self.peer_up(peer, now));
             }
         }
         actions
+    }
+
+    /// The periodic work, about once a second: the announced address of a peer this node
+    /// dialed there and stayed connected to for [`PexConfig::good_after`] is marked good
+    /// (moved to the tried table), and bans that ended let their addresses back.
+    pub fn tick(&mut self, now: Instant) {
+        let after = self.config.good_after;
+        let due: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| {
+                !s.marked_good
+                    && s.proving_since
+                        .is_some_and(|t| now.saturating_duration_since(t) >= after)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.book.mark_good(&id, now);
+            if let Some(s) = self.peers.get_mut(&id) {
+                s.marked_good = true;
+            }
+        }
+        self.book.end_bans(now);
+    }
+
+    /// Stock's `MarkGood`: `peer` proved good (say, it helped consensus); its address moves
+    /// to the tried table and its failed attempts are forgotten. Returns whether the book
+    /// holds its address.
+    pub fn mark_good(&mut self, peer: &NodeId, now: Instant) -> bool {
+        self.book.mark_good(peer, now)
+    }
+
+    /// Stock's `MarkAttempt`: a dial of `peer` was attempted at `now`. Returns whether the book
+    /// holds its address.
+    pub fn mark_attempt(&mut self, peer: &NodeId, now: Instant) -> bool {
+        self.book.mark_attempt(peer, now)
+    }
+
+    /// Stock's `MarkBad`: `peer`'s address leaves the book and is refused for
+    /// [`PexConfig::ban_duration`] (nothing when that is zero). Returns whether the book held
+    /// it.
+    pub fn mark_bad(&mut self, peer: &NodeId, now: Instant) -> bool {
+        let ban = self.config.ban_duration;
+        if ban.is_zero() {
+            return false;
+        }
+        match now.checked_add(ban) {
+            Some(until) => self.book.mark_bad(peer, until),
+            None => false,
+        }
+    }
+
+    /// Stock's `PickAddress`: an address to dial, from the new table with odds `bias` in 100
+    /// (weighed by the square roots of the tables' sizes) and from the tried table otherwise;
+    /// within a table, from a random bucket, so addresses from one source group weigh as one
+    /// bucket each. `None` when the book is empty.
+    pub fn pick_address(&mut self, bias: u8) -> Option<PexAddr> {
+        self.book.pick_address(bias)
     }
 
     /// Whether PEX holds state for `peer` (it is connected, as far as PEX knows).
@@ -246,6 +421,7 @@ impl Pex {
             Ok(action) => action,
             Err(reason) => {
                 self.peer_down(&peer);
+                self.mark_bad(&peer, now);
                 Some(Action::Disconnect { peer, reason })
             }
         }
@@ -298,6 +474,7 @@ impl Pex {
                     return Err(PexError::Unsolicited);
                 }
                 state.requested = false;
+                let src = state.source.unwrap_or_else(|| unknown_source(peer));
                 let burst = self.config.address_burst;
                 let taken = state
                     .bucket
@@ -305,7 +482,7 @@ impl Pex {
                     .take(addrs.len(), self.config.address_rate, burst, now);
                 self.stats.addresses_rate_limited += (addrs.len() - taken) as u64;
                 for a in addrs.into_iter().take(taken) {
-                    self.learn(a);
+                    self.hearsay(a, src, now);
                 }
                 Ok(None)
             }
@@ -330,4 +507,10 @@ impl Pex {
         }
         Ok(())
     }
+}
+
+/// Whether `a` may be in the book at all: not this node's, a dialable IP and port, and
+/// routable when the book is strict.
+fn usable(a: &PexAddr, local: NodeId, strict: bool) -> bool {
+    a.id != local && !a.ip.is_unspecified() && a.port != 0 && (!strict || is_routable(a.ip))
 }

@@ -10,7 +10,8 @@
 //!   owned-buffer reads and writes, reads into buffers lent from the shard's io_uring
 //!   provided-buffer ring, and a multishot receive on that ring (`net::MultiRecv`, re-armed
 //!   when the ring runs dry); `net::Listener`: one `SO_REUSEPORT` listener per shard;
-//! - timers on a shard (`time`) and deadlines usable from any thread or executor (`clock`).
+//! - timers on a shard (`time`) and deadlines usable from any thread or executor (`clock`);
+//! - files replaced whole or not at all (`fs`), for the node key and the address book.
 //!
 //! Moving to raw `io-uring` later changes this folder only. A new kernel feature that the layers
 //! above must choose or configure reaches beyond it: zero-copy send (`net::Stream::write_all_zc`,
@@ -20,6 +21,7 @@
 
 pub(crate) mod clock;
 pub mod driver;
+pub(crate) mod fs;
 pub(crate) mod memory;
 pub(crate) mod net;
 pub mod seccomp;

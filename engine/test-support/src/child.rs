@@ -1,6 +1,8 @@
-//! A node in a second process. The test binary starts itself with one test selected and an
-//! environment variable set; that test (which returns at once without the variable) starts a
-//! node, announces it with [`announce_and_wait`], and lives until the parent closes its stdin.
+//! A node (or any work) in a second process. The test binary starts itself with one test
+//! selected and an environment variable set; that test (which returns at once without the
+//! variable) starts a node, announces it with [`announce_and_wait`], and lives until the parent
+//! closes its stdin; or it prints `READY …` itself and works until the parent kills it
+//! ([`spawn_ready`]).
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -12,6 +14,24 @@ use ringwire::proto::secret::NodeId;
 /// Runs this test binary's test `test` alone, with `env` set to `value`, and waits for the node
 /// it starts to announce itself. Returns the child process and that node's address and ID.
 pub fn spawn_child(test: &str, env: &str, value: &str) -> (Child, SocketAddr, NodeId) {
+    let (mut child, ready) = spawn_ready(test, env, value);
+    let mut parts = ready.split(' ');
+    let parsed = (
+        parts.next().and_then(|a| a.parse().ok()),
+        parts.next().and_then(|i| i.parse().ok()),
+    );
+    let (Some(addr), Some(id)) = parsed else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the child announced {ready:?}, not an address and an ID");
+    };
+    (child, addr, id)
+}
+
+/// Runs this test binary's test `test` alone, with `env` set to `value`, and waits until it
+/// prints a line with `READY `; returns the child process and the rest of that line. The
+/// child's stdout is read no further (it may keep printing nothing; it must not fill the pipe).
+pub fn spawn_ready(test: &str, env: &str, value: &str) -> (Child, String) {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
@@ -33,10 +53,7 @@ pub fn spawn_child(test: &str, env: &str, value: &str) -> (Child, SocketAddr, No
         let _ = child.wait();
         panic!("the child never became ready");
     };
-    let mut parts = ready.split(' ');
-    let addr = parts.next().unwrap().parse().unwrap();
-    let id = parts.next().unwrap().parse().unwrap();
-    (child, addr, id)
+    (child, ready)
 }
 
 /// In the child: tells the parent where `node` listens, then lives until the parent closes

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use super::*;
+use crate::proto::secret::NodeId;
 
 /// `from` answers a request of ours with `list`.
 fn hear(p: &mut Pex, from: u8, list: &[PexAddr]) {
@@ -23,11 +24,11 @@ fn a_full_book_evicts_hearsay_and_keeps_announced_addresses() {
         ..PexConfig::default()
     });
     // Two peers announce themselves; a third tells of three others: the book is full.
-    p.peer_up(id(1), false, Some(addr(1)));
-    p.peer_up(id(2), true, Some(addr(2)));
+    p.peer_up(peer(1, false, Some(addr(1))), Instant::now());
+    p.peer_up(peer(2, true, Some(addr(2))), Instant::now());
     hear(&mut p, 2, &[addr(10), addr(11), addr(12)]);
     assert_eq!(p.addresses().len(), 5);
-    // Twenty more: each one takes a random hearsay place instead of being refused.
+    // Twenty more: each one takes a hearsay place (the oldest) instead of being refused.
     for n in 20..40 {
         hear(&mut p, 2, &[addr(n)]);
         let book = p.addresses();
@@ -41,7 +42,7 @@ fn a_full_book_evicts_hearsay_and_keeps_announced_addresses() {
     assert_eq!(p.stats().addresses_evicted, 20);
     assert_eq!(p.stats().addresses_refused, 0);
     // A full book asks new outbound peers nothing.
-    assert_eq!(p.peer_up(id(50), true, None), None);
+    assert_eq!(p.peer_up(peer(50, true, None), Instant::now()), None);
 }
 
 #[test]
@@ -50,10 +51,16 @@ fn answers_are_random_selections() {
         max_addrs_per_response: 10,
         ..PexConfig::default()
     });
+    // Each in a /16 of its own: one group told by one source fills one bucket of 64.
+    let spread = |n: u8| PexAddr {
+        ip: IpAddr::V4(Ipv4Addr::new(1, n, 3, n)),
+        ..addr(n)
+    };
     for n in 100..200 {
-        p.learn(addr(n));
+        assert!(p.learn(spread(n), Instant::now()));
     }
-    let lowest: Vec<PexAddr> = (100..110).map(addr).collect();
+    assert_eq!(p.addresses().len(), 100);
+    let lowest: Vec<PexAddr> = (100..110).map(spread).collect();
     let mut seen = HashSet::new();
     let mut answers = HashSet::new();
     for from in 1..=20 {
@@ -81,7 +88,7 @@ fn answers_are_random_selections() {
 #[test]
 fn hearsay_never_overwrites_an_announced_address() {
     let mut p = pex(PexConfig::default());
-    p.peer_up(id(3), false, Some(addr(3)));
+    p.peer_up(peer(3, false, Some(addr(3))), Instant::now());
     let mut lie = addr(3);
     lie.ip = IpAddr::V4(Ipv4Addr::new(6, 6, 6, 6));
     hear(&mut p, 1, &[lie]);
@@ -91,7 +98,7 @@ fn hearsay_never_overwrites_an_announced_address() {
     hear(&mut p, 1, &[addr(4)]);
     let mut moved = addr(4);
     moved.port = 4444;
-    p.peer_up(id(4), true, Some(moved));
+    p.peer_up(peer(4, true, Some(moved)), Instant::now());
     hear(&mut p, 1, &[addr(4)]);
     assert_eq!(p.addresses(), vec![addr(3), moved]);
     // Its own list saying otherwise is hearsay too.
@@ -106,8 +113,8 @@ fn private_nodes_are_never_sent_nor_learned_from_hearsay() {
         ..PexConfig::default()
     });
     // Node 5 connects and announces itself: kept (this node may dial it) ...
-    p.peer_up(id(5), false, Some(addr(5)));
-    p.learn(addr(6));
+    p.peer_up(peer(5, false, Some(addr(5))), Instant::now());
+    p.learn(addr(6), Instant::now());
     assert_eq!(p.addresses(), vec![addr(5), addr(6)]);
     // ... but no answer, to anyone, carries it.
     for from in 1..=4 {
@@ -116,7 +123,7 @@ fn private_nodes_are_never_sent_nor_learned_from_hearsay() {
     // Hearsay about a private node is not learned.
     hear(&mut p, 1, &[addr(7), addr(8)]);
     assert_eq!(p.addresses(), vec![addr(5), addr(6), addr(8)]);
-    assert!(!p.learn(addr(7)));
+    assert!(!p.learn(addr(7), Instant::now()));
     assert_eq!(p.stats().addresses_refused, 2);
 }
 
@@ -135,7 +142,7 @@ fn strict_books_refuse_non_routable_addresses() {
             addr_book_strict: strict,
             ..PexConfig::default()
         });
-        p.peer_up(id(1), true, Some(private_addr(1)));
+        p.peer_up(peer(1, true, Some(private_addr(1))), Instant::now());
         hear(
             &mut p,
             1,
@@ -158,4 +165,29 @@ fn strict_books_refuse_non_routable_addresses() {
         ]
     );
     assert_eq!(lax.stats().addresses_refused, 0);
+}
+
+#[test]
+fn one_peers_list_of_one_group_fills_one_bucket_at_most() {
+    let t = Instant::now();
+    let mut p = pex(PexConfig {
+        address_burst: 1000,
+        max_addrs_per_message: 250,
+        ..PexConfig::default()
+    });
+    p.peer_up(peer(1, true, None), t);
+    // 200 addresses of 1.2.0.0/16 from one peer: one bucket of the new table, 64 places.
+    let list: Vec<PexAddr> = (0..200u8)
+        .map(|n| PexAddr {
+            id: NodeId([n + 2; 20]),
+            ip: IpAddr::V4(Ipv4Addr::new(1, 2, n, 9)),
+            port: 26656,
+        })
+        .collect();
+    assert_eq!(p.receive(id(1), &addrs_bytes(&list), t), None);
+    assert_eq!(p.addresses().len(), 64);
+    assert_eq!(p.stats().addresses_evicted, 200 - 64);
+    // The last ones in stay (the oldest gave way).
+    assert!(p.addresses().contains(&list[199]));
+    assert!(!p.addresses().contains(&list[0]));
 }

@@ -1,5 +1,6 @@
 //! Tests of the sans-IO PEX state: the stock rules (`rules.rs`), the address book as the
-//! state uses it (`book.rs`), and the per-peer budgets and state (`peers.rs`).
+//! state uses it (`book.rs`), its tables, bans and file (`tables.rs`), and the per-peer
+//! budgets and state (`peers.rs`). The book's own tests are in `book/tests.rs`.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -8,14 +9,25 @@ use prost::Message as _;
 use crate::proto::secret::NodeId;
 use crate::proto::wire::{self, pex_message::Sum};
 
-use super::{Action, Pex, PexAddr, PexConfig};
+use super::{Action, Pex, PexAddr, PexConfig, PexPeer};
 
 mod book;
 mod peers;
 mod rules;
+mod tables;
 
 fn id(n: u8) -> NodeId {
     NodeId([n; 20])
+}
+
+/// Peer `n` as PEX sees it, without a remote address (no sockets here).
+fn peer(n: u8, outbound: bool, listen: Option<PexAddr>) -> PexPeer {
+    PexPeer {
+        id: id(n),
+        outbound,
+        listen,
+        remote: None,
+    }
 }
 
 /// A routable address for node `n`.

@@ -14,7 +14,7 @@ fn addresses_beyond_a_peers_budget_are_dropped_and_counted() {
     });
     let list = |from: u8| -> Vec<PexAddr> { (from..from + 10).map(addr).collect() };
     // A burst of 4 out of 10; the other 6 are dropped.
-    p.peer_up(id(1), true, None);
+    p.peer_up(peer(1, true, None), Instant::now());
     assert_eq!(p.receive(id(1), &addrs_bytes(&list(10)), t), None);
     assert_eq!(p.addresses(), list(10)[..4].to_vec());
     assert_eq!(p.stats().addresses_rate_limited, 6);
@@ -25,7 +25,7 @@ fn addresses_beyond_a_peers_budget_are_dropped_and_counted() {
     assert_eq!(p.addresses().len(), 6);
     assert_eq!(p.stats().addresses_rate_limited, 14);
     // Another peer has its own budget.
-    p.peer_up(id(2), true, None);
+    p.peer_up(peer(2, true, None), Instant::now());
     assert_eq!(p.receive(id(2), &addrs_bytes(&list(50)), later), None);
     assert_eq!(p.addresses().len(), 10);
     assert_eq!(p.stats().addresses_rate_limited, 20);
@@ -37,18 +37,21 @@ fn addresses_beyond_a_peers_budget_are_dropped_and_counted() {
 fn sync_drops_gone_peers_and_takes_up_new_ones() {
     let t = Instant::now();
     let mut p = pex(PexConfig::default());
-    p.peer_up(id(1), true, Some(addr(1)));
-    p.peer_up(id(2), false, Some(addr(2)));
+    p.peer_up(peer(1, true, Some(addr(1))), Instant::now());
+    p.peer_up(peer(2, false, Some(addr(2))), Instant::now());
     // Peer 2 asked twice: its next request would start the clock check.
     let req = request();
     p.receive(id(2), &req, t);
     p.receive(id(2), &req, t);
     // Events were lost: 1 went away, 3 (outbound) and 4 (inbound) came, 2 stayed.
-    let actions = p.sync([
-        (id(2), false, Some(addr(2))),
-        (id(3), true, Some(addr(3))),
-        (id(4), false, Some(addr(4))),
-    ]);
+    let actions = p.sync(
+        [
+            peer(2, false, Some(addr(2))),
+            peer(3, true, Some(addr(3))),
+            peer(4, false, Some(addr(4))),
+        ],
+        t,
+    );
     assert_eq!(
         actions,
         vec![Action::Send {
@@ -67,7 +70,7 @@ fn sync_drops_gone_peers_and_takes_up_new_ones() {
         Some(Action::Disconnect { .. })
     ));
     // Syncing again with nobody drops everyone.
-    assert!(p.sync([]).is_empty());
+    assert!(p.sync([], t).is_empty());
     for n in 1..=4 {
         assert!(!p.knows_peer(&id(n)));
     }
@@ -80,13 +83,13 @@ fn a_peer_that_goes_down_is_forgotten() {
         address_burst: 1,
         ..PexConfig::default()
     });
-    p.peer_up(id(1), true, None);
+    p.peer_up(peer(1, true, None), Instant::now());
     p.receive(id(1), &addrs_bytes(&[addr(10), addr(11)]), t);
     assert_eq!(p.stats().addresses_rate_limited, 1);
     p.peer_down(&id(1));
     assert!(!p.knows_peer(&id(1)));
     // Back again: a fresh request and a fresh budget.
-    assert!(p.peer_up(id(1), true, None).is_some());
+    assert!(p.peer_up(peer(1, true, None), Instant::now()).is_some());
     p.receive(id(1), &addrs_bytes(&[addr(12)]), t);
     assert_eq!(p.addresses(), vec![addr(10), addr(12)]);
 }

@@ -15,7 +15,7 @@ fn request_bytes_are_stock() {
 #[test]
 fn outbound_peer_is_asked_once_inbound_is_learned() {
     let mut p = pex(PexConfig::default());
-    let a = p.peer_up(id(1), true, Some(addr(1)));
+    let a = p.peer_up(peer(1, true, Some(addr(1))), Instant::now());
     assert_eq!(
         a,
         Some(Action::Send {
@@ -24,7 +24,10 @@ fn outbound_peer_is_asked_once_inbound_is_learned() {
         })
     );
     assert_eq!(p.request(id(1)), None, "one request outstanding at a time");
-    assert_eq!(p.peer_up(id(2), false, Some(addr(2))), None);
+    assert_eq!(
+        p.peer_up(peer(2, false, Some(addr(2))), Instant::now()),
+        None
+    );
     assert_eq!(p.addresses(), vec![addr(1), addr(2)]);
 }
 
@@ -32,7 +35,7 @@ fn outbound_peer_is_asked_once_inbound_is_learned() {
 fn solicited_addresses_are_learned_unsolicited_rejected() {
     let t = Instant::now();
     let mut p = pex(PexConfig::default());
-    p.peer_up(id(1), true, None);
+    p.peer_up(peer(1, true, None), Instant::now());
     assert_eq!(p.receive(id(1), &addrs_bytes(&[addr(5), addr(0)]), t), None);
     assert_eq!(
         p.addresses(),
@@ -59,7 +62,7 @@ fn request_rate_follows_stock() {
     let t = Instant::now();
     let min = Duration::from_secs(10);
     let mut p = pex(PexConfig::default());
-    p.learn(addr(7));
+    p.learn(addr(7), Instant::now());
     let req = request_bytes();
     // First and second are free, whatever the spacing.
     assert_eq!(decode_addrs(p.receive(id(1), &req, t)), vec![addr(7)]);
@@ -85,8 +88,8 @@ fn request_rate_follows_stock() {
 #[test]
 fn the_requester_is_not_sent_its_own_address() {
     let mut p = pex(PexConfig::default());
-    p.learn(addr(1));
-    p.learn(addr(2));
+    p.learn(addr(1), Instant::now());
+    p.learn(addr(2), Instant::now());
     assert_eq!(
         decode_addrs(p.receive(id(1), &request_bytes(), Instant::now())),
         vec![addr(2)]
@@ -193,7 +196,7 @@ fn a_list_longer_than_allowed_disconnects() {
         ..PexConfig::default()
     });
     // Three addresses are fine.
-    p.peer_up(id(1), true, None);
+    p.peer_up(peer(1, true, None), Instant::now());
     let three: Vec<PexAddr> = (10..13).map(addr).collect();
     assert_eq!(p.receive(id(1), &addrs_bytes(&three), t), None);
     assert_eq!(p.addresses(), three);
@@ -212,7 +215,7 @@ fn a_list_longer_than_allowed_disconnects() {
     assert!(!p.knows_peer(&id(1)), "its state is dropped with it");
     // This node's own answers keep to the same bound.
     for n in 30..40 {
-        p.learn(addr(n));
+        p.learn(addr(n), Instant::now());
     }
     assert_eq!(answer(&mut p, 2).len(), 3);
 }

@@ -1,0 +1,1 @@
+../addrbook_test.go
