@@ -189,7 +189,7 @@ const BURN_THREADS: usize = 8;
 const SAMPLES: usize = 1500;
 
 /// Attempts of [`handshake_burn`] before it fails.
-const BURN_ATTEMPTS: usize = 3;
+pub const BURN_ATTEMPTS: usize = 3;
 
 /// Valid handshakes with fresh identities, as fast as a burner process can make them, from 20
 /// addresses, while an honest peer's requests are timed: the listener's accept rate and the
