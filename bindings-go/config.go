@@ -58,6 +58,11 @@ type Config struct {
 	// NodeInfo sets what the node announces about itself; nil keeps the defaults (or a
 	// loaded file's moniker).
 	NodeInfo *NodeInfoSettings
+	// Channels are registered when the node starts, before it accepts or dials anyone, so the
+	// NodeInfo of every connection lists them (a channel first opened after start is missing
+	// from the connections made before). Open each with OpenChannel and the same ChannelDesc to
+	// send and receive on it.
+	Channels []ChannelDesc
 }
 
 // NodeInfoSettings is what a node announces about itself in NodeInfo, as a CometBFT node
@@ -203,6 +208,14 @@ func (c *Config) build() (*C.ringwire_config, error) {
 	}
 	if c.NodeInfo != nil {
 		if err := c.NodeInfo.apply(cfg); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range c.Channels {
+		opts := d.options()
+		if err := call("config channel", func() C.ringwire_result {
+			return C.ringwire_config_add_channel(cfg, C.uint8_t(d.ID), &opts)
+		}); err != nil {
 			return nil, err
 		}
 	}
