@@ -65,6 +65,8 @@ func (sw *Switch) DialPeerWithAddress(addr *p2p.NetAddress) error {
 		return err
 	}
 	sw.Logger.Debug("Dialing peer", "address", addr)
+	added := sw.awaitPeer(want)
+	defer sw.forgetAwait(want, added)
 	if _, err := sw.node.Dial(addr.DialString(), &want); err != nil {
 		if sw.peers.Has(addr.ID) {
 			// The engine connected it meanwhile (its own redial, or the peer dialed us).
@@ -76,14 +78,58 @@ func (sw *Switch) DialPeerWithAddress(addr *p2p.NetAddress) error {
 		return err
 	}
 	// The engine has the peer up; the event loop adds it to the switch.
-	deadline := time.Now().Add(addWait)
-	for !sw.peers.Has(addr.ID) {
-		if time.Now().After(deadline) || !sw.IsRunning() {
-			return errors.New("the dialed peer was not added to the switch in time")
-		}
-		time.Sleep(2 * time.Millisecond)
+	if sw.peers.Has(addr.ID) {
+		return nil
 	}
-	return nil
+	t := time.NewTimer(addWait)
+	defer t.Stop()
+	select {
+	case err := <-added:
+		return err
+	case <-t.C:
+		return errors.New("the dialed peer was not added to the switch in time")
+	case <-sw.ctx.Done():
+		return errors.New("ringwire switch stopped")
+	}
+}
+
+// awaitPeer registers a wait for id's next up event to be handled: the channel receives nil
+// once the peer is added, or why it was not.
+func (sw *Switch) awaitPeer(id ringwire.NodeID) chan error {
+	ch := make(chan error, 1)
+	sw.mu.Lock()
+	sw.awaiting[id] = append(sw.awaiting[id], ch)
+	sw.mu.Unlock()
+	return ch
+}
+
+// forgetAwait removes ch from id's waits.
+func (sw *Switch) forgetAwait(id ringwire.NodeID, ch chan error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	ws := sw.awaiting[id]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(sw.awaiting, id)
+	} else {
+		sw.awaiting[id] = ws
+	}
+}
+
+// settled tells the waits of id how its up event ended (nil: the peer was added).
+func (sw *Switch) settled(id ringwire.NodeID, err error) {
+	sw.mu.Lock()
+	ws := sw.awaiting[id]
+	delete(sw.awaiting, id)
+	sw.mu.Unlock()
+	for _, w := range ws {
+		w <- err
+	}
 }
 
 // IsDialingOrExistingAddress says whether addr's peer is being dialed or connected, or

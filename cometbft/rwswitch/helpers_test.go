@@ -174,7 +174,7 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 // newTestSwitch makes a ringwire switch on loopback with the reactors, from a fresh CometBFT
 // home (config.toml with allow_duplicate_ip, as `cometbft testnet` writes it, and a new node
 // key).
-func newTestSwitch(t *testing.T, name string, reactors map[string]p2p.Reactor) *Switch {
+func newTestSwitch(t *testing.T, name string, reactors map[string]p2p.Reactor, tune ...func(*Config)) *Switch {
 	t.Helper()
 	home := t.TempDir()
 	cfg := config.DefaultConfig()
@@ -190,7 +190,7 @@ func newTestSwitch(t *testing.T, name string, reactors map[string]p2p.Reactor) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw := New(Config{
+	c := Config{
 		Ringwire: ringwire.Config{Home: home, Shards: 1},
 		P2P:      cfg.P2P,
 		NodeInfo: p2p.DefaultNodeInfo{
@@ -202,7 +202,11 @@ func newTestSwitch(t *testing.T, name string, reactors map[string]p2p.Reactor) *
 			Moniker:         name,
 			Other:           p2p.DefaultNodeInfoOther{TxIndex: "off", RPCAddress: "tcp://127.0.0.1:1"},
 		},
-	})
+	}
+	for _, f := range tune {
+		f(&c)
+	}
+	sw := New(c)
 	sw.SetLogger(log.TestingLogger().With("switch", name))
 	for n, r := range reactors {
 		sw.AddReactor(n, r)

@@ -50,6 +50,8 @@ const (
 	reconnectInterval           = 5 * time.Second
 	reconnectBackOffAttempts    = 10
 	reconnectBackOffBaseSeconds = 3
+	// defaultFilterTimeout bounds each peer filter (stock's defaultFilterTimeout).
+	defaultFilterTimeout = 5 * time.Second
 )
 
 // Bounds of this package (stock has none of these: its MConnection reads a peer's socket only
@@ -87,6 +89,12 @@ type Config struct {
 	// Compress lists the channels whose messages are compressed towards native peers that
 	// accept it (stock peers always get plain bytes).
 	Compress []byte
+	// PeerFilters run on every new peer before it is added, together, each within
+	// FilterTimeout (stock's SwitchPeerFilters; a CometBFT node with filter_peers queries its
+	// application with them). A peer any of them refuses is disconnected.
+	PeerFilters []p2p.PeerFilterFunc
+	// FilterTimeout bounds each filter (0: stock's 5 s).
+	FilterTimeout time.Duration
 }
 
 // Switch is a p2p.Switcher over a ringwire node. Make it with New; it starts the node in
@@ -118,7 +126,8 @@ type Switch struct {
 	reconnecting *cmap.CMap
 
 	mu                   sync.Mutex
-	entries              map[ringwire.NodeID]*peerEntry // peers up in the engine, or with messages waiting
+	entries              map[ringwire.NodeID]*peerEntry   // peers up in the engine, or with messages waiting
+	awaiting             map[ringwire.NodeID][]chan error // dials waiting for their peer to be added
 	persistentPeersAddrs []*p2p.NetAddress
 	unconditionalPeerIDs map[p2p.ID]struct{}
 	privatePeerIDs       map[p2p.ID]struct{}
@@ -150,6 +159,7 @@ func New(cfg Config) *Switch {
 		dialing:              cmap.NewCMap(),
 		reconnecting:         cmap.NewCMap(),
 		entries:              make(map[ringwire.NodeID]*peerEntry),
+		awaiting:             make(map[ringwire.NodeID][]chan error),
 		unconditionalPeerIDs: make(map[p2p.ID]struct{}),
 		privatePeerIDs:       make(map[p2p.ID]struct{}),
 		markedGood:           make(map[p2p.ID]int),
@@ -418,12 +428,14 @@ func (sw *Switch) peerUp(ev ringwire.PeerEvent) {
 	if err != nil {
 		// Gone already: its down event follows.
 		sw.Logger.Debug("Peer gone before it was added", "peer", ev.Peer.String(), "err", err)
+		sw.settled(ev.Peer, fmt.Errorf("the peer disconnected before it was added: %w", err))
 		return
 	}
 	p, err := sw.newPeer(info)
 	if err != nil {
 		sw.Logger.Error("Refusing a peer with bad information", "peer", ev.Peer.String(), "err", err)
 		_ = sw.node.Disconnect(ev.Peer)
+		sw.settled(ev.Peer, err)
 		return
 	}
 	if err := sw.addPeer(p); err != nil {
@@ -433,8 +445,35 @@ func (sw *Switch) peerUp(ev ringwire.PeerEvent) {
 			_ = p.Stop()
 		}
 		_ = sw.node.Disconnect(ev.Peer)
+		sw.settled(ev.Peer, err)
 		return
 	}
+	sw.settled(ev.Peer, nil)
+}
+
+// filterPeer runs the peer filters (stock's Switch.filterPeer, past its duplicate check).
+func (sw *Switch) filterPeer(p p2p.Peer) error {
+	timeout := sw.cfg.FilterTimeout
+	if timeout <= 0 {
+		timeout = defaultFilterTimeout
+	}
+	errc := make(chan error, len(sw.cfg.PeerFilters))
+	for _, f := range sw.cfg.PeerFilters {
+		go func(f p2p.PeerFilterFunc) { errc <- f(sw.peers, p) }(f)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for range sw.cfg.PeerFilters {
+		select {
+		case err := <-errc:
+			if err != nil {
+				return fmt.Errorf("peer %s filtered out: %w", p.ID(), err)
+			}
+		case <-timer.C:
+			return p2p.ErrFilterTimeout{}
+		}
+	}
+	return nil
 }
 
 // addPeer is stock's Switch.addPeer over a peer the engine already admitted.
@@ -445,6 +484,9 @@ func (sw *Switch) addPeer(p *peer) error {
 			op.gone.Store(true)
 		}
 		sw.stopAndRemovePeer(old, errors.New("replaced by a new connection"))
+	}
+	if err := sw.filterPeer(p); err != nil {
+		return err
 	}
 	p.SetLogger(sw.Logger.With("peer", p.SocketAddr()))
 	if !sw.IsRunning() {

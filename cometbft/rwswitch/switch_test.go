@@ -235,3 +235,32 @@ func TestPeerLists(t *testing.T) {
 		t.Errorf("MaxNumOutboundPeers = %d, want stock's default 10", sw.MaxNumOutboundPeers())
 	}
 }
+
+// A peer filter that refuses a peer keeps it from the reactors and closes its connection.
+func TestPeerFilterRefuses(t *testing.T) {
+	ra, rb := newRecorder("A", testChannel), newRecorder("B", testChannel)
+	refused := make(chan p2p.ID, 1)
+	a := newTestSwitch(t, "filtering", map[string]p2p.Reactor{"REC": ra}, func(c *Config) {
+		c.PeerFilters = []p2p.PeerFilterFunc{func(_ p2p.IPeerSet, p p2p.Peer) error {
+			refused <- p.ID()
+			return fmt.Errorf("not welcome")
+		}}
+	})
+	b := newTestSwitch(t, "refused", map[string]p2p.Reactor{"REC": rb})
+	_ = b.DialPeerWithAddress(a.NetAddress())
+	select {
+	case id := <-refused:
+		if id != b.NodeInfo().ID() {
+			t.Errorf("the filter saw %s", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the filter never ran")
+	}
+	eventually(t, 10*time.Second, "the refused peer disconnected", func() bool {
+		n, _ := b.Node().PeerCount()
+		return n == 0 && !b.Peers().Has(a.NodeInfo().ID())
+	})
+	if ev := ra.eventsOf(b.NodeInfo().ID()); len(ev) != 0 {
+		t.Errorf("the filtering side's reactor saw %v", ev)
+	}
+}
