@@ -34,6 +34,9 @@ func (sw *Switch) DialPeersAsync(peers []string) error {
 		}
 		go func() {
 			sw.randomSleep(0)
+			if !sw.IsRunning() {
+				return
+			}
 			if err := sw.DialPeerWithAddress(addr); err != nil {
 				var dialingOrExisting p2p.ErrCurrentlyDialingOrExistingAddress
 				if errors.As(err, &dialingOrExisting) {
