@@ -9,8 +9,11 @@ package rwnode
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/spf13/viper"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/blocksync"
@@ -80,11 +83,12 @@ func Swap(n *node.Node, config *cfg.Config, s Settings) error {
 	// The engine's PEX runs on channel 0x00 when [p2p] pex is on, as stock's reactor would.
 	rc := ringwire.Config{Home: config.RootDir, Shards: s.Shards, OfferNative: s.OfferNative}
 	swCfg := rwswitch.Config{
-		Ringwire: rc,
-		P2P:      config.P2P,
-		NodeInfo: ni,
-		Metrics:  s.P2PMetrics,
-		Compress: s.Compress,
+		Ringwire:    rc,
+		P2P:         config.P2P,
+		NodeInfo:    ni,
+		Metrics:     s.P2PMetrics,
+		Compress:    s.Compress,
+		EnginePeers: enginePeers(config.RootDir),
 	}
 	if config.FilterPeers {
 		swCfg.PeerFilters = abciPeerFilters(n.ProxyApp())
@@ -211,4 +215,16 @@ func splitAndTrimEmpty(s string) []string {
 		}
 	}
 	return out
+}
+
+// enginePeers are the persistent peers of the home's config/config.toml, which the engine
+// reads itself (command-line flags change only the in-memory configuration: peers given
+// there are dialed by the switch).
+func enginePeers(home string) []string {
+	v := viper.New()
+	v.SetConfigFile(filepath.Join(home, "config", "config.toml"))
+	if err := v.ReadInConfig(); err != nil {
+		return nil
+	}
+	return splitAndTrimEmpty(v.GetString("p2p.persistent_peers"))
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // DialPeersAsync dials peers (id@host:port) in random order, each after a random wait of up
-// to 3 s, skipping this node's own address. Addresses whose host does not resolve are
+// to 3 s, skipping this node's own address and the peers the engine dials itself
+// (Config.EnginePeers). Addresses whose host does not resolve are
 // skipped; another bad address is returned and nothing is dialed (as stock).
 func (sw *Switch) DialPeersAsync(peers []string) error {
 	netAddrs, errs := p2p.NewNetAddressStrings(peers)
@@ -30,6 +31,10 @@ func (sw *Switch) DialPeersAsync(peers []string) error {
 		addr := netAddrs[i]
 		if string(addr.ID) == sw.nodeID.String() {
 			sw.Logger.Debug("Ignore attempt to connect to ourselves", "addr", addr)
+			continue
+		}
+		if sw.engineDials(addr.ID) {
+			sw.Logger.Debug("Leaving the dial to the engine (a persistent peer of its configuration)", "addr", addr)
 			continue
 		}
 		go func() {
@@ -75,7 +80,7 @@ func (sw *Switch) DialPeerWithAddress(addr *p2p.NetAddress) error {
 			// The engine connected it meanwhile (its own redial, or the peer dialed us).
 			return p2p.ErrCurrentlyDialingOrExistingAddress{Addr: addr.String()}
 		}
-		if sw.IsPeerPersistent(addr) {
+		if sw.IsPeerPersistent(addr) && !sw.engineDials(addr.ID) {
 			go sw.reconnectToPeer(addr)
 		}
 		return err

@@ -95,6 +95,11 @@ type Config struct {
 	PeerFilters []p2p.PeerFilterFunc
 	// FilterTimeout bounds each filter (0: stock's 5 s).
 	FilterTimeout time.Duration
+	// EnginePeers are the persistent peers (id@host:port) of the engine's own configuration
+	// (Ringwire's home or file): the engine dials and redials them with its backoff and its
+	// simultaneous-dial tie-break, so DialPeersAsync and the reconnect schedule leave them
+	// to it (dialing them twice makes connections replace each other).
+	EnginePeers []string
 }
 
 // Switch is a p2p.Switcher over a ringwire node. Make it with New; it starts the node in
@@ -131,6 +136,7 @@ type Switch struct {
 	persistentPeersAddrs []*p2p.NetAddress
 	unconditionalPeerIDs map[p2p.ID]struct{}
 	privatePeerIDs       map[p2p.ID]struct{}
+	enginePeerIDs        map[p2p.ID]struct{} // Config.EnginePeers' IDs
 	markedGood           map[p2p.ID]int
 }
 
@@ -163,6 +169,11 @@ func New(cfg Config) *Switch {
 		unconditionalPeerIDs: make(map[p2p.ID]struct{}),
 		privatePeerIDs:       make(map[p2p.ID]struct{}),
 		markedGood:           make(map[p2p.ID]int),
+	}
+	sw.enginePeerIDs = make(map[p2p.ID]struct{})
+	for _, a := range cfg.EnginePeers {
+		id, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(a), "tcp://"), "@")
+		sw.enginePeerIDs[p2p.ID(strings.ToLower(id))] = struct{}{}
 	}
 	sw.ctx, sw.cancel = context.WithCancel(context.Background())
 	sw.BaseService = *service.NewBaseService(nil, "P2P Switch (ringwire)", sw)
@@ -600,7 +611,7 @@ func (sw *Switch) StopPeerForError(peer p2p.Peer, reason any) {
 		shouldReconnect = true
 		sw.Logger.Debug("Will reconnect to peer after transient error", "peer", peer, "err", errTransient.Err)
 	}
-	if !shouldReconnect {
+	if !shouldReconnect || sw.engineDials(peer.ID()) {
 		return
 	}
 	var addr *p2p.NetAddress
@@ -741,6 +752,12 @@ func (sw *Switch) AddPrivatePeerIDs(ids []string) error {
 		sw.privatePeerIDs[p2p.ID(id)] = struct{}{}
 	}
 	return nil
+}
+
+// engineDials says whether the engine dials and redials id itself (Config.EnginePeers).
+func (sw *Switch) engineDials(id p2p.ID) bool {
+	_, ok := sw.enginePeerIDs[id]
+	return ok
 }
 
 // IsPeerPrivate says whether id was added with AddPrivatePeerIDs.
