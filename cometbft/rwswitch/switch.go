@@ -387,6 +387,12 @@ func (sw *Switch) OnStop() {
 	}
 	sw.cancel()
 	if sw.node != nil {
+		if st, err := sw.node.Stats(); err == nil {
+			sw.Logger.Info("ringwire node stats", "peers", st.Peers, "accepted", st.Accepted,
+				"refused", st.Refused, "accept_refused", st.AcceptRefused, "protocol_errors", st.ProtocolErrors,
+				"io_errors", st.IOErrors, "queued_dropped", st.QueuedDropped, "events_lagged", st.EventsLagged,
+				"pex_refused", st.PexRefused, "pex_rate_limited", st.PexRateLimited)
+		}
 		if err := sw.node.Close(); err != nil {
 			sw.Logger.Error("Error closing the ringwire node", "err", err)
 		}
