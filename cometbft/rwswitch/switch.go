@@ -127,6 +127,7 @@ type Switch struct {
 	loops    sync.WaitGroup
 
 	peers        *p2p.PeerSet
+	setMu        sync.Mutex // orders additions to and removals from peers (both by ID)
 	dialing      *cmap.CMap
 	reconnecting *cmap.CMap
 
@@ -518,7 +519,10 @@ func (sw *Switch) addPeer(p *peer) error {
 		sw.Logger.Error("Error starting peer", "err", err, "peer", src)
 		return err
 	}
-	if err := sw.peers.Add(src); err != nil {
+	sw.setMu.Lock()
+	err := sw.peers.Add(src)
+	sw.setMu.Unlock()
+	if err != nil {
 		return err
 	}
 	sw.metrics.Peers.Add(1)
@@ -651,7 +655,17 @@ func (sw *Switch) stopAndRemovePeer(peer p2p.Peer, reason any) {
 	for _, reactor := range sw.reactorList() {
 		reactor.RemovePeer(peer, reason)
 	}
-	if !sw.peers.Remove(peer) {
+	// PeerSet.Remove goes by ID: remove the entry only if it is this peer, not a newer
+	// connection's peer added meanwhile.
+	sw.setMu.Lock()
+	removed := false
+	if sw.peers.Get(peer.ID()) == peer {
+		removed = sw.peers.Remove(peer)
+	} else {
+		peer.SetRemovalFailed()
+	}
+	sw.setMu.Unlock()
+	if !removed {
 		sw.Logger.Debug("error on peer removal", "peer", peer.ID())
 		return
 	}
