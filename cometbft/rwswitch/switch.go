@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cosmos/gogoproto/proto"
@@ -125,6 +126,7 @@ type Switch struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	loops    sync.WaitGroup
+	lagged   atomic.Uint64 // the engine's events_lagged when last seen
 
 	peers        *p2p.PeerSet
 	setMu        sync.Mutex // orders additions to and removals from peers (both by ID)
@@ -433,7 +435,41 @@ func (sw *Switch) eventLoop() {
 		select {
 		case <-sweep.C:
 			sw.sweepUnknown()
+			sw.resyncIfLagged()
 		default:
+		}
+	}
+}
+
+// resyncIfLagged compares the switch's peers with the engine's when the engine dropped peer
+// events (its queue of them overflowed): peers the engine lost are removed, peers it has are
+// added.
+func (sw *Switch) resyncIfLagged() {
+	st, err := sw.node.Stats()
+	if err != nil || st.EventsLagged == sw.lagged.Load() {
+		return
+	}
+	sw.Logger.Error("ringwire dropped peer events; resynchronising the peer set", "lost", st.EventsLagged-sw.lagged.Load())
+	sw.lagged.Store(st.EventsLagged)
+	ids, err := sw.node.Peers()
+	if err != nil {
+		return
+	}
+	live := make(map[p2p.ID]ringwire.NodeID, len(ids))
+	for _, id := range ids {
+		live[p2p.ID(id.String())] = id
+	}
+	for _, p := range sw.peers.Copy() {
+		if _, ok := live[p.ID()]; !ok {
+			var id ringwire.NodeID
+			if decodeID(p.ID(), &id) == nil {
+				sw.peerDown(id)
+			}
+		}
+	}
+	for pid, id := range live {
+		if !sw.peers.Has(pid) {
+			sw.peerUp(ringwire.PeerEvent{Kind: ringwire.PeerUp, Peer: id})
 		}
 	}
 }

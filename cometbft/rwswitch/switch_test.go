@@ -264,3 +264,40 @@ func TestPeerFilterRefuses(t *testing.T) {
 		t.Errorf("the filtering side's reactor saw %v", ev)
 	}
 }
+
+// When the engine reports dropped peer events, the switch compares its peers with the
+// engine's: a peer whose up event it missed is added.
+func TestResyncAfterLostEvents(t *testing.T) {
+	ra := newRecorder("A", testChannel)
+	a := newTestSwitch(t, "resync", map[string]p2p.Reactor{"REC": ra})
+	rb := newRecorder("B", testChannel)
+	b := newTestSwitch(t, "other", map[string]p2p.Reactor{"REC": rb})
+	if err := a.DialPeerWithAddress(b.NetAddress()); err != nil {
+		t.Fatal(err)
+	}
+	idB := b.NodeInfo().ID()
+	// Forget the peer as if its up event had been lost: out of the set, not disconnected.
+	p := a.Peers().Get(idB).(*peer)
+	p.gone.Store(true)
+	a.stopAndRemovePeer(p, nil)
+	if a.Peers().Has(idB) {
+		t.Fatal("the peer is still in the set")
+	}
+	if n, _ := a.Node().PeerCount(); n != 1 {
+		t.Fatalf("the engine has %d peers, want the connection kept", n)
+	}
+	a.lagged.Add(1) // the engine's count (0) now differs from the one last seen
+	a.resyncIfLagged()
+	if !a.Peers().Has(idB) {
+		t.Fatal("resynchronising did not add the engine's peer")
+	}
+	if got := ra.eventsOf(idB); !slices.Equal(got, []string{"init", "add", "remove", "init", "add"}) {
+		t.Errorf("reactor saw %v", got)
+	}
+	if !a.Peers().Get(idB).Send(p2p.Envelope{ChannelID: testChannel, Message: txs("after")}) {
+		t.Fatal("the resynchronised peer cannot send")
+	}
+	eventually(t, 10*time.Second, "the message sent after resynchronising", func() bool {
+		return len(rb.received(testChannel)) == 1
+	})
+}
