@@ -30,7 +30,7 @@ tools:
 	@$(CBINDGEN) --version 2>/dev/null | grep -qx "cbindgen $(CBINDGEN_VERSION)" || $(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked
 
 ## test: everything CI checks — formatting, lints, Rust tests, Go tests, fuzz and bench smoke runs.
-test: tools lint rust-test go-test bench-smoke fuzz-smoke header-check c-example go-bindings
+test: tools lint rust-test go-test bench-smoke fuzz-smoke header-check c-example go-bindings cometbft-test
 	@echo "make test: all checks passed"
 
 lint:
@@ -213,3 +213,37 @@ go-bench:
 	  RINGWIRE_BENCH_COUNT=$(GO_BENCH_COUNT) $(CARGO) test --release --locked -p ringwire --test node_throughput -- --ignored --exact go_binding_workload --nocapture 2>&1 | grep 'msg/s' | tee $(TARGET_DIR)/go-bench-rust.txt; \
 	  (cd bindings-go && RINGWIRE_RUST_FIGURES=$(TARGET_DIR)/go-bench-rust.txt PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/release" $(GO) test -count=1 -run XXX -bench GoToGo -benchtime $(GO_BENCH_COUNT)x . | grep Benchmark) || exit 1; \
 	done
+
+## ---- CometBFT on ringwire (cometbft/, docs/COMETBFT.md) -----------------------------------
+## ringwire-cometbft: stock CometBFT v0.40's `cometbft` command whose node runs on ringwire,
+## linked with the release library: $(COMETBFT_BIN)/ringwire-cometbft. cometbft-stock: stock
+## `cometbft` v0.40.0 from the same module graph: $(COMETBFT_BIN)/cometbft.
+COMETBFT_BIN = $(TARGET_DIR)/cometbft-bin
+.PHONY: ringwire-cometbft cometbft-stock localnet cometbft-test
+
+ringwire-cometbft:
+	$(MAKE) --no-print-directory go-pc FFI_PROFILE=release
+	mkdir -p $(COMETBFT_BIN)
+	cd cometbft && PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/release" $(GO) build -o $(COMETBFT_BIN)/ringwire-cometbft ./cmd/ringwire-cometbft
+
+cometbft-stock:
+	mkdir -p $(COMETBFT_BIN)
+	cd cometbft && $(GO) build -o $(COMETBFT_BIN)/cometbft github.com/cometbft/cometbft/cmd/cometbft
+
+## localnet: 4 validators with the kvstore app on loopback, 2 stock `cometbft` and 2
+## `ringwire-cometbft` (LOCALNET_MIX), until each has committed LOCALNET_BLOCKS blocks; checks
+## equal block and app hashes, a transaction each way between a stock and a ringwire node's
+## RPC, and the protocol between peers (cometbft/localnet/run.sh; homes and logs in
+## $(TARGET_DIR)/localnet).
+LOCALNET_MIX ?= stock stock ringwire ringwire
+LOCALNET_BLOCKS ?= 100
+localnet: ringwire-cometbft cometbft-stock
+	RINGWIRE_COMETBFT=$(COMETBFT_BIN)/ringwire-cometbft COMETBFT=$(COMETBFT_BIN)/cometbft \
+	  MIX="$(LOCALNET_MIX)" BLOCKS=$(LOCALNET_BLOCKS) OUT=$(TARGET_DIR)/localnet cometbft/localnet/run.sh
+
+## cometbft-test: the cometbft/ module's tests (the switch against ringwire and stock switches,
+## the node swap, and a bounded localnet run, mixed and all-ringwire) against the debug library.
+cometbft-test:
+	@test -z "$$(gofmt -l cometbft)" || { echo "gofmt: these files need formatting:"; gofmt -l cometbft; exit 1; }
+	$(MAKE) --no-print-directory go-pc FFI_PROFILE=debug
+	cd cometbft && export PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/debug" && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...

@@ -151,6 +151,24 @@ func (c *Channel) Send(ctx context.Context, to NodeID, msg []byte) error {
 	return c.SendBatch(ctx, []Envelope{{To: ToPeer, Peer: to, Payload: msg}})
 }
 
+// TrySend queues msg for the peer to without waiting: a full queue fails at once with an
+// error wrapping ErrFull (as stock CometBFT's Peer.TrySend, which returns false then).
+func (c *Channel) TrySend(to NodeID, msg []byte) error {
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	env := C.ringwire_envelope{to: C.RINGWIRE_TO_PEER}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&env.peer.bytes[0])), 20), to[:])
+	if len(msg) > 0 {
+		pin.Pin(&msg[0])
+		env.payload = (*C.uint8_t)(unsafe.Pointer(&msg[0]))
+		env.payload_len = C.size_t(len(msg))
+	}
+	var queued C.size_t
+	return c.with(func(h *C.ringwire_channel) error {
+		return call("send", func() C.ringwire_result { return C.ringwire_channel_send(h, &env, 1, 0, &queued) })
+	})
+}
+
 // Broadcast sends msg to every connected peer that shares the channel.
 func (c *Channel) Broadcast(ctx context.Context, msg []byte) error {
 	return c.SendBatch(ctx, []Envelope{{To: ToBroadcast, Payload: msg}})

@@ -65,6 +65,11 @@ type Config struct {
 	UnconditionalPeerIDs []NodeID
 	// PrivatePeerIDs are never gossiped through peer exchange nor learned from hearsay.
 	PrivatePeerIDs []NodeID
+	// Channels are registered when the node starts, before it accepts or dials anyone, so the
+	// NodeInfo of every connection lists them (a channel first opened after start is missing
+	// from the connections made before). Open each with OpenChannel and the same ChannelDesc to
+	// send and receive on it.
+	Channels []ChannelDesc
 }
 
 // NodeInfoSettings is what a node announces about itself in NodeInfo, as a CometBFT node
@@ -230,6 +235,14 @@ func (c *Config) build() (*C.ringwire_config, error) {
 	for _, id := range c.PrivatePeerIDs {
 		if err := call("config private peer", func() C.ringwire_result {
 			return C.ringwire_config_add_private_peer_id(cfg, cID(&id))
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range c.Channels {
+		opts := d.options()
+		if err := call("config channel", func() C.ringwire_result {
+			return C.ringwire_config_add_channel(cfg, C.uint8_t(d.ID), &opts)
 		}); err != nil {
 			return nil, err
 		}

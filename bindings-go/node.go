@@ -143,8 +143,8 @@ type ChannelDesc struct {
 	Compress bool
 }
 
-// OpenChannel opens a channel on the node. Each channel ID is opened once per node.
-func (n *Node) OpenChannel(d ChannelDesc) (*Channel, error) {
+// options is d as the C struct, with the defaults filled in.
+func (d ChannelDesc) options() C.ringwire_channel_options {
 	if d.Priority == 0 {
 		d.Priority = 1
 	}
@@ -164,6 +164,13 @@ func (n *Node) OpenChannel(d ChannelDesc) (*Channel, error) {
 	if d.Compress {
 		opts.compression = C.RINGWIRE_COMPRESSION_AUTO
 	}
+	return opts
+}
+
+// OpenChannel opens a channel on the node. Each channel ID is opened once per node. A channel
+// of Config.Channels is opened with the same ChannelDesc (another one fails with ErrChannel).
+func (n *Node) OpenChannel(d ChannelDesc) (*Channel, error) {
+	opts := d.options()
 	var ch *C.ringwire_channel
 	err := n.with(func(h *C.ringwire_node) error {
 		return call("open channel", func() C.ringwire_result {

@@ -159,3 +159,75 @@ func TestPersistentPeersFromConfig(t *testing.T) {
 		t.Fatalf("a malformed persistent peer: %v, want ErrInvalidArgument", err)
 	}
 }
+
+// Channels of Config.Channels are known to connections made before they are opened: two nodes
+// connect first, open the channel afterwards, and messages flow. TrySend never waits: towards a
+// peer that does not drain, it fails with ErrFull once the queue is full, at once.
+func TestConfigChannelsAndTrySend(t *testing.T) {
+	desc := ChannelDesc{ID: 0x42, Priority: 3, SendQueueCapacity: 1, RecvMessageCapacity: 1 << 16}
+	start := func(seed byte) *Node {
+		n, err := NewNode(Config{
+			Seed:     bytes.Repeat([]byte{seed}, 32),
+			Network:  "go-test",
+			Listen:   "127.0.0.1:0",
+			Shards:   1,
+			Channels: []ChannelDesc{desc},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a, b := start(11), start(12)
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	addr, _ := b.ListenAddr()
+	idb, err := a.Dial(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.OpenChannel(ChannelDesc{ID: 0x42, Priority: 4, SendQueueCapacity: 1, RecvMessageCapacity: 1 << 16}); !errors.Is(err, ErrChannel) {
+		t.Fatalf("opening with other options than the config's: %v, want ErrChannel", err)
+	}
+	ca, err := a.OpenChannel(desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.OpenChannel(desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ca.Close(); _ = cb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ca.Send(ctx, idb, []byte("first")); err != nil {
+		t.Fatalf("a channel opened after the connection: %v", err)
+	}
+	for m, err := range cb.ReceiveCopy(ctx) {
+		if err != nil || string(m.Payload) != "first" {
+			t.Fatalf("received %q, %v", m.Payload, err)
+		}
+		break
+	}
+	// b stops receiving: a's queue (one message) and the link's buffers fill up.
+	msg := bytes.Repeat([]byte{9}, 60000)
+	full := false
+	for i := 0; i < 10000 && !full; i++ {
+		t0 := time.Now()
+		err := ca.TrySend(idb, msg)
+		if d := time.Since(t0); d > time.Second {
+			t.Fatalf("TrySend waited %v", d)
+		}
+		switch {
+		case errors.Is(err, ErrFull):
+			full = true
+		case err != nil:
+			t.Fatalf("TrySend: %v", err)
+		}
+	}
+	if !full {
+		t.Fatal("TrySend never reported a full queue towards a peer that does not drain")
+	}
+	if err := ca.TrySend(NodeID{7}, msg); !errors.Is(err, ErrPeerGone) {
+		t.Fatalf("TrySend to an unknown peer: %v, want ErrPeerGone", err)
+	}
+}

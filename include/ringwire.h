@@ -382,6 +382,36 @@ typedef struct ringwire_envelope {
 } ringwire_envelope;
 
 /**
+ * A channel's settings for `ringwire_node_open_channel_with`. The caller sets `size` to
+ * `sizeof(ringwire_channel_options)`; fields a shorter (older) struct lacks take their
+ * defaults.
+ */
+typedef struct ringwire_channel_options {
+    /**
+     * `sizeof(ringwire_channel_options)`, set by the caller.
+     */
+    size_t size;
+    /**
+     * The channel's share of each link, at least 1 (default 1).
+     */
+    uint32_t priority;
+    /**
+     * Messages waiting to be sent to one peer on this channel; 0 takes the node's default
+     * (`limits.channel_send_queue_capacity`).
+     */
+    size_t send_queue_capacity;
+    /**
+     * The largest message accepted, in bytes, at least 1 (default 1 MiB); lowered to
+     * `limits.max_message_size`.
+     */
+    size_t recv_message_capacity;
+    /**
+     * A `ringwire_compression` value (default off).
+     */
+    uint32_t compression;
+} ringwire_channel_options;
+
+/**
  * NodeInfo settings for `ringwire_config_set_node_info`: what a CometBFT node announces about
  * itself. The caller sets `size` to `sizeof(ringwire_node_info_settings)`. A NULL string or a
  * zero version keeps the default: moniker `"ringwire"` (or the loaded file's), the library's
@@ -499,36 +529,6 @@ typedef struct ringwire_node_stats {
      */
     uint64_t pex_addresses_evicted;
 } ringwire_node_stats;
-
-/**
- * A channel's settings for `ringwire_node_open_channel_with`. The caller sets `size` to
- * `sizeof(ringwire_channel_options)`; fields a shorter (older) struct lacks take their
- * defaults.
- */
-typedef struct ringwire_channel_options {
-    /**
-     * `sizeof(ringwire_channel_options)`, set by the caller.
-     */
-    size_t size;
-    /**
-     * The channel's share of each link, at least 1 (default 1).
-     */
-    uint32_t priority;
-    /**
-     * Messages waiting to be sent to one peer on this channel; 0 takes the node's default
-     * (`limits.channel_send_queue_capacity`).
-     */
-    size_t send_queue_capacity;
-    /**
-     * The largest message accepted, in bytes, at least 1 (default 1 MiB); lowered to
-     * `limits.max_message_size`.
-     */
-    size_t recv_message_capacity;
-    /**
-     * A `ringwire_compression` value (default off).
-     */
-    uint32_t compression;
-} ringwire_channel_options;
 
 /**
  * A connected peer, as `ringwire_node_peer_info` describes it. The caller sets `size` to
@@ -723,6 +723,20 @@ ringwire_result ringwire_channel_send(const struct ringwire_channel *channel,
  */
 ringwire_result ringwire_config_add_capability(struct ringwire_config *config,
                                                const char *capability);
+
+/**
+ * Adds channel `id` with `options` to the channels the node registers when it starts, before
+ * it accepts or dials anyone, so that the NodeInfo of every connection lists it (a channel
+ * first opened after start is missing from connections made before). Open it after start with
+ * `ringwire_node_open_channel_with` and the same options to get its handle (other options fail
+ * with `RINGWIRE_RESULT_CHANNEL`). Adding an ID twice is `RINGWIRE_RESULT_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `config` is a live config; `options` is valid for reads of its `size` bytes.
+ */
+ringwire_result ringwire_config_add_channel(struct ringwire_config *config,
+                                            uint8_t id,
+                                            const struct ringwire_channel_options *options);
 
 /**
  * Adds a persistent peer, `"ID@HOST:PORT"` (as in `[p2p] persistent_peers`): the node dials
@@ -1091,7 +1105,8 @@ ringwire_result ringwire_node_poll_events(const struct ringwire_node *node,
 /**
  * Starts a node with the settings of `config` (which is not consumed) and writes its handle to
  * `*out_node`. The config must have a node key. Channels are opened afterwards with
- * `ringwire_node_open_channel`.
+ * `ringwire_node_open_channel`; those added to the config (`ringwire_config_add_channel`) are
+ * registered before the node accepts or dials anyone, so every connection carries them.
  *
  * # Safety
  * `config` is a live config not in use by another thread; `out_node` is valid for one pointer

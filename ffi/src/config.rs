@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use ringwire::config::{Config, NodeKeyFile};
 use ringwire::node::NodeBuilder;
+use ringwire::proto::conn::ChannelDescriptor;
 use ringwire::proto::nodeinfo::{
     NodeInfoOther, ProtocolVersion, STOCK_BLOCK_PROTOCOL, STOCK_P2P_PROTOCOL,
 };
@@ -17,6 +18,7 @@ use ringwire::proto::secret::NodeKey;
 use ringwire::rt::Driver;
 
 use crate::node::ringwire_node_id;
+use crate::node::{channel_descriptor, ringwire_channel_options};
 use crate::registry::Registry;
 use crate::result::fail;
 use crate::{bytes, guard, guard_free, non_null, read, ringwire_result, text};
@@ -54,6 +56,8 @@ pub(crate) struct Settings {
     pub(crate) listen: Option<SocketAddr>,
     /// NodeInfo fields the application set (`ringwire_config_set_node_info`).
     pub(crate) node_info: NodeInfoFields,
+    /// Channels registered when the node starts (`ringwire_config_add_channel`).
+    pub(crate) channels: Vec<ChannelDescriptor>,
 }
 
 /// NodeInfo fields an application owns; `None` keeps the engine's default.
@@ -153,6 +157,7 @@ impl Settings {
             config,
             listen: None,
             node_info: NodeInfoFields::default(),
+            channels: Vec::new(),
         }
     }
 
@@ -165,6 +170,7 @@ impl Settings {
             listen: Some(config.p2p.laddr),
             config,
             node_info: NodeInfoFields::default(),
+            channels: Vec::new(),
         })
     }
 
@@ -603,6 +609,34 @@ pub unsafe extern "C" fn ringwire_config_add_capability(
             ));
         }
         cfg.config.engine.capabilities.push(cap.to_owned());
+        Ok(())
+    })
+}
+
+/// Adds channel `id` with `options` to the channels the node registers when it starts, before
+/// it accepts or dials anyone, so that the NodeInfo of every connection lists it (a channel
+/// first opened after start is missing from connections made before). Open it after start with
+/// `ringwire_node_open_channel_with` and the same options to get its handle (other options fail
+/// with `RINGWIRE_RESULT_CHANNEL`). Adding an ID twice is `RINGWIRE_RESULT_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `config` is a live config; `options` is valid for reads of its `size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_config_add_channel(
+    config: *mut ringwire_config,
+    id: u8,
+    options: *const ringwire_channel_options,
+) -> ringwire_result {
+    with_config(config, |cfg| {
+        // SAFETY: forwarded from this function's contract.
+        let desc = unsafe { channel_descriptor(id, options) }?;
+        if cfg.channels.iter().any(|c| c.id == id) {
+            return Err(fail(
+                ringwire_result::InvalidArgument,
+                format!("channel {id:#04x} was already added"),
+            ));
+        }
+        cfg.channels.push(desc);
         Ok(())
     })
 }

@@ -97,7 +97,8 @@ impl ringwire_node {
 
 /// Starts a node with the settings of `config` (which is not consumed) and writes its handle to
 /// `*out_node`. The config must have a node key. Channels are opened afterwards with
-/// `ringwire_node_open_channel`.
+/// `ringwire_node_open_channel`; those added to the config (`ringwire_config_add_channel`) are
+/// registered before the node accepts or dials anyone, so every connection carries them.
 ///
 /// # Safety
 /// `config` is a live config not in use by another thread; `out_node` is valid for one pointer
@@ -122,6 +123,7 @@ pub unsafe extern "C" fn ringwire_node_start(
         let b = NodeBuilder::from_config(&cfg.config, key)
             .map_err(|e| fail(ringwire_result::Config, e))?;
         let b = cfg.node_info.apply(b);
+        let b = cfg.channels.iter().cloned().fold(b, NodeBuilder::channel);
         let b = match cfg.listen {
             Some(addr) => b.listen(addr),
             None => b.no_listen(),
@@ -330,25 +332,44 @@ pub unsafe extern "C" fn ringwire_node_open_channel_with(
     guard(|| {
         non_null(out_channel)?;
         // SAFETY: forwarded from this function's contract.
-        let o = unsafe { crate::sized::read_sized(options) }?;
-        let compression = match o.compression {
-            0 => Compression::Off,
-            1 => Compression::Auto,
-            _ => {
-                return Err(fail(
-                    ringwire_result::InvalidArgument,
-                    "unknown compression value",
-                ));
-            }
-        };
-        let desc = ChannelDescriptor {
-            id,
-            priority: o.priority,
-            send_queue_capacity: o.send_queue_capacity,
-            recv_message_capacity: o.recv_message_capacity,
-            compression,
-        };
+        let desc = unsafe { channel_descriptor(id, options) }?;
         open(node, desc, out_channel)
+    })
+}
+
+/// The descriptor of channel `id` with `options` (a sized struct), checked: a known
+/// compression value, a priority and a message capacity of at least 1.
+///
+/// # Safety
+/// `options` is NULL or valid for reads of its `size` bytes.
+pub(crate) unsafe fn channel_descriptor(
+    id: u8,
+    options: *const ringwire_channel_options,
+) -> Result<ChannelDescriptor, ringwire_result> {
+    // SAFETY: forwarded from this function's contract.
+    let o = unsafe { crate::sized::read_sized(options) }?;
+    let compression = match o.compression {
+        0 => Compression::Off,
+        1 => Compression::Auto,
+        _ => {
+            return Err(fail(
+                ringwire_result::InvalidArgument,
+                "unknown compression value",
+            ));
+        }
+    };
+    if o.priority == 0 || o.recv_message_capacity == 0 {
+        return Err(fail(
+            ringwire_result::InvalidArgument,
+            "priority and message capacity must be at least 1",
+        ));
+    }
+    Ok(ChannelDescriptor {
+        id,
+        priority: o.priority,
+        send_queue_capacity: o.send_queue_capacity,
+        recv_message_capacity: o.recv_message_capacity,
+        compression,
     })
 }
 

@@ -1,7 +1,8 @@
 //! What a switch for stock CometBFT needs from the C ABI: a peer's NodeInfo, address and
 //! protocol (`ringwire_node_peers`, `ringwire_node_peer_info`), the NodeInfo this node
 //! announces (`ringwire_config_set_node_info`), and channels with compression and room to grow
-//! (`ringwire_node_open_channel_with`).
+//! (`ringwire_node_open_channel_with`), and channels registered before the node starts
+//! (`ringwire_config_add_channel`).
 
 use std::ffi::{CStr, c_char};
 use std::mem::offset_of;
@@ -349,6 +350,92 @@ fn peer_events_wake_a_poller_on_the_events_descriptor_and_say_why_a_peer_left() 
     assert!(!reason.to_bytes().is_empty(), "a down event says why");
     // SAFETY: each handle freed once.
     unsafe {
+        ringwire_node_free(a);
+        ringwire_node_free(b);
+    }
+}
+
+#[test]
+fn channels_added_to_the_config_are_in_the_node_info_of_the_first_connection() {
+    let opts = ringwire_channel_options {
+        priority: 5,
+        send_queue_capacity: 3,
+        recv_message_capacity: 4096,
+        ..Default::default()
+    };
+    let add = |cfg: *mut ringwire_config| {
+        // SAFETY: a live config and a sized struct.
+        unsafe {
+            assert_eq!(ringwire_config_add_channel(cfg, 0x30, &opts), OK);
+            assert_eq!(ringwire_config_add_channel(cfg, 0x31, &opts), OK);
+            assert_eq!(
+                ringwire_config_add_channel(cfg, 0x30, &opts),
+                ringwire_result::InvalidArgument,
+                "an ID is added once"
+            );
+            let bad = ringwire_channel_options {
+                priority: 0,
+                ..opts
+            };
+            assert_eq!(
+                ringwire_config_add_channel(cfg, 0x32, &bad),
+                ringwire_result::InvalidArgument
+            );
+        }
+    };
+    let a = node(5, add);
+    let b = node(6, add);
+    // Nothing is opened yet: the first connection still carries the channels.
+    connect(b, a);
+    let a_id = node_id(a);
+    let mut info = empty_info();
+    let mut buf = vec![0u8; RINGWIRE_MAX_NODE_INFO_SIZE];
+    // SAFETY: a live node, a valid ID, a sized struct and a buffer of the stated length.
+    let r = unsafe { ringwire_node_peer_info(b, &a_id, &mut info, buf.as_mut_ptr(), buf.len()) };
+    assert_eq!(r, OK);
+    let ni = wire::DefaultNodeInfo::decode(&buf[..info.node_info_len]).unwrap();
+    assert!(
+        ni.channels.contains(&0x30) && ni.channels.contains(&0x31),
+        "channels {:02x?}",
+        ni.channels
+    );
+    assert!(!ni.channels.contains(&0x32));
+    wait_peers(a, 1);
+    let (mut ca, mut cb, mut x) = (null_mut(), null_mut(), null_mut());
+    // SAFETY: live nodes, sized structs, valid out-pointers.
+    unsafe {
+        assert_eq!(ringwire_node_open_channel_with(a, 0x30, &opts, &mut ca), OK);
+        assert_eq!(ringwire_node_open_channel_with(b, 0x30, &opts, &mut cb), OK);
+        let other = ringwire_channel_options {
+            priority: 6,
+            ..opts
+        };
+        assert_eq!(
+            ringwire_node_open_channel_with(a, 0x31, &other, &mut x),
+            ringwire_result::Channel,
+            "other options than the config's"
+        );
+    }
+    let payload = [7u8; 100];
+    let env = ringwire_envelope {
+        to: ringwire_to::Peer as u32,
+        peer: node_id(b),
+        role: null(),
+        fanout: 0,
+        fanout_count: 0,
+        fanout_fraction: 0.0,
+        payload: payload.as_ptr(),
+        payload_len: payload.len(),
+    };
+    let mut queued = 0;
+    // SAFETY: a live channel, one valid envelope, a valid out-pointer.
+    let r = unsafe { ringwire_channel_send(ca, &env, 1, 5000, &mut queued) };
+    assert_eq!(r, OK);
+    assert_eq!(recv_len(cb), payload.len());
+    // SAFETY: each handle freed once.
+    unsafe {
+        ringwire_channel_free(ca);
+        ringwire_channel_free(cb);
         ringwire_node_free(a);
         ringwire_node_free(b);
     }

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# A local CometBFT validator network on loopback with the kvstore application, mixing stock
+# `cometbft` (v0.40.0) and `ringwire-cometbft` nodes: homes from `ringwire-cometbft testnet`,
+# each node on its own port pair. It waits until every node has committed BLOCKS blocks,
+# checks that all nodes agree on the block and app hash at the same heights, sends a
+# transaction to a stock node's RPC and reads it through a ringwire node's RPC (and the other
+# way round), and reports which protocol each ringwire node speaks to each peer (native
+# between ringwire nodes, stock framing to stock nodes), from the nodes' logs.
+#
+# Environment:
+#   RINGWIRE_COMETBFT  the ringwire-cometbft binary (required)
+#   COMETBFT           the stock cometbft v0.40.0 binary (required when MIX has a stock node)
+#   MIX                node kinds in order (default "stock stock ringwire ringwire")
+#   BLOCKS             blocks every node must commit (default 100)
+#   TIMEOUT_COMMIT     consensus timeout_commit (default 200ms)
+#   PEX                [p2p] pex of every node (default false: every node has the others as
+#                      persistent peers; see docs/COMETBFT.md, "Known problems", for PEX)
+#   DEADLINE           seconds to reach BLOCKS before giving up (default 600)
+#   OUT                where the homes and logs go (default ./localnet-out; wiped first)
+#   BASE_PORT          node i listens on BASE_PORT+10i (p2p) and BASE_PORT+10i+1 (RPC)
+#                      (default: a random base between 20000 and 31990, below the kernel's
+#                      ephemeral ports)
+# Exit status 0 when every check passed; the homes and node logs stay in OUT.
+set -euo pipefail
+
+: "${RINGWIRE_COMETBFT:?set RINGWIRE_COMETBFT to the ringwire-cometbft binary}"
+MIX=${MIX:-"stock stock ringwire ringwire"}
+BLOCKS=${BLOCKS:-100}
+TIMEOUT_COMMIT=${TIMEOUT_COMMIT:-200ms}
+PEX=${PEX:-false}
+DEADLINE=${DEADLINE:-600}
+OUT=${OUT:-./localnet-out}
+BASE_PORT=${BASE_PORT:-$((20000 + (RANDOM % 1200) * 10))}
+
+read -ra kinds <<<"$MIX"
+n=${#kinds[@]}
+for k in "${kinds[@]}"; do
+  case $k in
+    stock) : "${COMETBFT:?set COMETBFT to the stock cometbft binary}" ;;
+    ringwire) ;;
+    *) echo "localnet: unknown node kind '$k' in MIX (stock or ringwire)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf 'localnet: %s\n' "$*"; }
+fail() { printf 'localnet: FAIL: %s\n' "$*" >&2; failed=1; }
+failed=0
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+hosts=()
+for ((i = 0; i < n; i++)); do hosts+=(--hostname 127.0.0.1); done
+"$RINGWIRE_COMETBFT" testnet --v "$n" --o "$OUT" "${hosts[@]}" >/dev/null
+
+ids=() p2p=() rpcp=()
+for ((i = 0; i < n; i++)); do
+  ids[i]=$("$RINGWIRE_COMETBFT" show-node-id --home "$OUT/node$i")
+  p2p[i]=$((BASE_PORT + 10 * i))
+  rpcp[i]=$((BASE_PORT + 10 * i + 1))
+done
+for ((i = 0; i < n; i++)); do
+  peers=""
+  for ((j = 0; j < n; j++)); do
+    ((j == i)) && continue
+    peers+="${peers:+,}${ids[j]}@127.0.0.1:${p2p[j]}"
+  done
+  sed -i \
+    -e "/^\[rpc\]/,/^\[/ s|^laddr = .*|laddr = \"tcp://127.0.0.1:${rpcp[i]}\"|" \
+    -e "/^\[p2p\]/,/^\[/ s|^laddr = .*|laddr = \"tcp://127.0.0.1:${p2p[i]}\"|" \
+    -e "s|^persistent_peers = .*|persistent_peers = \"$peers\"|" \
+    -e "s|^timeout_commit = .*|timeout_commit = \"$TIMEOUT_COMMIT\"|" \
+    -e "/^\[p2p\]/,/^\[/ s|^pex = .*|pex = $PEX|" \
+    "$OUT/node$i/config/config.toml"
+done
+
+pids=()
+stop_nodes() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+trap stop_nodes EXIT
+
+say "$n validators (${MIX}), kvstore, p2p ports ${p2p[*]}, RPC ports ${rpcp[*]}, timeout_commit $TIMEOUT_COMMIT, pex $PEX, homes and logs in $OUT"
+for ((i = 0; i < n; i++)); do
+  bin=$RINGWIRE_COMETBFT
+  [[ ${kinds[i]} == stock ]] && bin=$COMETBFT
+  "$bin" start --home "$OUT/node$i" --proxy_app=kvstore --log_level=info >"$OUT/node$i.log" 2>&1 &
+  pids+=($!)
+  say "node$i: ${kinds[i]} $(basename "$bin") pid $! id ${ids[i]}"
+done
+
+rpc() { curl -sf --max-time 5 "http://127.0.0.1:${rpcp[$1]}/$2"; }
+height() { rpc "$1" status 2>/dev/null | jq -r '.result.sync_info.latest_block_height' 2>/dev/null || echo 0; }
+alive() {
+  for ((i = 0; i < n; i++)); do
+    if ! kill -0 "${pids[i]}" 2>/dev/null; then
+      fail "node$i (${kinds[i]}) exited; the end of its log:"
+      tail -n 20 "$OUT/node$i.log" >&2
+      return 1
+    fi
+  done
+}
+
+# ---- wait for BLOCKS blocks on every node ----------------------------------------------------
+# Once every node has a block, each gets a transaction (so the app hash moves off zero).
+start=$SECONDS
+last_report=-10
+loaded=0
+while :; do
+  alive || exit 1
+  hs=() min=-1
+  for ((i = 0; i < n; i++)); do
+    h=$(height "$i")
+    [[ $h =~ ^[0-9]+$ ]] || h=0
+    hs+=("$h")
+    ((min < 0 || h < min)) && min=$h
+  done
+  if ((SECONDS - last_report >= 10)); then
+    say "t=$((SECONDS - start))s heights: ${hs[*]}"
+    last_report=$SECONDS
+  fi
+  if ((!loaded && min >= 1)); then
+    for ((i = 0; i < n; i++)); do
+      rpc "$i" "broadcast_tx_sync?tx=%22load-node$i=$RANDOM%22" >/dev/null || fail "broadcast_tx_sync to node$i failed"
+    done
+    loaded=1
+  fi
+  ((min >= BLOCKS)) && break
+  if ((SECONDS - start > DEADLINE)); then
+    fail "heights ${hs[*]} after ${DEADLINE}s, want $BLOCKS on every node"
+    exit 1
+  fi
+  sleep 1
+done
+elapsed=$((SECONDS - start))
+say "every node committed $BLOCKS blocks in ${elapsed}s (heights ${hs[*]})"
+
+# ---- the same blocks and app hashes everywhere -----------------------------------------------
+same_block() { # height
+  local h=$1 ref="" got i
+  for ((i = 0; i < n; i++)); do
+    got=$(rpc "$i" "block?height=$h" | jq -r '.result.block_id.hash + " app_hash=" + .result.block.header.app_hash')
+    if [[ -z $ref ]]; then
+      ref=$got
+    elif [[ $got != "$ref" ]]; then
+      fail "height $h: node$i has $got, node0 has $ref"
+    fi
+  done
+  say "height $h: block $ref on all $n nodes"
+}
+for h in 1 $((BLOCKS / 2)) "$BLOCKS"; do same_block "$h"; done
+
+# ---- transactions both ways ------------------------------------------------------------------
+first_of() {
+  for ((i = 0; i < n; i++)); do [[ ${kinds[i]} == "$1" ]] && { echo "$i"; return; }; done
+  echo ""
+}
+s=$(first_of stock) r=$(first_of ringwire)
+[[ -z $s ]] && s=0
+[[ -z $r || $r == "$s" ]] && r=$((n - 1))
+tx_roundtrip() { # from to key
+  local from=$1 to=$2 key=$3 val res hash code txh q got i
+  val=v$RANDOM$RANDOM
+  res=$(rpc "$from" "broadcast_tx_commit?tx=%22$key=$val%22") || { fail "broadcast_tx_commit to node$from failed"; return; }
+  hash=$(jq -r '.result.hash' <<<"$res")
+  code=$(jq -r '.result.tx_result.code' <<<"$res")
+  txh=$(jq -r '.result.height' <<<"$res")
+  if [[ $code != 0 || $hash == null ]]; then
+    fail "tx $key=$val via node$from: $res"
+    return
+  fi
+  got=""
+  for ((i = 0; i < 30; i++)); do
+    got=$(rpc "$to" "tx?hash=0x$hash" 2>/dev/null | jq -r '.result.height' 2>/dev/null || true)
+    [[ $got == "$txh" ]] && break
+    sleep 0.5
+  done
+  if [[ $got != "$txh" ]]; then
+    fail "tx $hash committed at $txh via node$from, node$to's /tx says '$got'"
+    return
+  fi
+  q=$(rpc "$to" "abci_query?data=%22$key%22" | jq -r '.result.response.value' | base64 -d)
+  if [[ $q != "$val" ]]; then
+    fail "node$to's /abci_query $key = '$q', want '$val'"
+    return
+  fi
+  say "tx $key=$val sent to node$from (${kinds[from]}), committed at height $txh, read back through node$to (${kinds[to]}): /tx height $got, /abci_query $key=$q"
+}
+tx_roundtrip "$s" "$r" "from-node$s"
+tx_roundtrip "$r" "$s" "from-node$r"
+# The block after the last transaction carries the app hash with both; every node has it.
+last=$(($(height "$s") + 1))
+for ((t = 0; t < 30; t++)); do
+  low=$last
+  for ((i = 0; i < n; i++)); do h=$(height "$i"); ((h < low)) && low=$h; done
+  ((low >= last)) && break
+  sleep 0.5
+done
+same_block "$last"
+
+# ---- peers and protocols ---------------------------------------------------------------------
+peers_ok=1
+for ((i = 0; i < n; i++)); do
+  ni=$(rpc "$i" net_info)
+  np=$(jq -r '.result.n_peers' <<<"$ni")
+  if [[ $np != $((n - 1)) ]]; then
+    fail "node$i has $np peers in /net_info ($(jq -r '[.result.peers[].node_info.moniker] | join(",")' <<<"$ni")), want $((n - 1))"
+    peers_ok=0
+  fi
+done
+((peers_ok)) && say "every node has $((n - 1)) peers in /net_info"
+for ((i = 0; i < n; i++)); do
+  [[ ${kinds[i]} == ringwire ]] || continue
+  line="node$i (ringwire) speaks:"
+  for ((j = 0; j < n; j++)); do
+    ((j == i)) && continue
+    proto=$(grep -o "Added peer .*peer=${ids[j]} protocol=[a-z]*" "$OUT/node$i.log" | tail -n 1 | sed 's/.*protocol=//' || true)
+    want=stock
+    [[ ${kinds[j]} == ringwire ]] && want=native
+    line+=" node$j=${proto:-none}"
+    [[ $proto == "$want" ]] || fail "node$i talks '${proto:-nothing}' to node$j (${kinds[j]}), want $want"
+  done
+  say "$line"
+done
+
+stop_nodes
+if ((failed)); then
+  for ((i = 0; i < n; i++)); do
+    say "node$i (${kinds[i]}) peer changes:"
+    grep -E "Added peer|Peer disconnected|Stopping peer|Ignoring|rejected" "$OUT/node$i.log" | tail -n 12 | cut -c1-240 || true
+  done
+  say "FAILED (logs in $OUT)"
+  exit 1
+fi
+say "OK: $n validators (${MIX}) committed $BLOCKS blocks in ${elapsed}s with equal block and app hashes; transactions crossed both ways"
