@@ -48,6 +48,31 @@ impl Stream {
         }
     }
 
+    /// Resets a TCP stream at once, dropping what it still holds to send: a `connect` to an
+    /// `AF_UNSPEC` address disconnects a TCP socket (Linux's `tcp_disconnect`: an RST to the
+    /// peer, the send and retransmit queues freed). For a closing connection whose peer has
+    /// not taken its last bytes within the close grace (a black hole, a stopped process):
+    /// otherwise the kernel keeps those bytes until TCP gives up retransmitting (about 15
+    /// minutes by default), and on io_uring a zero-copy send's buffer release, which comes
+    /// only when the kernel frees them, keeps the descriptor open as long. No effect on
+    /// in-memory streams.
+    pub(crate) fn reset(&self) {
+        if let Inner::Tcp(s) = &self.inner {
+            use std::os::fd::{AsFd, AsRawFd};
+            let fd = s.as_fd().as_raw_fd();
+            let unspec = libc::sockaddr {
+                sa_family: libc::AF_UNSPEC as libc::sa_family_t,
+                sa_data: [0; 14],
+            };
+            // SAFETY: `fd` is this stream's socket, open for the duration of the call (`s`
+            // holds it), and `unspec` is a valid `sockaddr` of the length passed; `connect`
+            // keeps neither. A failure leaves the socket as it was, which is all we can do.
+            let _ = unsafe {
+                libc::connect(fd, &unspec, size_of::<libc::sockaddr>() as libc::socklen_t)
+            };
+        }
+    }
+
     /// Sets `SO_RCVBUF` on a TCP stream (which also turns off the kernel's receive-buffer
     /// autotuning for it): bounds the bytes the peer can have in flight to us. No effect on
     /// in-memory streams.

@@ -336,6 +336,13 @@ pub(crate) async fn run(shard: Rc<Shard>, ctx: Rc<ConnCtx>) {
         }
     })
     .await;
+    if !ctx.writer_done.get() {
+        // The peer has not taken our last bytes within the grace (it may be gone without a
+        // word): reset the socket, so the kernel frees what it holds to send now, and with it
+        // the buffers (and descriptor) of zero-copy sends awaiting release, instead of when TCP
+        // gives up retransmitting (docs/RELIABILITY.md row 12).
+        ctx.stream.reset();
+    }
     reader.abort();
     writer.abort();
     shard.forget(ctx.id);

@@ -6,6 +6,7 @@ pub mod adversary;
 pub mod child;
 pub mod compress;
 pub mod configured;
+pub mod faults;
 pub mod golden;
 pub mod node;
 pub mod process;

@@ -52,6 +52,19 @@ impl Target {
     /// sections other than `[node]` and `[admin]`, which are added: the network `network`, a
     /// node key generated in `dir`, and for the command an admin socket).
     pub fn start(maker: &Maker, dir: &Path, network: &str, sections: &str) -> Target {
+        Target::start_wrapped(maker, dir, network, sections, &[])
+    }
+
+    /// [`Target::start`] under `wrapper`, a command prefix that ends by executing the node's
+    /// program in its own process (`ip netns exec NS`, `unshare -T …`, `prlimit …`, a cgroup's
+    /// shell), so [`Target::pid`] is still the node's process.
+    pub fn start_wrapped(
+        maker: &Maker,
+        dir: &Path,
+        network: &str,
+        sections: &str,
+        wrapper: &[String],
+    ) -> Target {
         let key = dir.join("node_key.json");
         NodeKeyFile::load_or_generate(&key).expect("node key");
         let mut text = format!(
@@ -63,20 +76,19 @@ impl Target {
         }
         let config = dir.join("ringwire.toml");
         std::fs::write(&config, text).expect("write the configuration");
-        let mut cmd = match maker {
-            Maker::Command(exe) => {
-                let mut c = Command::new(exe);
-                c.args(["node", "--config"]).arg(&config);
-                c.stdin(Stdio::null());
-                c
-            }
-            Maker::CAbi(exe) => {
-                let mut c = Command::new(exe);
-                c.arg(&config);
-                c.stdin(Stdio::piped());
-                c
-            }
+        let (exe, args, stdin) = match maker {
+            Maker::Command(exe) => (exe, vec!["node", "--config"], Stdio::null()),
+            Maker::CAbi(exe) => (exe, Vec::new(), Stdio::piped()),
         };
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        cmd.args(args).arg(&config).stdin(stdin);
         // The log goes to a file: a pipe nobody reads would stall a node that logs a lot.
         let log = std::fs::File::create(dir.join("node.log")).expect("log file");
         let mut child = cmd
@@ -114,6 +126,16 @@ impl Target {
     /// The process ID.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends signal `sig` (a name `kill` knows: `STOP`, `CONT`, `KILL`…) to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} {}", self.pid());
     }
 
     /// Whether the process still runs.

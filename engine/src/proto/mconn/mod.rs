@@ -12,7 +12,8 @@
 //!   `max_packet_msg_payload_size` bytes, and reassembly bounded by `recv_message_capacity`.
 //! - [`scheduler`]: the next chunk comes from the channel with the lowest
 //!   `recently_sent / priority`.
-//! - Keepalive: a ping every `ping_interval`; no pong within `pong_timeout` of a ping ends the
+//! - Keepalive: a ping every `ping_interval`; no pong within `pong_timeout` of the time a ping
+//!   fell due (written yet or not: a peer that stopped reading holds our writes) ends the
 //!   connection. A received ping is answered with one pong (several pending pings are answered
 //!   once, as in stock).
 //! - Budgets (`proto::budget`): a peer sending more than `max_control_packets_per_second` ping
@@ -394,7 +395,9 @@ impl MConnection {
         if self.ping_due {
             out.extend_from_slice(&PING_ENCODED);
             self.ping_due = false;
-            self.pong_deadline = Some(now.checked_add(self.config.pong_timeout).unwrap_or(now));
+            // The deadline runs from when the ping was due (see `handle_timeout`).
+            self.pong_deadline
+                .get_or_insert_with(|| now.checked_add(self.config.pong_timeout).unwrap_or(now));
         }
         self.scheduler.advance(now, &mut self.channels);
         while out.len() - start < max_bytes {
@@ -436,6 +439,13 @@ impl MConnection {
         }
         if now >= self.next_ping {
             self.ping_due = true;
+            // The pong deadline starts when the ping is due, not when it is written: a peer
+            // that stopped reading (a black hole, with our socket's send buffer full) never
+            // lets the ping out, and must still be dropped `pong_timeout` later, as the
+            // native multiplexer does (docs/RELIABILITY.md row 12). A deadline already
+            // running for an earlier ping is kept.
+            self.pong_deadline
+                .get_or_insert_with(|| now.checked_add(self.config.pong_timeout).unwrap_or(now));
             // Like a ticker that drops missed ticks: the next ping is on the original grid.
             let interval = self.config.ping_interval.as_nanos();
             let late = now.duration_since(self.next_ping).as_nanos();

@@ -274,6 +274,33 @@ fn ping_pong_and_timeout() {
     assert_eq!(a.poll_timeout(), None);
 }
 
+/// A peer that stopped reading (a black hole: our socket's send buffer is full, so nothing
+/// more is written) must still be dropped: the pong deadline runs from when the ping fell due,
+/// not from when it could be written (docs/RELIABILITY.md row 12).
+#[test]
+fn a_ping_that_cannot_be_written_still_times_out() {
+    let t0 = Instant::now();
+    let mut a = conn(t0);
+    a.send(0x20, Bytes::from(vec![1; 64 * 1024])).unwrap();
+    let t1 = t0 + Duration::from_secs(60);
+    a.handle_timeout(t1).unwrap();
+    assert!(a.has_pending_send());
+    assert_eq!(a.poll_timeout(), Some(t1 + Duration::from_secs(45)));
+    // Nothing is written meanwhile.
+    a.handle_timeout(t1 + Duration::from_millis(44_999))
+        .unwrap();
+    assert_eq!(
+        a.handle_timeout(t1 + Duration::from_secs(45)),
+        Err(MConnError::PongTimeout)
+    );
+
+    // Written late, the ping keeps the deadline it fell due with.
+    let mut b = conn(t0);
+    b.handle_timeout(t1).unwrap();
+    assert_eq!(drain(&mut b, t1 + Duration::from_secs(40)), PING_ENCODED);
+    assert_eq!(b.poll_timeout(), Some(t1 + Duration::from_secs(45)));
+}
+
 #[test]
 fn pong_comes_before_queued_messages() {
     let now = Instant::now();
