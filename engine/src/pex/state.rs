@@ -289,7 +289,12 @@ impl Pex {
     /// by hearsay); an outbound peer is asked for addresses while the book has room. A peer
     /// already known (a connection that replaced another) keeps its state.
     pub fn peer_up(&mut self, peer: PexPeer, now: Instant) -> Option<Action> {
+        // An Up for a peer already known is a new connection that replaced the old one (the
+        // tie-break, a redial over a half-open connection): its state starts over, as stock's
+        // per-connection state does, so the new connection's first requests are not counted
+        // against the old one's (which got stock peers disconnected as "too soon" and banned).
         let state = self.peers.entry(peer.id).or_default();
+        *state = Default::default();
         let source = peer.source();
         state.source = Some(source);
         if peer.proves_its_address() {

@@ -93,3 +93,27 @@ fn a_peer_that_goes_down_is_forgotten() {
     p.receive(id(1), &addrs_bytes(&[addr(12)]), t);
     assert_eq!(p.addresses(), vec![addr(10), addr(12)]);
 }
+
+#[test]
+fn a_replacing_connection_starts_its_request_budget_over() {
+    let t = Instant::now();
+    let mut p = pex(PexConfig::default());
+    p.peer_up(peer(5, false, Some(addr(5))), t);
+    let req = request();
+    p.receive(id(5), &req, t);
+    p.receive(id(5), &req, t);
+    // The connection is replaced (an Up with no Down between): the new one's requests are
+    // its first two, free.
+    p.peer_up(peer(5, false, Some(addr(5))), t + Duration::from_millis(10));
+    for _ in 0..2 {
+        assert!(matches!(
+            p.receive(id(5), &req, t + Duration::from_millis(20)),
+            Some(Action::Send { .. })
+        ));
+    }
+    // Its third, at once, is too soon as ever.
+    assert!(matches!(
+        p.receive(id(5), &req, t + Duration::from_millis(30)),
+        Some(Action::Disconnect { .. })
+    ));
+}
