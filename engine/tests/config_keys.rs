@@ -77,7 +77,10 @@ const KEYS: &[(&str, &[&str])] = &[
     ),
     (
         "p2p.max_num_outbound_peers",
-        &["engine/tests/node_config.rs::outbound_cap_refuses_a_dial_past_it"],
+        &[
+            "engine/tests/node_config.rs::outbound_cap_refuses_a_dial_past_it",
+            "engine/tests/node_discovery.rs::a_hundred_nodes_from_one_seed_reach_their_outbound_targets",
+        ],
     ),
     (
         "p2p.send_rate",
@@ -103,8 +106,22 @@ const KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "p2p.seeds",
+        &[
+            "engine/tests/node_discovery.rs::seeds_are_asked_for_addresses_then_dropped",
+            "engine/tests/node_discovery.rs::a_hundred_nodes_from_one_seed_reach_their_outbound_targets",
+        ],
+    ),
+    (
         "p2p.pex",
         &["engine/tests/node_config.rs::pex_off_learns_no_addresses"],
+    ),
+    (
+        "p2p.seed_mode",
+        &[
+            "engine/tests/node_discovery.rs::seed_mode_crawls_answers_and_disconnects",
+            "engine/tests/node_discovery.rs::a_hundred_nodes_from_one_seed_reach_their_outbound_targets",
+        ],
     ),
     (
         "p2p.allow_duplicate_ip",
@@ -320,7 +337,10 @@ const KEYS: &[(&str, &[&str])] = &[
     ),
     (
         "limits.dial_backoff_min",
-        &["engine/tests/node_dialer.rs::dial_backoff_min_sets_the_first_redial_pause"],
+        &[
+            "engine/tests/node_dialer.rs::dial_backoff_min_sets_the_first_redial_pause",
+            "engine/tests/node_discovery.rs::a_book_of_dead_addresses_is_dialed_with_backoff_not_in_a_storm",
+        ],
     ),
     (
         "limits.dial_backoff_max",
@@ -379,17 +399,7 @@ const KEYS: &[(&str, &[&str])] = &[
 ];
 
 /// Keys accepted (and validated) that change nothing yet: why, and which work builds them.
-const PENDING: &[(&str, &str)] = &[
-    (
-        "p2p.seeds",
-        "parsed and validated, but no node dials seeds yet; built by the peer-discovery work",
-    ),
-    (
-        "p2p.seed_mode",
-        "validated (needs p2p.pex), but seed mode is not run yet (`Config::pex_config` says so); \
-         built by the peer-discovery work",
-    ),
-];
+const PENDING: &[(&str, &str)] = &[];
 
 /// Keys whose behaviour other branches are building now; each moves to [`KEYS`] with its test
 /// when that work merges.

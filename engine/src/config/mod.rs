@@ -232,7 +232,9 @@ impl Config {
     /// The PEX settings when `p2p.pex` is on (the default, as in CometBFT), for
     /// [`crate::NodeBuilder::pex`]; `None` when it is off. They come from `limits.pex_*`,
     /// `limits.max_address_book_size`, `p2p.addr_book_strict`, `p2p.private_peer_ids` and
-    /// `p2p.addr_book_file` (see [`Config::addr_book_path`]). Seed mode is not run yet.
+    /// `p2p.addr_book_file` (see [`Config::addr_book_path`]), the book's dial backoff from
+    /// `limits.dial_backoff_min` and `dial_backoff_max`, and `p2p.seed_mode`. The seeds
+    /// (`p2p.seeds`) are the peer manager's ([`crate::peers::ManagerConfig::seeds`]).
     pub fn pex_config(&self) -> Option<PexConfig> {
         self.p2p.pex.then(|| PexConfig {
             book_file: self.addr_book_path(),
@@ -244,6 +246,9 @@ impl Config {
             ban_duration: self.limits.pex_ban_duration,
             addr_book_strict: self.p2p.addr_book_strict,
             private_peer_ids: self.p2p.private_peer_ids.clone(),
+            dial_backoff_min: self.limits.dial_backoff_min,
+            dial_backoff_max: self.limits.dial_backoff_max,
+            seed_mode: self.p2p.seed_mode,
             ..PexConfig::default()
         })
     }

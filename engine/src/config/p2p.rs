@@ -30,7 +30,9 @@ section! {
         #[serde(with = "super::address::serde_text::optional")]
         external_address: Option<HostPort> = None,
         /// Seed nodes, as "NODE_ID@host:port" (an array, or one comma-separated string as in
-        /// CometBFT). Seeds are asked for addresses, then disconnected.
+        /// CometBFT). While the address book holds fewer than 1000 addresses and none of them
+        /// can be dialed, the node dials a seed, asks it for addresses and disconnects it once
+        /// it answered.
         #[serde(with = "super::address::serde_text::list")]
         seeds: Vec<PeerAddress> = Vec::new(),
         /// Peers to stay connected to, as "NODE_ID@host:port"; redialed when they drop.
@@ -63,8 +65,10 @@ section! {
         max_packet_msg_payload_size: usize = 1024,
         /// Run the peer-exchange protocol (learn and share peer addresses).
         pex: bool = true,
-        /// Seed mode: crawl the network for addresses, answer address requests, disconnect.
-        /// Needs pex = true.
+        /// Seed mode: crawl the network for addresses (dial addresses of the book, ask each
+        /// for addresses, disconnect it once it answered), answer each inbound peer's first
+        /// address request and disconnect it; no peer but persistent ones stays longer than
+        /// 30 seconds. Needs pex = true.
         seed_mode: bool = false,
         /// Allow several peers from one IP address (see limits.max_connections_per_ip).
         allow_duplicate_ip: bool = false,

@@ -231,6 +231,17 @@ impl NodeBuilder {
         self
     }
 
+    /// Seed nodes (CometBFT's `seeds`): while the address book is low and no address of it
+    /// can be dialed, the node dials one seed, asks it for addresses and drops it once it
+    /// answers. Needs PEX ([`NodeBuilder::pex`]); turns the peer manager on (default settings
+    /// unless [`NodeBuilder::peer_manager`] set them; call that first).
+    pub fn seeds(mut self, seeds: Vec<PeerAddr>) -> Self {
+        self.manager
+            .get_or_insert_with(ManagerConfig::default)
+            .seeds = seeds;
+        self
+    }
+
     /// [`NodeBuilder::persistent_peers`] from a comma-separated `id@host:port` list, as in
     /// CometBFT's `persistent_peers`.
     pub fn persistent_peers_list(self, list: &str) -> Result<Self, AddrListError> {
@@ -240,7 +251,10 @@ impl NodeBuilder {
 
     /// Runs peer exchange on channel 0x00 ([`crate::pex`]) with compat and native peers alike:
     /// registers stock's PEX channel and starts the PEX service with the node. Off unless
-    /// called (the configuration file's `p2p.pex` defaults to on, as in CometBFT).
+    /// called (the configuration file's `p2p.pex` defaults to on, as in CometBFT). With the
+    /// peer manager ([`NodeBuilder::peer_manager`]) the node also fills its outbound peers
+    /// from the address book and its seeds, or crawls in seed mode
+    /// ([`PexConfig::seed_mode`]); without it PEX only exchanges addresses.
     pub fn pex(mut self, config: PexConfig) -> Self {
         self.pex = Some(config);
         self

@@ -12,8 +12,9 @@ impl NodeBuilder {
     /// A builder with every setting of `config`: identity (`key`), network and moniker, the
     /// listen address, driver and shards (0: one per core), the connection settings (timeouts,
     /// keepalive, native protocol, windows, compression), the engine's queue bounds, the peer
-    /// manager with the `[p2p]` and `[limits]` admission limits and the persistent peers, and
-    /// peer exchange when `p2p.pex` is on. Channels are the caller's to add.
+    /// manager with the `[p2p]` and `[limits]` admission limits, the persistent peers and the
+    /// seeds, and peer exchange when `p2p.pex` is on (dialing from the address book, or
+    /// crawling with `p2p.seed_mode`). Channels are the caller's to add.
     pub fn from_config(config: &Config, key: NodeKey) -> Result<NodeBuilder, StartError> {
         let persistent = config
             .p2p
@@ -25,6 +26,16 @@ impl NodeBuilder {
                     .map_err(|e| StartError::Config(format!("p2p.persistent_peers: {p}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let seeds = config
+            .p2p
+            .seeds
+            .iter()
+            .map(|p| {
+                p.to_string()
+                    .parse::<PeerAddr>()
+                    .map_err(|e| StartError::Config(format!("p2p.seeds: {p}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let handshake_rate = HandshakeRate::per_second(
             config.limits.handshake_rate_per_ip,
             config.limits.handshake_burst_per_ip,
@@ -32,6 +43,7 @@ impl NodeBuilder {
         .map_err(|e| StartError::Config(format!("limits.handshake_rate_per_ip: {e}")))?;
         let manager = ManagerConfig {
             persistent_peers: persistent,
+            seeds,
             limits: AdmissionLimits {
                 max_inbound: config.p2p.max_num_inbound_peers as usize,
                 max_outbound: config.p2p.max_num_outbound_peers as usize,

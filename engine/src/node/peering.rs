@@ -27,12 +27,17 @@
 //!
 //! Connections without a permit (in-memory pipes, which skip `accept`) take one at admission,
 //! counted under 127.0.0.1.
+//!
+//! With PEX, [`BookDialer`] is PEX's [`Dialer`]: the address book's picks and the seeds become
+//! once-dialed targets of the manager ([`PeerManager::dial_once`], [`PeerManager::dial_seed`]),
+//! so they pass the same admission, bans, dial cap and tie-break; the outcome of every failed
+//! dial is reported back to the book through [`Peering::on_dial_failed`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,9 +47,11 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::Notify;
 
 use crate::peers::{
-    Admission, AdmissionStats, Dial, DisconnectReason, Host, PeerAddr, PeerManager, PeerSlot,
-    PendingPermit, Promoted, RefusalCounts,
+    AddPeerError, Admission, AdmissionStats, Dial, DisconnectReason, Host, PeerAddr, PeerManager,
+    PeerSlot, PendingPermit, Promoted, RefusalCounts,
 };
+use crate::pex::service::Dialer;
+use crate::pex::{Outbound, PexAddr};
 use crate::proto::conn::{ConnError, PeerInfo};
 use crate::proto::secret::NodeId;
 use crate::registry::{DialError, Direction, DownReason, PeerGate, PeerSummary, Pending, Verdict};
@@ -55,6 +62,10 @@ use crate::shard::DialTarget;
 /// Longest the dialer sleeps without a reason to wake (it re-checks limits and bans).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
+/// Told of each dial that failed at the address (connect, socket, handshake): the peer, and
+/// whether it authenticated as another node.
+pub(crate) type DialFailedFn = Box<dyn Fn(NodeId, bool) + Send + Sync>;
+
 /// The peer manager's state shared by the gate and the dialer thread.
 pub(crate) struct Peering {
     manager: Mutex<PeerManager>,
@@ -63,6 +74,8 @@ pub(crate) struct Peering {
     stop: AtomicBool,
     /// Wakes the dialer (a peer went down, a ban, stop); remembers one wake while it works.
     wake: Notify,
+    /// Reports failed dials to the address book, once PEX runs.
+    dial_failed: OnceLock<DialFailedFn>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -77,7 +90,20 @@ impl Peering {
             slots: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             wake: Notify::new(),
+            dial_failed: OnceLock::new(),
         })
+    }
+
+    /// Sets who hears of failed dials (PEX's book); once.
+    pub(crate) fn on_dial_failed(&self, f: DialFailedFn) {
+        let _ = self.dial_failed.set(f);
+    }
+
+    /// The IDs of the configured persistent peers and seeds.
+    pub(crate) fn configured(&self) -> (Vec<NodeId>, Vec<NodeId>) {
+        let m = lock(&self.manager);
+        let ids = |list: &[PeerAddr]| list.iter().map(|a| a.id).collect();
+        (ids(&m.config().persistent_peers), ids(&m.config().seeds))
     }
 
     /// Current admission counts.
@@ -174,7 +200,95 @@ impl Peering {
         if let Err(e) = result {
             tracing::debug!(peer = %id, error = %e, "dial failed");
             lock(&self.manager).on_dial_failed(&id, Instant::now());
+            // The address failed, not this node's policy (a refusal) nor its shutdown.
+            let wrong_peer = matches!(e, DialError::Handshake(ConnError::WrongPeer { .. }));
+            let at_address = matches!(
+                e,
+                DialError::Connect(_) | DialError::Io(_) | DialError::Handshake(_)
+            );
+            if at_address && let Some(f) = self.dial_failed.get() {
+                f(id, wrong_peer);
+            }
         }
+    }
+}
+
+/// PEX's [`Dialer`]: dials the address book's picks and the seeds through the peer manager.
+pub(crate) struct BookDialer {
+    pub(crate) peering: Arc<Peering>,
+    pub(crate) router: Arc<Router>,
+}
+
+impl Dialer for BookDialer {
+    fn begin_round(&self) -> Outbound {
+        let mut m = lock(&self.peering.manager);
+        m.cancel_queued_once();
+        let stats = self.peering.admission.stats();
+        Outbound {
+            connected: stats.outbound,
+            dialing: stats.dialing + m.queued_once(),
+            target: m.config().limits.max_outbound,
+        }
+    }
+
+    fn dial(&self, addrs: &[PexAddr], want: usize) -> usize {
+        if want == 0 || addrs.is_empty() {
+            return 0;
+        }
+        // Stock dials no address at the IP of a connected peer unless allow_duplicate_ip.
+        let busy: HashSet<IpAddr> = if self.peering.admission.allows_duplicate_ip() {
+            HashSet::new()
+        } else {
+            self.router
+                .registry()
+                .peer_list()
+                .iter()
+                .filter_map(|p| p.addr.map(|a| a.ip()))
+                .collect()
+        };
+        let now = Instant::now();
+        let mut started = 0;
+        {
+            let mut m = lock(&self.peering.manager);
+            for a in addrs {
+                if started >= want {
+                    break;
+                }
+                if busy.contains(&a.ip) {
+                    continue;
+                }
+                let addr = PeerAddr {
+                    id: a.id,
+                    host: Host::Ip(a.ip),
+                    port: a.port,
+                };
+                match m.dial_once(addr, now) {
+                    Ok(true) => started += 1,
+                    Ok(false) | Err(AddPeerError::SelfAddress) => {}
+                    Err(AddPeerError::TooManyTargets) => break,
+                }
+            }
+        }
+        if started > 0 {
+            self.peering.notify();
+        }
+        started
+    }
+
+    fn dial_seed(&self, seeds: &[NodeId]) -> Option<NodeId> {
+        let dialed = {
+            let mut m = lock(&self.peering.manager);
+            let config = &m.config().seeds;
+            let order: Vec<usize> = seeds
+                .iter()
+                .filter_map(|id| config.iter().position(|s| s.id == *id))
+                .collect();
+            m.dial_seed(order, Instant::now())
+        };
+        if dialed.is_some() {
+            self.peering.notify();
+        }
+        dialed
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use crate::peers::PeerManager;
-use crate::pex::service::{BanFn, PexRuntime};
+use crate::pex::service::{BanFn, Dialer, PexRuntime};
 use crate::pex::{self, AddrBookFile, Pex};
 use crate::proto::conn::{Connection, ConnectionConfig};
 use crate::proto::nodeinfo::{NodeInfo, NodeInfoError};
@@ -23,7 +23,7 @@ use crate::rt::{net, thread};
 use crate::shard::{Command, Inboxes, Shard, ShardConfig};
 
 use super::limits::{MAX_SHARD_READ_BUFFERS, MIN_ACCEPT_BACKOFF};
-use super::peering::Peering;
+use super::peering::{BookDialer, Peering};
 use super::{Limits, Node, NodeBuilder, NodeInner, RING_ENTRIES, StartError};
 
 use tokio::sync::mpsc;
@@ -130,12 +130,35 @@ impl NodeBuilder {
                     );
                 }
             }
-            // PEX bans rule breakers through the peer manager, when the node runs one.
+            if let Some(p) = &node.peering {
+                let (persistent, seeds) = p.configured();
+                state.set_persistent(persistent);
+                state.set_seeds(seeds);
+            }
+            let state = Arc::new(Mutex::new(state));
+            // PEX bans rule breakers through the peer manager, when the node runs one, and
+            // dials from its book through it; the book hears how those dials went.
             let ban = node
                 .peering
                 .clone()
                 .map(|p| -> BanFn { Box::new(move |peer, until| p.ban(peer, until)) });
-            let runtime = PexRuntime::spawn(router.clone(), state, channel, events, ban)
+            let dialer = node.peering.clone().map(|p| -> Box<dyn Dialer> {
+                Box::new(BookDialer {
+                    peering: p,
+                    router: router.clone(),
+                })
+            });
+            if let Some(p) = &node.peering {
+                let book = state.clone();
+                p.on_dial_failed(Box::new(move |peer, wrong_peer| {
+                    book.lock().unwrap_or_else(|e| e.into_inner()).dial_failed(
+                        &peer,
+                        wrong_peer,
+                        Instant::now(),
+                    );
+                }));
+            }
+            let runtime = PexRuntime::spawn(router.clone(), state, channel, events, ban, dialer)
                 .map_err(|e| StartError::Config(format!("cannot start pex: {e}")))?;
             node.pex = Some(runtime);
         }

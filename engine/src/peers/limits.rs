@@ -376,6 +376,11 @@ impl Admission {
         self.lock().dialing.contains_key(peer)
     }
 
+    /// Whether several peers may share an IP address (`allow_duplicate_ip`).
+    pub fn allows_duplicate_ip(&self) -> bool {
+        self.lock().config.allow_duplicate_ip
+    }
+
     /// Whether `peer` is exempt from the inbound and outbound limits.
     pub fn is_unconditional(&self, peer: &NodeId) -> bool {
         self.lock().unconditional.contains(peer)

@@ -19,6 +19,10 @@ pub struct ManagerConfig {
     /// Peers dialed at start and redialled forever (`persistent_peers`). The node's own ID and
     /// repeated IDs are skipped, so one list can serve every node of a network.
     pub persistent_peers: Vec<PeerAddr>,
+    /// Seed nodes (`seeds`): dialed once at a time ([`PeerManager::dial_seed`]) when peer
+    /// exchange needs addresses, asked for them and dropped once they answer. Never redialled
+    /// by the manager on its own.
+    pub seeds: Vec<PeerAddr>,
     /// Connection limits.
     pub limits: AdmissionLimits,
     /// Reconnect backoff.
@@ -43,6 +47,7 @@ impl Default for ManagerConfig {
     fn default() -> Self {
         Self {
             persistent_peers: Vec::new(),
+            seeds: Vec::new(),
             limits: AdmissionLimits::default(),
             backoff: BackoffConfig::default(),
             dial_timeout: Duration::from_secs(3),
@@ -140,6 +145,8 @@ struct Target {
     seq: u64,
     /// Whether it came from the configuration (and does not count toward `max_dial_targets`).
     configured: bool,
+    /// Dialed once and given up after its first failure ([`PeerManager::dial_once`]).
+    once: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -168,7 +175,9 @@ struct Connected {
 ///   the one waiting longest goes first, then the one added first.
 /// - A failed dial waits [`BackoffConfig::delay`]; persistent peers are retried forever, other
 ///   targets are dropped after [`BackoffConfig::max_attempts`] failures.
-/// - A non-persistent target is dropped once connected: its job is done.
+/// - A non-persistent target is dropped once connected: its job is done. A once-dialed
+///   target ([`PeerManager::dial_once`]) is also dropped at its first failure, or when it is
+///   refused before its dial starts (connected, dialing or banned meanwhile).
 /// - When a persistent peer disconnects, it is redialled after a backoff delay. The failure
 ///   count restarts only if the connection had lasted [`BackoffConfig::stable_after`] and did
 ///   not end in a protocol error, so a peer that accepts and drops us keeps backing off.
@@ -180,10 +189,12 @@ struct Connected {
 ///
 /// # Seams
 ///
-/// Peer exchange and the address book feed [`PeerManager::add_peer`] and read the
-/// `on_*` events; scoring calls [`PeerManager::ban`]; capability targets (a share of outbound
-/// peers with a given capability) will order the candidates in the one place that chooses
-/// among them (`PeerManager::candidates`).
+/// The address book's dialer (`pex`, through the node) hands its picks and the seeds to
+/// [`PeerManager::dial_once`] and [`PeerManager::dial_seed`]: dialed once, under the same
+/// admission limits, bans, dial cap and tie-break, with the backoff kept by the book; scoring
+/// calls [`PeerManager::ban`]; capability targets (a share of outbound peers with a given
+/// capability) will order the candidates in the one place that chooses among them
+/// (`PeerManager::candidates`).
 #[derive(Debug)]
 pub struct PeerManager {
     local: NodeId,
@@ -252,6 +263,7 @@ impl PeerManager {
                 dialing: false,
                 seq,
                 configured,
+                once: false,
             },
         );
     }
@@ -298,8 +310,84 @@ impl PeerManager {
         known
     }
 
+    /// Adds a target dialed once, due at `now`: the address book's picks and the seeds. Unlike
+    /// [`PeerManager::add_peer`] targets it is given up after its first failure (the book
+    /// keeps the address's attempts and backoff), and like them it is dropped once connected.
+    /// Returns `Ok(false)`, and changes nothing, for a peer that is connected, being dialed,
+    /// banned or a target already.
+    pub fn dial_once(&mut self, addr: PeerAddr, now: Instant) -> Result<bool, AddPeerError> {
+        if addr.id == self.local {
+            return Err(AddPeerError::SelfAddress);
+        }
+        let id = addr.id;
+        if self.targets.contains_key(&id)
+            || self.connected.contains_key(&id)
+            || self.admission.is_dialing(&id)
+            || self.admission.is_banned(&id, now)
+        {
+            return Ok(false);
+        }
+        if self.added >= self.config.max_dial_targets {
+            return Err(AddPeerError::TooManyTargets);
+        }
+        self.insert(addr, false, false, now);
+        if let Some(t) = self.targets.get_mut(&id) {
+            t.once = true;
+        }
+        Ok(true)
+    }
+
+    /// Gives up the once-dialed targets ([`PeerManager::dial_once`]) whose dial has not started
+    /// (no outbound place or dial slot came free for them); returns how many. The address
+    /// book's dialer does this before each round, so its picks do not pile up.
+    pub fn cancel_queued_once(&mut self) -> usize {
+        let stale: Vec<NodeId> = self
+            .targets
+            .iter()
+            .filter(|(_, t)| t.once && !t.dialing)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &stale {
+            self.remove(id);
+        }
+        stale.len()
+    }
+
+    /// Once-dialed targets whose dial has not started yet.
+    pub fn queued_once(&self) -> usize {
+        self.targets
+            .values()
+            .filter(|t| t.once && !t.dialing)
+            .count()
+    }
+
+    /// Dials the first seed of `order` (indices into [`ManagerConfig::seeds`]) that is not
+    /// connected, being dialed, banned or a target already, once; returns its ID.
+    pub fn dial_seed(
+        &mut self,
+        order: impl IntoIterator<Item = usize>,
+        now: Instant,
+    ) -> Option<NodeId> {
+        for i in order {
+            let Some(addr) = self.config.seeds.get(i).cloned() else {
+                continue;
+            };
+            let id = addr.id;
+            if let Ok(true) = self.dial_once(addr, now) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Whether `id` is a dial target (persistent, added, or dialed once and not done yet).
+    pub fn is_target(&self, id: &NodeId) -> bool {
+        self.targets.contains_key(id)
+    }
+
     /// The next dial to perform at `now`, if any. Call until it returns `None`.
     pub fn poll_dial(&mut self, now: Instant) -> Option<Dial> {
+        self.drop_refused_once(now);
         if !self.has_dial_room() {
             return None;
         }
@@ -315,6 +403,8 @@ impl PeerManager {
                     });
                 }
                 Err(Refused::SelfConnection) => self.remove(&id),
+                // A once-dialed target is not kept waiting: the book picks again next round.
+                Err(_) if self.targets.get(&id).is_some_and(|t| t.once) => self.remove(&id),
                 Err(Refused::Banned) => {
                     let until = self.admission.banned_until(&id, now).unwrap_or(now);
                     if let Some(target) = self.targets.get_mut(&id) {
@@ -353,6 +443,24 @@ impl PeerManager {
         ready.into_iter().map(|(_, _, id)| id).collect()
     }
 
+    /// Gives up the once-dialed targets waiting for a peer that got connected or banned
+    /// meanwhile: the book picks again at its next round.
+    fn drop_refused_once(&mut self, now: Instant) {
+        let refused: Vec<NodeId> = self
+            .targets
+            .iter()
+            .filter(|(id, t)| {
+                t.once
+                    && !t.dialing
+                    && (self.connected.contains_key(id) || self.admission.is_banned(id, now))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &refused {
+            self.remove(id);
+        }
+    }
+
     /// Whether a dial may start without passing [`ManagerConfig::max_concurrent_dials`].
     fn has_dial_room(&self) -> bool {
         self.admission.stats().dialing < self.config.max_concurrent_dials
@@ -389,6 +497,10 @@ impl PeerManager {
             return;
         };
         target.dialing = false;
+        if target.once {
+            self.remove(id);
+            return;
+        }
         if !target.retry.is_persistent() && self.connected.contains_key(id) {
             // It connected to us meanwhile: the target's job is done.
             self.remove(id);

@@ -58,6 +58,30 @@ pub struct PexConfig {
     /// How long a connection this node dialed to the IP a peer announces must stay up before
     /// the announced address is marked good (moved to the tried table).
     pub good_after: Duration,
+    /// How often the node dials addresses from the book to fill its outbound peers
+    /// (`max_num_outbound_peers`), or, in seed mode, crawls the book: stock's
+    /// `ensurePeersPeriod` and `crawlPeerPeriod`, both 30 s. A round also runs at once when a
+    /// seed answers or a seed dial fails. Dialing from the book needs the peer manager
+    /// ([`crate::NodeBuilder::peer_manager`]; a node made from a configuration runs one).
+    pub ensure_peers_period: Duration,
+    /// The first pause before an address of the book that failed is dialed again
+    /// (`limits.dial_backoff_min`); each further failure doubles it.
+    pub dial_backoff_min: Duration,
+    /// The longest pause between dials of an address that keeps failing
+    /// (`limits.dial_backoff_max`). After 16 failures in a row (stock's `maxAttemptsToDial`)
+    /// the address is banned from the book for [`PexConfig::ban_duration`].
+    pub dial_backoff_max: Duration,
+    /// Seed mode (`p2p.seed_mode`): instead of filling its outbound peers the node crawls its
+    /// book (dials addresses it has not asked for two minutes and asks each for addresses),
+    /// answers each inbound peer's first request and then disconnects it, disconnects each
+    /// crawled peer once it answered, and any peer connected for
+    /// [`PexConfig::seed_disconnect_wait`]. Persistent peers stay.
+    pub seed_mode: bool,
+    /// In seed mode, how long a peer may stay connected (stock: 28 hours, kept so that
+    /// seeds' crawled peers became good; ringwire's seeds drop peers once the exchange is
+    /// done, and this bounds peers that neither ask nor answer). A seed this node dialed is
+    /// dropped after it too, answered or not.
+    pub seed_disconnect_wait: Duration,
 }
 
 impl Default for PexConfig {
@@ -76,6 +100,11 @@ impl Default for PexConfig {
             book_file: None,
             save_interval: Duration::from_secs(120),
             good_after: Duration::from_secs(60),
+            ensure_peers_period: Duration::from_secs(30),
+            dial_backoff_min: Duration::from_secs(1),
+            dial_backoff_max: Duration::from_secs(300),
+            seed_mode: false,
+            seed_disconnect_wait: Duration::from_secs(30),
         }
     }
 }

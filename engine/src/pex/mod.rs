@@ -36,6 +36,9 @@
 //! - The book lives in `book_file` (stock's `addrbook.json` format, so a CometBFT home keeps
 //!   its book): read at start, written atomically every `save_interval` while it changed and
 //!   at shutdown (`store`, driven by `service`).
+//! - With the node's peer manager, the service dials from the book to fill the outbound peers,
+//!   dials seeds when the book is low and lets them go once they answered, or crawls in seed
+//!   mode (`discover`: [`Pex::ensure_peers`], [`Pex::crawl`], [`DialPlan`]).
 
 #![forbid(unsafe_code)]
 // Peer bytes flow through here: no panicking lookups (tests may; see clippy.toml).
@@ -45,6 +48,7 @@ mod addr;
 mod book;
 mod bucket;
 mod config;
+mod discover;
 mod error;
 mod routable;
 pub(crate) mod service;
@@ -54,6 +58,9 @@ mod store;
 pub use addr::PexAddr;
 pub use book::{AddrBookFile, BookFormatError};
 pub use config::PexConfig;
+pub use discover::{
+    DialPlan, MAX_DIAL_ATTEMPTS, MIN_TIME_BETWEEN_CRAWLS, NEED_ADDRESS_THRESHOLD, Outbound,
+};
 pub use error::PexError;
 pub use state::{Action, PEX_CHANNEL, Pex, PexPeer, PexStats, channel_descriptor};
 pub use store::{BookFileError, MAX_BOOK_FILE_SIZE};

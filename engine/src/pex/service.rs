@@ -16,6 +16,13 @@
 //!   (the node stops), outside the state's lock; a write that fails is logged and tried again
 //!   at the next interval.
 //! - The state's counts ([`super::PexStats`]) are published in the node's stats.
+//! - With a [`Dialer`] (the node's peer manager), it dials from the book: a round every
+//!   [`super::PexConfig::ensure_peers_period`] — the first at once for a node without peers,
+//!   else after a random part of the period — and at once when a seed answers or a seed dial
+//!   fails ([`Pex::ensure_peers`], or [`Pex::crawl`] in seed mode; see `discover`).
+//! - A peer the state lets go ([`Action::Release`]) is disconnected once nothing waits for it
+//!   on the PEX channel (an answer must leave first; the connection drops what is queued
+//!   when it closes), [`RELEASE_LINGER`] at the earliest and [`RELEASE_WAIT`] at the latest.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +38,7 @@ use crate::router::{
     Channel, Direction, Envelope, Origin, PeerEvent, PeerEvents, PeerSummary, Router,
 };
 
-use super::{Action, Pex, PexAddr, PexPeer};
+use super::{Action, Outbound, PEX_CHANNEL, Pex, PexAddr, PexPeer};
 
 /// How long one wait for a PEX message lasts before peer events and the stop flag are
 /// checked again.
@@ -42,6 +49,27 @@ const SEND_WAIT: Duration = Duration::from_secs(1);
 
 /// How often [`Pex::tick`] runs.
 const TICK: Duration = Duration::from_secs(1);
+
+/// How long a released peer stays connected at least, so that what its connection took is
+/// written before it closes.
+const RELEASE_LINGER: Duration = Duration::from_millis(100);
+
+/// How long a released peer stays connected at most, waiting for its PEX queue to drain.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// What the service needs from the node's peer manager to dial from the book. The node
+/// implements it; PEX does not know the peer manager.
+pub(crate) trait Dialer: Send + Sync {
+    /// Starts a round: gives up the previous round's dials that never started, and counts
+    /// the outbound peers, the dials in progress or queued, and the outbound target.
+    fn begin_round(&self) -> Outbound;
+    /// Dials up to `want` of `addrs`, in order, once each through the peer manager, skipping
+    /// those it cannot dial (connected, being dialed, banned, a target already, or at a
+    /// connected peer's IP without `allow_duplicate_ip`). Returns how many it started.
+    fn dial(&self, addrs: &[PexAddr], want: usize) -> usize;
+    /// Dials the first of `seeds` it can, once; returns it.
+    fn dial_seed(&self, seeds: &[NodeId]) -> Option<NodeId>;
+}
 
 /// Bans a peer until the given time (neither dialed nor admitted meanwhile). The node sets it
 /// when it runs a peer manager; PEX does not know the node.
@@ -54,23 +82,29 @@ pub(crate) struct PexRuntime {
 }
 
 impl PexRuntime {
-    /// Starts the service thread on an opened PEX channel; `ban` carries out bans (without
-    /// it, a peer that breaks the rules is only disconnected).
+    /// Starts the service thread on an opened PEX channel with `state`, which the caller may
+    /// share (the node reports dial outcomes to it); `ban` carries out bans (without it, a
+    /// peer that breaks the rules is only disconnected); `dialer` dials from the book
+    /// (without it, the node does not).
     pub(crate) fn spawn(
         router: Arc<Router>,
-        pex: Pex,
+        state: Arc<Mutex<Pex>>,
         channel: Channel,
         events: PeerEvents,
         ban: Option<BanFn>,
+        dialer: Option<Box<dyn Dialer>>,
     ) -> std::io::Result<Self> {
-        let book = BookWriter::new(&pex);
-        let state = Arc::new(Mutex::new(pex));
+        let book = BookWriter::new(&lock(&state));
         let state2 = state.clone();
         let thread = std::thread::Builder::new()
             .name("ringwire-pex".into())
             .spawn(move || {
                 let mut book = book;
-                run(&router, &state2, channel, events, ban.as_deref(), &mut book);
+                let parts = Parts {
+                    ban: ban.as_deref(),
+                    dialer: dialer.as_deref(),
+                };
+                run(&router, &state2, channel, events, &parts, &mut book);
                 // The node stops: the book is written once more, as stock does.
                 if let Some(w) = &mut book {
                     w.write(&state2, true);
@@ -142,17 +176,82 @@ impl BookWriter {
     }
 }
 
+/// The node's hooks the service uses.
+struct Parts<'a> {
+    ban: Option<&'a (dyn Fn(NodeId, Instant) + Send + Sync)>,
+    dialer: Option<&'a dyn Dialer>,
+}
+
+/// Peers to disconnect once their PEX queue has drained: (peer, reason, since).
+type Releases = std::cell::RefCell<Vec<(NodeId, &'static str, Instant)>>;
+
+/// Disconnects the released peers whose PEX queue is empty (after [`RELEASE_LINGER`]) or who
+/// waited [`RELEASE_WAIT`]; forgets those gone.
+fn release_due(router: &Router, releases: &Releases, now: Instant) {
+    let registry = router.registry();
+    releases.borrow_mut().retain(|(peer, reason, since)| {
+        let Some(entry) = registry.peer(peer) else {
+            return false;
+        };
+        let waited = now.saturating_duration_since(*since);
+        let drained = entry
+            .traffic()
+            .channels
+            .iter()
+            .filter(|c| c.channel == PEX_CHANNEL)
+            .all(|c| c.queued_messages == 0);
+        if waited >= RELEASE_WAIT || (waited >= RELEASE_LINGER && drained) {
+            tracing::debug!(%peer, reason, "pex: letting peer go");
+            router.disconnect(peer, reason);
+            return false;
+        }
+        true
+    });
+}
+
+/// One round of dialing from the book (see `discover`).
+fn dial_round(state: &Mutex<Pex>, dialer: &dyn Dialer, act: &dyn Fn(Action), now: Instant) {
+    let out = dialer.begin_round();
+    let plan = {
+        let mut p = lock(state);
+        if p.config().seed_mode {
+            p.crawl(now)
+        } else {
+            p.ensure_peers(out, now)
+        }
+    };
+    let started = dialer.dial(&plan.candidates, plan.want);
+    tracing::debug!(
+        outbound = out.connected,
+        dialing = out.dialing,
+        target = out.target,
+        candidates = plan.candidates.len(),
+        started,
+        "pex: dial round"
+    );
+    plan.requests.into_iter().for_each(act);
+    if started == 0
+        && !plan.seeds.is_empty()
+        && let Some(seed) = dialer.dial_seed(&plan.seeds)
+    {
+        tracing::info!(%seed, "pex: dialing a seed for addresses");
+        lock(state).seed_dialed(seed, now);
+    }
+}
+
 fn run(
     router: &Router,
     state: &Mutex<Pex>,
     mut channel: Channel,
     mut events: PeerEvents,
-    ban: Option<&(dyn Fn(NodeId, Instant) + Send + Sync)>,
+    parts: &Parts<'_>,
     book: &mut Option<BookWriter>,
 ) {
     let sender = channel.sender();
     let registry = router.registry();
+    let ban = parts.ban;
     let ban_duration = lock(state).config().ban_duration;
+    let releases: Releases = std::cell::RefCell::new(Vec::new());
     let act = |action: Action| match action {
         Action::Send { peer, payload } => {
             if let Err(e) =
@@ -172,7 +271,24 @@ fn run(
             tracing::info!(%peer, %reason, banned, "pex: disconnecting peer");
             router.disconnect(&peer, &reason.to_string());
         }
+        Action::Release { peer, reason } => {
+            releases.borrow_mut().push((peer, reason, Instant::now()));
+        }
     };
+    // The actions the state produced besides its calls' results.
+    let follow_up = || loop {
+        let next = lock(state).poll_action();
+        match next {
+            Some(a) => act(a),
+            None => break,
+        }
+    };
+    let period = lock(state)
+        .config()
+        .ensure_peers_period
+        .max(Duration::from_millis(10));
+    let first = lock(state).first_round_delay(!registry.peer_list().is_empty());
+    let mut next_round = Instant::now() + first;
     let drain = |events: &mut PeerEvents| {
         drain_events(
             &mut events.rx,
@@ -213,6 +329,17 @@ fn run(
             next_tick = now + TICK;
             lock(state).tick(now);
         }
+        if let Some(dialer) = parts.dialer {
+            let woken = lock(state).take_wake();
+            if woken || now >= next_round {
+                if now >= next_round {
+                    next_round = now + period;
+                }
+                dial_round(state, dialer, &act, now);
+            }
+        }
+        follow_up();
+        release_due(router, &releases, now);
         if let Some(w) = book.as_mut() {
             w.write(state, false);
         }

@@ -15,6 +15,7 @@ use crate::proto::wire::{self, pex_message::Sum};
 
 use super::book::{AddrBook, AddrBookFile, Clocks, Inserted, LoadReport};
 use super::bucket::TokenBucket;
+use super::discover::Discovery;
 use super::routable::is_routable;
 use super::{PexAddr, PexConfig, PexError};
 
@@ -49,6 +50,15 @@ pub enum Action {
         peer: NodeId,
         /// Why.
         reason: PexError,
+    },
+    /// Disconnect `peer` without blame once what was sent to it on [`PEX_CHANNEL`] has left:
+    /// a seed that answered, or, in seed mode, a peer whose exchange is done (stock's seed
+    /// flushes, then stops the peer).
+    Release {
+        /// The peer.
+        peer: NodeId,
+        /// Why, for the log and the peer.
+        reason: &'static str,
     },
 }
 
@@ -122,9 +132,9 @@ enum LastRequest {
 
 /// What PEX keeps about one connected peer; dropped when it goes.
 #[derive(Clone, Debug, Default)]
-struct PeerState {
+pub(super) struct PeerState {
     /// A request to it awaits its answer.
-    requested: bool,
+    pub(super) requested: bool,
     /// Its last request to us.
     last_request: Option<LastRequest>,
     /// Its address budget, started full at its first list.
@@ -135,18 +145,30 @@ struct PeerState {
     proving_since: Option<Instant>,
     /// Its address was marked good for this connection.
     marked_good: bool,
+    /// When it came up (its `peer_up`).
+    pub(super) since: Option<Instant>,
+    /// This node dialed it.
+    pub(super) outbound: bool,
+    /// When this node last asked it for addresses.
+    pub(super) asked_at: Option<Instant>,
+    /// Seed mode: its request was answered (later ones are ignored, as stock's seed does).
+    pub(super) answered: bool,
+    /// A [`Action::Release`] was issued for it.
+    pub(super) released: bool,
 }
 
 /// The PEX state machine for one node.
 #[derive(Debug)]
 pub struct Pex {
-    config: PexConfig,
-    local: NodeId,
+    pub(super) config: PexConfig,
+    pub(super) local: NodeId,
     private: HashSet<NodeId>,
-    book: AddrBook,
-    seed: u64,
-    peers: HashMap<NodeId, PeerState>,
+    pub(super) book: AddrBook,
+    pub(super) seed: u64,
+    pub(super) peers: HashMap<NodeId, PeerState>,
     stats: PexStats,
+    /// Dialing from the book, seeds and seed mode (`discover`).
+    pub(super) discovery: Discovery,
 }
 
 /// Marshals a PEX `Message`.
@@ -172,6 +194,7 @@ impl Pex {
             local,
             peers: HashMap::new(),
             stats: PexStats::default(),
+            discovery: Discovery::new(seed),
         }
     }
 
@@ -297,6 +320,8 @@ impl Pex {
         *state = Default::default();
         let source = peer.source();
         state.source = Some(source);
+        state.since.get_or_insert(now);
+        state.outbound = peer.outbound;
         if peer.proves_its_address() {
             state.proving_since.get_or_insert(now);
         } else {
@@ -305,8 +330,9 @@ impl Pex {
         if let Some(a) = peer.listen {
             self.announced(a, source, now);
         }
-        if peer.outbound && self.config.request_outbound && !self.book.is_full() {
-            self.request(peer.id)
+        let seed = self.discovery.is_seed(&peer.id);
+        if peer.outbound && (self.config.request_outbound || seed) && !self.book.is_full() {
+            self.request_at(peer.id, now)
         } else {
             None
         }
@@ -359,6 +385,7 @@ impl Pex {
             }
         }
         self.book.end_bans(now);
+        self.release_lingering(now);
     }
 
     /// Stock's `MarkGood`: `peer` proved good (say, it helped consensus); its address moves
@@ -414,6 +441,16 @@ impl Pex {
         })
     }
 
+    /// [`Pex::request`] at `now`, remembered so that `peer` is not asked again sooner than
+    /// [`PexConfig::min_request_interval`] (the pace every peer holds this node to).
+    pub(super) fn request_at(&mut self, peer: NodeId, now: Instant) -> Option<Action> {
+        let action = self.request(peer)?;
+        if let Some(s) = self.peers.get_mut(&peer) {
+            s.asked_at = Some(now);
+        }
+        Some(action)
+    }
+
     /// Whether a request to `peer` awaits its answer.
     pub fn is_requested(&self, peer: &NodeId) -> bool {
         self.peers.get(peer).is_some_and(|s| s.requested)
@@ -442,7 +479,21 @@ impl Pex {
         match msg.sum {
             None => Err(PexError::Empty),
             Some(Sum::PexRequest(_)) => {
-                self.check_request_rate(peer, now)?;
+                // A seed answers an inbound peer's first request, then lets it go; it ignores
+                // any other (stock's seed mode).
+                let seed_answer = self.config.seed_mode
+                    && !self.discovery.is_persistent(&peer)
+                    && !self.peers.get(&peer).is_some_and(|s| s.outbound);
+                if seed_answer {
+                    let state = self.peers.entry(peer).or_default();
+                    if state.answered {
+                        return Ok(None);
+                    }
+                    state.answered = true;
+                    self.release(peer, "seed mode: address request answered");
+                } else {
+                    self.check_request_rate(peer, now)?;
+                }
                 let k = self
                     .config
                     .max_addrs_per_response
@@ -489,6 +540,7 @@ impl Pex {
                 for a in addrs.into_iter().take(taken) {
                     self.hearsay(a, src, now);
                 }
+                self.answered_by(peer);
                 Ok(None)
             }
         }

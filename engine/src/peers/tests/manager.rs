@@ -519,6 +519,80 @@ fn a_peer_admitted_behind_the_managers_back_is_not_redialled_in_a_loop() {
     assert!(m.poll_timeout().unwrap() > now, "no spin");
 }
 
+#[test]
+fn once_dialed_targets_are_given_up_at_their_first_failure() {
+    let (mut m, now) = manager(&[], |c| c.limits.max_outbound = 2);
+    assert_eq!(m.dial_once(addr(1), now), Ok(true));
+    assert_eq!(m.dial_once(addr(2), now), Ok(true));
+    assert_eq!(m.dial_once(addr(3), now), Ok(true));
+    // A target already, or this node: not added again.
+    assert_eq!(m.dial_once(addr(1), now), Ok(false));
+    let own = PeerAddr {
+        id: LOCAL,
+        ..addr(9)
+    };
+    assert_eq!(m.dial_once(own, now), Err(AddPeerError::SelfAddress));
+    assert_eq!(m.queued_once(), 3);
+    // Two outbound places: two dials start, the third waits for a place.
+    let mut dials = dial_ids(&mut m, now);
+    assert_eq!(dials.len(), 2);
+    assert_eq!(m.queued_once(), 1);
+    // A failure gives the target up: no retry, whatever the backoff.
+    let (failed, dial) = dials.remove(0);
+    drop(dial);
+    m.on_dial_failed(&failed, now);
+    assert!(!m.is_target(&failed));
+    // A success drops it too (its job is done).
+    let (won, dial) = dials.remove(0);
+    let _slot = complete(&mut m, dial, now);
+    assert!(!m.is_target(&won));
+    // The one still waiting is given up at the next round; none is redialled.
+    assert_eq!(m.cancel_queued_once(), 1);
+    assert_eq!(m.target_count(), 0);
+    assert!(dial_ids(&mut m, now + secs(3600)).is_empty());
+    // Connected, dialing or banned peers are not added.
+    assert_eq!(m.dial_once(addr(won.0[0]), now), Ok(false));
+    m.ban(id(7), now + secs(60));
+    assert_eq!(m.dial_once(addr(7), now), Ok(false));
+}
+
+#[test]
+fn once_dialed_targets_refused_at_dial_time_are_dropped_not_retried() {
+    let (mut m, now) = manager(&[], |_| {});
+    assert_eq!(m.dial_once(addr(1), now), Ok(true));
+    // Banned after it was queued: dropped at the dial, not kept until the ban ends.
+    m.ban(id(1), now + secs(60));
+    assert!(dial_ids(&mut m, now).is_empty());
+    assert!(!m.is_target(&id(1)));
+    assert_eq!(m.poll_timeout(), None);
+}
+
+#[test]
+fn persistent_targets_stay_the_managers() {
+    let (mut m, now) = manager(&[1], |_| {});
+    // A persistent peer is a target already: the book's dialer cannot make it a once target.
+    assert_eq!(m.dial_once(addr(1), now), Ok(false));
+    assert!(m.target(&id(1)).unwrap().persistent);
+    assert_eq!(m.queued_once(), 0);
+    assert_eq!(m.cancel_queued_once(), 0);
+    assert!(m.is_target(&id(1)));
+}
+
+#[test]
+fn seeds_are_dialed_one_at_a_time_in_the_order_given() {
+    let (mut m, now) = manager(&[], |c| c.seeds = vec![addr(1), addr(2), addr(3)]);
+    // Seeds are not dialed on their own.
+    assert!(dial_ids(&mut m, now).is_empty());
+    assert_eq!(m.dial_seed([2, 0, 1], now), Some(id(3)));
+    let dials = dial_ids(&mut m, now);
+    assert_eq!(dials.len(), 1);
+    assert_eq!(dials[0].0, id(3));
+    // Being dialed: the next in the order is taken; a banned one is skipped.
+    m.ban(id(1), now + secs(60));
+    assert_eq!(m.dial_seed([2, 0, 1], now), Some(id(2)));
+    assert_eq!(m.dial_seed([2, 0, 1, 7], now), None);
+}
+
 mod ops {
     use super::*;
     use proptest::prelude::*;

@@ -58,11 +58,11 @@ use place::{
     BookKey, MAX_NEW_BUCKETS_PER_ADDRESS, NEW_BUCKET_COUNT, NEW_BUCKET_SIZE, TRIED_BUCKET_COUNT,
     TRIED_BUCKET_SIZE,
 };
-use rng::SplitMix;
 use table::Table;
 
 pub use file::{AddrBookFile, BookFormatError};
 pub(super) use persist::LoadReport;
+pub(super) use rng::SplitMix;
 pub(super) use time::Clocks;
 
 /// What [`AddrBook::learn`] or [`AddrBook::announce`] did.
@@ -163,6 +163,12 @@ impl AddrBook {
     /// The address held for `id`.
     pub(super) fn get(&self, id: &NodeId) -> Option<PexAddr> {
         self.known(id).map(|k| k.addr)
+    }
+
+    /// How dialing `id` went: failed attempts since its last success, and the last attempt
+    /// (or when the address was added, as stock); `None` for an unknown node.
+    pub(super) fn dial_record(&self, id: &NodeId) -> Option<(u32, Option<Instant>)> {
+        self.known(id).map(|k| (k.attempts, k.last_attempt))
     }
 
     /// Whether `id`'s address is in the tried table.

@@ -4,16 +4,16 @@
 
 /// SplitMix64.
 #[derive(Clone, Debug)]
-pub(super) struct SplitMix(u64);
+pub(in crate::pex) struct SplitMix(u64);
 
 impl SplitMix {
     /// A generator started from `seed`.
-    pub(super) fn new(seed: u64) -> Self {
+    pub(in crate::pex) fn new(seed: u64) -> Self {
         SplitMix(seed)
     }
 
     /// The next 64 random bits.
-    pub(super) fn next(&mut self) -> u64 {
+    pub(in crate::pex) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -22,12 +22,12 @@ impl SplitMix {
     }
 
     /// A number in `0..n` (`n > 0`; 0 when `n` is 0).
-    pub(super) fn below(&mut self, n: usize) -> usize {
+    pub(in crate::pex) fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next()) * n as u128) >> 64) as usize
     }
 
     /// A number in `[0, 1)`.
-    pub(super) fn unit(&mut self) -> f64 {
+    pub(in crate::pex) fn unit(&mut self) -> f64 {
         // The top 53 bits, exactly representable.
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }

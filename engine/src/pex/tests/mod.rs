@@ -1,6 +1,7 @@
 //! Tests of the sans-IO PEX state: the stock rules (`rules.rs`), the address book as the
 //! state uses it (`book.rs`), its tables, bans and file (`tables.rs`), and the per-peer
-//! budgets and state (`peers.rs`). The book's own tests are in `book/tests.rs`.
+//! budgets and state (`peers.rs`), dialing from the book (`discover.rs`). The book's own tests
+//! are in `book/tests.rs`.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -12,6 +13,7 @@ use crate::proto::wire::{self, pex_message::Sum};
 use super::{Action, Pex, PexAddr, PexConfig, PexPeer};
 
 mod book;
+mod discover;
 mod peers;
 mod rules;
 mod tables;
