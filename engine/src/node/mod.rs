@@ -32,6 +32,7 @@ mod builder;
 mod from_config;
 mod limits;
 mod peering;
+mod scoring;
 mod start;
 
 use std::net::SocketAddr;
@@ -41,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::peers::{AdmissionStats, RefusalCounts};
+use crate::peers::{AdmissionStats, Bans, RefusalCounts, ScoreCounts};
 use crate::pex::PexAddr;
 use crate::pex::service::PexRuntime;
 use crate::proto::conn::{ChannelDescriptor, PeerInfo};
@@ -83,6 +84,9 @@ impl NodeInner {
         let dialer = self.dialer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(d) = dialer {
             let _ = d.join();
+        }
+        if let Some(p) = &self.peering {
+            p.save_bans();
         }
         if let Some(p) = &self.pex {
             p.join();
@@ -222,6 +226,22 @@ impl Node {
     /// The peer manager's refusals so far, by reason, if the node runs one.
     pub fn admission_refusals(&self) -> Option<RefusalCounts> {
         self.inner.peering.as_ref().map(|p| p.refusals())
+    }
+
+    /// `peer`'s score (see [`crate::peers::Scores`]; 0 for a peer not seen), if the node runs
+    /// a peer manager.
+    pub fn peer_score(&self, peer: &NodeId) -> Option<i64> {
+        self.inner.peering.as_ref().map(|p| p.score(peer))
+    }
+
+    /// Offences and bans by score so far, by reason, if the node runs a peer manager.
+    pub fn score_counts(&self) -> Option<ScoreCounts> {
+        self.inner.peering.as_ref().map(|p| p.score_counts())
+    }
+
+    /// The bans in force (by node ID and by address), if the node runs a peer manager.
+    pub fn bans(&self) -> Option<Bans> {
+        self.inner.peering.as_ref().map(|p| p.bans())
     }
 
     /// Dials `addr` and waits until the peer is up (handshake, NodeInfo and admission done).
