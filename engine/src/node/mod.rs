@@ -202,9 +202,24 @@ impl Node {
         self.inner.router.inboxes().depths()
     }
 
-    /// Counters.
+    /// Counters (the score counters stay 0 without a peer manager).
     pub fn stats(&self) -> NodeStats {
-        self.inner.router.registry().stats()
+        let mut s = self.inner.router.registry().stats();
+        if let Some(c) = self.score_counts() {
+            use crate::peers::Offence as O;
+            s.offences_protocol_violation = c.offences(O::ProtocolViolation);
+            s.offences_pex_abuse = c.offences(O::PexAbuse);
+            s.offences_budget_exceeded = c.offences(O::BudgetExceeded);
+            s.offences_control_flood = c.offences(O::ControlFlood);
+            s.offences_timeout = c.offences(O::Timeout);
+            s.bans_protocol_violation = c.bans(O::ProtocolViolation);
+            s.bans_pex_abuse = c.bans(O::PexAbuse);
+            s.bans_budget_exceeded = c.bans(O::BudgetExceeded);
+            s.bans_control_flood = c.bans(O::ControlFlood);
+            s.bans_timeout = c.bans(O::Timeout);
+            s.address_bans = c.ip_bans;
+        }
+        s
     }
 
     /// The addresses PEX has learned (empty when PEX is off).
