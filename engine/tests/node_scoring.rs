@@ -153,9 +153,8 @@ fn a_bans_file_that_is_not_json_fails_start_and_names_the_file() {
     let dir = home.path().join("config");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("bans.json"), b"not json").unwrap();
-    let e = builder_from_toml(1, &toml(home.path(), 0))
-        .start()
-        .err()
-        .expect("start fails");
+    let Err(e) = builder_from_toml(1, &toml(home.path(), 0)).start() else {
+        panic!("start succeeded with a bad bans file");
+    };
     assert!(e.to_string().contains("bans.json"), "{e}");
 }
