@@ -43,8 +43,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::peers::{AdmissionStats, Bans, RefusalCounts, ScoreCounts};
-use crate::pex::PexAddr;
 use crate::pex::service::PexRuntime;
+use crate::pex::{BookEntry, PexAddr};
 use crate::proto::conn::{ChannelDescriptor, PeerInfo};
 use crate::proto::secret::{NodeId, NodeKey};
 use crate::router::{
@@ -230,6 +230,35 @@ impl Node {
                 .unwrap_or_else(|e| e.into_inner())
                 .addresses()
         })
+    }
+
+    /// The address book, row by row (empty when PEX is off).
+    pub fn address_book(&self) -> Vec<BookEntry> {
+        self.inner.pex.as_ref().map_or_else(Vec::new, |p| {
+            p.state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .book_view(Instant::now())
+        })
+    }
+
+    /// Dials the configured seeds now, once each, as PEX does when its book is low: PEX asks
+    /// each seed that connects for addresses and lets it go once it answered. Seeds connected,
+    /// being dialed or banned are left alone. Returns the seeds dialed (none without a peer
+    /// manager).
+    pub fn dial_seeds(&self) -> Vec<NodeId> {
+        let Some(p) = &self.inner.peering else {
+            return Vec::new();
+        };
+        let dialed = p.dial_seeds();
+        if let Some(pex) = &self.inner.pex {
+            let mut state = pex.state.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            for id in &dialed {
+                state.seed_dialed(*id, now);
+            }
+        }
+        dialed
     }
 
     /// The peer manager's admission counts (peers per direction, handshakes in progress),

@@ -140,6 +140,27 @@ impl Peering {
         self.notify();
     }
 
+    /// Dials every configured seed now, once (those connected, being dialed or banned are
+    /// left alone); returns the seeds dialed.
+    pub(crate) fn dial_seeds(&self) -> Vec<NodeId> {
+        let now = Instant::now();
+        let dialed: Vec<NodeId> = {
+            let mut m = lock(&self.manager);
+            let seeds = m.config().seeds.clone();
+            seeds
+                .into_iter()
+                .filter_map(|s| {
+                    let id = s.id;
+                    matches!(m.dial_once(s, now), Ok(true)).then_some(id)
+                })
+                .collect()
+        };
+        if !dialed.is_empty() {
+            self.notify();
+        }
+        dialed
+    }
+
     /// Tells the dialer thread to stop (its dials in flight are dropped; they fail anyway
     /// once the shards stop).
     pub(crate) fn stop(&self) {
