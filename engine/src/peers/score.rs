@@ -73,7 +73,8 @@ impl Offence {
         Offence::Timeout,
     ];
 
-    /// The points it costs. PEX abuse bans at once, as stock's PEX reactor does; a violation,
+    /// The points it costs. PEX abuse bans at once whatever the peer's credit, as stock's PEX
+    /// reactor does; a violation,
     /// a budget overrun or a flood costs half the threshold, so a second one soon after bans;
     /// a timeout costs little, since links fail without anyone's fault.
     pub const fn penalty(self) -> i64 {
@@ -81,7 +82,7 @@ impl Offence {
             Offence::ProtocolViolation | Offence::BudgetExceeded | Offence::ControlFlood => {
                 BAN_THRESHOLD / 2
             }
-            Offence::PexAbuse => BAN_THRESHOLD,
+            Offence::PexAbuse => BAN_THRESHOLD + MAX_CREDIT,
             Offence::Timeout => BAN_THRESHOLD / 10,
         }
     }
@@ -333,6 +334,12 @@ mod tests {
         let t = Instant::now();
         let mut s = Scores::new();
         assert!(s.offend(id(1), None, Offence::PexAbuse, t).is_some());
+        s.credit(id(2), u64::MAX, Duration::MAX, t);
+        assert_eq!(s.score(&id(2), t), MAX_CREDIT);
+        assert!(
+            s.offend(id(2), None, Offence::PexAbuse, t).is_some(),
+            "even with full credit"
+        );
         assert_eq!(s.counts().bans(Offence::PexAbuse), 1);
     }
 
