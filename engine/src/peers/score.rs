@@ -340,7 +340,7 @@ mod tests {
             s.offend(id(2), None, Offence::PexAbuse, t).is_some(),
             "even with full credit"
         );
-        assert_eq!(s.counts().bans(Offence::PexAbuse), 1);
+        assert_eq!(s.counts().bans(Offence::PexAbuse), 2);
     }
 
     #[test]
