@@ -98,7 +98,6 @@ pub(crate) fn book(node: &Node) -> Value {
             "ids": bans.ids.iter().map(|(id, until)| json!({
                 "id": id.to_string(),
                 "for_s": left(*until),
-                "score": node.peer_score(id),
             })).collect::<Vec<_>>(),
             "ips": bans.ips.iter().map(|(ip, until)| json!({
                 "ip": ip.to_string(),

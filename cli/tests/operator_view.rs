@@ -28,12 +28,24 @@ fn write_config(dir: &Path, p2p: &str) {
     std::fs::write(dir.join("ringwire.toml"), text).unwrap();
 }
 
+/// Starts the node configured in `dir` and waits for its admin endpoint, which it opens
+/// after printing its listening line.
 fn start(dir: &Path) -> NodeProcess {
-    NodeProcess::start(
+    let node = NodeProcess::start(
         env!("CARGO_BIN_EXE_ringwire"),
         &["--config", "ringwire.toml"],
         dir,
-    )
+    );
+    eventually(Duration::from_secs(15), || {
+        Command::new(env!("CARGO_BIN_EXE_ringwire"))
+            .args(["peers", "--config", "ringwire.toml"])
+            .current_dir(dir)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    })
+    .expect("the admin endpoint answers");
+    node
 }
 
 /// Runs an admin command against the node configured in `dir`; returns its JSON answer.

@@ -283,7 +283,8 @@ impl Dialer for BookDialer {
                 if started >= want {
                     break;
                 }
-                if busy.contains(&a.ip) {
+                // An address banned as a repeat offender would be refused at admission anyway.
+                if busy.contains(&a.ip) || self.peering.admission.is_ip_banned(a.ip, now) {
                     continue;
                 }
                 let addr = PeerAddr {
