@@ -1,10 +1,13 @@
-//! The admin endpoint of `ringwire node` and its clients (`ringwire peers`, `stats`, `dial`,
-//! `disconnect`, `ban`).
+//! The admin endpoint of `ringwire node` and its clients (`ringwire peers`, `book`, `stats`,
+//! `dial`, `dial-seeds`, `disconnect`, `ban`).
 //!
 //! Protocol: one JSON object per line each way. Requests are
-//! `{"cmd":"peers"}`, `{"cmd":"stats"}`, `{"cmd":"dial","addr":"ID@HOST:PORT"}`,
-//! `{"cmd":"disconnect","id":"ID"}` and `{"cmd":"ban","id":"ID","for":"1h"}`; every answer has
-//! `"ok"` and either the result (`"peers"` for a list, `"stats"` for the counters) or `"error"`.
+//! `{"cmd":"peers"}`, `{"cmd":"book"}`, `{"cmd":"stats"}`, `{"cmd":"dial","addr":"ID@HOST:PORT"}`,
+//! `{"cmd":"dial_seeds"}`, `{"cmd":"disconnect","id":"ID"}` and
+//! `{"cmd":"ban","id":"ID","for":"1h"}`; every answer has `"ok"` and either the result
+//! (`"peers"` for a list, `"book"` and `"bans"` for the book, `"stats"` for the counters,
+//! `"dialed"` for the seeds dialed) or `"error"`. The fields of each are in
+//! docs/CONFIGURATION.md (`[admin]`).
 //!
 //! Policy: off unless `[admin] enabled`; it listens on a Unix socket created with mode 0600
 //! (only the node's user may connect) or on a loopback TCP address. Requests are at most
@@ -23,7 +26,6 @@ use std::time::{Duration, Instant};
 use ringwire::config::{AdminAddress, PeerAddress};
 use ringwire::node::Node;
 use ringwire::proto::secret::NodeId;
-use ringwire::router::Direction;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -44,8 +46,12 @@ const DEFAULT_BAN: Duration = Duration::from_secs(24 * 3600);
 pub(crate) enum Request {
     /// List the connected peers.
     Peers,
+    /// The address book, and the bans in force.
+    Book,
     /// The node's counters ([`ringwire::router::NodeStats`], one field per counter).
     Stats,
+    /// Dial the configured seeds now.
+    DialSeeds,
     /// Dial `addr` (`ID@HOST:PORT`) and wait until the peer is up.
     Dial { addr: String },
     /// Close the connection to `id`.
@@ -247,25 +253,12 @@ fn parse_id(id: &str) -> Result<NodeId, String> {
 /// Runs one request on the node.
 pub(crate) fn handle(node: &Node, req: Request) -> Value {
     let result: Result<Value, String> = match req {
-        Request::Peers => {
-            let peers: Vec<Value> = node
-                .peers()
-                .into_iter()
-                .map(|p| {
-                    json!({
-                        "id": p.info.node_id.to_string(),
-                        "direction": match p.direction {
-                            Direction::Inbound => "inbound",
-                            Direction::Outbound => "outbound",
-                        },
-                        "addr": p.addr.map(|a| a.to_string()),
-                        "moniker": p.info.node_info.moniker,
-                        "native": p.info.mode == ringwire::proto::conn::Mode::Native,
-                        "shard": p.shard,
-                    })
-                })
-                .collect();
-            Ok(json!({ "peers": peers }))
+        Request::Peers => Ok(json!({ "peers": crate::admin_view::peers(node) })),
+        Request::Book => Ok(crate::admin_view::book(node)),
+        Request::DialSeeds => {
+            let dialed: Vec<String> = node.dial_seeds().iter().map(|id| id.to_string()).collect();
+            tracing::info!(seeds = dialed.len(), "seeds dialed by the operator");
+            Ok(json!({ "dialed": dialed }))
         }
         Request::Stats => serde_json::to_value(node.stats())
             .map(|stats| json!({ "stats": stats }))

@@ -19,6 +19,7 @@
 //! failed (a bad file, a key that exists), 2 for a usage error.
 
 mod admin;
+mod admin_view;
 mod bench;
 mod config_cmd;
 mod keys;
@@ -79,8 +80,14 @@ enum Command {
     },
     /// Run N nodes in this process on loopback with consensus-like traffic.
     Testnet(testnet::TestnetArgs),
-    /// List the peers of a running node (admin endpoint).
+    /// List the peers of a running node (admin endpoint): direction, protocol, capabilities,
+    /// score, uptime, keepalive RTT, bytes and queue depth per channel.
     Peers(AdminTarget),
+    /// List the address book of a running node (admin endpoint), banned addresses and bans
+    /// by score included.
+    Book(AdminTarget),
+    /// Make a running node dial its seeds now (admin endpoint).
+    DialSeeds(AdminTarget),
     /// Print the counters of a running node (admin endpoint): refusals, budget disconnects,
     /// drops; one JSON object.
     Stats(AdminTarget),
@@ -226,6 +233,8 @@ fn main() -> ExitCode {
         Command::Testnet(args) => testnet::run(args),
         Command::Peers(target) => admin_call(target, admin::Request::Peers),
         Command::Stats(target) => admin_call(target, admin::Request::Stats),
+        Command::Book(target) => admin_call(target, admin::Request::Book),
+        Command::DialSeeds(target) => admin_call(target, admin::Request::DialSeeds),
         Command::Dial { addr, target } => admin_call(target, admin::Request::Dial { addr }),
         Command::Disconnect { id, target } => admin_call(target, admin::Request::Disconnect { id }),
         Command::Ban {

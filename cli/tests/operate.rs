@@ -151,6 +151,17 @@ fn metrics_and_admin_commands_on_running_nodes() {
     assert!(sample(&body, "cometbft_p2p_peer_pending_send_bytes", &peer_ch).is_some());
     assert_eq!(sample(&body, "ringwire_driver", "driver="), Some(1.0));
     assert!(sample(&body, "ringwire_shard_inbox_depth", "shard=\"0\"").is_some());
+    // Score counters by reason, zero on well-behaved peers.
+    for (name, label) in [
+        (
+            "ringwire_peer_offences_total",
+            "reason=\"protocol_violation\"",
+        ),
+        ("ringwire_peer_bans_total", "reason=\"pex_abuse\""),
+        ("ringwire_address_bans_total", ""),
+    ] {
+        assert_eq!(sample(&body, name, label), Some(0.0), "{name}\n{body}");
+    }
     let b_body = http_get_metrics(&format!("127.0.0.1:{port_b}"));
     assert_eq!(
         sample(&b_body, "cometbft_p2p_peers", ""),

@@ -27,6 +27,7 @@
 //!   monotonic: when a peer reconnects its counters restart and the reporter adds from zero.
 //! - ringwire's own metrics are always under `ringwire_` ([`DRIVER`], [`SHARD_INBOX_DEPTH`],
 //!   [`DROPS_TOTAL`], [`REFUSED_TOTAL`], [`DISCONNECTS_TOTAL`], [`BUDGET_DISCONNECTS_TOTAL`],
+//!   [`PEER_OFFENCES_TOTAL`], [`PEER_BANS_TOTAL`], [`ADDRESS_BANS_TOTAL`],
 //!   [`MESSAGE_LATENCY_SECONDS`] with the fixed [`LATENCY_BUCKETS`]).
 #![forbid(unsafe_code)]
 
@@ -66,6 +67,14 @@ pub const DISCONNECTS_TOTAL: &str = "ringwire_disconnects_total";
 /// Connections closed for exceeding a per-peer or node-wide budget (counter; label `budget`:
 /// `control_frames`, `partial_bytes`); also counted as `protocol` disconnects.
 pub const BUDGET_DISCONNECTS_TOTAL: &str = "ringwire_budget_disconnects_total";
+/// Misbehaviour recorded against peers' scores (counter; label `reason`:
+/// `protocol_violation`, `pex_abuse`, `budget_exceeded`, `control_flood`, `timeout`).
+pub const PEER_OFFENCES_TOTAL: &str = "ringwire_peer_offences_total";
+/// Node IDs banned by score (counter; label `reason`: the offence that crossed the threshold,
+/// as [`PEER_OFFENCES_TOTAL`]).
+pub const PEER_BANS_TOTAL: &str = "ringwire_peer_bans_total";
+/// Addresses banned as repeat offenders (counter).
+pub const ADDRESS_BANS_TOTAL: &str = "ringwire_address_bans_total";
 /// One-way message latency measured by the application (histogram, seconds).
 pub const MESSAGE_LATENCY_SECONDS: &str = "ringwire_message_latency_seconds";
 
@@ -265,6 +274,48 @@ impl Reporter {
             ),
         ];
         count_deltas(BUDGET_DISCONNECTS_TOTAL, "budget", budgets);
+        let offences = [
+            (
+                "protocol_violation",
+                s.offences_protocol_violation,
+                old.offences_protocol_violation,
+            ),
+            ("pex_abuse", s.offences_pex_abuse, old.offences_pex_abuse),
+            (
+                "budget_exceeded",
+                s.offences_budget_exceeded,
+                old.offences_budget_exceeded,
+            ),
+            (
+                "control_flood",
+                s.offences_control_flood,
+                old.offences_control_flood,
+            ),
+            ("timeout", s.offences_timeout, old.offences_timeout),
+        ];
+        count_deltas(PEER_OFFENCES_TOTAL, "reason", offences);
+        let bans = [
+            (
+                "protocol_violation",
+                s.bans_protocol_violation,
+                old.bans_protocol_violation,
+            ),
+            ("pex_abuse", s.bans_pex_abuse, old.bans_pex_abuse),
+            (
+                "budget_exceeded",
+                s.bans_budget_exceeded,
+                old.bans_budget_exceeded,
+            ),
+            (
+                "control_flood",
+                s.bans_control_flood,
+                old.bans_control_flood,
+            ),
+            ("timeout", s.bans_timeout, old.bans_timeout),
+        ];
+        count_deltas(PEER_BANS_TOTAL, "reason", bans);
+        metrics::counter!(ADDRESS_BANS_TOTAL)
+            .increment(s.address_bans.saturating_sub(old.address_bans));
     }
 }
 

@@ -241,6 +241,10 @@ fn rule_breakers_are_banned_for_pex_ban_duration() {
         assert!(reason.contains("unsolicited"), "{reason}");
         let stats = node.admission_stats().unwrap();
         assert_eq!(stats.bans, usize::from(banned));
+        // Counted by reason with the other bans by score.
+        let counts = node.stats();
+        assert_eq!(counts.offences_pex_abuse, u64::from(banned));
+        assert_eq!(counts.bans_pex_abuse, u64::from(banned));
         // The peer comes back.
         wait_until("the raw peer sees the disconnect", || {
             raw.peers().is_empty()

@@ -32,6 +32,7 @@ mod builder;
 mod from_config;
 mod limits;
 mod peering;
+mod scoring;
 mod start;
 
 use std::net::SocketAddr;
@@ -41,9 +42,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::peers::{AdmissionStats, RefusalCounts};
-use crate::pex::PexAddr;
+use crate::peers::{AdmissionStats, Bans, RefusalCounts, ScoreCounts};
 use crate::pex::service::PexRuntime;
+use crate::pex::{BookEntry, PexAddr};
 use crate::proto::conn::{ChannelDescriptor, PeerInfo};
 use crate::proto::secret::{NodeId, NodeKey};
 use crate::router::{
@@ -83,6 +84,9 @@ impl NodeInner {
         let dialer = self.dialer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(d) = dialer {
             let _ = d.join();
+        }
+        if let Some(p) = &self.peering {
+            p.save_bans();
         }
         if let Some(p) = &self.pex {
             p.join();
@@ -198,9 +202,24 @@ impl Node {
         self.inner.router.inboxes().depths()
     }
 
-    /// Counters.
+    /// Counters (the score counters stay 0 without a peer manager).
     pub fn stats(&self) -> NodeStats {
-        self.inner.router.registry().stats()
+        let mut s = self.inner.router.registry().stats();
+        if let Some(c) = self.score_counts() {
+            use crate::peers::Offence as O;
+            s.offences_protocol_violation = c.offences(O::ProtocolViolation);
+            s.offences_pex_abuse = c.offences(O::PexAbuse);
+            s.offences_budget_exceeded = c.offences(O::BudgetExceeded);
+            s.offences_control_flood = c.offences(O::ControlFlood);
+            s.offences_timeout = c.offences(O::Timeout);
+            s.bans_protocol_violation = c.bans(O::ProtocolViolation);
+            s.bans_pex_abuse = c.bans(O::PexAbuse);
+            s.bans_budget_exceeded = c.bans(O::BudgetExceeded);
+            s.bans_control_flood = c.bans(O::ControlFlood);
+            s.bans_timeout = c.bans(O::Timeout);
+            s.address_bans = c.ip_bans;
+        }
+        s
     }
 
     /// The addresses PEX has learned (empty when PEX is off).
@@ -213,6 +232,35 @@ impl Node {
         })
     }
 
+    /// The address book, row by row (empty when PEX is off).
+    pub fn address_book(&self) -> Vec<BookEntry> {
+        self.inner.pex.as_ref().map_or_else(Vec::new, |p| {
+            p.state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .book_view(Instant::now())
+        })
+    }
+
+    /// Dials the configured seeds now, once each, as PEX does when its book is low: PEX asks
+    /// each seed that connects for addresses and lets it go once it answered. Seeds connected,
+    /// being dialed or banned are left alone. Returns the seeds dialed (none without a peer
+    /// manager).
+    pub fn dial_seeds(&self) -> Vec<NodeId> {
+        let Some(p) = &self.inner.peering else {
+            return Vec::new();
+        };
+        let dialed = p.dial_seeds();
+        if let Some(pex) = &self.inner.pex {
+            let mut state = pex.state.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            for id in &dialed {
+                state.seed_dialed(*id, now);
+            }
+        }
+        dialed
+    }
+
     /// The peer manager's admission counts (peers per direction, handshakes in progress),
     /// if the node runs one.
     pub fn admission_stats(&self) -> Option<AdmissionStats> {
@@ -222,6 +270,22 @@ impl Node {
     /// The peer manager's refusals so far, by reason, if the node runs one.
     pub fn admission_refusals(&self) -> Option<RefusalCounts> {
         self.inner.peering.as_ref().map(|p| p.refusals())
+    }
+
+    /// `peer`'s score (see [`crate::peers::Scores`]; 0 for a peer not seen), if the node runs
+    /// a peer manager.
+    pub fn peer_score(&self, peer: &NodeId) -> Option<i64> {
+        self.inner.peering.as_ref().map(|p| p.score(peer))
+    }
+
+    /// Offences and bans by score so far, by reason, if the node runs a peer manager.
+    pub fn score_counts(&self) -> Option<ScoreCounts> {
+        self.inner.peering.as_ref().map(|p| p.score_counts())
+    }
+
+    /// The bans in force (by node ID and by address), if the node runs a peer manager.
+    pub fn bans(&self) -> Option<Bans> {
+        self.inner.peering.as_ref().map(|p| p.bans())
     }
 
     /// Dials `addr` and waits until the peer is up (handshake, NodeInfo and admission done).

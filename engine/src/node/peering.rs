@@ -59,6 +59,8 @@ use crate::router::Router;
 use crate::rt::clock;
 use crate::shard::DialTarget;
 
+use super::scoring::Scoring;
+
 /// Longest the dialer sleeps without a reason to wake (it re-checks limits and bans).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
@@ -68,17 +70,19 @@ pub(crate) type DialFailedFn = Box<dyn Fn(NodeId, bool) + Send + Sync>;
 
 /// The peer manager's state shared by the gate and the dialer thread.
 pub(crate) struct Peering {
-    manager: Mutex<PeerManager>,
-    admission: Admission,
+    pub(super) manager: Mutex<PeerManager>,
+    pub(super) admission: Admission,
     slots: Mutex<HashMap<NodeId, PeerSlot>>,
     stop: AtomicBool,
     /// Wakes the dialer (a peer went down, a ban, stop); remembers one wake while it works.
     wake: Notify,
     /// Reports failed dials to the address book, once PEX runs.
     dial_failed: OnceLock<DialFailedFn>,
+    /// Peer scores, bans by score and the bans file (see [`super::scoring`]).
+    pub(super) scoring: Scoring,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -91,6 +95,7 @@ impl Peering {
             stop: AtomicBool::new(false),
             wake: Notify::new(),
             dial_failed: OnceLock::new(),
+            scoring: Scoring::default(),
         })
     }
 
@@ -127,10 +132,33 @@ impl Peering {
             .spawn(move || me.run_dialer(&router))
     }
 
-    /// Bans `id` until `until` (neither dialed nor admitted meanwhile).
+    /// Bans `id` until `until` (neither dialed nor admitted meanwhile); the bans file is
+    /// rewritten soon after.
     pub(crate) fn ban(&self, id: NodeId, until: Instant) {
         lock(&self.manager).ban(id, until);
+        self.scoring.bans_changed();
         self.notify();
+    }
+
+    /// Dials every configured seed now, once (those connected, being dialed or banned are
+    /// left alone); returns the seeds dialed.
+    pub(crate) fn dial_seeds(&self) -> Vec<NodeId> {
+        let now = Instant::now();
+        let dialed: Vec<NodeId> = {
+            let mut m = lock(&self.manager);
+            let seeds = m.config().seeds.clone();
+            seeds
+                .into_iter()
+                .filter_map(|s| {
+                    let id = s.id;
+                    matches!(m.dial_once(s, now), Ok(true)).then_some(id)
+                })
+                .collect()
+        };
+        if !dialed.is_empty() {
+            self.notify();
+        }
+        dialed
     }
 
     /// Tells the dialer thread to stop (its dials in flight are dropped; they fail anyway
@@ -140,7 +168,7 @@ impl Peering {
         self.wake.notify_one();
     }
 
-    fn notify(&self) {
+    pub(super) fn notify(&self) {
         self.wake.notify_one();
     }
 
@@ -164,6 +192,7 @@ impl Peering {
                 }
                 manager.poll_timeout()
             };
+            self.maintain(router);
             let now = Instant::now();
             let until = next.map_or(now + IDLE_WAIT, |t| t.min(now + IDLE_WAIT));
             // A deadline already past still polls the dials once before the next round.
@@ -254,7 +283,8 @@ impl Dialer for BookDialer {
                 if started >= want {
                     break;
                 }
-                if busy.contains(&a.ip) {
+                // An address banned as a repeat offender would be refused at admission anyway.
+                if busy.contains(&a.ip) || self.peering.admission.is_ip_banned(a.ip, now) {
                     continue;
                 }
                 let addr = PeerAddr {
@@ -351,6 +381,9 @@ impl PeerGate for Peering {
         let conn = slot.conn_id();
         lock(&self.slots).insert(id, slot);
         lock(&self.manager).on_connected(id, conn, direction, now);
+        if existing.is_none() {
+            self.scoring.connected(&id);
+        }
         verdict
     }
 
@@ -359,7 +392,11 @@ impl PeerGate for Peering {
             return;
         };
         let conn = slot.conn_id();
+        let ip = self.admission.peer_ip(&peer);
         drop(slot);
+        if let Some(offence) = super::scoring::offence(reason) {
+            self.offend(peer, ip, offence, None);
+        }
         let why = match reason {
             DownReason::Local(_) => DisconnectReason::Local,
             DownReason::Io(_) => DisconnectReason::Closed,

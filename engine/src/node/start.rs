@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use crate::peers::PeerManager;
+use crate::peers::{Offence, PeerManager};
 use crate::pex::service::{BanFn, Dialer, PexRuntime};
 use crate::pex::{self, AddrBookFile, Pex};
 use crate::proto::conn::{Connection, ConnectionConfig};
@@ -54,7 +54,12 @@ impl NodeBuilder {
                 let manager =
                     PeerManager::new(local_id, config, u64::from_le_bytes(seed), Instant::now())
                         .map_err(|e| StartError::Config(format!("peer manager: {e}")))?;
-                Some(Peering::new(manager))
+                let peering = Peering::new(manager);
+                let book_file = self.pex.as_ref().and_then(|c| c.book_file.as_deref());
+                if let Some(book) = book_file {
+                    peering.load_bans(super::scoring::bans_file_for(book))?;
+                }
+                Some(peering)
             }
             None => None,
         };
@@ -136,12 +141,15 @@ impl NodeBuilder {
                 state.set_seeds(seeds);
             }
             let state = Arc::new(Mutex::new(state));
-            // PEX bans rule breakers through the peer manager, when the node runs one, and
-            // dials from its book through it; the book hears how those dials went.
-            let ban = node
-                .peering
-                .clone()
-                .map(|p| -> BanFn { Box::new(move |peer, until| p.ban(peer, until)) });
+            // PEX reports rule breakers to the peer's score (PEX abuse bans at once, for PEX's
+            // ban duration), when the node runs a peer manager, and dials from its book through
+            // it; the book hears how those dials went.
+            let ban = node.peering.clone().map(|p| -> BanFn {
+                Box::new(move |peer, until| {
+                    let ip = p.admission.peer_ip(&peer);
+                    p.offend(peer, ip, Offence::PexAbuse, Some(until));
+                })
+            });
             let dialer = node.peering.clone().map(|p| -> Box<dyn Dialer> {
                 Box::new(BookDialer {
                     peering: p,

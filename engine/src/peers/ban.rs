@@ -1,9 +1,10 @@
-//! Banned peers, each until an instant.
+//! Banned peers (by node ID, or by address), each until an instant.
 //!
 //! The list is bounded: when it is full, a new ban evicts the entry that expires first (an
 //! expired entry if there is one). A ban that is already in the list is only ever extended.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::time::Instant;
 
 use crate::proto::secret::NodeId;
@@ -11,14 +12,14 @@ use crate::proto::secret::NodeId;
 /// Default bound on the number of banned peers kept.
 pub const DEFAULT_MAX_BANS: usize = 1024;
 
-/// A bounded set of banned node IDs with expiry times.
+/// A bounded set of banned node IDs (or addresses, with `K = IpAddr`) with expiry times.
 #[derive(Debug, Clone)]
-pub struct BanList {
+pub struct BanList<K = NodeId> {
     max: usize,
-    until: HashMap<NodeId, Instant>,
+    until: HashMap<K, Instant>,
 }
 
-impl BanList {
+impl<K: Copy + Eq + Hash> BanList<K> {
     /// An empty list keeping at most `max` bans (0 disables banning).
     pub fn new(max: usize) -> Self {
         Self {
@@ -28,7 +29,7 @@ impl BanList {
     }
 
     /// Bans `id` until `until` (or later, if it is already banned for longer).
-    pub fn ban(&mut self, id: NodeId, until: Instant) {
+    pub fn ban(&mut self, id: K, until: Instant) {
         if let Some(existing) = self.until.get_mut(&id) {
             *existing = (*existing).max(until);
             return;
@@ -50,23 +51,31 @@ impl BanList {
     }
 
     /// Lifts a ban; returns whether `id` was banned.
-    pub fn unban(&mut self, id: &NodeId) -> bool {
+    pub fn unban(&mut self, id: &K) -> bool {
         self.until.remove(id).is_some()
     }
 
     /// Whether `id` is banned at `now`.
-    pub fn is_banned(&self, id: &NodeId, now: Instant) -> bool {
+    pub fn is_banned(&self, id: &K, now: Instant) -> bool {
         self.banned_until(id, now).is_some()
     }
 
     /// When `id`'s ban ends, if it is banned at `now`.
-    pub fn banned_until(&self, id: &NodeId, now: Instant) -> Option<Instant> {
+    pub fn banned_until(&self, id: &K, now: Instant) -> Option<Instant> {
         self.until.get(id).copied().filter(|until| *until > now)
     }
 
     /// Drops the bans that have ended by `now`.
     pub fn expire(&mut self, now: Instant) {
         self.until.retain(|_, until| *until > now);
+    }
+
+    /// The bans in force at `now`, in no particular order.
+    pub fn active(&self, now: Instant) -> impl Iterator<Item = (K, Instant)> + '_ {
+        self.until
+            .iter()
+            .filter(move |(_, until)| **until > now)
+            .map(|(k, until)| (*k, *until))
     }
 
     /// Number of entries kept (expired ones included until [`BanList::expire`]).

@@ -244,6 +244,7 @@ struct State {
     peers_by_key: HashMap<IpAddr, usize>,
     peers_by_ip: HashMap<IpAddr, usize>,
     bans: BanList,
+    ip_bans: BanList<IpAddr>,
     refusals: RefusalCounts,
     rate: RateBuckets,
 }
@@ -254,6 +255,7 @@ impl Admission {
         config.validate()?;
         let unconditional = config.unconditional_peer_ids.iter().copied().collect();
         let bans = BanList::new(config.max_bans);
+        let ip_bans = BanList::new(config.max_bans);
         let rate = RateBuckets::new(config.handshake_rate, config.max_rate_addresses);
         Ok(Self {
             shared: Arc::new(Mutex::new(State {
@@ -271,6 +273,7 @@ impl Admission {
                 peers_by_key: HashMap::new(),
                 peers_by_ip: HashMap::new(),
                 bans,
+                ip_bans,
                 refusals: RefusalCounts::default(),
                 rate,
             })),
@@ -286,7 +289,12 @@ impl Admission {
     pub fn try_accept(&self, ip: IpAddr, now: Instant) -> Result<PendingPermit, Refused> {
         let mut state = self.lock();
         let key = state.key(ip);
-        let result = state.check_accept(key).and_then(|()| {
+        let result = if state.ip_bans.is_banned(&ip.to_canonical(), now) {
+            Err(Refused::Banned)
+        } else {
+            state.check_accept(key)
+        };
+        let result = result.and_then(|()| {
             if state.rate.try_take(key, now) {
                 Ok(())
             } else {
@@ -351,6 +359,41 @@ impl Admission {
         self.lock().bans.unban(peer)
     }
 
+    /// Bans the address `ip` until `until`: no connection from it is accepted or admitted
+    /// meanwhile, whatever ID it claims. Returns the connections of the peers connected from
+    /// it, which the caller should close.
+    pub fn ban_ip(&self, ip: IpAddr, until: Instant) -> Vec<(NodeId, ConnectionId)> {
+        let ip = ip.to_canonical();
+        let mut state = self.lock();
+        state.ip_bans.ban(ip, until);
+        state
+            .peers
+            .iter()
+            .filter(|(_, p)| p.ip == ip)
+            .map(|(id, p)| (*id, p.conn))
+            .collect()
+    }
+
+    /// The address `peer` is connected from, if connected.
+    pub fn peer_ip(&self, peer: &NodeId) -> Option<IpAddr> {
+        self.lock().peers.get(peer).map(|p| p.ip)
+    }
+
+    /// Whether the address `ip` is banned at `now`.
+    pub fn is_ip_banned(&self, ip: IpAddr, now: Instant) -> bool {
+        self.lock().ip_bans.is_banned(&ip.to_canonical(), now)
+    }
+
+    /// The bans in force at `now`, by node ID and by address, each with its end, sorted.
+    pub fn active_bans(&self, now: Instant) -> super::Bans {
+        let state = self.lock();
+        let mut ids: Vec<_> = state.bans.active(now).collect();
+        let mut ips: Vec<_> = state.ip_bans.active(now).collect();
+        ids.sort_unstable();
+        ips.sort_unstable();
+        super::Bans { ids, ips }
+    }
+
     /// Whether `peer` is banned at `now`.
     pub fn is_banned(&self, peer: &NodeId, now: Instant) -> bool {
         self.lock().bans.is_banned(peer, now)
@@ -363,7 +406,9 @@ impl Admission {
 
     /// Drops bans that have ended by `now`.
     pub fn expire_bans(&self, now: Instant) {
-        self.lock().bans.expire(now);
+        let mut state = self.lock();
+        state.bans.expire(now);
+        state.ip_bans.expire(now);
     }
 
     /// `peer`'s current connection and its direction, if connected.
@@ -518,10 +563,10 @@ impl State {
         {
             return Err(Refused::IdMismatch);
         }
-        if self.bans.is_banned(&peer, now) {
+        let ip = ip.to_canonical();
+        if self.bans.is_banned(&peer, now) || self.ip_bans.is_banned(&ip, now) {
             return Err(Refused::Banned);
         }
-        let ip = ip.to_canonical();
         let (place, displaced) = match self.peers.get(&peer) {
             Some(existing) => match resolve(self.local, peer, existing.direction, direction) {
                 Keep::Existing => return Err(Refused::Duplicate),

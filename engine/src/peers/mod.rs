@@ -14,7 +14,10 @@
 //!   per-address token bucket on handshakes started.
 //! - [`resolve`] — the tie-break that leaves exactly one connection between two nodes that
 //!   dial each other at once.
-//! - [`BanList`] — banned peers with expiry.
+//! - [`BanList`] — banned peers (or addresses) with expiry; [`Bans`] — the bans in force as
+//!   the bans file beside the address book holds them.
+//! - [`Scores`] — peer scores: misbehaviour ([`Offence`]) lowers them, useful and long-lived
+//!   connections raise them; a low score bans the ID, and repeat offenders their address.
 //! - [`PeerManager`] — ties them together: persistent peers, dial scheduling, reconnects, bans.
 
 #![forbid(unsafe_code)]
@@ -22,11 +25,13 @@
 mod addr;
 mod backoff;
 mod ban;
+mod ban_file;
 mod error;
 mod limits;
 mod manager;
 mod rate;
 mod refusal;
+mod score;
 mod tiebreak;
 
 #[cfg(test)]
@@ -38,6 +43,7 @@ pub use addr::{
 };
 pub use backoff::{BackoffConfig, Retry, seed_for};
 pub use ban::{BanList, DEFAULT_MAX_BANS};
+pub use ban_file::{BANS_FILE_NAME, Bans, MAX_FILE_BANS, Now};
 pub use error::ConfigError;
 pub use limits::{
     Admission, AdmissionLimits, AdmissionStats, ConnectionId, PeerSlot, PendingPermit, Promoted,
@@ -45,6 +51,10 @@ pub use limits::{
 pub use manager::{AddPeerError, Dial, DisconnectReason, ManagerConfig, PeerManager, TargetView};
 pub use rate::HandshakeRate;
 pub use refusal::{RefusalCounts, Refused};
+pub use score::{
+    BAN_DURATION, BAN_THRESHOLD, Ban, CREDIT_BYTES, CREDIT_UPTIME, IP_BAN_AFTER, IP_BAN_WINDOW,
+    MAX_CREDIT, MAX_IP_RECORDS, MAX_SCORED, Offence, PENALTY_DECAY_PER_MINUTE, ScoreCounts, Scores,
+};
 pub use tiebreak::{Keep, dialer, resolve};
 
 /// Which end opened a connection.

@@ -56,7 +56,7 @@ mod state;
 mod store;
 
 pub use addr::PexAddr;
-pub use book::{AddrBookFile, BookFormatError};
+pub use book::{AddrBookFile, BookEntry, BookFormatError};
 pub use config::PexConfig;
 pub use discover::{
     DialPlan, MAX_DIAL_ATTEMPTS, MIN_TIME_BETWEEN_CRAWLS, NEED_ADDRESS_THRESHOLD, Outbound,

@@ -457,6 +457,8 @@ mod tests {
             direction: Direction::Outbound,
             addr: None,
             shard: 0,
+            connected_at: Instant::now(),
+            rtt: None,
         }
     }
 

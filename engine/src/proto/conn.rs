@@ -547,6 +547,16 @@ impl Connection {
         }
     }
 
+    /// The round-trip time of the latest answered keepalive ping (native PING/PONG frames, or
+    /// stock ping/pong packets), once one was answered.
+    pub fn rtt(&self) -> Option<Duration> {
+        match &self.state {
+            State::Native(n) => n.mux.rtt(),
+            State::Compat(c) => c.mconn.rtt(),
+            _ => None,
+        }
+    }
+
     /// Received messages waiting in the native multiplexer for [`Connection::poll_event`] (at
     /// most `native_recv_queue_capacity`), if native.
     pub fn native_queued_messages(&self) -> Option<usize> {

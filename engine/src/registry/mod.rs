@@ -108,6 +108,29 @@ pub struct NodeStats {
     pub pex_addresses_refused: u64,
     /// PEX addresses evicted from a full address book for a new one.
     pub pex_addresses_evicted: u64,
+    /// Misbehaviour recorded against peers' scores: protocol violations (filled by the node
+    /// when it runs a peer manager, as are the other score counters).
+    pub offences_protocol_violation: u64,
+    /// Misbehaviour: PEX rule breaks.
+    pub offences_pex_abuse: u64,
+    /// Misbehaviour: a peer's partial-message budget exceeded.
+    pub offences_budget_exceeded: u64,
+    /// Misbehaviour: control-frame floods.
+    pub offences_control_flood: u64,
+    /// Misbehaviour: keepalive or handshake timeouts.
+    pub offences_timeout: u64,
+    /// Node IDs banned by score, whose last offence was a protocol violation.
+    pub bans_protocol_violation: u64,
+    /// Node IDs banned by score for PEX rule breaks.
+    pub bans_pex_abuse: u64,
+    /// Node IDs banned by score, last offence a partial-message budget exceeded.
+    pub bans_budget_exceeded: u64,
+    /// Node IDs banned by score, last offence a control-frame flood.
+    pub bans_control_flood: u64,
+    /// Node IDs banned by score, last offence a timeout.
+    pub bans_timeout: u64,
+    /// Addresses banned as repeat offenders (several of their IDs banned within an hour).
+    pub address_bans: u64,
     /// Connections closed because the peer sent more control frames per second than allowed
     /// (`limits.max_control_frames_per_second`; also counted in `protocol_errors`).
     pub control_floods: u64,
@@ -476,6 +499,18 @@ impl Registry {
             pex_addresses_rate_limited: s.pex_addresses_rate_limited.load(Ordering::Relaxed),
             pex_addresses_refused: s.pex_addresses_refused.load(Ordering::Relaxed),
             pex_addresses_evicted: s.pex_addresses_evicted.load(Ordering::Relaxed),
+            // The peer manager's score counters: the node fills them.
+            offences_protocol_violation: 0,
+            offences_pex_abuse: 0,
+            offences_budget_exceeded: 0,
+            offences_control_flood: 0,
+            offences_timeout: 0,
+            bans_protocol_violation: 0,
+            bans_pex_abuse: 0,
+            bans_budget_exceeded: 0,
+            bans_control_flood: 0,
+            bans_timeout: 0,
+            address_bans: 0,
             control_floods: s.control_floods.load(Ordering::Relaxed),
             queued_dropped: s.queued_dropped.load(Ordering::Relaxed),
             partial_budget_exceeded: s.partial_budget_exceeded.load(Ordering::Relaxed),

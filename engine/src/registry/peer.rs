@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -64,6 +64,10 @@ pub struct PeerSummary {
     pub addr: Option<SocketAddr>,
     /// The shard that owns the connection.
     pub shard: usize,
+    /// When the peer was registered (its handshake and admission done).
+    pub connected_at: Instant,
+    /// The round-trip time of the latest answered keepalive ping, once one was answered.
+    pub rtt: Option<Duration>,
 }
 
 struct Credit {
@@ -119,6 +123,9 @@ pub(crate) struct PeerEntry {
     budget_waiters: AtomicBool,
     alive: AtomicBool,
     space: Notify,
+    connected_at: Instant,
+    /// The latest keepalive round trip in microseconds plus one; 0 until one is measured.
+    rtt_micros: AtomicU64,
 }
 
 impl PeerEntry {
@@ -153,6 +160,8 @@ impl PeerEntry {
             budget_waiters: AtomicBool::new(false),
             alive: AtomicBool::new(true),
             space: Notify::new(),
+            connected_at: Instant::now(),
+            rtt_micros: AtomicU64::new(0),
         }
     }
 
@@ -189,12 +198,22 @@ impl PeerEntry {
     }
 
     pub(crate) fn summary(&self) -> PeerSummary {
+        let rtt = self.rtt_micros.load(Ordering::Relaxed);
         PeerSummary {
             info: self.info.clone(),
             direction: self.direction,
             addr: self.addr,
             shard: self.shard,
+            connected_at: self.connected_at,
+            rtt: rtt.checked_sub(1).map(Duration::from_micros),
         }
+    }
+
+    /// Records the connection's latest keepalive round trip (the owning shard calls it).
+    pub(crate) fn set_rtt(&self, rtt: Duration) {
+        let micros = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX - 1);
+        self.rtt_micros
+            .store(micros.saturating_add(1), Ordering::Relaxed);
     }
 
     fn credit(&self, channel: u8) -> Result<&Credit, SendError> {

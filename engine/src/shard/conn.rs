@@ -632,6 +632,11 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
         if finished {
             return;
         }
+        if let Some(entry) = ctx.entry.borrow().as_deref()
+            && let Some(rtt) = ctx.conn.borrow().rtt()
+        {
+            entry.set_rtt(rtt);
+        }
         let failed = ctx.pending_io.borrow_mut().take();
         if let Some(what) = failed
             && !ctx.is_closed()

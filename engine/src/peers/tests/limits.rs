@@ -269,6 +269,37 @@ fn promotion_refusals() {
 }
 
 #[test]
+fn an_address_ban_refuses_every_id_from_it_until_it_ends() {
+    let a = admission(|c| c.allow_duplicate_ip = true);
+    let now = Instant::now();
+    let _s1 = connect_in(&a, id(1), v4(1));
+    let _s2 = connect_out(&a, id(2), v4(1));
+    let _s3 = connect_in(&a, id(3), v4(3));
+    let until = now + Duration::from_secs(60);
+    let mut victims: Vec<NodeId> = a.ban_ip(v4(1), until).into_iter().map(|(p, _)| p).collect();
+    victims.sort_unstable();
+    assert_eq!(
+        victims,
+        vec![id(1), id(2)],
+        "the peers connected from it, only"
+    );
+    assert_eq!(a.peer_ip(&id(3)), Some(v4(3)));
+    assert_eq!(a.try_accept(v4(1), now).err(), Some(Refused::Banned));
+    // An outbound connection that turns out to come from the address is refused at promotion.
+    let dial = a.try_dial(id(4), now).unwrap();
+    assert_eq!(dial.promote(id(4), v4(1), now).err(), Some(Refused::Banned));
+    // A mapped IPv4 address is the same address.
+    let mapped = IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped());
+    assert!(a.is_ip_banned(mapped, now));
+    assert!(a.try_accept(v4(2), now).is_ok());
+    let bans = a.active_bans(now);
+    assert_eq!((bans.ids, bans.ips), (vec![], vec![(v4(1), until)]));
+    assert!(a.try_accept(v4(1), until).is_ok(), "the ban ended");
+    a.expire_bans(until);
+    assert_eq!(a.active_bans(now).ips, vec![]);
+}
+
+#[test]
 fn duplicate_ip_rule() {
     let strict = admission(|_| {});
     let _p1 = connect_in(&strict, id(1), v4(1));

@@ -41,6 +41,7 @@ mod place;
 mod rng;
 mod table;
 mod time;
+mod view;
 
 #[cfg(test)]
 mod tests;
@@ -64,6 +65,7 @@ pub use file::{AddrBookFile, BookFormatError};
 pub(super) use persist::LoadReport;
 pub(super) use rng::SplitMix;
 pub(super) use time::Clocks;
+pub use view::BookEntry;
 
 /// What [`AddrBook::learn`] or [`AddrBook::announce`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

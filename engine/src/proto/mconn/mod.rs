@@ -193,6 +193,10 @@ pub struct MConnection {
     ping_due: bool,
     next_ping: Instant,
     pong_deadline: Option<Instant>,
+    /// When the ping now awaiting its pong was written.
+    ping_written: Option<Instant>,
+    /// The round-trip time of the latest answered ping.
+    rtt: Option<Duration>,
     closed: bool,
     /// The peer's ping and pong budget.
     control: ControlRate,
@@ -247,6 +251,8 @@ impl MConnection {
             ping_due: false,
             next_ping: now.checked_add(config.ping_interval).unwrap_or(now),
             pong_deadline: None,
+            ping_written: None,
+            rtt: None,
             closed: false,
             control: ControlRate::new(config.max_control_packets_per_second, now),
             partial: PartialBytes::new(config.partial_budget.clone()),
@@ -352,7 +358,12 @@ impl MConnection {
             match packet {
                 None => {}
                 Some(PacketRef::Ping) => self.pong_due = true,
-                Some(PacketRef::Pong) => self.pong_deadline = None,
+                Some(PacketRef::Pong) => {
+                    self.pong_deadline = None;
+                    if let Some(sent) = self.ping_written.take() {
+                        self.rtt = Some(now.saturating_duration_since(sent));
+                    }
+                }
                 Some(PacketRef::Msg {
                     channel_id,
                     eof,
@@ -395,6 +406,7 @@ impl MConnection {
         if self.ping_due {
             out.extend_from_slice(&PING_ENCODED);
             self.ping_due = false;
+            self.ping_written = Some(now);
             // The deadline runs from when the ping was due (see `handle_timeout`).
             self.pong_deadline
                 .get_or_insert_with(|| now.checked_add(self.config.pong_timeout).unwrap_or(now));
@@ -425,6 +437,13 @@ impl MConnection {
             Some(d) => d.min(self.next_ping),
             None => self.next_ping,
         })
+    }
+
+    /// The round-trip time of the latest answered ping: from when the ping was handed out by
+    /// [`MConnection::poll_transmit`] to when its pong was read, so it includes the time the
+    /// ping waited in socket buffers and the time the peer took to answer.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt
     }
 
     /// Fires due timers: fails with [`MConnError::PongTimeout`] when a ping went unanswered for

@@ -256,7 +256,17 @@ fn ping_pong_and_timeout() {
         .unwrap();
     let pong = drain(&mut b, t1);
     assert_eq!(pong, PONG_ENCODED);
-    a.handle_plaintext(t1, &pong).unwrap();
+    assert_eq!(a.rtt(), None, "no pong read yet");
+    a.handle_plaintext(t1 + Duration::from_millis(7), &pong)
+        .unwrap();
+    assert_eq!(
+        a.rtt(),
+        Some(Duration::from_millis(7)),
+        "ping written to pong read"
+    );
+    // A pong nobody asked for measures nothing.
+    b.handle_plaintext(t1, &pong).unwrap();
+    assert_eq!(b.rtt(), None);
     assert_eq!(a.poll_timeout(), Some(t0 + Duration::from_secs(120)));
     a.handle_timeout(t1 + Duration::from_secs(50)).unwrap();
 
