@@ -26,7 +26,7 @@ func build(t *testing.T, dir, name, pkg string) string {
 }
 
 // run runs run.sh with the binaries, node kinds mix and a few blocks, and returns its output.
-func run(t *testing.T, rwc, stock, mix string, blocks int) string {
+func run(t *testing.T, rwc, stock, mix string, blocks int, extra ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
@@ -40,6 +40,7 @@ func run(t *testing.T, rwc, stock, mix string, blocks int) string {
 		"DEADLINE=100",
 		"OUT="+filepath.Join(t.TempDir(), "net"),
 	)
+	cmd.Env = append(cmd.Env, extra...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -56,17 +57,7 @@ func run(t *testing.T, rwc, stock, mix string, blocks int) string {
 // round, and the ringwire nodes speak the native protocol to each other and stock framing to
 // the stock nodes. Then the same with 4 ringwire-cometbft validators.
 func TestLocalnet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 4 validator processes twice")
-	}
-	for _, tool := range []string{"curl", "jq", "base64"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("run.sh needs %s", tool)
-		}
-	}
-	bin := t.TempDir()
-	rwc := build(t, bin, "ringwire-cometbft", "./cmd/ringwire-cometbft")
-	stock := build(t, bin, "cometbft", "github.com/cometbft/cometbft/cmd/cometbft")
+	rwc, stock := binaries(t, "starts 4 validator processes twice")
 
 	out := run(t, rwc, stock, "stock stock ringwire ringwire", 20)
 	for _, want := range []*regexp.Regexp{
@@ -90,6 +81,68 @@ func TestLocalnet(t *testing.T) {
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("the all-ringwire localnet's report lacks %q", want)
+		}
+	}
+}
+
+// binaries skips the test in -short mode or without run.sh's tools, and builds
+// ringwire-cometbft and stock cometbft.
+func binaries(t *testing.T, why string) (rwc, stock string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(why)
+	}
+	for _, tool := range []string{"curl", "jq", "base64"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("run.sh needs %s", tool)
+		}
+	}
+	bin := t.TempDir()
+	rwc = build(t, bin, "ringwire-cometbft", "./cmd/ringwire-cometbft")
+	stock = build(t, bin, "cometbft", "github.com/cometbft/cometbft/cmd/cometbft")
+	return rwc, stock
+}
+
+// A validator started after the others have committed blocks block-syncs from peers of the
+// other kind only (a ringwire-cometbft node from three stock nodes, a stock node from three
+// ringwire-cometbft nodes) and then follows consensus; a ringwire-cometbft validator killed
+// with SIGKILL mid-chain leaves the other three committing, and restarted from its home it
+// catches up with them.
+func TestLocalnetLateStartAndKill(t *testing.T) {
+	rwc, stock := binaries(t, "starts 4 validator processes three times")
+
+	out := run(t, rwc, stock, "stock stock stock ringwire", 10, "LATE=3")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`node3 \(ringwire, started late, synced from 3 stock\) caught up in \d+s: height \d+, the others at \d+; block sync handed over to consensus [1-9]`),
+		regexp.MustCompile(`node3 \(ringwire\) speaks: node0=stock node1=stock node2=stock`),
+		regexp.MustCompile(`OK: 4 validators`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("the late ringwire node's report lacks %q", want)
+		}
+	}
+
+	out = run(t, rwc, stock, "ringwire ringwire ringwire stock", 10, "LATE=3")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`node3 \(stock, started late, synced from 3 ringwire\) caught up in \d+s: height \d+, the others at \d+; block sync handed over to consensus [1-9]`),
+		regexp.MustCompile(`every node has 3 peers in /net_info`),
+		regexp.MustCompile(`OK: 4 validators`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("the late stock node's report lacks %q", want)
+		}
+	}
+
+	out = run(t, rwc, stock, "stock stock ringwire ringwire", 10, "KILL=2")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`node2 \(ringwire\) killed with SIGKILL at height \d+`),
+		regexp.MustCompile(`with node2 down the others committed 5 more blocks`),
+		regexp.MustCompile(`node2 \(ringwire, restarted after SIGKILL\) caught up in \d+s`),
+		regexp.MustCompile(`node2 \(ringwire\) speaks: node0=stock node1=stock node3=native`),
+		regexp.MustCompile(`OK: 4 validators`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("the kill -9 run's report lacks %q", want)
 		}
 	}
 }

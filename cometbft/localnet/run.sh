@@ -16,6 +16,14 @@
 #   PEX                [p2p] pex of every node (default false: every node has the others as
 #                      persistent peers; see docs/COMETBFT.md, "Known problems", for PEX)
 #   DEADLINE           seconds to reach BLOCKS before giving up (default 600)
+#   LATE               indices of nodes started only once the others have committed BLOCKS
+#                      blocks; each must block-sync to the others' height and follow them
+#                      (default none). With MIX "stock stock stock ringwire" and LATE=3 a
+#                      ringwire node syncs from stock peers only; "ringwire ringwire ringwire
+#                      stock" the other way round.
+#   KILL               index of a node killed with SIGKILL once every node has committed BLOCKS
+#                      blocks: the others must keep committing while it is down, and after its
+#                      restart (same home) it must catch up with them (default none)
 #   OUT                where the homes and logs go (default ./localnet-out; wiped first)
 #   BASE_PORT          node i listens on BASE_PORT+10i (p2p) and BASE_PORT+10i+1 (RPC)
 #                      (default: a random base between 20000 and 31990, below the kernel's
@@ -32,8 +40,20 @@ DEADLINE=${DEADLINE:-600}
 OUT=${OUT:-./localnet-out}
 BASE_PORT=${BASE_PORT:-$((20000 + (RANDOM % 1200) * 10))}
 
+LATE=${LATE:-}
+KILL=${KILL:-}
 read -ra kinds <<<"$MIX"
 n=${#kinds[@]}
+late=()
+for ((i = 0; i < n; i++)); do late[i]=0; done
+for i in $LATE; do
+  ((i >= 0 && i < n)) || { echo "localnet: LATE index $i out of range" >&2; exit 2; }
+  late[i]=1
+done
+if [[ -n $KILL ]] && ! ((KILL >= 0 && KILL < n)); then
+  echo "localnet: KILL index $KILL out of range" >&2
+  exit 2
+fi
 for k in "${kinds[@]}"; do
   case $k in
     stock) : "${COMETBFT:?set COMETBFT to the stock cometbft binary}" ;;
@@ -75,25 +95,35 @@ done
 
 pids=()
 stop_nodes() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do [[ $p == 0 ]] || kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do [[ $p == 0 ]] || wait "$p" 2>/dev/null || true; done
   pids=()
 }
 trap stop_nodes EXIT
+start_node() { # index; appends to the node's log (a restart keeps the first run's lines)
+  local i=$1 bin=$RINGWIRE_COMETBFT
+  [[ ${kinds[i]} == stock ]] && bin=$COMETBFT
+  "$bin" start --home "$OUT/node$i" --proxy_app=kvstore --log_level=info >>"$OUT/node$i.log" 2>&1 &
+  pids[i]=$!
+  say "node$i: ${kinds[i]} $(basename "$bin") pid $! id ${ids[i]}"
+}
 
 say "$n validators (${MIX}), kvstore, p2p ports ${p2p[*]}, RPC ports ${rpcp[*]}, timeout_commit $TIMEOUT_COMMIT, pex $PEX, homes and logs in $OUT"
 for ((i = 0; i < n; i++)); do
-  bin=$RINGWIRE_COMETBFT
-  [[ ${kinds[i]} == stock ]] && bin=$COMETBFT
-  "$bin" start --home "$OUT/node$i" --proxy_app=kvstore --log_level=info >"$OUT/node$i.log" 2>&1 &
-  pids+=($!)
-  say "node$i: ${kinds[i]} $(basename "$bin") pid $! id ${ids[i]}"
+  pids[i]=0
+  if ((late[i])); then
+    say "node$i: ${kinds[i]}, started late"
+    continue
+  fi
+  start_node "$i"
 done
 
 rpc() { curl -sf --max-time 5 "http://127.0.0.1:${rpcp[$1]}/$2"; }
 height() { rpc "$1" status 2>/dev/null | jq -r '.result.sync_info.latest_block_height' 2>/dev/null || echo 0; }
 alive() {
+  local i
   for ((i = 0; i < n; i++)); do
+    [[ ${pids[i]} == 0 ]] && continue
     if ! kill -0 "${pids[i]}" 2>/dev/null; then
       fail "node$i (${kinds[i]}) exited; the end of its log:"
       tail -n 20 "$OUT/node$i.log" >&2
@@ -111,6 +141,10 @@ while :; do
   alive || exit 1
   hs=() min=-1
   for ((i = 0; i < n; i++)); do
+    if [[ ${pids[i]} == 0 ]]; then
+      hs+=("-")
+      continue
+    fi
     h=$(height "$i")
     [[ $h =~ ^[0-9]+$ ]] || h=0
     hs+=("$h")
@@ -122,6 +156,7 @@ while :; do
   fi
   if ((!loaded && min >= 1)); then
     for ((i = 0; i < n; i++)); do
+      [[ ${pids[i]} == 0 ]] && continue
       rpc "$i" "broadcast_tx_sync?tx=%22load-node$i=$RANDOM%22" >/dev/null || fail "broadcast_tx_sync to node$i failed"
     done
     loaded=1
@@ -135,6 +170,72 @@ while :; do
 done
 elapsed=$((SECONDS - start))
 say "every node committed $BLOCKS blocks in ${elapsed}s (heights ${hs[*]})"
+
+# ---- late starters and a killed node ---------------------------------------------------------
+top() { # the highest height among running nodes other than $1
+  local best=0 i h
+  for ((i = 0; i < n; i++)); do
+    ((i == $1)) && continue
+    [[ ${pids[i]} == 0 ]] && continue
+    h=$(height "$i")
+    [[ $h =~ ^[0-9]+$ ]] && ((h > best)) && best=$h
+  done
+  echo "$best"
+}
+catch_up() { # index what: waits until the node is within a block of the others and follows them
+  local i=$1 what=$2 t0=$SECONDS target h
+  target=$(($(top "$i") + 3))
+  while :; do
+    alive || exit 1
+    h=$(height "$i")
+    [[ $h =~ ^[0-9]+$ ]] || h=0
+    ((h >= target)) && break
+    if ((SECONDS - t0 > DEADLINE)); then
+      fail "node$i ($what) at height $h after ${DEADLINE}s, the others at $(top "$i")"
+      exit 1
+    fi
+    sleep 0.5
+  done
+  local synced
+  synced=$(grep -c "Time to switch to consensus" "$OUT/node$i.log" || true)
+  say "node$i (${kinds[i]}, $what) caught up in $((SECONDS - t0))s: height $h, the others at $(top "$i"); block sync handed over to consensus ${synced} time(s) in its log"
+}
+peers_of_kind() { # index: the kinds of the node's peers that are running
+  local i=$1 j out=""
+  for ((j = 0; j < n; j++)); do
+    ((j == i)) && continue
+    [[ ${pids[j]} == 0 ]] && continue
+    out+="${out:+ }${kinds[j]}"
+  done
+  echo "$out"
+}
+for i in $LATE; do
+  from=$(peers_of_kind "$i")
+  say "node$i (${kinds[i]}) starts late at height $(top "$i"); its peers: $from"
+  start_node "$i"
+  catch_up "$i" "started late, synced from $(tr ' ' '\n' <<<"$from" | sort | uniq -c | awk '{printf "%s%s %s", s, $1, $2; s=", "}')"
+done
+if [[ -n $KILL ]]; then
+  k=$KILL
+  h0=$(height "$k")
+  kill -9 "${pids[k]}"
+  wait "${pids[k]}" 2>/dev/null || true
+  pids[k]=0
+  t0=$SECONDS
+  base=$(top "$k")
+  say "node$k (${kinds[k]}) killed with SIGKILL at height $h0"
+  while (($(top "$k") < base + 5)); do
+    alive || exit 1
+    if ((SECONDS - t0 > DEADLINE)); then
+      fail "the chain halted at $(top "$k") with node$k down"
+      exit 1
+    fi
+    sleep 0.5
+  done
+  say "with node$k down the others committed 5 more blocks in $((SECONDS - t0))s (height $(top "$k"))"
+  start_node "$k"
+  catch_up "$k" "restarted after SIGKILL"
+fi
 
 # ---- the same blocks and app hashes everywhere -----------------------------------------------
 same_block() { # height
