@@ -18,6 +18,10 @@
 //! addresses, a random connected peer not asked for [`PexConfig::min_request_interval`] is
 //! asked for more, and when the round starts no dial the node dials a seed.
 //!
+//! **Capability targets** (`targets`): while outbound peers with a capability of
+//! [`PexConfig::capability_targets`] are below target, addresses known to carry it come first
+//! among the candidates, and with the outbound slots full one peer without it is let go.
+//!
 //! **Seeds**: one per round, in random order, each at most once per period; asked for
 //! addresses when connected, and let go ([`Action::Release`]) once they answer or after
 //! [`PexConfig::seed_disconnect_wait`]. A seed's answer, and a seed dial that fails, start
@@ -129,6 +133,24 @@ impl Discovery {
     pub(super) fn is_persistent(&self, id: &NodeId) -> bool {
         self.persistent.contains(id)
     }
+
+    /// A random index below `n` (0 when `n` is 0).
+    pub(super) fn rng_below(&mut self, n: usize) -> usize {
+        self.rng.below(n)
+    }
+
+    /// Puts `items` in random order (Fisher–Yates).
+    pub(super) fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.rng.below(i + 1);
+            items.swap(i, j);
+        }
+    }
+
+    /// The next round is due now.
+    pub(super) fn wake(&mut self) {
+        self.wake = true;
+    }
 }
 
 /// SplitMix64's finaliser: a well-mixed hash of `x`.
@@ -204,7 +226,7 @@ impl Pex {
     /// Whether `a` may be picked at `now`: not connected, and due. An address that failed
     /// more than [`MAX_DIAL_ATTEMPTS`] times is banned from the book here (not a persistent
     /// peer's: the peer manager redials those).
-    fn dialable(&mut self, a: &PexAddr, now: Instant) -> bool {
+    pub(super) fn dialable(&mut self, a: &PexAddr, now: Instant) -> bool {
         if self.peers.contains_key(&a.id) || self.discovery.is_persistent(&a.id) {
             return false;
         }
@@ -226,11 +248,21 @@ impl Pex {
             want: missing,
             ..DialPlan::default()
         };
+        let deficits = self.capability_deficits(out);
+        let capable = if deficits.is_empty() {
+            Vec::new()
+        } else {
+            self.capable_candidates(&deficits, now)
+        };
         if missing == 0 {
+            if !capable.is_empty() && out.dialing == 0 {
+                self.replace_one(&deficits, out);
+            }
             return plan;
         }
         let bias = (out.connected.min(8) * 10 + 10) as u8;
-        let mut picked: HashSet<NodeId> = HashSet::new();
+        let mut picked: HashSet<NodeId> = capable.iter().map(|a| a.id).collect();
+        plan.candidates = capable;
         for _ in 0..missing.saturating_mul(3) {
             let Some(a) = self.book.pick_address(bias) else {
                 break;

@@ -47,16 +47,18 @@
 mod addr;
 mod book;
 mod bucket;
+mod caps;
 mod config;
 mod discover;
 mod error;
-mod routable;
 pub(crate) mod service;
 mod state;
 mod store;
+mod targets;
 
 pub use addr::PexAddr;
 pub use book::{AddrBookFile, BookFormatError};
+pub use caps::{BookCapabilities, PEX_CAPS_VERSION};
 pub use config::PexConfig;
 pub use discover::{
     DialPlan, MAX_DIAL_ATTEMPTS, MIN_TIME_BETWEEN_CRAWLS, NEED_ADDRESS_THRESHOLD, Outbound,
@@ -64,6 +66,7 @@ pub use discover::{
 pub use error::PexError;
 pub use state::{Action, PEX_CHANNEL, Pex, PexPeer, PexStats, channel_descriptor};
 pub use store::{BookFileError, MAX_BOOK_FILE_SIZE};
+pub use targets::CapabilityTarget;
 
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,8 @@ fn peer(n: u8, outbound: bool, listen: Option<PexAddr>) -> PexPeer {
         outbound,
         listen,
         remote: None,
+        native: false,
+        capabilities: Vec::new(),
     }
 }
 
@@ -59,7 +61,7 @@ fn encode(sum: Sum) -> Vec<u8> {
 }
 
 fn request() -> Vec<u8> {
-    encode(Sum::PexRequest(wire::PexRequest {}))
+    encode(Sum::PexRequest(wire::PexRequest::default()))
 }
 
 fn addrs_bytes(list: &[PexAddr]) -> Vec<u8> {
