@@ -13,6 +13,7 @@ use crate::proto::wire::{self, pex_message::Sum};
 use super::{Action, Pex, PexAddr, PexConfig, PexPeer};
 
 mod book;
+mod caps;
 mod discover;
 mod peers;
 mod rules;
