@@ -20,7 +20,9 @@
 //!
 //! **Capability targets** (`targets`): while outbound peers with a capability of
 //! [`PexConfig::capability_targets`] are below target, addresses known to carry it come first
-//! among the candidates, and with the outbound slots full one peer without it is let go.
+//! among the candidates, and with the outbound slots full one peer without it is let go;
+//! when the book knows no such address to dial, a peer is asked for addresses even with the
+//! outbound slots full.
 //!
 //! **Seeds**: one per round, in random order, each at most once per period; asked for
 //! addresses when connected, and let go ([`Action::Release`]) once they answer or after
@@ -254,9 +256,15 @@ impl Pex {
         } else {
             self.capable_candidates(&deficits, now)
         };
+        // Below a target with no capable address to dial: ask a peer for more (paced as the
+        // low book's asks), even with the outbound slots full.
+        let ask_for_capable = !deficits.is_empty() && capable.is_empty();
         if missing == 0 {
             if !capable.is_empty() && out.dialing == 0 {
                 self.replace_one(&deficits, out);
+            }
+            if ask_for_capable {
+                plan.requests.extend(self.ask_someone(now));
             }
             return plan;
         }
@@ -275,6 +283,8 @@ impl Pex {
         if self.needs_addresses() {
             plan.requests.extend(self.ask_someone(now));
             plan.seeds = self.seeds_to_try(now);
+        } else if ask_for_capable {
+            plan.requests.extend(self.ask_someone(now));
         }
         plan
     }

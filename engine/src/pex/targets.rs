@@ -10,7 +10,10 @@
 //!   that carries no capability below target (and whose loss would put no other target below)
 //!   is let go ([`Action::Release`]); once it is gone the next round runs at once and fills
 //!   the slot, capable addresses first. One peer per round, and none while the previous one
-//!   is still leaving.
+//!   is still leaving;
+//! - when the book knows no capable address it can dial, a random peer not asked lately is
+//!   asked for addresses, even with the outbound slots full (stock asks only while it lacks
+//!   peers or addresses).
 
 use std::collections::HashSet;
 use std::fmt;

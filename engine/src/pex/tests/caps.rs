@@ -460,10 +460,25 @@ fn with_full_slots_one_peer_without_the_capability_is_replaced_per_round() {
     for i in 1..=10 {
         none.peer_up(native(i, true, &[]), t);
     }
+    // The outbound ones were asked when they came up; an inbound one was not.
+    none.peer_up(native(11, false, &[]), t);
     let _ = std::iter::from_fn(|| none.poll_action()).count();
-    none.ensure_peers(out(10, 0, 10), t);
+    // ... but a peer is asked for addresses, to learn of capable ones.
+    let plan = none.ensure_peers(out(10, 0, 10), t);
     assert_eq!(none.poll_action(), None);
     assert_eq!(none.stats().capability_replacements, 0);
+    assert!(
+        matches!(&plan.requests[..], [Action::Send { peer, .. }] if *peer == id(11)),
+        "{plan:?}"
+    );
+    // At target, nobody is asked with full slots (stock).
+    let mut met = pex(PexConfig::default());
+    for i in 1..=10 {
+        met.peer_up(native(i, true, &[]), t);
+    }
+    met.peer_up(native(11, false, &[]), t);
+    let _ = std::iter::from_fn(|| met.poll_action()).count();
+    assert!(met.ensure_peers(out(10, 0, 10), t).requests.is_empty());
 }
 
 #[test]
