@@ -264,7 +264,9 @@ impl Pex {
                 self.replace_one(&deficits, out);
             }
             if ask_for_capable {
-                plan.requests.extend(self.ask_someone(now));
+                // Twice the interval peers hold this node to: never "too soon" on their side.
+                let min = self.config.min_request_interval.saturating_mul(2);
+                plan.requests.extend(self.ask_someone_after(now, min));
             }
             return plan;
         }
@@ -321,7 +323,11 @@ impl Pex {
     /// A request to a random connected peer that has no request outstanding and was not asked
     /// within [`PexConfig::min_request_interval`] (stock asks a random peer).
     fn ask_someone(&mut self, now: Instant) -> Option<Action> {
-        let min = self.config.min_request_interval;
+        self.ask_someone_after(now, self.config.min_request_interval)
+    }
+
+    /// [`Pex::ask_someone`] among peers not asked within `min`.
+    fn ask_someone_after(&mut self, now: Instant, min: Duration) -> Option<Action> {
         let mut ready: Vec<NodeId> = self
             .peers
             .iter()
