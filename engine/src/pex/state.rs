@@ -120,6 +120,10 @@ impl PexPeer {
     }
 }
 
+/// An address a peer told of, with the capabilities it saw in that node's HELLO (`None`: it
+/// says nothing of them).
+type Told = (PexAddr, Option<Vec<String>>);
+
 /// The source of hearsay whose teller's address is unknown.
 fn unknown_source(id: NodeId) -> PexAddr {
     PexAddr {
@@ -585,7 +589,7 @@ impl Pex {
     fn take_answer(
         &mut self,
         peer: NodeId,
-        addrs: Vec<(PexAddr, Option<Vec<String>>)>,
+        addrs: Vec<Told>,
         now: Instant,
     ) {
         let state = self.peers.entry(peer).or_default();
@@ -637,7 +641,7 @@ impl Pex {
         &mut self,
         peer: NodeId,
         list: wire::PexCapAddrs,
-    ) -> Result<Vec<(PexAddr, Option<Vec<String>>)>, PexError> {
+    ) -> Result<Vec<Told>, PexError> {
         let state = self.peers.get(&peer);
         if !state.is_some_and(|s| s.native) {
             return Err(PexError::NativeAnswer("not a native connection".into()));
