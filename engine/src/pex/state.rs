@@ -586,12 +586,7 @@ impl Pex {
 
     /// Takes an answer `peer` sent to this node's request: the addresses its budget allows
     /// go to the book as hearsay, with the capabilities it saw (native answers).
-    fn take_answer(
-        &mut self,
-        peer: NodeId,
-        addrs: Vec<Told>,
-        now: Instant,
-    ) {
+    fn take_answer(&mut self, peer: NodeId, addrs: Vec<Told>, now: Instant) {
         let state = self.peers.entry(peer).or_default();
         state.requested = false;
         state.asked_caps = false;
