@@ -358,10 +358,13 @@ impl Pex {
         if let Some(a) = peer.listen {
             self.announced(a, source, now);
         }
-        // This node's own handshake: the HELLO's capabilities are confirmed (a compat
-        // connection has none to offer).
-        self.book
-            .set_capabilities(&peer.id, peer.capabilities, true);
+        // This node's own handshake: the HELLO's capabilities are confirmed. A compat
+        // connection has none to offer: it corrects a record the book holds, and adds none
+        // (a stock home's book stays free of ringwire's field).
+        if peer.native || self.book.capabilities(&peer.id).is_some() {
+            self.book
+                .set_capabilities(&peer.id, peer.capabilities, true);
+        }
         let seed = self.discovery.is_seed(&peer.id);
         if peer.outbound && (self.config.request_outbound || seed) && !self.book.is_full() {
             self.request_at(peer.id, now)

@@ -286,7 +286,10 @@ fn hearsay_is_confirmed_by_the_own_handshake_and_never_overrides_it() {
     p.peer_up(native(9, true, &[]), t + Duration::from_secs(20));
     p.receive(id(9), &bytes, t + Duration::from_secs(20));
     assert_eq!(record(&p, 1), Some(confirmed));
-    // A compat connection confirms that the node offers nothing.
+    // A compat connection confirms that the node offers nothing; it adds no record of its
+    // own.
+    p.peer_up(peer(5, true, Some(addr(5))), t);
+    assert_eq!(record(&p, 5), None);
     p.peer_up(peer(1, true, Some(addr(1))), t);
     assert_eq!(
         record(&p, 1),
