@@ -602,9 +602,13 @@ impl Pex {
         self.stats.addresses_rate_limited += (addrs.len() - taken) as u64;
         for (a, caps) in addrs.into_iter().take(taken) {
             if self.hearsay(a, src, now)
-                && let Some(caps) = caps
+                && let Some(mut caps) = caps
                 && self.book.get(&a.id) == Some(a)
             {
+                // Hearsay serves the targets only (it is never passed on): the book keeps
+                // the capabilities this node has targets for, so what peers tell costs it
+                // no more than its own configuration.
+                caps.retain(|c| self.config.capability_targets.iter().any(|(t, _)| t == c));
                 self.book.set_capabilities(&a.id, caps, false);
             }
         }

@@ -117,13 +117,15 @@ fn native_peers_exchange_confirmed_capabilities_and_stock_peers_see_stock_bytes(
     };
     assert_eq!(&payload[..], &request()[..]);
 
-    // The receiver takes the answer as hearsay; hearsay is not passed on.
+    // The receiver takes the answer as hearsay, keeping the capabilities it has targets for
+    // (archive, not light); hearsay is not passed on.
     let mut p = asking(t);
+    p.config.capability_targets = vec![("archive".into(), CapabilityTarget::Percent(30))];
     assert_eq!(p.receive(id(9), &encode(Sum::PexCapAddrs(list)), t), None);
     assert_eq!(
         record(&p, 1),
         Some(BookCapabilities {
-            capabilities: caps(&["archive", "light"]),
+            capabilities: caps(&["archive"]),
             confirmed: false
         })
     );
@@ -262,8 +264,23 @@ fn malformed_or_unasked_native_answers_break_the_rules() {
     let full: Vec<String> = (0..MAX_CAPABILITIES).map(|i| format!("c{i}")).collect();
     let refs: Vec<&str> = full.iter().map(String::as_str).collect();
     let bytes = cap_answer(1, vec![cap_entry(&addr(1), &refs, true)]);
+    // Targets for all of them: the record keeps all of them.
+    p.config.capability_targets = full
+        .iter()
+        .map(|c| (c.clone(), CapabilityTarget::AtLeast(1)))
+        .collect();
     assert_eq!(p.receive(id(9), &bytes, t), None);
     assert_eq!(record(&p, 1).unwrap().capabilities.len(), MAX_CAPABILITIES);
+    // Without targets, hearsay keeps none of them (it serves only targets).
+    let mut q = asking(t);
+    assert_eq!(q.receive(id(9), &bytes, t), None);
+    assert_eq!(
+        record(&q, 1),
+        Some(BookCapabilities {
+            capabilities: vec![],
+            confirmed: false
+        })
+    );
 }
 
 #[test]
