@@ -56,6 +56,7 @@ type Stats struct {
 	PexRateLimited       uint64 // PEX addresses over their peer's rate, dropped
 	PexRefused           uint64 // PEX addresses refused by policy
 	PexEvicted           uint64 // PEX addresses evicted from a full address book
+	PexReplaced          uint64 // outbound peers let go for a capable one (p2p.capability_targets)
 }
 
 // Stats reads the node's counters.
@@ -82,6 +83,7 @@ func (n *Node) Stats() (Stats, error) {
 		PexRateLimited:       uint64(s.pex_addresses_rate_limited),
 		PexRefused:           uint64(s.pex_addresses_refused),
 		PexEvicted:           uint64(s.pex_addresses_evicted),
+		PexReplaced:          uint64(s.pex_capability_replacements),
 	}, err
 }
 

@@ -528,6 +528,11 @@ typedef struct ringwire_node_stats {
      * PEX addresses evicted from a full address book.
      */
     uint64_t pex_addresses_evicted;
+    /**
+     * Outbound peers let go to make room for a peer with a capability below its target
+     * (`p2p.capability_targets`).
+     */
+    uint64_t pex_capability_replacements;
 } ringwire_node_stats;
 
 /**

@@ -124,6 +124,13 @@ const KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "p2p.capability_targets",
+        &[
+            "engine/tests/node_discovery.rs::with_archive_on_a_tenth_of_the_nodes_each_node_reaches_its_thirty_percent_archive_target",
+            "engine/tests/config_schema.rs::capability_targets_parse_with_clear_errors",
+        ],
+    ),
+    (
         "p2p.allow_duplicate_ip",
         &[
             "engine/tests/node_config.rs::peers_from_one_address_follow_allow_duplicate_ip_and_max_connections_per_ip",

@@ -421,3 +421,52 @@ fn budget_keys_reach_both_kinds_of_connection() {
     assert!(std::sync::Arc::ptr_eq(&native, &compat));
     assert_eq!(native.limit(), 300_000_000);
 }
+
+/// `[p2p] capability_targets`: percentages and counts parse and reach the PEX settings; bad
+/// ones are errors naming the key and saying what is wrong.
+#[test]
+fn capability_targets_parse_with_clear_errors() {
+    use ringwire::pex::CapabilityTarget;
+    let c = Config::from_toml_str("[p2p]\ncapability_targets = { archive = \"30%\", light = 2 }\n")
+        .unwrap();
+    let pex = c.pex_config().unwrap();
+    assert_eq!(
+        pex.capability_targets,
+        vec![
+            ("archive".to_string(), CapabilityTarget::Percent(30)),
+            ("light".to_string(), CapabilityTarget::AtLeast(2)),
+        ]
+    );
+    // The table form and the rendered default read back.
+    let c2 =
+        Config::from_toml_str("[p2p.capability_targets]\narchive = \"30%\"\nlight = 2\n").unwrap();
+    assert_eq!(c2.p2p.capability_targets, c.p2p.capability_targets);
+    assert!(
+        Config::default()
+            .pex_config()
+            .unwrap()
+            .capability_targets
+            .is_empty()
+    );
+    for (text, says) in [
+        ("{ archive = \"130%\" }", "percentage"),
+        ("{ archive = \"lots\" }", "neither a count nor a percentage"),
+        ("{ archive = -1 }", "not a peer count"),
+        ("{ archive = 1.5 }", "expected a count"),
+    ] {
+        let e = err(&format!("[p2p]\ncapability_targets = {text}\n"));
+        let msg = e.to_string();
+        assert!(msg.contains("capability_targets"), "{text}: {msg}");
+        assert!(msg.contains(says), "{text}: {msg}");
+    }
+    let e = err("[p2p]\ncapability_targets = { \"a b\" = 1, archive = 20000 }\n");
+    assert_eq!(
+        e.keys(),
+        ["p2p.capability_targets", "p2p.capability_targets"]
+    );
+    let e = err("[p2p]\npex = false\ncapability_targets = { archive = 1 }\n");
+    assert_eq!(
+        e.to_string(),
+        "p2p.capability_targets: needs p2p.pex = true"
+    );
+}

@@ -181,6 +181,95 @@ fn a_hundred_nodes_from_one_seed_reach_their_outbound_targets() {
     stop([seed]);
 }
 
+// ---- capability targets --------------------------------------------------------------------
+
+/// Outbound peers of `n` whose HELLO listed `archive`.
+fn archive_outbound(n: &Node) -> usize {
+    n.peers()
+        .into_iter()
+        .filter(|p| p.direction == Direction::Outbound)
+        .filter(|p| p.info.capabilities.iter().any(|c| c == "archive"))
+        .count()
+}
+
+#[test]
+fn with_archive_on_a_tenth_of_the_nodes_each_node_reaches_its_thirty_percent_archive_target() {
+    // Six outbound peers, two of them archive (30 % of 6, rounded up): a node that six archive
+    // nodes dialed could not have any archive outbound peer (a connected peer is not dialed
+    // again), and with six archive nodes among sixty that stays unlikely at this target.
+    let (count, target) = (60u32, 6usize);
+    let is_archive = |i: u32| i.is_multiple_of(10);
+    let seed = start(
+        0,
+        &toml("seed_mode = true\nmax_num_inbound_peers = 200", ""),
+        None,
+    );
+    let p2p = format!(
+        "seeds = \"{}\"\nmax_num_outbound_peers = {target}\nmax_num_inbound_peers = 80\n\
+         capability_targets = {{ archive = \"30%\" }}",
+        dial_string(&seed)
+    );
+    let nodes: Vec<(u32, Node)> = (1..=count)
+        .map(|i| {
+            let caps = if is_archive(i) {
+                "\n[engine]\ncapabilities = [\"archive\"]"
+            } else {
+                ""
+            };
+            (i, start(i, &toml(&format!("{p2p}{caps}"), ""), None))
+        })
+        .collect();
+    let started = Instant::now();
+    let want = 2; // 30 % of 6, rounded up
+    let plain: Vec<&Node> = nodes
+        .iter()
+        .filter(|(i, _)| !is_archive(*i))
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(plain.len(), 54);
+    let deadline = started + Duration::from_secs(90);
+    while !plain.iter().all(|n| archive_outbound(n) >= want) {
+        if Instant::now() > deadline {
+            for n in &plain {
+                let archive_inbound = n
+                    .peers()
+                    .iter()
+                    .filter(|p| p.direction == Direction::Inbound)
+                    .filter(|p| p.info.capabilities.iter().any(|c| c == "archive"))
+                    .count();
+                eprintln!(
+                    "{}: outbound {}, archive {} (inbound {archive_inbound}), book {}, \
+                     replaced {}, admission {:?}",
+                    n.node_id(),
+                    outbound(n),
+                    archive_outbound(n),
+                    n.pex_addresses().len(),
+                    n.stats().pex_capability_replacements,
+                    n.admission_stats(),
+                );
+            }
+            panic!("not every node reached its archive target");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = started.elapsed();
+    let replaced: u64 = plain
+        .iter()
+        .map(|n| n.stats().pex_capability_replacements)
+        .sum();
+    let at_target = plain.iter().filter(|n| outbound(n) >= target).count();
+    eprintln!(
+        "{count} nodes, 6 archive: every other node at 2 archive outbound peers {took:?} after \
+         the last start; {replaced} peers replaced; {at_target} of 54 at the outbound target"
+    );
+    for n in &plain {
+        // The peer manager's cap holds for the target's dials and replacements.
+        assert!(outbound(n) <= target);
+    }
+    stop(nodes.into_iter().map(|(_, n)| n));
+    stop([seed]);
+}
+
 // ---- a restart from the book ---------------------------------------------------------------
 
 #[test]

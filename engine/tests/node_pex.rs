@@ -135,7 +135,7 @@ fn pex_bytes(sum: Sum) -> Bytes {
 }
 
 fn request() -> Bytes {
-    pex_bytes(Sum::PexRequest(wire::PexRequest {}))
+    pex_bytes(Sum::PexRequest(wire::PexRequest::default()))
 }
 
 fn addrs_msg(list: &[PexAddr]) -> Bytes {

@@ -653,6 +653,9 @@ pub struct ringwire_node_stats {
     pub pex_addresses_refused: u64,
     /// PEX addresses evicted from a full address book.
     pub pex_addresses_evicted: u64,
+    /// Outbound peers let go to make room for a peer with a capability below its target
+    /// (`p2p.capability_targets`).
+    pub pex_capability_replacements: u64,
 }
 
 /// Writes a snapshot of the node's counters to `*out_stats`.
@@ -686,6 +689,7 @@ pub unsafe extern "C" fn ringwire_node_get_stats(
             pex_addresses_rate_limited: s.pex_addresses_rate_limited,
             pex_addresses_refused: s.pex_addresses_refused,
             pex_addresses_evicted: s.pex_addresses_evicted,
+            pex_capability_replacements: s.pex_capability_replacements,
         };
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_stats = snapshot };

@@ -233,7 +233,8 @@ impl Config {
     /// [`crate::NodeBuilder::pex`]; `None` when it is off. They come from `limits.pex_*`,
     /// `limits.max_address_book_size`, `p2p.addr_book_strict`, `p2p.private_peer_ids` and
     /// `p2p.addr_book_file` (see [`Config::addr_book_path`]), the book's dial backoff from
-    /// `limits.dial_backoff_min` and `dial_backoff_max`, and `p2p.seed_mode`. The seeds
+    /// `limits.dial_backoff_min` and `dial_backoff_max`, `p2p.seed_mode` and
+    /// `p2p.capability_targets`. The seeds
     /// (`p2p.seeds`) are the peer manager's ([`crate::peers::ManagerConfig::seeds`]).
     pub fn pex_config(&self) -> Option<PexConfig> {
         self.p2p.pex.then(|| PexConfig {
@@ -249,6 +250,12 @@ impl Config {
             dial_backoff_min: self.limits.dial_backoff_min,
             dial_backoff_max: self.limits.dial_backoff_max,
             seed_mode: self.p2p.seed_mode,
+            capability_targets: self
+                .p2p
+                .capability_targets
+                .iter()
+                .map(|(cap, t)| (cap.clone(), *t))
+                .collect(),
             ..PexConfig::default()
         })
     }

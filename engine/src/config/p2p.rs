@@ -3,13 +3,16 @@
 //! defaults of `send_rate`, `recv_rate` and `flush_throttle_timeout`: ringwire neither paces
 //! nor holds back unless asked (stock: 5 MB/s each way per peer and a 10ms flush throttle).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::address::{HostPort, PeerAddress};
 use super::error::Problems;
+use crate::pex::CapabilityTarget;
 use crate::proto::mconn::MAX_PAYLOAD_SIZE_LIMIT;
+use crate::proto::native::frame::hello::{MAX_CAPABILITIES, valid_capability};
 use crate::proto::secret::NodeId;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -83,6 +86,13 @@ section! {
         /// Refuse non-routable addresses (private, loopback, link-local, unspecified, ...) in
         /// the address book, learned or announced. Set false for private or local networks.
         addr_book_strict: bool = true,
+        /// Outbound peers wanted with a capability, as a percentage of
+        /// max_num_outbound_peers (rounded up) or a count, for example
+        /// `{ archive = "30%" }` or `{ archive = 3 }`. While fewer outbound peers announce the
+        /// capability, the node dials addresses known to carry it first (confirmed by its own
+        /// handshake, then learned from ringwire peers) and, with its outbound slots full,
+        /// lets go of one outbound peer without it per dialing round. Needs pex = true.
+        capability_targets: BTreeMap<String, CapabilityTarget> = BTreeMap::new(),
     }
 }
 
@@ -128,6 +138,43 @@ impl P2pConfig {
         p.duration(S, "dial_timeout", self.dial_timeout, true, TEN_MINUTES);
         if self.addr_book_file.as_os_str().is_empty() {
             p.push(S, "addr_book_file", "must not be empty");
+        }
+        self.check_targets(p);
+    }
+
+    fn check_targets(&self, p: &mut Problems) {
+        const S: &str = "p2p";
+        const K: &str = "capability_targets";
+        if self.capability_targets.len() > MAX_CAPABILITIES {
+            p.push(
+                S,
+                K,
+                format!(
+                    "at most {MAX_CAPABILITIES} capabilities, got {}",
+                    self.capability_targets.len()
+                ),
+            );
+        }
+        for (cap, target) in &self.capability_targets {
+            if !valid_capability(cap.as_bytes()) {
+                p.push(
+                    S,
+                    K,
+                    format!("{cap:?} is not a capability (1 to 64 printable ASCII characters)"),
+                );
+            }
+            if let CapabilityTarget::AtLeast(n) = target
+                && *n > MAX_PEERS_LIMIT
+            {
+                p.push(
+                    S,
+                    K,
+                    format!("{cap} = {n} is over the limit of {MAX_PEERS_LIMIT} peers"),
+                );
+            }
+        }
+        if !self.capability_targets.is_empty() && !self.pex {
+            p.push(S, K, "needs p2p.pex = true");
         }
     }
 }

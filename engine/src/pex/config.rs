@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crate::proto::secret::NodeId;
 
+use super::CapabilityTarget;
+
 /// PEX settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PexConfig {
@@ -82,6 +84,11 @@ pub struct PexConfig {
     /// done, and this bounds peers that neither ask nor answer). A seed this node dialed is
     /// dropped after it too, answered or not.
     pub seed_disconnect_wait: Duration,
+    /// Outbound peers wanted with a capability (`p2p.capability_targets`), as a percentage of
+    /// `max_num_outbound_peers` or a count: while below target the dialer prefers addresses
+    /// the book knows to carry the capability and replaces outbound peers without it (see
+    /// `targets`). Empty: no targets.
+    pub capability_targets: Vec<(String, CapabilityTarget)>,
 }
 
 impl Default for PexConfig {
@@ -105,6 +112,7 @@ impl Default for PexConfig {
             dial_backoff_max: Duration::from_secs(300),
             seed_mode: false,
             seed_disconnect_wait: Duration::from_secs(30),
+            capability_targets: Vec::new(),
         }
     }
 }

@@ -18,6 +18,12 @@
 //! addresses, a random connected peer not asked for [`PexConfig::min_request_interval`] is
 //! asked for more, and when the round starts no dial the node dials a seed.
 //!
+//! **Capability targets** (`targets`): while outbound peers with a capability of
+//! [`PexConfig::capability_targets`] are below target, addresses known to carry it come first
+//! among the candidates, and with the outbound slots full one peer without it is let go;
+//! when the book knows no such address to dial, a peer is asked for addresses even with the
+//! outbound slots full.
+//!
 //! **Seeds**: one per round, in random order, each at most once per period; asked for
 //! addresses when connected, and let go ([`Action::Release`]) once they answer or after
 //! [`PexConfig::seed_disconnect_wait`]. A seed's answer, and a seed dial that fails, start
@@ -129,6 +135,24 @@ impl Discovery {
     pub(super) fn is_persistent(&self, id: &NodeId) -> bool {
         self.persistent.contains(id)
     }
+
+    /// A random index below `n` (0 when `n` is 0).
+    pub(super) fn rng_below(&mut self, n: usize) -> usize {
+        self.rng.below(n)
+    }
+
+    /// Puts `items` in random order (Fisher–Yates).
+    pub(super) fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.rng.below(i + 1);
+            items.swap(i, j);
+        }
+    }
+
+    /// The next round is due now.
+    pub(super) fn wake(&mut self) {
+        self.wake = true;
+    }
 }
 
 /// SplitMix64's finaliser: a well-mixed hash of `x`.
@@ -204,7 +228,7 @@ impl Pex {
     /// Whether `a` may be picked at `now`: not connected, and due. An address that failed
     /// more than [`MAX_DIAL_ATTEMPTS`] times is banned from the book here (not a persistent
     /// peer's: the peer manager redials those).
-    fn dialable(&mut self, a: &PexAddr, now: Instant) -> bool {
+    pub(super) fn dialable(&mut self, a: &PexAddr, now: Instant) -> bool {
         if self.peers.contains_key(&a.id) || self.discovery.is_persistent(&a.id) {
             return false;
         }
@@ -226,11 +250,29 @@ impl Pex {
             want: missing,
             ..DialPlan::default()
         };
+        let deficits = self.capability_deficits(out);
+        let capable = if deficits.is_empty() {
+            Vec::new()
+        } else {
+            self.capable_candidates(&deficits, now)
+        };
+        // Below a target with no capable address to dial: ask a peer for more (paced as the
+        // low book's asks), even with the outbound slots full.
+        let ask_for_capable = !deficits.is_empty() && capable.is_empty();
         if missing == 0 {
+            if !capable.is_empty() && out.dialing == 0 {
+                self.replace_one(&deficits, out);
+            }
+            if ask_for_capable {
+                // Twice the interval peers hold this node to: never "too soon" on their side.
+                let min = self.config.min_request_interval.saturating_mul(2);
+                plan.requests.extend(self.ask_someone_after(now, min));
+            }
             return plan;
         }
         let bias = (out.connected.min(8) * 10 + 10) as u8;
-        let mut picked: HashSet<NodeId> = HashSet::new();
+        let mut picked: HashSet<NodeId> = capable.iter().map(|a| a.id).collect();
+        plan.candidates = capable;
         for _ in 0..missing.saturating_mul(3) {
             let Some(a) = self.book.pick_address(bias) else {
                 break;
@@ -243,6 +285,8 @@ impl Pex {
         if self.needs_addresses() {
             plan.requests.extend(self.ask_someone(now));
             plan.seeds = self.seeds_to_try(now);
+        } else if ask_for_capable {
+            plan.requests.extend(self.ask_someone(now));
         }
         plan
     }
@@ -279,7 +323,11 @@ impl Pex {
     /// A request to a random connected peer that has no request outstanding and was not asked
     /// within [`PexConfig::min_request_interval`] (stock asks a random peer).
     fn ask_someone(&mut self, now: Instant) -> Option<Action> {
-        let min = self.config.min_request_interval;
+        self.ask_someone_after(now, self.config.min_request_interval)
+    }
+
+    /// [`Pex::ask_someone`] among peers not asked within `min`.
+    fn ask_someone_after(&mut self, now: Instant, min: Duration) -> Option<Action> {
         let mut ready: Vec<NodeId> = self
             .peers
             .iter()

@@ -39,4 +39,12 @@ pub enum PexError {
         /// The configured maximum.
         max: usize,
     },
+    /// A capability list in a native PEX answer that HELLO's rules refuse (too many, a bad
+    /// string, a repeat).
+    #[error("invalid capabilities in pex answer: {0}")]
+    InvalidCapabilities(String),
+    /// A native PEX answer from a peer on a compat connection, or of a version this node did
+    /// not ask for.
+    #[error("native pex answer not allowed here: {0}")]
+    NativeAnswer(String),
 }

@@ -36,9 +36,14 @@
 //! - The book lives in `book_file` (stock's `addrbook.json` format, so a CometBFT home keeps
 //!   its book): read at start, written atomically every `save_interval` while it changed and
 //!   at shutdown (`store`, driven by `service`).
+//! - Between ringwire peers on native connections, answers carry each address's capabilities
+//!   as the answering node saw them in that node's HELLO (`caps`, `docs/PROTOCOL.md` §18); the
+//!   book keeps them as hearsay until this node's own handshake confirms them, and the file
+//!   keeps them in a field stock ignores. Stock peers get stock's bytes.
 //! - With the node's peer manager, the service dials from the book to fill the outbound peers,
 //!   dials seeds when the book is low and lets them go once they answered, or crawls in seed
-//!   mode (`discover`: [`Pex::ensure_peers`], [`Pex::crawl`], [`DialPlan`]).
+//!   mode (`discover`: [`Pex::ensure_peers`], [`Pex::crawl`], [`DialPlan`]), keeping the
+//!   capability targets (`targets`: [`CapabilityTarget`]).
 
 #![forbid(unsafe_code)]
 // Peer bytes flow through here: no panicking lookups (tests may; see clippy.toml).
@@ -47,16 +52,18 @@
 mod addr;
 mod book;
 mod bucket;
+mod caps;
 mod config;
 mod discover;
 mod error;
-mod routable;
 pub(crate) mod service;
 mod state;
 mod store;
+mod targets;
 
 pub use addr::PexAddr;
 pub use book::{AddrBookFile, BookEntry, BookFormatError};
+pub use caps::{BookCapabilities, PEX_CAPS_VERSION};
 pub use config::PexConfig;
 pub use discover::{
     DialPlan, MAX_DIAL_ATTEMPTS, MIN_TIME_BETWEEN_CRAWLS, NEED_ADDRESS_THRESHOLD, Outbound,
@@ -64,6 +71,7 @@ pub use discover::{
 pub use error::PexError;
 pub use state::{Action, PEX_CHANNEL, Pex, PexPeer, PexStats, channel_descriptor};
 pub use store::{BookFileError, MAX_BOOK_FILE_SIZE};
+pub use targets::CapabilityTarget;
 
 #[cfg(test)]
 mod tests;

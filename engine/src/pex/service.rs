@@ -358,6 +358,8 @@ fn pex_peer(
         outbound: direction == Direction::Outbound,
         listen: PexAddr::from_listen_addr(info.node_id, &info.node_info.listen_addr),
         remote,
+        native: info.mode == crate::proto::conn::Mode::Native,
+        capabilities: info.capabilities.clone(),
     }
 }
 
@@ -416,6 +418,9 @@ fn publish(state: &Mutex<Pex>, registry: &Registry) {
     stats
         .pex_addresses_evicted
         .store(s.addresses_evicted, Ordering::Relaxed);
+    stats
+        .pex_capability_replacements
+        .store(s.capability_replacements, Ordering::Relaxed);
 }
 
 #[cfg(test)]

@@ -15,9 +15,10 @@ use crate::proto::wire::{self, pex_message::Sum};
 
 use super::book::{AddrBook, AddrBookFile, Clocks, Inserted, LoadReport};
 use super::bucket::TokenBucket;
+use super::caps::{PEX_CAPS_VERSION, check_capabilities};
 use super::discover::Discovery;
-use super::routable::is_routable;
 use super::{PexAddr, PexConfig, PexError};
+use crate::proto::netgroup::is_routable;
 
 /// The channel stock PEX runs on.
 pub const PEX_CHANNEL: u8 = 0x00;
@@ -75,10 +76,13 @@ pub struct PexStats {
     pub addresses_refused: u64,
     /// Addresses that left the book to make room for another (a full bucket or a full book).
     pub addresses_evicted: u64,
+    /// Outbound peers let go to make room for a peer with a capability below its target
+    /// ([`PexConfig::capability_targets`]).
+    pub capability_replacements: u64,
 }
 
 /// A connected peer as PEX sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PexPeer {
     /// Its node ID.
     pub id: NodeId,
@@ -89,6 +93,10 @@ pub struct PexPeer {
     /// The connection's remote address (TCP only): the source of what the peer tells, for the
     /// book's buckets (a peer cannot choose it as it chooses its listen address).
     pub remote: Option<SocketAddr>,
+    /// The connection runs ringwire's native protocol: PEX answers may carry capabilities.
+    pub native: bool,
+    /// The capabilities its HELLO listed (empty on a compat connection).
+    pub capabilities: Vec<String>,
 }
 
 impl PexPeer {
@@ -111,6 +119,10 @@ impl PexPeer {
         self.outbound && matches!((self.remote, self.listen), (Some(r), Some(l)) if r.ip() == l.ip)
     }
 }
+
+/// An address a peer told of, with the capabilities it saw in that node's HELLO (`None`: it
+/// says nothing of them).
+type Told = (PexAddr, Option<Vec<String>>);
 
 /// The source of hearsay whose teller's address is unknown.
 fn unknown_source(id: NodeId) -> PexAddr {
@@ -155,6 +167,14 @@ pub(super) struct PeerState {
     pub(super) answered: bool,
     /// A [`Action::Release`] was issued for it.
     pub(super) released: bool,
+    /// The connection is native (see [`PexPeer::native`]).
+    pub(super) native: bool,
+    /// Its HELLO's capabilities.
+    pub(super) capabilities: Vec<String>,
+    /// Its outstanding request from this node asked for the native answer.
+    pub(super) asked_caps: bool,
+    /// It is let go to make room for a capable peer (`targets`).
+    pub(super) replaced: bool,
 }
 
 /// The PEX state machine for one node.
@@ -166,7 +186,7 @@ pub struct Pex {
     pub(super) book: AddrBook,
     pub(super) seed: u64,
     pub(super) peers: HashMap<NodeId, PeerState>,
-    stats: PexStats,
+    pub(super) stats: PexStats,
     /// Dialing from the book, seeds and seed mode (`discover`).
     pub(super) discovery: Discovery,
 }
@@ -178,7 +198,7 @@ fn encode(sum: Sum) -> Bytes {
 
 /// A marshaled `PexRequest`.
 pub(crate) fn request_bytes() -> Bytes {
-    encode(Sum::PexRequest(wire::PexRequest {}))
+    encode(Sum::PexRequest(wire::PexRequest::default()))
 }
 
 impl Pex {
@@ -218,6 +238,12 @@ impl Pex {
             .collect();
         tried.sort_unstable();
         tried
+    }
+
+    /// What the book knows of `peer`'s capabilities: confirmed by this node's handshake with
+    /// it, or hearsay from a ringwire peer's PEX answer.
+    pub fn capabilities(&self, peer: &NodeId) -> Option<super::BookCapabilities> {
+        self.book.capabilities(peer).cloned()
     }
 
     /// Addresses dropped, refused and evicted so far.
@@ -322,6 +348,8 @@ impl Pex {
         state.source = Some(source);
         state.since.get_or_insert(now);
         state.outbound = peer.outbound;
+        state.native = peer.native;
+        state.capabilities = peer.capabilities.clone();
         if peer.proves_its_address() {
             state.proving_since.get_or_insert(now);
         } else {
@@ -329,6 +357,13 @@ impl Pex {
         }
         if let Some(a) = peer.listen {
             self.announced(a, source, now);
+        }
+        // This node's own handshake: the HELLO's capabilities are confirmed. A compat
+        // connection has none to offer: it corrects a record the book holds, and adds none
+        // (a stock home's book stays free of ringwire's field).
+        if peer.native || self.book.capabilities(&peer.id).is_some() {
+            self.book
+                .set_capabilities(&peer.id, peer.capabilities, true);
         }
         let seed = self.discovery.is_seed(&peer.id);
         if peer.outbound && (self.config.request_outbound || seed) && !self.book.is_full() {
@@ -340,7 +375,10 @@ impl Pex {
 
     /// A peer went away: forget its request state and budget (as stock's `RemovePeer`).
     pub fn peer_down(&mut self, peer: &NodeId) {
-        self.peers.remove(peer);
+        // A peer let go for a capable one: fill its slot now.
+        if self.peers.remove(peer).is_some_and(|s| s.replaced) {
+            self.discovery.wake();
+        }
     }
 
     /// Brings the per-peer state in line with the peers actually connected after peer events
@@ -435,10 +473,17 @@ impl Pex {
             return None;
         }
         state.requested = true;
-        Some(Action::Send {
-            peer,
-            payload: request_bytes(),
-        })
+        // A native peer is asked for the answer with capabilities; a stock peer gets stock's
+        // request, byte for byte.
+        state.asked_caps = state.native;
+        let payload = if state.native {
+            encode(Sum::PexRequest(wire::PexRequest {
+                caps_version: PEX_CAPS_VERSION,
+            }))
+        } else {
+            request_bytes()
+        };
+        Some(Action::Send { peer, payload })
     }
 
     /// [`Pex::request`] at `now`, remembered so that `peer` is not asked again sooner than
@@ -478,7 +523,7 @@ impl Pex {
         let msg = wire::PexMessage::decode(bytes).map_err(|e| PexError::Decode(e.to_string()))?;
         match msg.sum {
             None => Err(PexError::Empty),
-            Some(Sum::PexRequest(_)) => {
+            Some(Sum::PexRequest(req)) => {
                 // A seed answers an inbound peer's first request, then lets it go; it ignores
                 // any other (stock's seed mode).
                 let seed_answer = self.config.seed_mode
@@ -499,16 +544,17 @@ impl Pex {
                     .max_addrs_per_response
                     .min(self.config.max_addrs_per_message);
                 let private = &self.private;
-                let addrs: Vec<wire::NetAddress> = self
+                let sample = self
                     .book
-                    .sample(k, |a| a.id != peer && !private.contains(&a.id))
-                    .iter()
-                    .map(PexAddr::to_wire)
-                    .collect();
-                Ok(Some(Action::Send {
-                    peer,
-                    payload: encode(Sum::PexAddrs(wire::PexAddrs { addrs })),
-                }))
+                    .sample(k, |a| a.id != peer && !private.contains(&a.id));
+                let native = self.peers.get(&peer).is_some_and(|s| s.native);
+                let payload = if native && req.caps_version >= PEX_CAPS_VERSION {
+                    encode(Sum::PexCapAddrs(self.cap_addrs(&sample)))
+                } else {
+                    let addrs = sample.iter().map(PexAddr::to_wire).collect();
+                    encode(Sum::PexAddrs(wire::PexAddrs { addrs }))
+                };
+                Ok(Some(Action::Send { peer, payload }))
             }
             Some(Sum::PexAddrs(list)) => {
                 let max = self.config.max_addrs_per_message;
@@ -529,20 +575,113 @@ impl Pex {
                 if !state.requested {
                     return Err(PexError::Unsolicited);
                 }
-                state.requested = false;
-                let src = state.source.unwrap_or_else(|| unknown_source(peer));
-                let burst = self.config.address_burst;
-                let taken = state
-                    .bucket
-                    .get_or_insert_with(|| TokenBucket::full(burst, now))
-                    .take(addrs.len(), self.config.address_rate, burst, now);
-                self.stats.addresses_rate_limited += (addrs.len() - taken) as u64;
-                for a in addrs.into_iter().take(taken) {
-                    self.hearsay(a, src, now);
-                }
-                self.answered_by(peer);
+                let tagged = addrs.into_iter().map(|a| (a, None)).collect();
+                self.take_answer(peer, tagged, now);
                 Ok(None)
             }
+            Some(Sum::PexCapAddrs(list)) => {
+                let addrs = self.check_cap_addrs(peer, list)?;
+                self.take_answer(peer, addrs, now);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Takes an answer `peer` sent to this node's request: the addresses its budget allows
+    /// go to the book as hearsay, with the capabilities it saw (native answers).
+    fn take_answer(&mut self, peer: NodeId, addrs: Vec<Told>, now: Instant) {
+        let state = self.peers.entry(peer).or_default();
+        state.requested = false;
+        state.asked_caps = false;
+        let src = state.source.unwrap_or_else(|| unknown_source(peer));
+        let burst = self.config.address_burst;
+        let taken = state
+            .bucket
+            .get_or_insert_with(|| TokenBucket::full(burst, now))
+            .take(addrs.len(), self.config.address_rate, burst, now);
+        self.stats.addresses_rate_limited += (addrs.len() - taken) as u64;
+        for (a, caps) in addrs.into_iter().take(taken) {
+            if self.hearsay(a, src, now)
+                && let Some(mut caps) = caps
+                && self.book.get(&a.id) == Some(a)
+            {
+                // Hearsay serves the targets only (it is never passed on): the book keeps
+                // the capabilities this node has targets for, so what peers tell costs it
+                // no more than its own configuration.
+                caps.retain(|c| self.config.capability_targets.iter().any(|(t, _)| t == c));
+                self.book.set_capabilities(&a.id, caps, false);
+            }
+        }
+        self.answered_by(peer);
+    }
+
+    /// The native answer carrying `sample`, each address with the capabilities this node
+    /// confirmed (hearsay is not passed on).
+    fn cap_addrs(&self, sample: &[PexAddr]) -> wire::PexCapAddrs {
+        let addrs = sample
+            .iter()
+            .map(|a| {
+                let seen = self.book.capabilities(&a.id).filter(|c| c.confirmed);
+                wire::CapAddress {
+                    addr: Some(a.to_wire()),
+                    capabilities: seen.map(|c| c.capabilities.clone()).unwrap_or_default(),
+                    seen: seen.is_some(),
+                }
+            })
+            .collect();
+        wire::PexCapAddrs {
+            version: PEX_CAPS_VERSION,
+            addrs,
+        }
+    }
+
+    /// Checks a native answer from `peer` whole, as stock checks its lists (any bad entry
+    /// breaks the rules): a native connection that asked for it, this version, at most
+    /// [`PexConfig::max_addrs_per_message`] addresses, each with an address and HELLO's
+    /// bounds on its capabilities; and that it was asked for.
+    fn check_cap_addrs(
+        &mut self,
+        peer: NodeId,
+        list: wire::PexCapAddrs,
+    ) -> Result<Vec<Told>, PexError> {
+        let state = self.peers.get(&peer);
+        if !state.is_some_and(|s| s.native) {
+            return Err(PexError::NativeAnswer("not a native connection".into()));
+        }
+        if list.version != PEX_CAPS_VERSION {
+            return Err(PexError::NativeAnswer(format!(
+                "version {} (asked for {PEX_CAPS_VERSION})",
+                list.version
+            )));
+        }
+        let max = self.config.max_addrs_per_message;
+        if list.addrs.len() > max {
+            return Err(PexError::TooManyAddresses {
+                count: list.addrs.len(),
+                max,
+            });
+        }
+        let mut out = Vec::with_capacity(list.addrs.len());
+        for e in list.addrs {
+            let a = e
+                .addr
+                .as_ref()
+                .ok_or_else(|| PexError::InvalidAddress("address missing".into()))
+                .and_then(PexAddr::from_wire)?;
+            check_capabilities(&e.capabilities)?;
+            if !e.seen && !e.capabilities.is_empty() {
+                return Err(PexError::InvalidCapabilities(
+                    "capabilities of a node not seen".into(),
+                ));
+            }
+            out.push((a, e.seen.then_some(e.capabilities)));
+        }
+        match self.peers.get(&peer) {
+            Some(s) if s.requested && s.asked_caps => Ok(out),
+            Some(s) if s.requested => {
+                Err(PexError::NativeAnswer("asked for stock's answer".into()))
+            }
+            _ => Err(PexError::Unsolicited),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod compress;
 pub mod conn;
 pub mod mconn;
 pub mod native;
+pub(crate) mod netgroup;
 pub mod nodeinfo;
 pub mod secret;
 pub mod sim;

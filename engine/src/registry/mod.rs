@@ -61,6 +61,7 @@ pub(crate) struct Stats {
     pub(crate) pex_addresses_rate_limited: AtomicU64,
     pub(crate) pex_addresses_refused: AtomicU64,
     pub(crate) pex_addresses_evicted: AtomicU64,
+    pub(crate) pex_capability_replacements: AtomicU64,
     pub(crate) control_floods: AtomicU64,
     pub(crate) queued_dropped: AtomicU64,
     pub(crate) partial_budget_exceeded: AtomicU64,
@@ -131,6 +132,9 @@ pub struct NodeStats {
     pub bans_timeout: u64,
     /// Addresses banned as repeat offenders (several of their IDs banned within an hour).
     pub address_bans: u64,
+    /// Outbound peers let go to make room for a peer with a capability below its target
+    /// (`p2p.capability_targets`).
+    pub pex_capability_replacements: u64,
     /// Connections closed because the peer sent more control frames per second than allowed
     /// (`limits.max_control_frames_per_second`; also counted in `protocol_errors`).
     pub control_floods: u64,
@@ -511,24 +515,27 @@ impl Registry {
             bans_control_flood: 0,
             bans_timeout: 0,
             address_bans: 0,
+            pex_capability_replacements: s.pex_capability_replacements.load(Ordering::Relaxed),
             control_floods: s.control_floods.load(Ordering::Relaxed),
             queued_dropped: s.queued_dropped.load(Ordering::Relaxed),
             partial_budget_exceeded: s.partial_budget_exceeded.load(Ordering::Relaxed),
         }
     }
 
-    /// The live peers that share `channel` and pass `filter`, as `(shard, conn)`.
-    pub(crate) fn targets(
+    /// The live peers that share `channel` and pass `filter`, as `(shard, conn)`, each tagged
+    /// with `tag` of its entry.
+    pub(crate) fn targets_with<T>(
         &self,
         channel: u8,
         filter: impl Fn(&PeerEntry) -> bool,
-    ) -> Vec<(usize, ConnId)> {
+        tag: impl Fn(&PeerEntry) -> T,
+    ) -> Vec<(T, (usize, ConnId))> {
         self.peers
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .filter(|e| e.is_alive() && e.shares(channel) && filter(e))
-            .map(|e| (e.shard, e.conn))
+            .map(|e| (tag(e), (e.shard, e.conn)))
             .collect()
     }
 

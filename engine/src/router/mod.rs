@@ -287,11 +287,21 @@ impl Router {
         capability: &str,
         fanout: Fanout,
     ) -> Vec<(usize, Vec<crate::registry::ConnId>)> {
-        let mut candidates = self
-            .registry
-            .targets(channel, |e| e.has_capability(capability));
-        let k = fanout.choose_count(candidates.len());
-        self.picker.choose(&mut candidates, k);
+        // Fair shares (docs/ARCHITECTURE.md, "Fair role-addressed sends"): network groups
+        // first, then peers within a group, so a crowd of claimants in one group weighs as
+        // one group. Groups as stock's book names them, loopback and private ranges told
+        // apart by their /16 (`netgroup`).
+        let tagged: Vec<(String, (usize, crate::registry::ConnId))> = self.registry.targets_with(
+            channel,
+            |e| e.has_capability(capability),
+            |e| {
+                e.addr
+                    .map(|a| crate::proto::netgroup::group_key(a.ip(), false))
+                    .unwrap_or_else(|| format!("peer:{}", e.info.node_id))
+            },
+        );
+        let k = fanout.choose_count(tagged.len());
+        let candidates = self.picker.choose_fair(tagged, k);
         let mut groups: Vec<(usize, Vec<crate::registry::ConnId>)> = Vec::new();
         for (shard, conn) in candidates {
             match groups.iter_mut().find(|(s, _)| *s == shard) {

@@ -516,7 +516,7 @@ fn pex_bytes(sum: Sum) -> Bytes {
 }
 
 fn pex_request() -> Bytes {
-    pex_bytes(Sum::PexRequest(wire::PexRequest {}))
+    pex_bytes(Sum::PexRequest(wire::PexRequest::default()))
 }
 
 fn pex_addrs(list: &[PexAddr]) -> Bytes {

@@ -219,6 +219,7 @@ fn stats_json(node: *const ringwire_node) -> Result<String, String> {
         ("pex_addresses_rate_limited", s.pex_addresses_rate_limited),
         ("pex_addresses_refused", s.pex_addresses_refused),
         ("pex_addresses_evicted", s.pex_addresses_evicted),
+        ("pex_capability_replacements", s.pex_capability_replacements),
     ];
     let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
     Ok(format!("{{{}}}", body.join(",")))

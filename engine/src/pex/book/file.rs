@@ -19,6 +19,9 @@
 //! }
 //! ```
 //!
+//! A ringwire book adds `"ringwire": {"capabilities": ["archive"], "confirmed": true}` to an
+//! entry whose node's capabilities it knows; stock ignores the field.
+//!
 //! `bucket_type` is 1 for the new table and 2 for the tried table; times are RFC 3339, Go's
 //! zero time meaning never. Written as stock writes it (indented with tabs); read as Go reads
 //! it: unknown fields are ignored and missing ones are zero. What does not parse as this shape is
@@ -73,6 +76,21 @@ pub(super) struct FileEntry {
     pub(super) last_success: Option<String>,
     #[serde(default)]
     pub(super) last_ban_time: Option<String>,
+    /// ringwire's own: the node's capabilities. Stock's reader ignores the field (Go's
+    /// `encoding/json` skips unknown fields) and drops it when it writes the book.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) ringwire: Option<FileRingwire>,
+}
+
+/// ringwire's extra field of an entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct FileRingwire {
+    /// The capabilities of the node at the address.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub(super) capabilities: Vec<String>,
+    /// Seen in this node's own handshake with it (else hearsay from a peer's PEX answer).
+    #[serde(default)]
+    pub(super) confirmed: bool,
 }
 
 /// Stock's `NetAddress` in JSON.

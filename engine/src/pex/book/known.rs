@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::super::PexAddr;
+use super::super::{BookCapabilities, PexAddr};
 
 /// A minute: an address attempted this recently is never bad.
 const RECENTLY_TRIED: Duration = Duration::from_secs(60);
@@ -38,6 +38,9 @@ pub(super) struct Known {
     pub(super) last_success: Option<Instant>,
     /// Order of arrival in this book, to tell apart addresses of equal times.
     pub(super) seq: u64,
+    /// What is known of the node's capabilities (ringwire only; the file keeps it in a field
+    /// of its own).
+    pub(super) caps: Option<BookCapabilities>,
 }
 
 impl Known {
@@ -52,6 +55,7 @@ impl Known {
             last_attempt: Some(now),
             last_success: None,
             seq,
+            caps: None,
         }
     }
 

@@ -34,7 +34,6 @@
 
 mod bans;
 mod file;
-mod group;
 mod known;
 mod persist;
 mod place;
@@ -52,7 +51,7 @@ use std::time::Instant;
 
 use crate::proto::secret::NodeId;
 
-use super::PexAddr;
+use super::{BookCapabilities, PexAddr};
 use bans::Bans;
 use known::Known;
 use place::{
@@ -171,6 +170,53 @@ impl AddrBook {
     /// (or when the address was added, as stock); `None` for an unknown node.
     pub(super) fn dial_record(&self, id: &NodeId) -> Option<(u32, Option<Instant>)> {
         self.known(id).map(|k| (k.attempts, k.last_attempt))
+    }
+
+    /// What the book knows of `id`'s capabilities.
+    pub(super) fn capabilities(&self, id: &NodeId) -> Option<&BookCapabilities> {
+        self.known(id)?.caps.as_ref()
+    }
+
+    /// Records `id`'s capabilities: `confirmed` ones (from this node's own handshake with it)
+    /// replace any record; hearsay replaces hearsay only, never a confirmed record. Returns
+    /// whether the record changed (false too for a node the book does not hold).
+    pub(super) fn set_capabilities(
+        &mut self,
+        id: &NodeId,
+        capabilities: Vec<String>,
+        confirmed: bool,
+    ) -> bool {
+        let Some(k) = self.known_mut(id) else {
+            return false;
+        };
+        if !confirmed && k.caps.as_ref().is_some_and(|c| c.confirmed) {
+            return false;
+        }
+        let record = BookCapabilities {
+            capabilities,
+            confirmed,
+        };
+        if k.caps.as_ref() == Some(&record) {
+            return false;
+        }
+        k.caps = Some(record);
+        self.changes += 1;
+        true
+    }
+
+    /// The addresses whose record lists `capability`, each with whether the record is
+    /// confirmed, ordered by node ID. Costs one step per address held.
+    pub(super) fn with_capability(&self, capability: &str) -> Vec<(PexAddr, bool)> {
+        let mut found: Vec<(PexAddr, bool)> = self
+            .entries
+            .iter()
+            .filter_map(|k| {
+                let c = k.caps.as_ref()?;
+                c.has(capability).then_some((k.addr, c.confirmed))
+            })
+            .collect();
+        found.sort_unstable();
+        found
     }
 
     /// Whether `id`'s address is in the tried table.
@@ -369,7 +415,7 @@ impl AddrBook {
 
     /// The group of `ip` in this book.
     fn group(&self, ip: IpAddr) -> String {
-        group::group_key(ip, self.strict)
+        crate::proto::netgroup::group_key(ip, self.strict)
     }
 
     /// The new bucket of `addr` told of by `src`.

@@ -5,6 +5,9 @@
 //! ban's end as `last_ban_time` (stock forgets bans at a restart and would read it as a plain
 //! new address; ringwire reads the ban back).
 //!
+//! ringwire's `ringwire` field keeps each node's capabilities; read back, a list HELLO would
+//! refuse is forgotten (the address stays).
+//!
 //! Reading, as stock's `loadFromFile` but bounded and checked: the key is kept (a key that is
 //! not 1 to 128 printable characters is replaced); tried addresses come first, then new ones in
 //! file order, up to the book's capacity; an address goes to the buckets the file lists when
@@ -18,9 +21,13 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use super::super::BookCapabilities;
 use super::super::PexAddr;
+use super::super::caps::check_capabilities;
 use super::AddrBook;
-use super::file::{AddrBookFile, BUCKET_TYPE_NEW, BUCKET_TYPE_TRIED, FileAddr, FileEntry};
+use super::file::{
+    AddrBookFile, BUCKET_TYPE_NEW, BUCKET_TYPE_TRIED, FileAddr, FileEntry, FileRingwire,
+};
 use super::known::Known;
 use super::place::{BookKey, MAX_NEW_BUCKETS_PER_ADDRESS};
 use super::rng::SplitMix;
@@ -190,6 +197,10 @@ fn entry(k: &Known, buckets: Vec<usize>, ban: Option<Instant>, clocks: &Clocks) 
         last_attempt: time(k.last_attempt),
         last_success: time(k.last_success),
         last_ban_time: time(ban),
+        ringwire: k.caps.as_ref().map(|c| FileRingwire {
+            capabilities: c.capabilities.clone(),
+            confirmed: c.confirmed,
+        }),
     }
 }
 
@@ -215,6 +226,15 @@ fn candidate(e: &FileEntry, clocks: &Clocks) -> Option<Candidate> {
     known.attempts = u32::try_from(e.attempts.max(0)).unwrap_or(u32::MAX);
     known.last_attempt = last_attempt;
     known.last_success = last_success;
+    // Capabilities HELLO would refuse are forgotten; the address stays.
+    known.caps = e
+        .ringwire
+        .as_ref()
+        .filter(|r| check_capabilities(&r.capabilities).is_ok())
+        .map(|r| BookCapabilities {
+            capabilities: r.capabilities.clone(),
+            confirmed: r.confirmed,
+        });
     Some(Candidate {
         known,
         listed: e.buckets.clone().unwrap_or_default(),

@@ -13,6 +13,7 @@ use crate::proto::wire::{self, pex_message::Sum};
 use super::{Action, Pex, PexAddr, PexConfig, PexPeer};
 
 mod book;
+mod caps;
 mod discover;
 mod peers;
 mod rules;
@@ -29,6 +30,8 @@ fn peer(n: u8, outbound: bool, listen: Option<PexAddr>) -> PexPeer {
         outbound,
         listen,
         remote: None,
+        native: false,
+        capabilities: Vec::new(),
     }
 }
 
@@ -59,7 +62,7 @@ fn encode(sum: Sum) -> Vec<u8> {
 }
 
 fn request() -> Vec<u8> {
-    encode(Sum::PexRequest(wire::PexRequest {}))
+    encode(Sum::PexRequest(wire::PexRequest::default()))
 }
 
 fn addrs_bytes(list: &[PexAddr]) -> Vec<u8> {

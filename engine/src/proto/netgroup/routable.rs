@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// (RFC 1918, RFC 4193), link-local (RFC 3927, RFC 4862), 0.0.0.0/8, broadcast, benchmark
 /// (RFC 2544), documentation (RFC 3849), ORCHID (RFC 4843) or multicast. An IPv4-mapped IPv6
 /// address is judged as its IPv4 address.
-pub(super) fn is_routable(ip: IpAddr) -> bool {
+pub(crate) fn is_routable(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => routable_v4(v4),
         IpAddr::V6(v6) => routable_v6(v6),

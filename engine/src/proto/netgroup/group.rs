@@ -13,10 +13,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::super::routable::is_routable;
+use super::routable::is_routable;
 
 /// The group of `ip`.
-pub(super) fn group_key(ip: IpAddr, strict: bool) -> String {
+pub(crate) fn group_key(ip: IpAddr, strict: bool) -> String {
     let ip = ip.to_canonical();
     if strict && is_local(ip) {
         return "local".to_owned();

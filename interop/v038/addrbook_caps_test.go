@@ -1,0 +1,1 @@
+../addrbook_caps_test.go
