@@ -8,20 +8,36 @@ GO ?= go
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_TARGETS = $(shell ls fuzz/fuzz_targets 2>/dev/null | sed -n 's/\.rs$$//p')
 
-.PHONY: all build run tools test lint rust-test go-test fuzz-smoke fuzz-long bench-micro bench-smoke golden clean
+.PHONY: all build run testnet tools test lint rust-test go-test fuzz-smoke fuzz-long bench-micro bench-smoke golden clean
 
 all: build
 
 build:
 	$(CARGO) build --workspace --release
 
-## run: builds the `ringwire` command (release) and runs the local testnet demo: TESTNET_NODES
-## nodes on loopback for TESTNET_DURATION with consensus-like traffic, then a summary.
+## run: the first thing to try. Builds what it needs (release), starts a local CometBFT validator
+## network on loopback — 2 stock `cometbft` v0.40.0 and 2 `ringwire-cometbft` nodes with the
+## kvstore app (RUN_MIX) — checks that they agree, offers RUN_RATE transactions per second of
+## RUN_SIZE bytes for RUN_SECONDS with a live table (height, peers by protocol, tx/s, commit
+## latency per node) and ends with a summary. Needs cargo, go, curl and jq.
+RUN_MIX ?= stock stock ringwire ringwire
+RUN_SECONDS ?= 30
+RUN_RATE ?= 200
+RUN_SIZE ?= 256
+run: ringwire-cometbft cometbft-stock localnet-load
+	@for t in curl jq; do command -v $$t >/dev/null || { echo "make run: needs $$t"; exit 1; }; done
+	RINGWIRE_COMETBFT=$(COMETBFT_BIN)/ringwire-cometbft COMETBFT=$(COMETBFT_BIN)/cometbft \
+	  LOADER=$(COMETBFT_BIN)/localnet-load MIX="$(RUN_MIX)" BLOCKS=5 LOAD_SECONDS=$(RUN_SECONDS) \
+	  LOAD_RATE=$(RUN_RATE) LOAD_SIZE=$(RUN_SIZE) OUT=$(TARGET_DIR)/localnet cometbft/localnet/run.sh
+
+## testnet: the engine-only demo: builds the `ringwire` command (release) and runs TESTNET_NODES
+## nodes in one process on loopback for TESTNET_DURATION with consensus-like traffic, then a
+## summary.
 TESTNET_NODES ?= 4
 TESTNET_DURATION ?= 10s
 TESTNET_ARGS ?=
-run:
-	@command -v $(CARGO) >/dev/null || { echo "make run: needs cargo (https://rustup.rs)"; exit 1; }
+testnet:
+	@command -v $(CARGO) >/dev/null || { echo "make testnet: needs cargo (https://rustup.rs)"; exit 1; }
 	$(CARGO) build --release --locked -p ringwire-cli
 	$(CARGO) run --release --locked -q -p ringwire-cli --bin ringwire -- testnet --nodes $(TESTNET_NODES) --duration $(TESTNET_DURATION) $(TESTNET_ARGS)
 
@@ -229,6 +245,23 @@ ringwire-cometbft:
 cometbft-stock:
 	mkdir -p $(COMETBFT_BIN)
 	cd cometbft && $(GO) build -o $(COMETBFT_BIN)/cometbft github.com/cometbft/cometbft/cmd/cometbft
+
+## localnet-load: the transaction load generator and watcher of `make run` and `make localnet-bench`.
+localnet-load:
+	mkdir -p $(COMETBFT_BIN)
+	cd cometbft && $(GO) build -o $(COMETBFT_BIN)/localnet-load ./cmd/localnet-load
+
+## localnet-bench: the 4-validator localnet under the same offered load, all-stock, mixed and
+## all-ringwire (BENCH_TX_RATE tx/s of 256 B, then of 4 KiB, BENCH_TX_SECONDS each): committed
+## tx/s, commit latency p50/p99, block interval and CPU seconds per node; writes
+## benches/results/localnet.md and .json (cometbft/localnet/bench.sh).
+BENCH_TX_RATE ?= 200
+BENCH_TX_SECONDS ?= 60
+.PHONY: localnet-load localnet-bench
+localnet-bench: ringwire-cometbft cometbft-stock localnet-load
+	RINGWIRE_COMETBFT=$(COMETBFT_BIN)/ringwire-cometbft COMETBFT=$(COMETBFT_BIN)/cometbft \
+	  LOADER=$(COMETBFT_BIN)/localnet-load RATE=$(BENCH_TX_RATE) SECONDS_EACH=$(BENCH_TX_SECONDS) \
+	  OUT=$(TARGET_DIR)/localnet-bench RESULTS=benches/results cometbft/localnet/bench.sh
 
 ## localnet: 4 validators with the kvstore app on loopback, 2 stock `cometbft` and 2
 ## `ringwire-cometbft` (LOCALNET_MIX), until each has committed LOCALNET_BLOCKS blocks; checks

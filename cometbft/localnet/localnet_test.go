@@ -58,8 +58,10 @@ func run(t *testing.T, rwc, stock, mix string, blocks int, extra ...string) stri
 // the stock nodes. Then the same with 4 ringwire-cometbft validators.
 func TestLocalnet(t *testing.T) {
 	rwc, stock := binaries(t, "starts 4 validator processes twice")
+	loader := build(t, t.TempDir(), "localnet-load", "./cmd/localnet-load")
 
-	out := run(t, rwc, stock, "stock stock ringwire ringwire", 20)
+	out := run(t, rwc, stock, "stock stock ringwire ringwire", 20,
+		"LOADER="+loader, "LOAD_SECONDS=4", "LOAD_RATE=50", "LOAD_TABLE=2s")
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`every node committed 20 blocks`),
 		regexp.MustCompile(`sent to node0 \(stock\), committed at height \d+, read back through node2 \(ringwire\)`),
@@ -70,6 +72,23 @@ func TestLocalnet(t *testing.T) {
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("the mixed localnet's report lacks %q", want)
+		}
+	}
+	// The load of `make run`: every transaction offered in the window is committed, and the
+	// live table and the summary show peers by protocol.
+	m := regexp.MustCompile(`summary \(stock stock ringwire ringwire\): 50 tx/s of 256 B offered for 4 s: (\d+) sent, (\d+) committed, (\d+) not committed`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no load summary in the mixed localnet's report")
+	}
+	if sent, _ := strconv.Atoi(m[1]); sent < 150 || m[2] != m[1] || m[3] != "0" {
+		t.Errorf("load: %s sent, %s committed, %s not committed; want about 200 sent, all committed", m[1], m[2], m[3])
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`node2 +ringwire +\d+ +[\d.]+ +3 \(1 native, 2 stock\)`),
+		regexp.MustCompile(`committed [\d.]+ tx/s; commit latency p50 \d+ ms, p99 \d+ ms; block interval mean \d+ ms`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("the load report lacks %q", want)
 		}
 	}
 

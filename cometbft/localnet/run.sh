@@ -24,6 +24,14 @@
 #   KILL               index of a node killed with SIGKILL once every node has committed BLOCKS
 #                      blocks: the others must keep committing while it is down, and after its
 #                      restart (same home) it must catch up with them (default none)
+#   LOAD_SECONDS       after the checks above, offer transactions for this many seconds with
+#                      LOADER (cometbft/cmd/localnet-load) and print its live table and summary
+#                      (default 0: no load)
+#   LOADER             the localnet-load binary (required with LOAD_SECONDS)
+#   LOAD_RATE          transactions per second offered over all nodes (default 200)
+#   LOAD_SIZE          bytes per transaction (default 256)
+#   LOAD_TABLE         live table interval (default 2s; 0 for none)
+#   LOAD_JSON          write the load summary as JSON to this file
 #   OUT                where the homes and logs go (default ./localnet-out; wiped first)
 #   BASE_PORT          node i listens on BASE_PORT+10i (p2p) and BASE_PORT+10i+1 (RPC)
 #                      (default: a random base between 20000 and 31990, below the kernel's
@@ -42,6 +50,12 @@ BASE_PORT=${BASE_PORT:-$((20000 + (RANDOM % 1200) * 10))}
 
 LATE=${LATE:-}
 KILL=${KILL:-}
+LOAD_SECONDS=${LOAD_SECONDS:-0}
+LOAD_RATE=${LOAD_RATE:-200}
+LOAD_SIZE=${LOAD_SIZE:-256}
+LOAD_TABLE=${LOAD_TABLE:-2s}
+LOAD_JSON=${LOAD_JSON:-}
+if ((LOAD_SECONDS > 0)); then : "${LOADER:?set LOADER to the localnet-load binary}"; fi
 read -ra kinds <<<"$MIX"
 n=${#kinds[@]}
 late=()
@@ -235,6 +249,20 @@ if [[ -n $KILL ]]; then
   say "with node$k down the others committed 5 more blocks in $((SECONDS - t0))s (height $(top "$k"))"
   start_node "$k"
   catch_up "$k" "restarted after SIGKILL"
+fi
+
+# ---- load --------------------------------------------------------------------------------------
+if ((LOAD_SECONDS > 0)); then
+  join() { local IFS=,; echo "$*"; }
+  addrs=() logs=()
+  for ((i = 0; i < n; i++)); do
+    addrs+=("127.0.0.1:${rpcp[i]}")
+    if [[ ${kinds[i]} == ringwire ]]; then logs+=("$OUT/node$i.log"); else logs+=(""); fi
+  done
+  say "offering $LOAD_RATE tx/s of $LOAD_SIZE B for ${LOAD_SECONDS}s"
+  "$LOADER" -rpc "$(join "${addrs[@]}")" -kind "$(join "${kinds[@]}")" -pid "$(join "${pids[@]}")" \
+    -log "$(join "${logs[@]}")" -rate "$LOAD_RATE" -size "$LOAD_SIZE" -duration "${LOAD_SECONDS}s" \
+    -table "$LOAD_TABLE" -label "$MIX" ${LOAD_JSON:+-json "$LOAD_JSON"} || fail "the load generator failed"
 fi
 
 # ---- the same blocks and app hashes everywhere -----------------------------------------------

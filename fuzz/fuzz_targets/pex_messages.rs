@@ -44,7 +44,11 @@ fuzz_target!(|data: &[u8]| {
         for a in p.addresses() {
             if let Some(c) = p.capabilities(&a.id) {
                 assert!(c.capabilities.len() <= 32);
-                assert!(c.capabilities.iter().all(|s| !s.is_empty() && s.len() <= 64));
+                assert!(
+                    c.capabilities
+                        .iter()
+                        .all(|s| !s.is_empty() && s.len() <= 64)
+                );
             }
         }
     }

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The 4-validator localnet (run.sh) under the same offered transaction load, all-stock, mixed
+# and all-ringwire, for each transaction size: committed tx/s, commit latency p50/p99, block
+# interval and CPU seconds per node, side by side. Writes RESULTS/localnet.json (every run's
+# localnet-load summary) and RESULTS/localnet.md (the table and the command).
+#
+# Environment: RINGWIRE_COMETBFT, COMETBFT, LOADER (as run.sh), RATE (tx/s offered, default
+# 200), SIZES (bytes per transaction, default "256 4096"), SECONDS_EACH (measured seconds per
+# run, default 60), TIMEOUT_COMMIT (default 200ms, as run.sh), OUT (scratch, default
+# ./localnet-bench), RESULTS (default benches/results).
+set -euo pipefail
+: "${RINGWIRE_COMETBFT:?}" "${COMETBFT:?}" "${LOADER:?}"
+RATE=${RATE:-200}
+SIZES=${SIZES:-"256 4096"}
+SECONDS_EACH=${SECONDS_EACH:-60}
+TIMEOUT_COMMIT=${TIMEOUT_COMMIT:-200ms}
+OUT=${OUT:-./localnet-bench}
+RESULTS=${RESULTS:-benches/results}
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$OUT" "$RESULTS"
+runs=()
+for size in $SIZES; do
+  for mix in "stock stock stock stock" "stock stock ringwire ringwire" "ringwire ringwire ringwire ringwire"; do
+    tag="$(tr ' ' '-' <<<"$mix")-$size"
+    echo "localnet-bench: $mix, $RATE tx/s of $size B for ${SECONDS_EACH}s"
+    MIX="$mix" BLOCKS=5 TIMEOUT_COMMIT="$TIMEOUT_COMMIT" LOAD_SECONDS="$SECONDS_EACH" LOAD_RATE="$RATE" \
+      LOAD_SIZE="$size" LOAD_TABLE=10s LOAD_JSON="$OUT/$tag.json" OUT="$OUT/$tag" "$here/run.sh"
+    runs+=("$OUT/$tag.json")
+  done
+done
+
+jq -s '.' "${runs[@]}" >"$RESULTS/localnet.json"
+{
+  echo "# CometBFT localnet: all-stock, mixed and all-ringwire under the same load"
+  echo
+  echo "4 validators with the kvstore app on loopback (\`cometbft/localnet/run.sh\`), timeout_commit"
+  echo "$TIMEOUT_COMMIT, ${SECONDS_EACH} s measured after a 3 s warm-up, $RATE tx/s offered round-robin to the"
+  echo "nodes' RPC. Commit latency: from a transaction's send to the moment the node it was sent to"
+  echo "reports the block holding it (polled every 20 ms). CPU: user + system seconds of each node"
+  echo "process over the window. Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%d)."
+  echo
+  echo "Command: \`make localnet-bench BENCH_TX_RATE=$RATE BENCH_TX_SECONDS=$SECONDS_EACH\`"
+  echo
+  echo "| network | tx size | committed tx/s | commit p50 ms | commit p99 ms | block interval mean / p99 ms | CPU s per node (stock · ringwire) | not committed |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  jq -r '.[] | [
+      .label,
+      (.tx_bytes | tostring) + " B",
+      (.committed_tx_per_s * 10 | round / 10 | tostring),
+      (.commit_latency_p50_ms | round | tostring),
+      (.commit_latency_p99_ms | round | tostring),
+      (.block_interval_mean_ms | round | tostring) + " / " + (.block_interval_p99_ms | round | tostring),
+      ([.nodes[] | select(.kind == "stock") | .cpu_s * 10 | round / 10 | tostring] | join(", ")) + " · " +
+        ([.nodes[] | select(.kind == "ringwire") | .cpu_s * 10 | round / 10 | tostring] | join(", ")),
+      (.uncommitted | tostring)
+    ] | "| " + join(" | ") + " |"' "$RESULTS/localnet.json"
+} >"$RESULTS/localnet.md"
+cat "$RESULTS/localnet.md"
