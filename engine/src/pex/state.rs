@@ -2,9 +2,9 @@
 //! address budget, and the address book. No I/O, no clock: `now` (and, for the book's file,
 //! the wall-clock time read with it) is an argument.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use prost::Message as _;
@@ -157,6 +157,14 @@ pub(super) struct PeerState {
     pub(super) released: bool,
 }
 
+/// How long the answer of a peer that went away while asked is still taken: a seed answers,
+/// flushes and closes at once (stock's seed mode), so its answer may be handled after its
+/// `Down`.
+pub const LATE_ANSWER_GRACE: Duration = Duration::from_secs(10);
+
+/// The most peers whose late answer is awaited at once (the oldest is forgotten first).
+pub const MAX_LATE_ANSWERS: usize = 64;
+
 /// The PEX state machine for one node.
 #[derive(Debug)]
 pub struct Pex {
@@ -169,6 +177,10 @@ pub struct Pex {
     stats: PexStats,
     /// Dialing from the book, seeds and seed mode (`discover`).
     pub(super) discovery: Discovery,
+    /// Peers that went away with a request to them outstanding, and when: their answer may
+    /// still arrive ([`Pex::receive_late`]); at most [`MAX_LATE_ANSWERS`], for
+    /// [`LATE_ANSWER_GRACE`].
+    gone_asked: VecDeque<(NodeId, PeerState, Instant)>,
 }
 
 /// Marshals a PEX `Message`.
@@ -195,6 +207,7 @@ impl Pex {
             peers: HashMap::new(),
             stats: PexStats::default(),
             discovery: Discovery::new(seed),
+            gone_asked: VecDeque::new(),
         }
     }
 
@@ -338,9 +351,58 @@ impl Pex {
         }
     }
 
-    /// A peer went away: forget its request state and budget (as stock's `RemovePeer`).
+    /// A peer went away: forget its request state and budget (as stock's `RemovePeer`). When
+    /// a request to it was outstanding, its answer is still taken for [`LATE_ANSWER_GRACE`]
+    /// ([`Pex::receive_late`]): a stock seed closes the connection right after its answer,
+    /// which the node may hand over after the `Down`.
     pub fn peer_down(&mut self, peer: &NodeId) {
-        self.peers.remove(peer);
+        self.peer_down_at(peer, None);
+    }
+
+    /// [`Pex::peer_down`] at `now` (the grace runs from it).
+    pub fn peer_down_at(&mut self, peer: &NodeId, now: Option<Instant>) {
+        let Some(state) = self.peers.remove(peer) else {
+            return;
+        };
+        if let (true, Some(now)) = (state.requested, now) {
+            self.gone_asked.retain(|(id, _, _)| id != peer);
+            if self.gone_asked.len() >= MAX_LATE_ANSWERS {
+                self.gone_asked.pop_front();
+            }
+            self.gone_asked.push_back((*peer, state, now));
+        }
+    }
+
+    /// A PEX message from `peer` handled after it went away (or while it goes): only an
+    /// address list answering a request still outstanding is taken, as when it was
+    /// connected (its rules too; a list that breaks them marks the address bad). Anything
+    /// else is ignored: there is nobody to answer.
+    pub fn receive_late(&mut self, peer: NodeId, bytes: &[u8], now: Instant) -> Option<Action> {
+        let is_list = matches!(
+            wire::PexMessage::decode(bytes),
+            Ok(wire::PexMessage {
+                sum: Some(Sum::PexAddrs(_))
+            })
+        );
+        if !is_list {
+            return None;
+        }
+        if self.peers.contains_key(&peer) {
+            // Its Down is not handled yet: as if connected.
+            return self.receive(peer, bytes, now);
+        }
+        self.gone_asked
+            .retain(|(_, _, t)| now.saturating_duration_since(*t) < LATE_ANSWER_GRACE);
+        let i = self.gone_asked.iter().position(|(id, _, _)| *id == peer)?;
+        let (_, state, _) = self.gone_asked.remove(i)?;
+        self.peers.insert(peer, state);
+        let action = self.receive(peer, bytes, now);
+        self.peers.remove(&peer);
+        // A rule breaker is marked bad; there is no connection left to drop.
+        match action {
+            Some(Action::Disconnect { .. }) | None => None,
+            other => other,
+        }
     }
 
     /// Brings the per-peer state in line with the peers actually connected after peer events
@@ -385,6 +447,8 @@ impl Pex {
             }
         }
         self.book.end_bans(now);
+        self.gone_asked
+            .retain(|(_, _, t)| now.saturating_duration_since(*t) < LATE_ANSWER_GRACE);
         self.release_lingering(now);
     }
 
