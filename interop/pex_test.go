@@ -23,6 +23,12 @@ import (
 // tests use loopback), plus a raw reactor on 0x20 that reports why peers were removed.
 func stockPex(t *testing.T) (*stockNode, pex.AddrBook, *rawReactor) {
 	t.Helper()
+	return stockPexWith(t, pex.ReactorConfig{})
+}
+
+// stockPexWith is stockPex with the PEX reactor's configuration (seed mode, seeds).
+func stockPexWith(t *testing.T, rc pex.ReactorConfig) (*stockNode, pex.AddrBook, *rawReactor) {
+	t.Helper()
 	book := pex.NewAddrBook(filepath.Join(t.TempDir(), "addrbook.json"), false)
 	book.SetLogger(log.NewNopLogger())
 	// Stopping the switch stops the book, whose save routine then writes addrbook.json once
@@ -34,7 +40,7 @@ func stockPex(t *testing.T) (*stockNode, pex.AddrBook, *rawReactor) {
 		t.Fatal("stock's address book has no Wait")
 	}
 	t.Cleanup(w.Wait)
-	reactor := pex.NewReactor(book, &pex.ReactorConfig{})
+	reactor := pex.NewReactor(book, &rc)
 	reactor.SetLogger(log.NewNopLogger())
 	raw := newRawReactor(stockChannelSpecs[1:2])
 	st := startStock(t, stockOptions{}, map[string]p2p.Reactor{"pex": reactor, "raw": raw})

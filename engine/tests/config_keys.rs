@@ -69,7 +69,11 @@ const KEYS: &[(&str, &[&str])] = &[
     ),
     (
         "p2p.private_peer_ids",
-        &["engine/tests/node_pex.rs::private_peer_ids_are_never_sent_nor_learned_from_hearsay"],
+        &[
+            "engine/tests/node_pex.rs::private_peer_ids_are_never_sent_nor_learned_from_hearsay",
+            "engine/tests/node_pex.rs::private_peer_ids_never_reach_ringwire_peers",
+            "interop/private_test.go::TestPrivatePeersNeverReachStock",
+        ],
     ),
     (
         "p2p.max_num_inbound_peers",
@@ -109,6 +113,7 @@ const KEYS: &[(&str, &[&str])] = &[
         "p2p.seeds",
         &[
             "engine/tests/node_discovery.rs::seeds_are_asked_for_addresses_then_dropped",
+            "interop/seed_test.go::TestStockSeedSeedsRingwire",
             "engine/tests/node_discovery.rs::a_hundred_nodes_from_one_seed_reach_their_outbound_targets",
         ],
     ),
@@ -120,6 +125,7 @@ const KEYS: &[(&str, &[&str])] = &[
         "p2p.seed_mode",
         &[
             "engine/tests/node_discovery.rs::seed_mode_crawls_answers_and_disconnects",
+            "interop/seed_test.go::TestRingwireSeedSeedsStock",
             "engine/tests/node_discovery.rs::a_hundred_nodes_from_one_seed_reach_their_outbound_targets",
         ],
     ),

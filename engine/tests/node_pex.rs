@@ -400,6 +400,52 @@ fn private_peer_ids_are_never_sent_nor_learned_from_hearsay() {
     }
 }
 
+/// A ringwire PEX node (native) asks a node whose `private_peer_ids` name two peers, both
+/// connected (one dialed it, it dialed the other) and both in its book: its answer carries the
+/// public peer and neither private one, in seed mode too.
+#[test]
+fn private_peer_ids_never_reach_ringwire_peers() {
+    for (seed_mode, base) in [(false, 40u8), (true, 50u8)] {
+        let inbound = pex_node(base + 1, true);
+        let outbound = pex_node(base + 2, true);
+        let public = pex_node(base + 3, true);
+        let node = config_node(
+            base,
+            &format!(
+                "addr_book_strict = false\nseed_mode = {seed_mode}\nprivate_peer_ids = \"{},{}\"",
+                inbound.node_id(),
+                outbound.node_id()
+            ),
+            "",
+        );
+        for n in [&inbound, &public] {
+            n.dial_blocking(node.listen_addr().unwrap(), Some(node.node_id()))
+                .unwrap();
+        }
+        node.dial_blocking(outbound.listen_addr().unwrap(), Some(outbound.node_id()))
+            .unwrap();
+        for n in [&inbound, &outbound, &public] {
+            learns(&node, addr_of(n));
+        }
+        // The asker dials the node and asks it (a new outbound peer is asked).
+        let asker = pex_node(base + 4, true);
+        asker
+            .dial_blocking(node.listen_addr().unwrap(), Some(node.node_id()))
+            .unwrap();
+        learns(&asker, addr_of(&public));
+        let heard = asker.pex_addresses();
+        for n in [&inbound, &outbound] {
+            assert!(
+                !heard.iter().any(|a| a.id == n.node_id()),
+                "seed_mode = {seed_mode}: a private peer reached a ringwire peer: {heard:?}"
+            );
+        }
+        for n in [node, inbound, outbound, public, asker] {
+            n.shutdown_blocking(secs(5));
+        }
+    }
+}
+
 #[test]
 fn external_address_is_what_peers_see_and_learn() {
     let node = config_node(31, "external_address = \"203.0.113.7:26656\"", "");

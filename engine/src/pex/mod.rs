@@ -15,6 +15,9 @@
 //!   and every later one must come at least `min_request_interval` (stock:
 //!   `ensurePeersPeriod / 3` = 10 s) after the previous one, or the peer breaks the rules
 //!   (stock's reason: "sent next PEX request too soon").
+//! - The answer of a peer that went away while asked is still taken for
+//!   [`LATE_ANSWER_GRACE`]: stock's seed answers and closes at once, and the node may hand
+//!   the answer over after the peer's `Down`.
 //! - A `PexAddrs` without an outstanding request ("unsolicited pexAddrsMessage"), an
 //!   undecodable message, an empty one, a list longer than `max_addrs_per_message`, or an
 //!   address whose IP does not parse or whose port is over 65535 (stock's
@@ -69,7 +72,10 @@ pub use discover::{
     DialPlan, MAX_DIAL_ATTEMPTS, MIN_TIME_BETWEEN_CRAWLS, NEED_ADDRESS_THRESHOLD, Outbound,
 };
 pub use error::PexError;
-pub use state::{Action, PEX_CHANNEL, Pex, PexPeer, PexStats, channel_descriptor};
+pub use state::{
+    Action, LATE_ANSWER_GRACE, MAX_LATE_ANSWERS, PEX_CHANNEL, Pex, PexPeer, PexStats,
+    channel_descriptor,
+};
 pub use store::{BookFileError, MAX_BOOK_FILE_SIZE};
 pub use targets::CapabilityTarget;
 

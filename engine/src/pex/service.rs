@@ -8,8 +8,9 @@
 //! - When the thread falls behind on peer events and some are lost, it resynchronises the
 //!   state with the peers the registry lists, so the state of peers that went away is dropped
 //!   and peers that came are known (the loss is counted in `NodeStats::events_lagged`).
-//! - A message from a peer no longer registered is ignored: its `Down` event is already
-//!   handled, and feeding it would leave state behind for a gone peer.
+//! - A message from a peer no longer registered is fed to [`Pex::receive_late`], which takes
+//!   only an answer to a request still outstanding (a stock seed closes right after its
+//!   answer) and leaves no state behind for the gone peer.
 //! - The state's periodic work ([`Pex::tick`]: promotions, ended bans) runs once a second.
 //! - With a [`super::PexConfig::book_file`], the book is written there every
 //!   [`super::PexConfig::save_interval`] while it changed, and once more when the thread ends
@@ -311,10 +312,13 @@ fn run(
         }
         match received {
             Some(m) => {
-                if let Origin::Peer(peer) = m.origin
-                    && registry.peer(&peer).is_some()
-                {
-                    let action = lock(state).receive(peer, &m.payload, Instant::now());
+                if let Origin::Peer(peer) = m.origin {
+                    let now = Instant::now();
+                    let action = if registry.peer(&peer).is_some() {
+                        lock(state).receive(peer, &m.payload, now)
+                    } else {
+                        lock(state).receive_late(peer, &m.payload, now)
+                    };
                     action.into_iter().for_each(act);
                 }
             }
@@ -384,7 +388,9 @@ fn drain_events(
                 let p = pex_peer(&peer, direction, addr);
                 actions.extend(lock(state).peer_up(p, Instant::now()));
             }
-            Ok(PeerEvent::Down { node_id, .. }) => lock(state).peer_down(&node_id),
+            Ok(PeerEvent::Down { node_id, .. }) => {
+                lock(state).peer_down_at(&node_id, Some(Instant::now()))
+            }
             Err(TryRecvError::Lagged(n)) => {
                 lagged.fetch_add(n, Ordering::Relaxed);
                 lost = true;

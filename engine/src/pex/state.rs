@@ -2,9 +2,9 @@
 //! address budget, and the address book. No I/O, no clock: `now` (and, for the book's file,
 //! the wall-clock time read with it) is an argument.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use prost::Message as _;
@@ -175,7 +175,20 @@ pub(super) struct PeerState {
     pub(super) asked_caps: bool,
     /// It is let go to make room for a capable peer (`targets`).
     pub(super) replaced: bool,
+    /// This connection replaced one on which a request to the peer was outstanding: that
+    /// request's answer may still come (the engine delivers a peer's messages by node ID, and
+    /// the old connection's last bytes can arrive after the new one's Up). One answer beyond
+    /// this connection's own requests is taken as an answer, not a rule break.
+    pub(super) stale_answer: bool,
 }
+
+/// How long the answer of a peer that went away while asked is still taken: a seed answers,
+/// flushes and closes at once (stock's seed mode), so its answer may be handled after its
+/// `Down`.
+pub const LATE_ANSWER_GRACE: Duration = Duration::from_secs(10);
+
+/// The most peers whose late answer is awaited at once (the oldest is forgotten first).
+pub const MAX_LATE_ANSWERS: usize = 64;
 
 /// The PEX state machine for one node.
 #[derive(Debug)]
@@ -189,6 +202,10 @@ pub struct Pex {
     pub(super) stats: PexStats,
     /// Dialing from the book, seeds and seed mode (`discover`).
     pub(super) discovery: Discovery,
+    /// Peers that went away with a request to them outstanding, and when: their answer may
+    /// still arrive ([`Pex::receive_late`]); at most [`MAX_LATE_ANSWERS`], for
+    /// [`LATE_ANSWER_GRACE`].
+    gone_asked: VecDeque<(NodeId, PeerState, Instant)>,
 }
 
 /// Marshals a PEX `Message`.
@@ -215,6 +232,7 @@ impl Pex {
             peers: HashMap::new(),
             stats: PexStats::default(),
             discovery: Discovery::new(seed),
+            gone_asked: VecDeque::new(),
         }
     }
 
@@ -343,7 +361,11 @@ impl Pex {
         // per-connection state does, so the new connection's first requests are not counted
         // against the old one's (which got stock peers disconnected as "too soon" and banned).
         let state = self.peers.entry(peer.id).or_default();
-        *state = Default::default();
+        let stale_answer = state.requested;
+        *state = PeerState {
+            stale_answer,
+            ..Default::default()
+        };
         let source = peer.source();
         state.source = Some(source);
         state.since.get_or_insert(now);
@@ -373,11 +395,61 @@ impl Pex {
         }
     }
 
-    /// A peer went away: forget its request state and budget (as stock's `RemovePeer`).
+    /// A peer went away: forget its request state and budget (as stock's `RemovePeer`). When
+    /// a request to it was outstanding, its answer is still taken for [`LATE_ANSWER_GRACE`]
+    /// ([`Pex::receive_late`]): a stock seed closes the connection right after its answer,
+    /// which the node may hand over after the `Down`.
     pub fn peer_down(&mut self, peer: &NodeId) {
+        self.peer_down_at(peer, None);
+    }
+
+    /// [`Pex::peer_down`] at `now` (the grace runs from it).
+    pub fn peer_down_at(&mut self, peer: &NodeId, now: Option<Instant>) {
+        let Some(state) = self.peers.remove(peer) else {
+            return;
+        };
         // A peer let go for a capable one: fill its slot now.
-        if self.peers.remove(peer).is_some_and(|s| s.replaced) {
+        if state.replaced {
             self.discovery.wake();
+        }
+        if let (true, Some(now)) = (state.requested, now) {
+            self.gone_asked.retain(|(id, _, _)| id != peer);
+            if self.gone_asked.len() >= MAX_LATE_ANSWERS {
+                self.gone_asked.pop_front();
+            }
+            self.gone_asked.push_back((*peer, state, now));
+        }
+    }
+
+    /// A PEX message from `peer` handled after it went away (or while it goes): only an
+    /// address list answering a request still outstanding is taken, as when it was
+    /// connected (its rules too; a list that breaks them marks the address bad). Anything
+    /// else is ignored: there is nobody to answer.
+    pub fn receive_late(&mut self, peer: NodeId, bytes: &[u8], now: Instant) -> Option<Action> {
+        let is_list = matches!(
+            wire::PexMessage::decode(bytes),
+            Ok(wire::PexMessage {
+                sum: Some(Sum::PexAddrs(_) | Sum::PexCapAddrs(_))
+            })
+        );
+        if !is_list {
+            return None;
+        }
+        if self.peers.contains_key(&peer) {
+            // Its Down is not handled yet: as if connected.
+            return self.receive(peer, bytes, now);
+        }
+        self.gone_asked
+            .retain(|(_, _, t)| now.saturating_duration_since(*t) < LATE_ANSWER_GRACE);
+        let i = self.gone_asked.iter().position(|(id, _, _)| *id == peer)?;
+        let (_, state, _) = self.gone_asked.remove(i)?;
+        self.peers.insert(peer, state);
+        let action = self.receive(peer, bytes, now);
+        self.peers.remove(&peer);
+        // A rule breaker is marked bad; there is no connection left to drop.
+        match action {
+            Some(Action::Disconnect { .. }) | None => None,
+            other => other,
         }
     }
 
@@ -423,6 +495,8 @@ impl Pex {
             }
         }
         self.book.end_bans(now);
+        self.gone_asked
+            .retain(|(_, _, t)| now.saturating_duration_since(*t) < LATE_ANSWER_GRACE);
         self.release_lingering(now);
     }
 
@@ -573,7 +647,11 @@ impl Pex {
                     .collect::<Result<Vec<_>, _>>()?;
                 let state = self.peers.entry(peer).or_default();
                 if !state.requested {
-                    return Err(PexError::Unsolicited);
+                    if !state.stale_answer {
+                        return Err(PexError::Unsolicited);
+                    }
+                    // The answer to the replaced connection's request.
+                    state.stale_answer = false;
                 }
                 let tagged = addrs.into_iter().map(|a| (a, None)).collect();
                 self.take_answer(peer, tagged, now);
@@ -581,6 +659,12 @@ impl Pex {
             }
             Some(Sum::PexCapAddrs(list)) => {
                 let addrs = self.check_cap_addrs(peer, list)?;
+                if let Some(s) = self.peers.get_mut(&peer)
+                    && !s.requested
+                {
+                    // The answer to the replaced connection's request.
+                    s.stale_answer = false;
+                }
                 self.take_answer(peer, addrs, now);
                 Ok(None)
             }
@@ -678,6 +762,7 @@ impl Pex {
         }
         match self.peers.get(&peer) {
             Some(s) if s.requested && s.asked_caps => Ok(out),
+            Some(s) if !s.requested && s.stale_answer => Ok(out),
             Some(s) if s.requested => {
                 Err(PexError::NativeAnswer("asked for stock's answer".into()))
             }

@@ -1,6 +1,7 @@
 //! `ringwire-interop-peer`: one ringwire node, started from flags and driven by a line protocol
 //! on stdin/stdout, so that the Go tests in `interop/` can run stock CometBFT code against a real
-//! ringwire node in a separate process.
+//! ringwire node in a separate process. With `--home` the node is built from the home's
+//! `config.toml` by `NodeBuilder::from_config`, as `ringwire node` builds one.
 //!
 //! Output lines (stdout, one event each):
 //! - `ready <node_id> <listen_addr>` once the node listens;
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ringwire::config::Config;
-use ringwire::node::Node;
+use ringwire::node::{Node, NodeBuilder};
 use ringwire::pex::PexConfig;
 use ringwire::proto::conn::{ChannelDescriptor, Compression, Mode};
 use ringwire::proto::secret::{NodeId, NodeKey};
@@ -51,7 +52,7 @@ struct Args {
     /// Key from a seed: 32 copies of this byte (when neither --node-key nor --home is given).
     #[arg(long, default_value_t = 1)]
     seed: u8,
-    /// Network (chain id).
+    /// Network (chain id), also with --home.
     #[arg(long, default_value = "interop-chain")]
     network: String,
     /// A channel as `ID` (hex) or `ID:CAP`: stock priority and queue for stock ids, CAP
@@ -61,12 +62,14 @@ struct Args {
     /// Speak stock MConnection to every peer (do not offer the native protocol).
     #[arg(long)]
     compat: bool,
-    /// Run PEX on channel 0x00 (with --home, also when the home's `[p2p] pex` is on).
+    /// Run PEX on channel 0x00 (with --home: with the home's settings, also when its `[p2p]
+    /// pex` is off; without, a lax address book for loopback).
     #[arg(long)]
     pex: bool,
-    /// Shortest interval between two PEX requests of one peer, in milliseconds (stock: 10 s).
-    #[arg(long, default_value_t = 10_000)]
-    pex_min_interval_ms: u64,
+    /// Shortest interval between two PEX requests of one peer, in milliseconds (default: the
+    /// home's `pex_request_interval`, else stock's 10 s).
+    #[arg(long)]
+    pex_min_interval_ms: Option<u64>,
     /// Dial these `id@ip:port` targets after start. Repeatable.
     #[arg(long = "dial")]
     dials: Vec<String>,
@@ -147,54 +150,65 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    // The tests run on loopback, which a strict address book refuses.
-    let mut pex = args.pex.then(|| PexConfig {
-        addr_book_strict: false,
-        ..PexConfig::default()
-    });
-    let (key, listen) = match (&args.home, &args.node_key) {
-        (Some(home), _) => {
-            let config = Config::from_cometbft_home(home).map_err(|e| e.to_string())?;
-            // `[p2p] pex` of the home (on by default, as in CometBFT), or --pex.
-            pex = pex.or_else(|| config.pex_config());
-            (
-                config.load_node_key().map_err(|e| e.to_string())?,
-                config.p2p.laddr,
-            )
-        }
-        (None, Some(path)) => (
-            ringwire::config::NodeKeyFile::load(path)
-                .map_err(|e| e.to_string())?
-                .into_key(),
-            args.listen,
-        ),
-        (None, None) => (NodeKey::from_seed([args.seed; 32]), args.listen),
-    };
     let ping = args.ping_ms.map(Duration::from_millis);
     let pong = args.pong_ms.map(Duration::from_millis);
-    let mut builder = Node::builder(key, &args.network)
-        .listen(listen)
-        .shards(1)
-        .moniker("ringwire-interop")
-        .offer_native(!args.compat)
-        .connection_config(move |c| {
-            if let Some(p) = ping {
-                c.mconn.ping_interval = p;
-                c.native_ping_interval = p;
+    let mut builder = match &args.home {
+        // A home is a node as `ringwire node` makes it: every key of `config.toml` (seeds,
+        // seed_mode, private_peer_ids, the address book, the peer manager's limits) through
+        // NodeBuilder::from_config. --pex turns PEX on with the home's settings.
+        Some(home) => {
+            let mut config = Config::from_cometbft_home(home).map_err(|e| e.to_string())?;
+            // The tests' chain: stock's homes here have no genesis file to name it.
+            config.node.network = args.network.clone();
+            config.p2p.pex |= args.pex;
+            let key = config.load_node_key().map_err(|e| e.to_string())?;
+            let mut b = NodeBuilder::from_config(&config, key).map_err(|e| e.to_string())?;
+            if let (Some(pex), Some(ms)) = (config.pex_config(), args.pex_min_interval_ms) {
+                b = b.pex(PexConfig {
+                    min_request_interval: Duration::from_millis(ms),
+                    ..pex
+                });
             }
-            if let Some(p) = pong {
-                c.mconn.pong_timeout = p;
-                c.native_pong_timeout = p;
+            b
+        }
+        None => {
+            let key = match &args.node_key {
+                Some(path) => ringwire::config::NodeKeyFile::load(path)
+                    .map_err(|e| e.to_string())?
+                    .into_key(),
+                None => NodeKey::from_seed([args.seed; 32]),
+            };
+            let mut b = Node::builder(key, &args.network)
+                .listen(args.listen)
+                .moniker("ringwire-interop");
+            if args.pex {
+                b = b.pex(PexConfig {
+                    // The tests run on loopback, which a strict address book refuses.
+                    addr_book_strict: false,
+                    min_request_interval: Duration::from_millis(
+                        args.pex_min_interval_ms.unwrap_or(10_000),
+                    ),
+                    ..PexConfig::default()
+                });
             }
-        });
+            b
+        }
+    };
+    builder = builder.shards(1).connection_config(move |c| {
+        if let Some(p) = ping {
+            c.mconn.ping_interval = p;
+            c.native_ping_interval = p;
+        }
+        if let Some(p) = pong {
+            c.mconn.pong_timeout = p;
+            c.native_pong_timeout = p;
+        }
+    });
+    if args.compat {
+        builder = builder.offer_native(false);
+    }
     for desc in &args.channels {
         builder = builder.channel(desc.clone());
-    }
-    if let Some(config) = pex {
-        builder = builder.pex(PexConfig {
-            min_request_interval: Duration::from_millis(args.pex_min_interval_ms),
-            ..config
-        });
     }
     let node = builder.start().map_err(|e| e.to_string())?;
     let out = Out(Arc::new(Mutex::new(std::io::stdout())));

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::pex::discover::backoff;
-use crate::pex::{DialPlan, MAX_DIAL_ATTEMPTS, MIN_TIME_BETWEEN_CRAWLS, Outbound};
+use crate::pex::{
+    DialPlan, LATE_ANSWER_GRACE, MAX_DIAL_ATTEMPTS, MAX_LATE_ANSWERS, MIN_TIME_BETWEEN_CRAWLS,
+    Outbound,
+};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -273,6 +276,62 @@ fn a_seed_is_asked_let_go_once_it_answers_and_wakes_the_next_round() {
     assert!(released(&mut p).is_empty(), "released once");
     p.dial_failed(&id(9), false, t);
     assert!(p.take_wake());
+}
+
+#[test]
+fn a_seeds_answer_handled_after_it_closed_is_still_taken_within_the_grace() {
+    let t = Instant::now();
+    let mut p = pex(PexConfig::default());
+    p.set_seeds([id(9), id(8)]);
+    // Asked, then gone (stock's seed answers, flushes and closes at once): the answer that
+    // the node hands over after the Down is taken and wakes the next round.
+    assert!(p.peer_up(peer(9, true, Some(addr(9))), t).is_some());
+    p.peer_down_at(&id(9), Some(t));
+    assert!(!p.knows_peer(&id(9)));
+    assert_eq!(
+        p.receive_late(id(9), &addrs_bytes(&[addr(1)]), t + secs(1)),
+        None
+    );
+    assert!(p.addresses().contains(&addr(1)));
+    assert!(p.take_wake());
+    assert!(!p.knows_peer(&id(9)), "no state left for the gone peer");
+    // Taken once: a second list is not an answer.
+    p.receive_late(id(9), &addrs_bytes(&[addr(2)]), t + secs(1));
+    assert!(!p.addresses().contains(&addr(2)));
+    // Not after the grace, nor from a peer never asked, nor a request from a gone peer.
+    assert!(p.peer_up(peer(8, true, Some(addr(8))), t).is_some());
+    p.peer_down_at(&id(8), Some(t));
+    p.receive_late(id(8), &addrs_bytes(&[addr(3)]), t + LATE_ANSWER_GRACE);
+    assert!(!p.addresses().contains(&addr(3)));
+    p.peer_up(peer(7, false, Some(addr(7))), t);
+    p.peer_down_at(&id(7), Some(t));
+    p.receive_late(id(7), &addrs_bytes(&[addr(4)]), t);
+    assert!(!p.addresses().contains(&addr(4)));
+    assert_eq!(p.receive_late(id(7), &request(), t), None);
+    // A Down handled without a time (a peer dropped for breaking the rules) awaits nothing.
+    assert!(p.peer_up(peer(6, true, Some(addr(6))), t).is_some());
+    p.peer_down(&id(6));
+    p.receive_late(id(6), &addrs_bytes(&[addr(5)]), t);
+    assert!(!p.addresses().contains(&addr(5)));
+    // Bounded: beyond MAX_LATE_ANSWERS the oldest is forgotten.
+    for n in 0..=MAX_LATE_ANSWERS {
+        let n = 100 + n as u8;
+        p.peer_up(peer(n, true, Some(addr(n))), t);
+        p.peer_down_at(&id(n), Some(t));
+    }
+    // (Told of addresses in another group: the bucket of 1.2.3.x is full of announced
+    // addresses by now.)
+    let other = |n: u8| PexAddr {
+        ip: IpAddr::V4(Ipv4Addr::new(9, 9, 9, n)),
+        ..addr(n)
+    };
+    p.receive_late(id(100), &addrs_bytes(&[other(20)]), t);
+    assert!(
+        !p.addresses().contains(&other(20)),
+        "the oldest was forgotten"
+    );
+    p.receive_late(id(101), &addrs_bytes(&[other(21)]), t);
+    assert!(p.addresses().contains(&other(21)));
 }
 
 #[test]

@@ -117,3 +117,43 @@ fn a_replacing_connection_starts_its_request_budget_over() {
         Some(Action::Disconnect { .. })
     ));
 }
+
+#[test]
+fn the_answer_to_a_replaced_connections_request_is_not_unsolicited() {
+    let t = Instant::now();
+    let ms = |n| t + Duration::from_millis(n);
+    let mut p = pex(PexConfig::default());
+    // This node dialed peer 6 and asked it for addresses.
+    assert!(p.peer_up(peer(6, true, Some(addr(6))), t).is_some());
+    // The peer's simultaneous dial wins the tie-break: the new connection is inbound (no
+    // request of its own), and the old connection's answer is handed over after its Up.
+    p.peer_up(peer(6, false, Some(addr(6))), ms(5));
+    assert_eq!(p.receive(id(6), &addrs_bytes(&[addr(20)]), ms(6)), None);
+    assert!(p.addresses().contains(&addr(20)));
+    // One answer only: a second list is unsolicited, as ever.
+    assert!(matches!(
+        p.receive(id(6), &addrs_bytes(&[addr(21)]), ms(7)),
+        Some(Action::Disconnect { .. })
+    ));
+
+    // Replaced by an outbound connection that asks again: the old answer and the new one
+    // are both taken, a third is not.
+    let mut p = pex(PexConfig::default());
+    assert!(p.peer_up(peer(7, true, Some(addr(7))), t).is_some());
+    assert!(p.peer_up(peer(7, true, Some(addr(7))), ms(5)).is_some());
+    assert_eq!(p.receive(id(7), &addrs_bytes(&[addr(30)]), ms(6)), None);
+    assert_eq!(p.receive(id(7), &addrs_bytes(&[addr(31)]), ms(7)), None);
+    assert!(matches!(
+        p.receive(id(7), &addrs_bytes(&[addr(32)]), ms(8)),
+        Some(Action::Disconnect { .. })
+    ));
+
+    // Without a request outstanding on the replaced connection, nothing is tolerated.
+    let mut p = pex(PexConfig::default());
+    p.peer_up(peer(8, false, Some(addr(8))), t);
+    p.peer_up(peer(8, false, Some(addr(8))), ms(5));
+    assert!(matches!(
+        p.receive(id(8), &addrs_bytes(&[addr(40)]), ms(6)),
+        Some(Action::Disconnect { .. })
+    ));
+}
