@@ -429,7 +429,7 @@ func (sw *Switch) eventLoop() {
 			case ringwire.PeerUp:
 				sw.peerUp(ev)
 			case ringwire.PeerDown:
-				sw.peerDown(ev.Peer)
+				sw.peerDown(ev.Peer, ev.Reason)
 			}
 		}
 		select {
@@ -463,7 +463,7 @@ func (sw *Switch) resyncIfLagged() {
 		if _, ok := live[p.ID()]; !ok {
 			var id ringwire.NodeID
 			if decodeID(p.ID(), &id) == nil {
-				sw.peerDown(id)
+				sw.peerDown(id, "gone from the engine's peer list (its events were lost)")
 			}
 		}
 	}
@@ -575,8 +575,9 @@ func (sw *Switch) addPeer(p *peer) error {
 }
 
 // peerDown removes a peer the engine lost, as stock's switch does when a connection fails
-// (StopPeerForError: persistent peers are redialled).
-func (sw *Switch) peerDown(id ringwire.NodeID) {
+// (StopPeerForError: persistent peers are redialled). reason is the engine's, logged.
+func (sw *Switch) peerDown(id ringwire.NodeID, reason string) {
+	sw.Logger.Info("ringwire connection ended", "peer", id, "reason", reason)
 	sw.mu.Lock()
 	e := sw.entries[id]
 	delete(sw.entries, id)
