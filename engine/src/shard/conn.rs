@@ -221,8 +221,10 @@ impl ConnCtx {
 
     /// Moves held items into the connection; wakes the writer if any moved.
     fn pump(&self) {
-        let entry = self.entry();
         let pumped = {
+            // Borrowed, not cloned: a clone per message would update the entry's reference
+            // count, which the sending threads update too as they look the peer up.
+            let entry = self.entry.borrow();
             let mut conn = self.conn.borrow_mut();
             self.staging
                 .borrow_mut()
