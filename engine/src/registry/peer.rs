@@ -14,7 +14,10 @@
 //! fails like one on a full channel (`Full` without a deadline, a wait and then `Timeout` with
 //! one); a message larger than the whole budget still goes when nothing else waits for the
 //! peer, so no size is refused for ever. Broadcast copies and responses hold no credit and are
-//! bounded by their own rules (`shard/staging.rs`).
+//! bounded by their own rules (`shard/staging.rs`). A budget the peer's credits cannot reach
+//! (each shared channel's capacity times its largest message, summed, is within it) is not
+//! counted at all: every send and every release would otherwise update one more counter that
+//! the sending threads and the owning shard share, for a bound that never applies.
 
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -115,9 +118,11 @@ pub(crate) struct PeerEntry {
     pub(crate) direction: Direction,
     pub(crate) addr: Option<SocketAddr>,
     credits: Box<[Credit]>,
-    /// Payload bytes holding credits, all channels together.
+    /// Payload bytes holding credits, all channels together (counted only while
+    /// `send_budget` is finite).
     pending: AtomicU64,
-    /// The most `pending` may reach (see the module documentation).
+    /// The most `pending` may reach (see the module documentation); `u64::MAX`: no bound, and
+    /// `pending` is not counted.
     send_budget: u64,
     /// A sender waits because of the byte budget: releases must wake it.
     budget_waiters: AtomicBool,
@@ -166,9 +171,20 @@ impl PeerEntry {
     }
 
     /// Bounds the payload bytes waiting for this peer, all channels together, to `bytes`.
-    pub(crate) fn with_send_budget(mut self, bytes: usize) -> Self {
-        self.send_budget = u64::try_from(bytes).unwrap_or(u64::MAX);
+    /// `reachable` is the most the peer's credits can hold together (each channel's capacity
+    /// times the largest message a send may carry on it, summed): a budget at or above it
+    /// never refuses a send, so it is not counted.
+    pub(crate) fn with_send_budget(mut self, bytes: usize, reachable: u64) -> Self {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        if bytes < reachable {
+            self.send_budget = bytes;
+        }
         self
+    }
+
+    /// Whether the byte budget applies (and `pending` is counted).
+    fn budgeted(&self) -> bool {
+        self.send_budget != u64::MAX
     }
 
     /// Payload bytes waiting to be sent to this peer, all channels together.
@@ -288,6 +304,11 @@ impl PeerEntry {
             })
             .map_err(|_| SendError::Full)?;
         let lens = lens.get(..counted).unwrap_or(lens);
+        if !self.budgeted() {
+            let bytes = lens.iter().map(|&l| l as u64).fold(0, u64::saturating_add);
+            c.pending.fetch_add(bytes, Ordering::Relaxed);
+            return Ok(counted);
+        }
         let mut took = 0;
         let mut bytes = 0u64;
         let budget = self
@@ -330,8 +351,11 @@ impl PeerEntry {
         loop {
             let mut notified = pin!(self.space.notified());
             notified.as_mut().enable();
-            // Before looking again: a release from now on sees the flag and wakes us.
-            self.budget_waiters.store(true, Ordering::SeqCst);
+            // Before looking again: a release from now on sees the flag and wakes us. (Without
+            // a budget, a waiter waits for channel credit only, whose return wakes it.)
+            if self.budgeted() {
+                self.budget_waiters.store(true, Ordering::SeqCst);
+            }
             match self.try_acquire_many(channel, lens) {
                 Err(SendError::Full) => {}
                 other => return other,
@@ -349,12 +373,16 @@ impl PeerEntry {
             // Every release pairs with an earlier acquire of the same length, whose add
             // happens before the command that leads here: a plain subtraction cannot wrap.
             c.pending.fetch_sub(len as u64, Ordering::Relaxed);
-            self.pending.fetch_sub(len as u64, Ordering::SeqCst);
+            let budgeted = self.budgeted();
+            if budgeted {
+                self.pending.fetch_sub(len as u64, Ordering::SeqCst);
+            }
             let prev = c
                 .used
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_sub(1))
                 .unwrap_or(0);
-            let budget_waiters = self.budget_waiters.load(Ordering::SeqCst)
+            let budget_waiters = budgeted
+                && self.budget_waiters.load(Ordering::SeqCst)
                 && self.budget_waiters.swap(false, Ordering::SeqCst);
             if prev >= c.capacity || budget_waiters {
                 self.space.notify_waiters();
@@ -454,7 +482,7 @@ mod tests {
             None,
             [(0x20, 8), (0x21, 8)],
         )
-        .with_send_budget(100);
+        .with_send_budget(100, u64::MAX);
         assert_eq!(e.try_acquire_many(0x20, &[40, 40, 40]), Ok(2), "80 of 100");
         assert_eq!(
             e.try_acquire(0x21, 30),
@@ -484,6 +512,29 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_the_credits_cannot_reach_is_not_counted() {
+        let info = entry(1).info.clone();
+        let two = |budget| {
+            PeerEntry::new(info.clone(), 1, 0, Direction::Outbound, None, [(0x20, 2)])
+                .with_send_budget(budget, 100)
+        };
+        // Two credits of at most 50 bytes each never reach 100 bytes.
+        let e = two(100);
+        assert_eq!(e.try_acquire_many(0x20, &[50, 50]), Ok(2));
+        assert_eq!(e.pending_bytes(), 0, "the budget is not counted");
+        assert_eq!(e.traffic().channels[0].pending_bytes, 100);
+        assert_eq!(e.try_acquire(0x20, 50), Err(SendError::Full), "no credit");
+        e.release(0x20, 50);
+        assert_eq!(e.try_acquire(0x20, 50), Ok(()));
+        // One byte less and it applies.
+        let e = two(99);
+        assert_eq!(e.try_acquire_many(0x20, &[50, 50]), Ok(1));
+        assert_eq!(e.pending_bytes(), 50);
+        e.release(0x20, 50);
+        assert_eq!(e.pending_bytes(), 0);
+    }
+
+    #[test]
     fn a_sender_waiting_for_the_byte_budget_is_woken_by_another_channel() {
         let info = entry(1).info.clone();
         let e = Arc::new(
@@ -495,7 +546,7 @@ mod tests {
                 None,
                 [(0x20, 8), (0x21, 8)],
             )
-            .with_send_budget(100),
+            .with_send_budget(100, u64::MAX),
         );
         e.try_acquire(0x20, 100).unwrap();
         let soon = Instant::now() + Duration::from_millis(20);

@@ -174,8 +174,37 @@ impl Router {
 
     /// Sends without waiting; returns how many recipients the message was queued for.
     pub(crate) fn try_send(&self, channel: u8, env: Envelope) -> Result<usize, SendError> {
-        // With no deadline nothing on the send path waits: one poll completes it.
-        clock::poll_once(self.send(channel, env, None)).unwrap_or(Err(SendError::Full))
+        match env.to {
+            // The hot path of an application that keeps a peer's queue full: plain calls, no
+            // future to build and poll for every message (`send` takes the same step).
+            To::Peer(id) => {
+                if self.is_stopped() {
+                    return Err(SendError::Stopped);
+                }
+                self.check_size(channel, &env.payload)?;
+                self.try_send_peer(channel, &id, env.payload)
+            }
+            // With no deadline nothing on the send path waits: one poll completes it.
+            _ => clock::poll_once(self.send(channel, env, None)).unwrap_or(Err(SendError::Full)),
+        }
+    }
+
+    /// Queues `payload` for the peer `id` if a credit and inbox space are free now (`Full`
+    /// otherwise); the size is checked already.
+    fn try_send_peer(&self, channel: u8, id: &NodeId, payload: Bytes) -> Result<usize, SendError> {
+        let entry = self.connected_peer(id)?;
+        let len = payload.len();
+        entry.try_acquire(channel, len)?;
+        let cmd = Command::Send {
+            conn: entry.conn,
+            channel,
+            payload,
+        };
+        if let Err(e) = self.inboxes.try_send(entry.shard, cmd) {
+            entry.release(channel, len);
+            return Err(e);
+        }
+        Ok(1)
     }
 
     /// Sends, waiting for queue space until `deadline` (`None`: not at all, and a full queue
@@ -192,18 +221,18 @@ impl Router {
         self.check_size(channel, &env.payload)?;
         match env.to {
             To::Peer(id) => {
+                let Some(deadline) = deadline else {
+                    return self.try_send_peer(channel, &id, env.payload);
+                };
                 let entry = self.connected_peer(&id)?;
                 let len = env.payload.len();
-                match deadline {
-                    None => entry.try_acquire(channel, len)?,
-                    Some(d) => entry.acquire(channel, len, d).await?,
-                }
+                entry.acquire(channel, len, deadline).await?;
                 let cmd = Command::Send {
                     conn: entry.conn,
                     channel,
                     payload: env.payload,
                 };
-                if let Err(e) = self.inboxes.send(entry.shard, cmd, deadline).await {
+                if let Err(e) = self.inboxes.send(entry.shard, cmd, Some(deadline)).await {
                     entry.release(channel, len);
                     return Err(e);
                 }

@@ -221,8 +221,10 @@ impl ConnCtx {
 
     /// Moves held items into the connection; wakes the writer if any moved.
     fn pump(&self) {
-        let entry = self.entry();
         let pumped = {
+            // Borrowed, not cloned: a clone per message would update the entry's reference
+            // count, which the sending threads update too as they look the peer up.
+            let entry = self.entry.borrow();
             let mut conn = self.conn.borrow_mut();
             self.staging
                 .borrow_mut()
@@ -728,21 +730,29 @@ fn on_event(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, event: Event) -> Flow {
 
 fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
     let info: Arc<PeerInfo> = Arc::from(info);
-    let shared = ctx
+    let shared: Vec<_> = ctx
         .table
         .descriptors()
         .into_iter()
         .filter(|d| info.node_info.has_channel(d.id))
-        .map(|d| (d.id, d.send_queue_capacity));
+        .collect();
+    // The most the credits can hold: a send is refused above its channel's receive cap.
+    let reachable = shared
+        .iter()
+        .map(|d| {
+            let capacity = d.send_queue_capacity.max(1) as u64;
+            capacity.saturating_mul(d.recv_message_capacity as u64)
+        })
+        .fold(0, u64::saturating_add);
     let entry = PeerEntry::new(
         info.clone(),
         ctx.id,
         shard.index,
         ctx.direction,
         ctx.addr,
-        shared,
+        shared.iter().map(|d| (d.id, d.send_queue_capacity)),
     )
-    .with_send_budget(shard.registry.max_peer_send_bytes);
+    .with_send_budget(shard.registry.max_peer_send_bytes, reachable);
     let pending = ctx.pending.borrow_mut().take();
     match shard.registry.admit(entry, pending) {
         Ok(Admitted { entry, replaced }) => {
