@@ -97,10 +97,10 @@ pub(crate) fn run(args: NodeArgs) -> Result<(), Failure> {
     for desc in drained.iter().cloned() {
         b = b.channel(desc);
     }
-    let node = b
-        .start()
+    // Subscribed before the node accepts or dials, so no early peer goes unreported.
+    let (node, mut events) = b
+        .start_with_events()
         .map_err(|e| Failure(format!("cannot start the node: {e}")))?;
-    let mut events = node.peer_events();
     println!(
         "node {} listening on {} (driver {})",
         node.node_id(),

@@ -379,6 +379,7 @@ func (sw *Switch) OnStart() error {
 
 // OnStop stops every peer, then the reactors (as stock), then the node and the loops.
 func (sw *Switch) OnStop() {
+	sw.logUnadded()
 	for _, p := range sw.peers.Copy() {
 		sw.stopAndRemovePeer(p, nil)
 	}
@@ -406,6 +407,24 @@ func (sw *Switch) OnStop() {
 	}
 }
 
+// logUnadded logs the engine's peers that are not in the peer set (a peer whose up event
+// never reached the switch, or was dropped): there should be none, and a stop is where a run
+// that ended with a missing peer shows why.
+func (sw *Switch) logUnadded() {
+	if sw.node == nil {
+		return
+	}
+	ids, err := sw.node.Peers()
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		if !sw.peers.Has(p2p.ID(id.String())) {
+			sw.Logger.Info("ringwire peer connected but not in the switch's peer set", "peer", id.String())
+		}
+	}
+}
+
 // ---- peer events ----------------------------------------------------------------------
 
 // eventLoop turns the node's peer events into added and removed peers, one at a time, and
@@ -425,6 +444,7 @@ func (sw *Switch) eventLoop() {
 			continue
 		}
 		for _, ev := range evs {
+			sw.Logger.Debug("ringwire peer event", "up", ev.Kind == ringwire.PeerUp, "peer", ev.Peer.String(), "outbound", ev.Outbound)
 			switch ev.Kind {
 			case ringwire.PeerUp:
 				sw.peerUp(ev)
@@ -480,8 +500,9 @@ func (sw *Switch) resyncIfLagged() {
 func (sw *Switch) peerUp(ev ringwire.PeerEvent) {
 	info, err := sw.node.PeerInfo(ev.Peer)
 	if err != nil {
-		// Gone already: its down event follows.
-		sw.Logger.Debug("Peer gone before it was added", "peer", ev.Peer.String(), "err", err)
+		// Gone already: its down event follows. Rare (a connection that ended, or was
+		// replaced, as it came up), so logged where it shows.
+		sw.Logger.Info("Peer gone before it was added", "peer", ev.Peer.String(), "err", err)
 		sw.settled(ev.Peer, fmt.Errorf("the peer disconnected before it was added: %w", err))
 		return
 	}

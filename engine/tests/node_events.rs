@@ -43,3 +43,41 @@ fn poll_recv_registers_the_waker_and_an_event_wakes_it() {
     a.shutdown_blocking(secs(5));
     b.shutdown_blocking(secs(5));
 }
+
+/// A node's first peers can come up while it is still starting: a persistent peer is dialed,
+/// and inbound connections accepted, before `start` returns. The subscription that
+/// `start_with_events` hands out was made before any of that, so it reports them, and so does
+/// peer exchange's own (here `pex` is on: the peer is known to PEX, which answers its
+/// request).
+#[test]
+fn start_with_events_reports_a_peer_that_came_up_during_start() {
+    for round in 0..3u8 {
+        let b = tcp_node(2, true, &[chan(0x20, 1, 1024)]);
+        let toml = format!(
+            "[node]\nnetwork = \"test-chain\"\n\n[p2p]\nladdr = \"127.0.0.1:0\"\npex = true\n\
+             persistent_peers = \"{}@{}\"\n\n[engine]\nshards = 1\n",
+            b.node_id(),
+            b.listen_addr().unwrap()
+        );
+        let (a, mut events) = builder_from_toml(10 + round, &toml)
+            .channel(chan(0x20, 1, 1024))
+            .start_with_events()
+            .expect("node starts");
+        // Connected before the first look at the events: a subscription made now would miss
+        // the Up; the one made at start has it.
+        let deadline = secs(10);
+        while !a.peers().iter().any(|p| p.info.node_id == b.node_id()) {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: b never connected"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        match events.recv_blocking(secs(10)) {
+            Some(PeerEvent::Up { peer, .. }) => assert_eq!(peer.node_id, b.node_id()),
+            other => panic!("round {round}: want b's Up event, got {other:?}"),
+        }
+        a.shutdown_blocking(secs(5));
+        b.shutdown_blocking(secs(5));
+    }
+}

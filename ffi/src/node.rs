@@ -128,8 +128,12 @@ pub unsafe extern "C" fn ringwire_node_start(
             Some(addr) => b.listen(addr),
             None => b.no_listen(),
         };
-        let node = b.start().map_err(|e| fail(ringwire_result::Start, e))?;
-        let events = Mutex::new(node.peer_events());
+        // Subscribed before the node accepts or dials: the events of peers that come up while
+        // it starts are kept for the first poll.
+        let (node, events) = b
+            .start_with_events()
+            .map_err(|e| fail(ringwire_result::Start, e))?;
+        let events = Mutex::new(events);
         let ready = Readiness::new()?;
         let waker = ready.waker();
         // Readable from the start: the first poll drains what waits and arms the waker.

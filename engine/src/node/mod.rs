@@ -182,7 +182,8 @@ impl Node {
         self.inner.router.open_channel(desc)
     }
 
-    /// Subscribes to peer up/down events from now on.
+    /// Subscribes to peer up/down events from now on. Peers that came up while the node was
+    /// starting are not reported: [`NodeBuilder::start_with_events`] subscribes before.
     pub fn peer_events(&self) -> PeerEvents {
         self.inner.router.registry().subscribe()
     }

@@ -16,7 +16,7 @@ use crate::pex::{self, AddrBookFile, Pex};
 use crate::proto::conn::{Connection, ConnectionConfig};
 use crate::proto::nodeinfo::{NodeInfo, NodeInfoError};
 use crate::proto::secret::NodeId;
-use crate::registry::{PeerGate, Registry, RegistryConfig};
+use crate::registry::{PeerEvents, PeerGate, Registry, RegistryConfig};
 use crate::router::Router;
 use crate::rt::driver::{self, DriverKind};
 use crate::rt::{net, thread};
@@ -30,7 +30,15 @@ use tokio::sync::mpsc;
 
 impl NodeBuilder {
     /// Starts the shard threads (and listeners).
-    pub fn start(mut self) -> Result<Node, StartError> {
+    pub fn start(self) -> Result<Node, StartError> {
+        self.start_with_events().map(|(node, _)| node)
+    }
+
+    /// Starts the node like [`NodeBuilder::start`], with a subscription to its peer events
+    /// made before it accepts or dials anyone: unlike [`Node::peer_events`] called after
+    /// start, it misses no peer that came up while the node was starting (an inbound peer
+    /// accepted, or a persistent peer dialed, before the caller could subscribe).
+    pub fn start_with_events(mut self) -> Result<(Node, PeerEvents), StartError> {
         let book = match &self.pex {
             Some(config) => read_book(config.book_file.as_deref())?,
             None => None,
@@ -94,6 +102,9 @@ impl NodeBuilder {
         let inboxes = Arc::new(inboxes);
         let router = Arc::new(Router::new(registry, inboxes));
         let shard_config = Arc::new(self.shard_config(kind, template));
+        // Subscribed before any shard runs: the first connections' up events reach both.
+        let app_events = router.registry().subscribe();
+        let pex_events = self.pex.is_some().then(|| router.registry().subscribe());
         // From here on a failure drops `node`, which stops what has started.
         let mut node = NodeInner {
             router,
@@ -115,7 +126,10 @@ impl NodeBuilder {
         if let Some(config) = self.pex.take() {
             let router = &node.router;
             let channel = router.open_channel(pex::channel_descriptor())?;
-            let events = router.registry().subscribe();
+            let events = match pex_events {
+                Some(events) => events,
+                None => router.registry().subscribe(),
+            };
             let mut seed = [0u8; 8];
             getrandom::fill(&mut seed).map_err(|e| StartError::Config(e.to_string()))?;
             let mut state = Pex::new(local_id, config, u64::from_le_bytes(seed));
@@ -177,9 +191,12 @@ impl NodeBuilder {
             listen = ?listen_addr,
             "node started"
         );
-        Ok(Node {
-            inner: Arc::new(node),
-        })
+        Ok((
+            Node {
+                inner: Arc::new(node),
+            },
+            app_events,
+        ))
     }
 
     /// The settings every connection starts from: NodeInfo with the advertised address (the

@@ -360,8 +360,13 @@ impl Pex {
         // tie-break, a redial over a half-open connection): its state starts over, as stock's
         // per-connection state does, so the new connection's first requests are not counted
         // against the old one's (which got stock peers disconnected as "too soon" and banned).
+        // The same holds when the old connection's Down came first (the other end closed it
+        // as the tie-break's loser before this one's handshake finished): its outstanding
+        // request, kept for a late answer, is carried over, since the answer now comes over
+        // this connection (a peer answers by ID, on whichever connection it holds).
+        let asked_before = self.take_gone_request(&peer.id, now);
         let state = self.peers.entry(peer.id).or_default();
-        let stale_answer = state.requested;
+        let stale_answer = state.requested || asked_before;
         *state = PeerState {
             stale_answer,
             ..Default::default()
@@ -419,6 +424,18 @@ impl Pex {
             }
             self.gone_asked.push_back((*peer, state, now));
         }
+    }
+
+    /// Whether a request to `peer` was outstanding when its last connection went down, less
+    /// than [`LATE_ANSWER_GRACE`] before `now`; the record is taken (the late answer belongs to
+    /// the connection that comes up now).
+    fn take_gone_request(&mut self, peer: &NodeId, now: Instant) -> bool {
+        self.gone_asked
+            .retain(|(_, _, t)| now.saturating_duration_since(*t) < LATE_ANSWER_GRACE);
+        let Some(i) = self.gone_asked.iter().position(|(id, _, _)| id == peer) else {
+            return false;
+        };
+        self.gone_asked.remove(i).is_some()
     }
 
     /// A PEX message from `peer` handled after it went away (or while it goes): only an

@@ -10,7 +10,7 @@ use prost::Message as _;
 use crate::proto::secret::NodeId;
 use crate::proto::wire::{self, pex_message::Sum};
 
-use super::{Action, Pex, PexAddr, PexConfig, PexPeer};
+use super::{Action, LATE_ANSWER_GRACE, Pex, PexAddr, PexConfig, PexPeer};
 
 mod book;
 mod caps;

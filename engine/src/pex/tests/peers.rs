@@ -157,3 +157,44 @@ fn the_answer_to_a_replaced_connections_request_is_not_unsolicited() {
         Some(Action::Disconnect { .. })
     ));
 }
+
+#[test]
+fn the_answer_to_a_request_of_a_connection_that_went_down_first_is_not_unsolicited() {
+    let t = Instant::now();
+    let ms = |n| t + Duration::from_millis(n);
+    let mut p = pex(PexConfig::default());
+    // This node dialed peer 6 and asked it for addresses; the peer closed that connection as
+    // the tie-break's loser before its own dial finished here: Down, then the new Up.
+    assert!(p.peer_up(peer(6, true, Some(addr(6))), t).is_some());
+    p.peer_down_at(&id(6), Some(ms(3)));
+    p.peer_up(peer(6, false, Some(addr(6))), ms(5));
+    // Its answer to the old request comes over the new connection.
+    assert_eq!(p.receive(id(6), &addrs_bytes(&[addr(20)]), ms(6)), None);
+    assert!(p.addresses().contains(&addr(20)));
+    // One answer only.
+    assert!(matches!(
+        p.receive(id(6), &addrs_bytes(&[addr(21)]), ms(7)),
+        Some(Action::Disconnect { .. })
+    ));
+
+    // A request whose connection went down longer than the grace ago is not carried over.
+    let mut p = pex(PexConfig::default());
+    assert!(p.peer_up(peer(7, true, Some(addr(7))), t).is_some());
+    p.peer_down_at(&id(7), Some(t));
+    let late = t + LATE_ANSWER_GRACE + Duration::from_secs(1);
+    p.peer_up(peer(7, false, Some(addr(7))), late);
+    assert!(matches!(
+        p.receive(id(7), &addrs_bytes(&[addr(30)]), late),
+        Some(Action::Disconnect { .. })
+    ));
+
+    // Without a request outstanding when it went down, nothing is tolerated.
+    let mut p = pex(PexConfig::default());
+    p.peer_up(peer(8, false, Some(addr(8))), t);
+    p.peer_down_at(&id(8), Some(ms(3)));
+    p.peer_up(peer(8, false, Some(addr(8))), ms(5));
+    assert!(matches!(
+        p.receive(id(8), &addrs_bytes(&[addr(40)]), ms(6)),
+        Some(Action::Disconnect { .. })
+    ));
+}
