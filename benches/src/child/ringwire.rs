@@ -179,9 +179,6 @@ fn limits(args: &ChildArgs) -> Limits {
     let depth = (IN_FLIGHT_BYTES / args.size.max(1)).clamp(1024, 16_384);
     let mut lim = Limits {
         recv_queue_capacity: depth,
-        // The accept-rate limit (500 a second by default) is a defence against connect
-        // floods, measured by the adversarial tests; here it would cap S7's handshakes.
-        max_accepts_per_second: 0,
         ..Limits::default()
     };
     if let Some(v) = env_number("RINGWIRE_BENCH_NOTSENT_LOWAT") {
@@ -472,7 +469,12 @@ fn handshake_recv(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
         args,
         KEY_RECEIVER,
         Some(listen_addr(args)?),
-        Limits::default(),
+        Limits {
+            // The accept-rate limit (500 a second by default) is a defence against connect
+            // floods, measured by the adversarial tests; here it would cap the handshakes.
+            max_accepts_per_second: 0,
+            ..Limits::default()
+        },
     )?;
     let addr = node
         .listen_addr()
