@@ -240,7 +240,11 @@ COMETBFT_BIN = $(TARGET_DIR)/cometbft-bin
 ringwire-cometbft:
 	$(MAKE) --no-print-directory go-pc FFI_PROFILE=release
 	mkdir -p $(COMETBFT_BIN)
-	cd cometbft && PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/release" $(GO) build -o $(COMETBFT_BIN)/ringwire-cometbft ./cmd/ringwire-cometbft
+	# Go's build cache does not see the static library's contents: the library's hash in the
+	# link flags makes a rebuilt library relink the command.
+	cd cometbft && PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/release" $(GO) build \
+	  -ldflags "-X main.ringwireLibrary=$$(sha256sum $(TARGET_DIR)/release/libringwire_ffi.a | cut -c1-16)" \
+	  -o $(COMETBFT_BIN)/ringwire-cometbft ./cmd/ringwire-cometbft
 
 cometbft-stock:
 	mkdir -p $(COMETBFT_BIN)

@@ -27,6 +27,11 @@ import (
 	"github.com/ringwire/ringwire/cometbft/rwnode"
 )
 
+// ringwireLibrary is a short hash of the ringwire library linked in, set by `make
+// ringwire-cometbft` (-ldflags -X) so that a rebuilt library relinks the command; empty
+// when built otherwise.
+var ringwireLibrary string
+
 func main() {
 	settings, err := settingsFromEnv()
 	if err != nil {
