@@ -29,24 +29,7 @@ fn scratch(name: &str) -> PathBuf {
 /// A C ABI node started from a TOML file holding `extra` plus a node key, listening on a
 /// free loopback port.
 fn node_from_toml(dir: &Path, extra: &str) -> *mut ringwire_node {
-    let key = dir.join("node_key.json");
-    NodeKeyFile::load_or_generate(&key).expect("node key");
-    let toml = format!(
-        "[node]\nnetwork = \"{NETWORK}\"\nnode_key_file = \"{}\"\n\n[p2p]\nladdr = \"127.0.0.1:0\"\npex = false\n{extra}\n[engine]\ndriver = \"epoll\"\nshards = 1\n",
-        key.display()
-    );
-    let path = dir.join("ringwire.toml");
-    std::fs::write(&path, toml).expect("write config");
-    let path = CString::new(path.to_str().expect("utf-8 path")).expect("no NUL");
-    let mut cfg = null_mut();
-    let mut node = null_mut();
-    // SAFETY: NUL-terminated path, valid out-pointers, the config freed once.
-    unsafe {
-        assert_eq!(ringwire_config_load_toml(path.as_ptr(), &mut cfg), OK);
-        assert_eq!(ringwire_node_start(cfg, &mut node), OK);
-        ringwire_config_free(cfg);
-    }
-    node
+    node_from_toml_tuned(dir, extra, |_| {})
 }
 
 /// Loads a TOML file holding `extra` (as [`node_from_toml`]), lets `tune` adjust the config,
@@ -335,4 +318,40 @@ fn an_unconditional_peer_gets_in_past_the_inbound_cap_and_a_persistent_peer_is_d
     for n in [first, vip, ordinary] {
         n.shutdown_blocking(Instant::now() + Duration::from_secs(2));
     }
+}
+
+#[test]
+fn capability_targets_reach_the_c_abi_config_and_bad_ones_are_refused() {
+    let dir = scratch("captargets");
+    let key = dir.join("node_key.json");
+    NodeKeyFile::load_or_generate(&key).expect("node key");
+    let load = |targets: &str| -> (ringwire_result, *mut ringwire_config) {
+        let toml = format!(
+            "[node]\nnetwork = \"{NETWORK}\"\nnode_key_file = \"{}\"\n\n[p2p]\nladdr = \"127.0.0.1:0\"\npex = true\naddr_book_file = \"{}\"\ncapability_targets = {targets}\n\n[engine]\ndriver = \"epoll\"\nshards = 1\n",
+            key.display(),
+            dir.join("addrbook.json").display()
+        );
+        let path = dir.join("ringwire.toml");
+        std::fs::write(&path, toml).expect("write config");
+        let path = CString::new(path.to_str().expect("utf-8 path")).expect("no NUL");
+        let mut cfg = null_mut();
+        // SAFETY: NUL-terminated path, valid out-pointer.
+        let r = unsafe { ringwire_config_load_toml(path.as_ptr(), &mut cfg) };
+        (r, cfg)
+    };
+    // A valid target loads and the node starts with it.
+    let (r, cfg) = load("{ archive = \"30%\" }");
+    assert_eq!(r, OK);
+    let mut node = null_mut();
+    // SAFETY: a loaded config, a valid out-pointer; the config and node freed once.
+    unsafe {
+        assert_eq!(ringwire_node_start(cfg, &mut node), OK);
+        ringwire_config_free(cfg);
+        ringwire_node_free(node);
+    }
+    // A percentage over 100 is refused when the file loads, with no config made.
+    let (r, cfg) = load("{ archive = \"130%\" }");
+    assert_ne!(r, OK);
+    assert!(cfg.is_null());
+    let _ = std::fs::remove_dir_all(&dir);
 }
