@@ -9,16 +9,16 @@
 //! (stock's 30 s `ensurePeersPeriod`, not a configuration key) is shortened through
 //! `PexConfig::ensure_peers_period`, and the PEX request interval with it.
 
+use ringwire_test_support::book::write_book;
 use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ringwire::config::Config;
 use ringwire::node::{Node, NodeBuilder};
-use ringwire::pex::{Pex, PexAddr, PexConfig};
+use ringwire::pex::{PexAddr, PexConfig};
 use ringwire::proto::secret::{NodeId, NodeKey};
 use ringwire::router::{Direction, PeerEvent, PeerEvents};
 use ringwire_test_support::node::*;
@@ -352,23 +352,6 @@ fn dead_listeners(count: usize, stop: &Arc<AtomicBool>) -> Vec<Dead> {
         .collect()
 }
 
-/// Writes a book holding `addrs` (as stock's `addrbook.json`) at `path`.
-fn write_book(path: &Path, addrs: &[PexAddr]) {
-    let config = PexConfig {
-        addr_book_strict: false,
-        ..PexConfig::default()
-    };
-    let mut book = Pex::new(NodeId([0xee; 20]), config, 11);
-    let now = Instant::now();
-    for a in addrs {
-        assert!(book.learn(*a, now));
-    }
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    book.to_book_file(now, SystemTime::now())
-        .save(path)
-        .unwrap();
-}
-
 #[test]
 fn a_book_of_dead_addresses_is_dialed_with_backoff_not_in_a_storm() {
     let stop_flag = Arc::new(AtomicBool::new(false));
@@ -383,7 +366,7 @@ fn a_book_of_dead_addresses_is_dialed_with_backoff_not_in_a_storm() {
         })
         .collect();
     let home = tempfile::tempdir().unwrap();
-    write_book(&home.path().join("config/addrbook.json"), &addrs);
+    write_book(&home.path().join("config/addrbook.json"), &addrs, 11);
     // Rounds every 100 ms: without a backoff each address would be dialed about ten times a
     // second. With it (500 ms, doubling) each is dialed about five times in eight seconds.
     let period = Duration::from_millis(100);

@@ -14,17 +14,18 @@
 //! What is checked is read from the node's book file (stock's `addrbook.json`), written when it
 //! stops: the table and buckets of every address and its dial attempts.
 
+use ringwire_test_support::book::{addr_of, write_book};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use prost::Message as _;
 use ringwire::config::Config;
 use ringwire::node::{Node, NodeBuilder};
-use ringwire::pex::{self, Pex, PexAddr, PexConfig};
+use ringwire::pex::{self, PexAddr, PexConfig};
 use ringwire::proto::secret::{NodeId, NodeKey};
 use ringwire::proto::wire::{self, pex_message::Sum};
 use ringwire::router::{Direction, Envelope, Origin, PeerEvent};
@@ -91,32 +92,6 @@ fn honest(seed: u8) -> Node {
         })
         .start()
         .expect("honest node starts")
-}
-
-fn addr_of(n: &Node) -> PexAddr {
-    let sa = n.listen_addr().unwrap();
-    PexAddr {
-        id: n.node_id(),
-        ip: sa.ip(),
-        port: sa.port(),
-    }
-}
-
-/// Writes a book holding `addrs` at `path` (stock's `addrbook.json`).
-fn write_book(path: &Path, addrs: &[PexAddr]) {
-    let config = PexConfig {
-        addr_book_strict: false,
-        ..PexConfig::default()
-    };
-    let mut book = Pex::new(NodeId([0xee; 20]), config, 7);
-    let now = Instant::now();
-    for a in addrs {
-        assert!(book.learn(*a, now));
-    }
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    book.to_book_file(now, SystemTime::now())
-        .save(path)
-        .unwrap();
 }
 
 /// The victim: from a configuration with a home (its book file), the attacker as a persistent
@@ -199,6 +174,7 @@ fn one_attacker_source_cannot_fill_the_book_nor_displace_honest_peers() {
     write_book(
         &book_path,
         &honest_nodes.iter().map(addr_of).collect::<Vec<_>>(),
+        7,
     );
     let node = victim(home.path(), &attacker_target);
     let t0 = Instant::now();

@@ -4,6 +4,7 @@
 //! addr_book_strict`, `private_peer_ids`, `external_address`, `addr_book_file`); the address
 //! book file survives restarts and a writer killed at any moment.
 
+use ringwire_test_support::book::addr_of;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
@@ -31,15 +32,6 @@ fn pex_node(seed: u8, native: bool) -> Node {
         })
         .start()
         .expect("node starts")
-}
-
-fn addr_of(n: &Node) -> PexAddr {
-    let sa = n.listen_addr().unwrap();
-    PexAddr {
-        id: n.node_id(),
-        ip: sa.ip(),
-        port: sa.port(),
-    }
 }
 
 fn learns(n: &Node, want: PexAddr) {

@@ -3,6 +3,7 @@
 //! measure their own process (memory, throughput) and must not share it with other tests.
 
 pub mod adversary;
+pub mod book;
 pub mod child;
 pub mod compress;
 pub mod configured;
