@@ -117,6 +117,10 @@ pub(crate) struct PeerEntry {
     pub(crate) shard: usize,
     pub(crate) direction: Direction,
     pub(crate) addr: Option<SocketAddr>,
+    /// The network group of `addr` (stock's groups, loopback and private ranges by /16;
+    /// a peer without an address is a group of its own), hashed once here so that
+    /// role-addressed picks compare numbers, not strings formatted per send.
+    pub(crate) net_group: u64,
     credits: Box<[Credit]>,
     /// Payload bytes holding credits, all channels together (counted only while
     /// `send_budget` is finite).
@@ -143,12 +147,22 @@ impl PeerEntry {
         addr: Option<SocketAddr>,
         channels: impl IntoIterator<Item = (u8, usize)>,
     ) -> Self {
+        let net_group = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            match addr {
+                Some(a) => crate::proto::netgroup::group_key(a.ip(), false).hash(&mut h),
+                None => info.node_id.hash(&mut h),
+            }
+            h.finish()
+        };
         PeerEntry {
             info,
             conn,
             shard,
             direction,
             addr,
+            net_group,
             credits: channels
                 .into_iter()
                 .map(|(channel, capacity)| Credit {

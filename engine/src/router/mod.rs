@@ -320,15 +320,9 @@ impl Router {
         // first, then peers within a group, so a crowd of claimants in one group weighs as
         // one group. Groups as stock's book names them, loopback and private ranges told
         // apart by their /16 (`netgroup`).
-        let tagged: Vec<(String, (usize, crate::registry::ConnId))> = self.registry.targets_with(
-            channel,
-            |e| e.has_capability(capability),
-            |e| {
-                e.addr
-                    .map(|a| crate::proto::netgroup::group_key(a.ip(), false))
-                    .unwrap_or_else(|| format!("peer:{}", e.info.node_id))
-            },
-        );
+        let tagged: Vec<(u64, (usize, crate::registry::ConnId))> =
+            self.registry
+                .targets_with(channel, |e| e.has_capability(capability), |e| e.net_group);
         let k = fanout.choose_count(tagged.len());
         let candidates = self.picker.choose_fair(tagged, k);
         let mut groups: Vec<(usize, Vec<crate::registry::ConnId>)> = Vec::new();

@@ -46,8 +46,8 @@ impl Picker {
     /// turn (chosen at random among its own) until `k` are kept, so with `k` below the number
     /// of groups every group is picked with the same odds however many items it holds, and
     /// no group gives a second item before every group gave one.
-    pub(crate) fn choose_fair<T>(&self, items: Vec<(String, T)>, k: usize) -> Vec<T> {
-        let mut groups: Vec<(String, Vec<T>)> = Vec::new();
+    pub(crate) fn choose_fair<K: PartialEq, T>(&self, items: Vec<(K, T)>, k: usize) -> Vec<T> {
+        let mut groups: Vec<(K, Vec<T>)> = Vec::new();
         for (g, item) in items {
             match groups.iter_mut().find(|(name, _)| *name == g) {
                 Some((_, v)) => v.push(item),
