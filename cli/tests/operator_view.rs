@@ -50,18 +50,7 @@ fn start(dir: &Path) -> NodeProcess {
 
 /// Runs an admin command against the node configured in `dir`; returns its JSON answer.
 fn admin(dir: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringwire"))
-        .args(args)
-        .args(["--config", "ringwire.toml"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ringwire {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    ringwire_test_support::process::admin(env!("CARGO_BIN_EXE_ringwire"), dir, args)
 }
 
 fn peer(dir: &Path, id: &str) -> Option<Value> {

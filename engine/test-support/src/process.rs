@@ -125,3 +125,20 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Runs the admin command `args` of the `ringwire` binary `bin` against the node configured
+/// by `ringwire.toml` in `dir`; returns its JSON answer (the command must succeed).
+pub fn admin(bin: &str, dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(bin)
+        .args(args)
+        .args(["--config", "ringwire.toml"])
+        .current_dir(dir)
+        .output()
+        .expect("the admin command runs");
+    assert!(
+        out.status.success(),
+        "ringwire {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the admin answer is JSON")
+}
