@@ -134,6 +134,7 @@ const KEYS: &[(&str, &[&str])] = &[
         &[
             "engine/tests/node_discovery.rs::with_archive_on_a_tenth_of_the_nodes_each_node_reaches_its_thirty_percent_archive_target",
             "engine/tests/config_schema.rs::capability_targets_parse_with_clear_errors",
+            "ffi/tests/admission.rs::capability_targets_reach_the_c_abi_config_and_bad_ones_are_refused",
         ],
     ),
     (
