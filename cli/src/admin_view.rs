@@ -84,8 +84,8 @@ pub(crate) fn book(node: &Node) -> Value {
                 "last_attempt_s_ago": e.last_attempt.map(secs),
                 "last_success_s_ago": e.last_success.map(secs),
                 "banned_for_s": e.banned_for.map(secs),
-                // The book does not keep capabilities yet.
-                "capabilities": Value::Null,
+                "capabilities": e.capabilities.as_ref().map(|c| &c.capabilities),
+                "capabilities_confirmed": e.capabilities.as_ref().map(|c| c.confirmed),
             })
         })
         .collect();

@@ -194,9 +194,12 @@ fn book_lists_the_address_book() {
         .map(|n| NodeKey::from_seed([n; 32]).node_id())
         .collect();
     // Closed ports: the node dials them and fails.
+    // The first address comes with capabilities a peer told of (ringwire's extra field).
+    let mut told = entry(&ids[0], 9, &ids[2], 1);
+    told["ringwire"] = serde_json::json!({"capabilities": ["archive"], "confirmed": false});
     let book = serde_json::json!({
         "key": "0123456789abcdef01234567",
-        "addrs": [entry(&ids[0], 9, &ids[2], 1), entry(&ids[1], 7, &ids[2], 0)],
+        "addrs": [told, entry(&ids[1], 7, &ids[2], 0)],
     });
     std::fs::write(config.join("addrbook.json"), book.to_string()).unwrap();
     write_config(dir.path(), "pex = true\naddr_book_strict = false");
@@ -226,6 +229,15 @@ fn book_lists_the_address_book() {
         assert!(row["last_success_s_ago"].is_null(), "{row}");
         assert!(row["banned_for_s"].is_null(), "{row}");
     }
+    let told = row(&answer, &ids[0]);
+    assert_eq!(
+        told["capabilities"],
+        serde_json::json!(["archive"]),
+        "{told}"
+    );
+    assert_eq!(told["capabilities_confirmed"], false, "{told}");
+    let plain = row(&answer, &ids[1]);
+    assert!(plain["capabilities"].is_null(), "{plain}");
     // The node dials its book at once (it has no peer): each failed dial counts an attempt.
     let answer = eventually(Duration::from_secs(30), || {
         let answer = admin(dir.path(), &["book"]);

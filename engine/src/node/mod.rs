@@ -268,6 +268,17 @@ impl Node {
         self.inner.peering.as_ref().map(|p| p.stats())
     }
 
+    /// The connected peers that hold this node's outbound places (the outbound limit's count,
+    /// [`AdmissionStats::outbound`]): those it dialed, and those whose connection came in while
+    /// it was dialing them, which take the place the dial reserved. Empty without a peer
+    /// manager.
+    pub fn outbound_places(&self) -> Vec<NodeId> {
+        self.inner
+            .peering
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.outbound_places())
+    }
+
     /// The peer manager's refusals so far, by reason, if the node runs one.
     pub fn admission_refusals(&self) -> Option<RefusalCounts> {
         self.inner.peering.as_ref().map(|p| p.refusals())

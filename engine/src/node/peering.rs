@@ -116,6 +116,11 @@ impl Peering {
         self.admission.stats()
     }
 
+    /// The connected peers holding outbound places.
+    pub(crate) fn outbound_places(&self) -> Vec<NodeId> {
+        self.admission.outbound_places()
+    }
+
     /// Refusals so far, by reason.
     pub(crate) fn refusals(&self) -> RefusalCounts {
         self.admission.refusals()
@@ -258,6 +263,10 @@ impl Dialer for BookDialer {
             dialing: stats.dialing + m.queued_once(),
             target: m.config().limits.max_outbound,
         }
+    }
+
+    fn outbound_places(&self) -> Vec<NodeId> {
+        self.peering.outbound_places()
     }
 
     fn dial(&self, addrs: &[PexAddr], want: usize) -> usize {

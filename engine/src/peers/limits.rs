@@ -445,6 +445,19 @@ impl Admission {
         }
     }
 
+    /// The connected peers that hold outbound places: those this node dialed, and those
+    /// whose inbound connection took the place this node's dial to them had reserved (the
+    /// simultaneous-dial tie-break can keep the peer's connection), or inherited it from the
+    /// connection it replaced. Unconditional peers hold no place. In no particular order.
+    pub fn outbound_places(&self) -> Vec<NodeId> {
+        self.lock()
+            .peers
+            .iter()
+            .filter(|(_, p)| p.place == Some(Direction::Outbound))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Refusals so far, by reason.
     pub fn refusals(&self) -> RefusalCounts {
         self.lock().refusals

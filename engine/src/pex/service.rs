@@ -64,6 +64,9 @@ pub(crate) trait Dialer: Send + Sync {
     /// Starts a round: gives up the previous round's dials that never started, and counts
     /// the outbound peers, the dials in progress or queued, and the outbound target.
     fn begin_round(&self) -> Outbound;
+    /// The connected peers that hold the node's outbound places, as the peer manager counts
+    /// them (a peer whose connection came in while this node was dialing it holds one).
+    fn outbound_places(&self) -> Vec<NodeId>;
     /// Dials up to `want` of `addrs`, in order, once each through the peer manager, skipping
     /// those it cannot dial (connected, being dialed, banned, a target already, or at a
     /// connected peer's IP without `allow_duplicate_ip`). Returns how many it started.
@@ -213,8 +216,10 @@ fn release_due(router: &Router, releases: &Releases, now: Instant) {
 /// One round of dialing from the book (see `discover`).
 fn dial_round(state: &Mutex<Pex>, dialer: &dyn Dialer, act: &dyn Fn(Action), now: Instant) {
     let out = dialer.begin_round();
+    let places = dialer.outbound_places();
     let plan = {
         let mut p = lock(state);
+        p.set_outbound_places(places);
         if p.config().seed_mode {
             p.crawl(now)
         } else {

@@ -161,6 +161,10 @@ pub(super) struct PeerState {
     pub(super) since: Option<Instant>,
     /// This node dialed it.
     pub(super) outbound: bool,
+    /// It holds one of this node's outbound places, as the peer manager counts them
+    /// ([`Pex::set_outbound_places`]); until the first count, whether this node dialed it.
+    /// Capability targets count these peers, and replace among them.
+    pub(super) outbound_place: bool,
     /// When this node last asked it for addresses.
     pub(super) asked_at: Option<Instant>,
     /// Seed mode: its request was answered (later ones are ignored, as stock's seed does).
@@ -375,6 +379,7 @@ impl Pex {
         state.source = Some(source);
         state.since.get_or_insert(now);
         state.outbound = peer.outbound;
+        state.outbound_place = peer.outbound;
         state.native = peer.native;
         state.capabilities = peer.capabilities.clone();
         if peer.proves_its_address() {

@@ -1,8 +1,9 @@
 //! Capability targets (`[p2p] capability_targets`): how many outbound peers should carry a
 //! capability, and the dialer's part in keeping them, sans-IO.
 //!
-//! Each round of [`Pex::ensure_peers`] counts, for every target, the connected outbound peers
-//! whose HELLO listed the capability. While some capability is below its target:
+//! Each round of [`Pex::ensure_peers`] counts, for every target, the connected peers holding
+//! outbound places (as the peer manager counts them: a peer whose connection came in while this
+//! node was dialing it holds the place the dial reserved) whose HELLO listed the capability. While some capability is below its target:
 //! - the addresses the book knows to carry it are dialed first: confirmed ones (this node saw
 //!   the HELLO) before hearsay (a peer's native PEX answer), each tier in random order, at
 //!   most three per missing peer;
@@ -118,11 +119,22 @@ impl Pex {
             .collect()
     }
 
-    /// Connected outbound peers (not being let go) whose HELLO listed `cap`.
+    /// Records which connected peers hold the node's outbound places, as the peer manager
+    /// counts them (the node passes them before each round). A peer whose connection came in
+    /// while this node was dialing it holds the place the dial reserved, though it dialed: the
+    /// targets count it, as the outbound limit does, and it may be replaced like any other.
+    pub fn set_outbound_places(&mut self, places: impl IntoIterator<Item = NodeId>) {
+        let places: HashSet<NodeId> = places.into_iter().collect();
+        for (id, s) in self.peers.iter_mut() {
+            s.outbound_place = places.contains(id);
+        }
+    }
+
+    /// Connected peers holding outbound places (not being let go) whose HELLO listed `cap`.
     fn outbound_with(&self, cap: &str) -> usize {
         self.peers
             .values()
-            .filter(|s| s.outbound && !s.released && s.capabilities.iter().any(|c| c == cap))
+            .filter(|s| s.outbound_place && !s.released && s.capabilities.iter().any(|c| c == cap))
             .count()
     }
 
@@ -162,8 +174,8 @@ impl Pex {
         out
     }
 
-    /// With the outbound slots full and a capable address to dial: lets go of one outbound
-    /// peer that carries none of `deficits`' capabilities and whose loss puts no target below
+    /// With the outbound slots full and a capable address to dial: lets go of one peer holding
+    /// an outbound place that carries none of `deficits`' capabilities and whose loss puts no target below
     /// (not a seed, not a persistent peer), unless one is still leaving. Returns it.
     pub(super) fn replace_one(
         &mut self,
@@ -186,7 +198,7 @@ impl Pex {
             .peers
             .iter()
             .filter(|(id, s)| {
-                s.outbound
+                s.outbound_place
                     && !s.released
                     && s.since.is_some()
                     && !self.discovery.is_seed(id)

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::super::caps::BookCapabilities;
 use super::super::{Pex, PexAddr};
 use super::AddrBook;
 use super::known::Known;
@@ -27,6 +28,9 @@ pub struct BookEntry {
     pub last_success: Option<Duration>,
     /// How long its ban still lasts, if it is banned.
     pub banned_for: Option<Duration>,
+    /// What the book knows of the node's capabilities (native PEX answers, or this node's own
+    /// handshake with it), if anything.
+    pub capabilities: Option<BookCapabilities>,
 }
 
 fn row(k: &Known, now: Instant, banned_for: Option<Duration>) -> BookEntry {
@@ -44,6 +48,7 @@ fn row(k: &Known, now: Instant, banned_for: Option<Duration>) -> BookEntry {
         last_attempt: ago(k.last_attempt),
         last_success: ago(k.last_success),
         banned_for,
+        capabilities: k.caps.clone(),
     }
 }
 

@@ -502,6 +502,44 @@ fn with_full_slots_one_peer_without_the_capability_is_replaced_per_round() {
 }
 
 #[test]
+fn peers_that_came_in_while_dialed_hold_outbound_places_and_count_as_outbound() {
+    // The simultaneous-dial tie-break can keep the peer's own connection to a peer this node
+    // was dialing: it came in, yet takes the outbound place the dial reserved. Ten such peers
+    // fill the outbound slots (one carries archive); the target must count and replace them.
+    let t = Instant::now();
+    let mut p = targeted(t);
+    for i in 1..=9 {
+        p.peer_up(native(i, false, &[]), t);
+    }
+    p.peer_up(native(31, false, &["archive"]), t);
+    // An inbound archive peer that holds an inbound place counts for nothing.
+    p.peer_up(native(32, false, &["archive"]), t);
+    let _ = std::iter::from_fn(|| p.poll_action()).count();
+    let places: Vec<NodeId> = (1..=9).chain([31]).map(id).collect();
+    p.set_outbound_places(places.clone());
+    assert_eq!(
+        p.capability_deficits(out(10, 0, 10)),
+        vec![("archive".into(), 2)]
+    );
+    p.ensure_peers(out(10, 0, 10), t);
+    let gone: Vec<Action> = std::iter::from_fn(|| p.poll_action()).collect();
+    let [Action::Release { peer: victim, .. }] = gone[..] else {
+        panic!("one peer let go: {gone:?}");
+    };
+    assert!((1..=9).contains(&victim.0[0]), "a plain peer: {gone:?}");
+    // Without the places, by direction alone, nothing could be replaced: nobody was dialed.
+    let mut q = targeted(t);
+    for i in 1..=9 {
+        q.peer_up(native(i, false, &[]), t);
+    }
+    q.peer_up(native(31, false, &["archive"]), t);
+    let _ = std::iter::from_fn(|| q.poll_action()).count();
+    q.ensure_peers(out(10, 0, 10), t);
+    assert_eq!(q.poll_action(), None);
+    assert_eq!(q.stats().capability_replacements, 0);
+}
+
+#[test]
 fn a_replacement_never_takes_a_peer_another_target_needs() {
     let t = Instant::now();
     let mut p = targeted(t);
