@@ -281,9 +281,23 @@ fn with_archive_on_a_tenth_of_the_nodes_each_node_reaches_its_thirty_percent_arc
         .map(|n| n.stats().pex_capability_replacements)
         .sum();
     let at_target = plain.iter().filter(|n| outbound(n) >= target).count();
+    // Outbound places held by connections the peer opened (it dialed while this node did).
+    let places_in: usize = plain
+        .iter()
+        .map(|n| {
+            let places = n.outbound_places();
+            n.peers()
+                .iter()
+                .filter(|p| p.direction == Direction::Inbound)
+                .filter(|p| places.contains(&p.info.node_id))
+                .count()
+        })
+        .sum();
+    let places: usize = plain.iter().map(|n| outbound(n)).sum();
     eprintln!(
         "{count} nodes, 6 archive: every other node at 2 archive outbound peers {took:?} after \
-         the last start; {replaced} peers replaced; {at_target} of 54 at the outbound target"
+         the last start; {replaced} peers replaced; {at_target} of 54 at the outbound target; \
+         {places_in} of {places} outbound places held by connections the peer opened"
     );
     for n in &plain {
         // The peer manager's cap holds for the target's dials and replacements.
