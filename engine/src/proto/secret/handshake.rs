@@ -36,13 +36,6 @@ pub const EPHEMERAL_MESSAGE_MAX: usize = 64;
 /// Most body bytes accepted for the peer's authentication message (a stock one has 101).
 pub const AUTH_MESSAGE_MAX: usize = 1024;
 
-/// The X25519 base point (u = 9).
-const X25519_BASEPOINT: [u8; 32] = {
-    let mut b = [0u8; 32];
-    b[0] = 9;
-    b
-};
-
 /// A SecretConnection handshake in progress. See the module docs for the driver loop.
 pub struct Handshake {
     local: NodeKey,
@@ -78,7 +71,11 @@ impl Handshake {
     /// ready for [`poll_transmit`](Self::poll_transmit) at once.
     pub fn new(local: NodeKey, ephemeral_secret: [u8; 32]) -> Self {
         let eph_secret = Zeroizing::new(ephemeral_secret);
-        let eph_public = x25519_dalek::x25519(*eph_secret, X25519_BASEPOINT);
+        // The fixed-base multiplication (a precomputed table) gives the same key as the
+        // ladder on the basepoint, `x25519(secret, 9)`, in about a quarter of the time.
+        let eph_public =
+            x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*eph_secret))
+                .to_bytes();
         let msg = BytesValue {
             value: bytes::Bytes::copy_from_slice(&eph_public),
         };

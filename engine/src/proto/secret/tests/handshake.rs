@@ -204,3 +204,21 @@ fn deterministic_for_fixed_inputs() {
     assert_eq!(a1, a2);
     assert_eq!(b1, b2);
 }
+
+#[test]
+fn the_ephemeral_public_key_is_x25519_of_the_secret_and_the_basepoint() {
+    // The key comes from the fixed-base table; it must equal RFC 7748's X25519(k, 9), which
+    // is what a stock peer computes and what the golden transcripts hold.
+    let mut basepoint = [0u8; 32];
+    basepoint[0] = 9;
+    for n in 0..=255u8 {
+        let mut secret = eph_secret(n);
+        secret[31] ^= n; // high bits set and cleared: clamping must agree too
+        let hs = Handshake::new(node_key(1), secret);
+        assert_eq!(
+            hs.local_ephemeral_public(),
+            x25519_dalek::x25519(secret, basepoint),
+            "secret {n}"
+        );
+    }
+}
