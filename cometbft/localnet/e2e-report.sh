@@ -4,7 +4,7 @@ set -euo pipefail
 j=$1
 jq -r '
   "# End-to-end perturbations on the mixed CometBFT localnet\n",
-  "4 validators (\(.mix)), kvstore, timeout_commit \(.timeout_commit), each in its own network namespace on a bridge, persistent peers (PEX off), node 3'"'"'s peer links through `faultproxy`; background load \(.background_load). Machine: \(.machine); \(.date). Wall time \(.wall_s) s; \(if .passed then "passed" else "FAILED" end).\n",
+  "4 validators (\(.mix)), the persistent kvstore app, timeout_commit \(.timeout_commit), each in its own network namespace on a bridge, persistent peers (PEX off), node 3'"'"'s peer links through `faultproxy`; background load \(.background_load). Machine: \(.machine); \(.date). Wall time \(.wall_s) s; \(if .passed then "passed" else "FAILED" end).\n",
   "Command: `make e2e` (cometbft/localnet/e2e.sh; docs/E2E.md explains the columns).\n",
   "Resume: seconds from the heal (restart, SIGCONT, link up, routes removed, cap or faults off) until every node is 2 blocks past the highest height at the heal (bound \(.resume_bound_s) s). During: blocks the unperturbed nodes committed while the perturbation lasted. After: blocks committed from the heal to the end of the observation. Hashes: block and app hash equal on all 4 nodes at the heal height.\n",
   "| # | perturbation | node | during s | blocks during | resume s | blocks after (s) | hashes | RSS peak MiB n0 · n1 · n2 · n3 | fds peak n0 · n1 · n2 · n3 |",
@@ -22,5 +22,5 @@ jq -r '
   "| --- | --- | --- | --- |",
   (.growth[] | "| node\(.node) | \(.kind) | \(.rss_warmup_mib) → \(.rss_final_mib) (\(.rss_bound_mib)) | \(.fds_warmup) → \(.fds_final) (\(.fds_bound)) |"),
   "",
-  "Background load over the whole run: \(.background_summary)"
+  "Background load over the whole run: \(.background_summary). Its p99 is that of the transactions offered while the saturating load (warm-up burst, bandwidth) filled the mempools."
 ' "$j"

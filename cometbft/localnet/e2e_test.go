@@ -39,7 +39,7 @@ func TestE2EKillAndLinkDown(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"RINGWIRE_COMETBFT="+rwc, "COMETBFT="+stock, "LOADER="+loader, "PROXY="+proxy,
 		"PERTURBATIONS=kill-ringwire link-down", "WARMUP=10", "HOLD=10", "OBSERVE=5", "FINAL=10",
-		"RESUME_BOUND=60", "REPORT="+report, "OUT="+filepath.Join(dir, "net"))
+		"BURST=0", "RESUME_BOUND=60", "REPORT="+report, "OUT="+filepath.Join(dir, "net"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// SIGTERM on timeout, so that the script's trap removes the namespaces.

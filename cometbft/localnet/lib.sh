@@ -2,7 +2,7 @@
 #   kinds[i]  stock | ringwire      ids[i]   node id       rpca[i]  host:port of node i's RPC
 #   pids[i]   process id (0: down)  wrap[i]  optional command prefix node i starts under
 #             (e2e.sh: "ip netns exec <ns>"; unset in run.sh)
-# and the variables OUT, RINGWIRE_COMETBFT, COMETBFT, TAG (the prefix of say/fail lines) and
+# and the variables OUT, RINGWIRE_COMETBFT, COMETBFT, PROXY_APP (optional), TAG (the prefix of say/fail lines) and
 # failed (set to 1 by fail).
 
 say() { printf '%s: %s\n' "$TAG" "$*"; }
@@ -32,13 +32,13 @@ ln_configure() {
     "$OUT/node$1/config/config.toml"
 }
 
-# start_node i: starts node i from its home (kvstore app); appends to its log (a restart keeps
-# the first run's lines).
+# start_node i: starts node i from its home with the built-in app PROXY_APP (default kvstore,
+# in memory); appends to its log (a restart keeps the first run's lines).
 start_node() {
   local i=$1 bin=$RINGWIRE_COMETBFT
   [[ ${kinds[i]} == stock ]] && bin=$COMETBFT
   # shellcheck disable=SC2086 # wrap is a command prefix, split on purpose
-  ${wrap[i]:-} "$bin" start --home "$OUT/node$i" --proxy_app=kvstore --log_level=info >>"$OUT/node$i.log" 2>&1 &
+  ${wrap[i]:-} "$bin" start --home "$OUT/node$i" --proxy_app="${PROXY_APP:-kvstore}" --log_level=info >>"$OUT/node$i.log" 2>&1 &
   pids[i]=$!
   say "node$i: ${kinds[i]} $(basename "$bin") pid $! id ${ids[i]}"
 }
