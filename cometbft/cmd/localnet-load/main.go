@@ -8,7 +8,9 @@
 // commit latency is the time from its send to the moment the node it was sent to reports the
 // block that holds it (polled every -poll). Node i is described by -rpc, -kind, -pid and -log
 // at the same position; -pid and -log may be empty for a node (no CPU figure, no protocol
-// split).
+// split). With -series it also appends a CSV row (time, highest height, transactions
+// committed in the interval and their commit latency p50/p99) every -series-every, for
+// `make soak`'s chart.
 //
 //	localnet-load -rpc 127.0.0.1:26657,127.0.0.1:26667 -kind stock,ringwire \
 //	    -pid 1234,1240 -log node0.log,node1.log -rate 200 -size 256 -duration 30s
