@@ -207,12 +207,15 @@ const NODE_COLORS: [RGBColor; 6] = [
 
 type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// One line of a panel: its legend, colour and (minutes, value) points.
+type Line = (String, RGBColor, Vec<(f64, f64)>);
+
 fn panel(
     area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     caption: &str,
     y_desc: &str,
     x_max: f64,
-    lines: &[(String, RGBColor, Vec<(f64, f64)>)],
+    lines: &[Line],
 ) -> DrawResult<()> {
     let y_max = lines
         .iter()
@@ -262,19 +265,18 @@ pub fn draw(
     let minutes = |t: u64| t.saturating_sub(t0) as f64 / 60.0;
     let x_max = samples.iter().map(|s| minutes(s.t)).fold(0.0, f64::max);
     let nodes = samples.iter().map(|s| s.node).max().map_or(0, |m| m + 1);
-    let per_node =
-        |f: &dyn Fn(&Sample) -> Option<f64>| -> Vec<(String, RGBColor, Vec<(f64, f64)>)> {
-            (0..nodes)
-                .map(|n| {
-                    let pts = samples
-                        .iter()
-                        .filter(|s| s.node == n)
-                        .filter_map(|s| Some((minutes(s.t), f(s)?)))
-                        .collect();
-                    (format!("node{n}"), NODE_COLORS[n % NODE_COLORS.len()], pts)
-                })
-                .collect()
-        };
+    let per_node = |f: &dyn Fn(&Sample) -> Option<f64>| -> Vec<Line> {
+        (0..nodes)
+            .map(|n| {
+                let pts = samples
+                    .iter()
+                    .filter(|s| s.node == n)
+                    .filter_map(|s| Some((minutes(s.t), f(s)?)))
+                    .collect();
+                (format!("node{n}"), NODE_COLORS[n % NODE_COLORS.len()], pts)
+            })
+            .collect()
+    };
     let rss = per_node(&|s| Some(s.rss_kb? as f64 / 1024.0));
     let fds = per_node(&|s| Some(s.fds? as f64));
     let height = per_node(&|s| Some(s.height? as f64));
