@@ -267,6 +267,46 @@ localnet-bench: ringwire-cometbft cometbft-stock localnet-load
 	  LOADER=$(COMETBFT_BIN)/localnet-load RATE=$(BENCH_TX_RATE) SECONDS_EACH=$(BENCH_TX_SECONDS) \
 	  OUT=$(TARGET_DIR)/localnet-bench RESULTS=benches/results cometbft/localnet/bench.sh
 
+## faultproxy: the TCP fault proxy of `make e2e` (delay, jitter, loss as RTO stalls, reordering
+## across connections; cometbft/cmd/faultproxy, docs/E2E.md).
+.PHONY: faultproxy e2e soak
+faultproxy:
+	mkdir -p $(COMETBFT_BIN)
+	cd cometbft && $(GO) build -o $(COMETBFT_BIN)/faultproxy ./cmd/faultproxy
+
+## e2e: the perturbation suite (cometbft/localnet/e2e.sh, docs/E2E.md; root): 4 validators
+## (E2E_MIX) in network namespaces under load, then kill -9 and restart of a stock and a ringwire
+## node, SIGSTOP/SIGCONT, one node's link down and up, a 2|2 split, a 50 Mbit/s htb cap with a
+## saturating load, and latency/jitter/loss/reordering through faultproxy; after each the chain
+## must resume within a bound with equal app hashes, and no node's RSS or fds may keep growing.
+## Writes benches/results/e2e.md and .json (E2E_REPORT). About 10 minutes.
+E2E_MIX ?= stock stock ringwire ringwire
+E2E_PERTURBATIONS ?= kill-stock kill-ringwire pause link-down split bandwidth proxy
+E2E_REPORT ?= benches/results/e2e
+e2e: ringwire-cometbft cometbft-stock localnet-load faultproxy
+	RINGWIRE_COMETBFT=$(COMETBFT_BIN)/ringwire-cometbft COMETBFT=$(COMETBFT_BIN)/cometbft \
+	  LOADER=$(COMETBFT_BIN)/localnet-load PROXY=$(COMETBFT_BIN)/faultproxy MIX="$(E2E_MIX)" \
+	  PERTURBATIONS="$(E2E_PERTURBATIONS)" REPORT=$(E2E_REPORT) OUT=$(TARGET_DIR)/e2e cometbft/localnet/e2e.sh
+
+## soak: the same localnet under load for DURATION (e.g. 1h, 5m) with perturbations repeating
+## (SOAK_PERTURBATIONS, SOAK_QUIET seconds apart); samples RSS, fds, height and the load's commit
+## latency p99 every SOAK_EVERY seconds into SOAK_OUT.csv, draws SOAK_OUT.png (soak-chart, Rust
+## + plotters) and fails when a node's RSS or fds trend upwards after the warm-up.
+DURATION ?= 1h
+SOAK_PERTURBATIONS ?= kill-ringwire pause link-down split proxy
+SOAK_QUIET ?= 60
+SOAK_EVERY ?= 10
+SOAK_OUT ?= benches/results/soak
+soak: ringwire-cometbft cometbft-stock localnet-load faultproxy
+	$(CARGO) build --release --locked -p ringwire-benches --bin soak-chart
+	@secs=$$(( $$(echo "$(DURATION)" | sed -E 's/^([0-9]+)h$$/\1*3600/; s/^([0-9]+)m$$/\1*60/; s/^([0-9]+)s?$$/\1/') )) && \
+	RINGWIRE_COMETBFT=$(COMETBFT_BIN)/ringwire-cometbft COMETBFT=$(COMETBFT_BIN)/cometbft \
+	  LOADER=$(COMETBFT_BIN)/localnet-load PROXY=$(COMETBFT_BIN)/faultproxy MIX="$(E2E_MIX)" \
+	  PERTURBATIONS="$(SOAK_PERTURBATIONS)" DURATION=$$secs QUIET=$(SOAK_QUIET) SAMPLE_EVERY=$(SOAK_EVERY) \
+	  SERIES=$(SOAK_OUT).csv REPORT=$(SOAK_OUT)-run OUT=$(TARGET_DIR)/soak cometbft/localnet/e2e.sh
+	$(TARGET_DIR)/release/soak-chart --samples $(SOAK_OUT).csv --latency $(SOAK_OUT)-latency.csv \
+	  --png $(SOAK_OUT).png --md $(SOAK_OUT).md --title "make soak DURATION=$(DURATION)"
+
 ## localnet: 4 validators with the kvstore app on loopback, 2 stock `cometbft` and 2
 ## `ringwire-cometbft` (LOCALNET_MIX), until each has committed LOCALNET_BLOCKS blocks; checks
 ## equal block and app hashes, a transaction each way between a stock and a ringwire node's

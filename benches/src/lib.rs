@@ -10,7 +10,8 @@
 //! - [`runner`]: one measurement, two processes, CPU time from `getrusage`;
 //! - [`suite`]: repetitions, alternation, figures;
 //! - [`results`], [`report`], [`charts`]: `latest.json`, `latest.md` and the PNG charts;
-//! - [`machine`], [`netns`]: what the run was made on, and S6's shaped link.
+//! - [`machine`], [`netns`]: what the run was made on, and S6's shaped link;
+//! - [`soak`]: `make soak`'s samples, growth check and chart (the `soak-chart` binary).
 
 pub mod charts;
 pub mod child;
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod soak;
 pub mod stats;
 pub mod suite;
 pub mod system;

@@ -76,21 +76,20 @@ for k in "${kinds[@]}"; do
   esac
 done
 
-say() { printf 'localnet: %s\n' "$*"; }
-fail() { printf 'localnet: FAIL: %s\n' "$*" >&2; failed=1; }
+TAG=localnet
 failed=0
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
-rm -rf "$OUT"
-mkdir -p "$OUT"
 hosts=()
-for ((i = 0; i < n; i++)); do hosts+=(--hostname 127.0.0.1); done
-"$RINGWIRE_COMETBFT" testnet --v "$n" --o "$OUT" "${hosts[@]}" >/dev/null
+for ((i = 0; i < n; i++)); do hosts+=(127.0.0.1); done
+ln_homes "$n" "${hosts[@]}"
 
-ids=() p2p=() rpcp=()
+p2p=() rpcp=() rpca=()
 for ((i = 0; i < n; i++)); do
-  ids[i]=$("$RINGWIRE_COMETBFT" show-node-id --home "$OUT/node$i")
   p2p[i]=$((BASE_PORT + 10 * i))
   rpcp[i]=$((BASE_PORT + 10 * i + 1))
+  rpca[i]=127.0.0.1:${rpcp[i]}
 done
 for ((i = 0; i < n; i++)); do
   peers=""
@@ -98,29 +97,11 @@ for ((i = 0; i < n; i++)); do
     ((j == i)) && continue
     peers+="${peers:+,}${ids[j]}@127.0.0.1:${p2p[j]}"
   done
-  sed -i \
-    -e "/^\[rpc\]/,/^\[/ s|^laddr = .*|laddr = \"tcp://127.0.0.1:${rpcp[i]}\"|" \
-    -e "/^\[p2p\]/,/^\[/ s|^laddr = .*|laddr = \"tcp://127.0.0.1:${p2p[i]}\"|" \
-    -e "s|^persistent_peers = .*|persistent_peers = \"$peers\"|" \
-    -e "s|^timeout_commit = .*|timeout_commit = \"$TIMEOUT_COMMIT\"|" \
-    -e "/^\[p2p\]/,/^\[/ s|^pex = .*|pex = $PEX|" \
-    "$OUT/node$i/config/config.toml"
+  ln_configure "$i" "127.0.0.1:${p2p[i]}" "${rpca[i]}" "$peers" "$TIMEOUT_COMMIT" "$PEX"
 done
 
 pids=()
-stop_nodes() {
-  for p in "${pids[@]}"; do [[ $p == 0 ]] || kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do [[ $p == 0 ]] || wait "$p" 2>/dev/null || true; done
-  pids=()
-}
 trap stop_nodes EXIT
-start_node() { # index; appends to the node's log (a restart keeps the first run's lines)
-  local i=$1 bin=$RINGWIRE_COMETBFT
-  [[ ${kinds[i]} == stock ]] && bin=$COMETBFT
-  "$bin" start --home "$OUT/node$i" --proxy_app=kvstore --log_level=info >>"$OUT/node$i.log" 2>&1 &
-  pids[i]=$!
-  say "node$i: ${kinds[i]} $(basename "$bin") pid $! id ${ids[i]}"
-}
 
 say "$n validators (${MIX}), kvstore, p2p ports ${p2p[*]}, RPC ports ${rpcp[*]}, timeout_commit $TIMEOUT_COMMIT, pex $PEX, homes and logs in $OUT"
 for ((i = 0; i < n; i++)); do
@@ -131,20 +112,6 @@ for ((i = 0; i < n; i++)); do
   fi
   start_node "$i"
 done
-
-rpc() { curl -sf --max-time 5 "http://127.0.0.1:${rpcp[$1]}/$2"; }
-height() { rpc "$1" status 2>/dev/null | jq -r '.result.sync_info.latest_block_height' 2>/dev/null || echo 0; }
-alive() {
-  local i
-  for ((i = 0; i < n; i++)); do
-    [[ ${pids[i]} == 0 ]] && continue
-    if ! kill -0 "${pids[i]}" 2>/dev/null; then
-      fail "node$i (${kinds[i]}) exited; the end of its log:"
-      tail -n 20 "$OUT/node$i.log" >&2
-      return 1
-    fi
-  done
-}
 
 # ---- wait for BLOCKS blocks on every node ----------------------------------------------------
 # Once every node has a block, each gets a transaction (so the app hash moves off zero).
@@ -266,18 +233,6 @@ if ((LOAD_SECONDS > 0)); then
 fi
 
 # ---- the same blocks and app hashes everywhere -----------------------------------------------
-same_block() { # height
-  local h=$1 ref="" got i
-  for ((i = 0; i < n; i++)); do
-    got=$(rpc "$i" "block?height=$h" | jq -r '.result.block_id.hash + " app_hash=" + .result.block.header.app_hash')
-    if [[ -z $ref ]]; then
-      ref=$got
-    elif [[ $got != "$ref" ]]; then
-      fail "height $h: node$i has $got, node0 has $ref"
-    fi
-  done
-  say "height $h: block $ref on all $n nodes"
-}
 for h in 1 $((BLOCKS / 2)) "$BLOCKS"; do same_block "$h"; done
 
 # ---- transactions both ways ------------------------------------------------------------------

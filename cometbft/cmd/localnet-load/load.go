@@ -100,6 +100,19 @@ func run(ctx context.Context, o options) (*summary, error) {
 		tableC = table.C
 	}
 	lastTable := start
+	var seriesC <-chan time.Time
+	var series *os.File
+	if o.series != "" {
+		f, err := openSeries(o.series)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		series = f
+		t := time.NewTicker(o.seriesEvery)
+		defer t.Stop()
+		seriesC = t.C
+	}
 	lastHeights := make([]int64, n)
 	lastCommitted := make([]int, n)
 	for i, ns := range st.nodes {
@@ -137,6 +150,8 @@ loop:
 				}
 				st.mu.Unlock()
 			}
+		case now := <-seriesC:
+			writeSeries(series, st, now, o.seriesEvery)
 		case now := <-tableC:
 			printTable(os.Stdout, st, o, clients, now.Sub(lastTable), now.Sub(start), lastHeights, lastCommitted)
 			lastTable = now

@@ -8,7 +8,9 @@
 // commit latency is the time from its send to the moment the node it was sent to reports the
 // block that holds it (polled every -poll). Node i is described by -rpc, -kind, -pid and -log
 // at the same position; -pid and -log may be empty for a node (no CPU figure, no protocol
-// split).
+// split). With -series it also appends a CSV row (time, highest height, transactions
+// committed in the interval and their commit latency p50/p99) every -series-every, for
+// `make soak`'s chart.
 //
 //	localnet-load -rpc 127.0.0.1:26657,127.0.0.1:26667 -kind stock,ringwire \
 //	    -pid 1234,1240 -log node0.log,node1.log -rate 200 -size 256 -duration 30s
@@ -38,6 +40,9 @@ type options struct {
 	table    time.Duration
 	jsonOut  string
 	label    string
+	// series, when set, is a CSV file that gets a row every seriesEvery.
+	series      string
+	seriesEvery time.Duration
 }
 
 func list(s string, n int) []string {
@@ -66,6 +71,8 @@ func parse() (options, error) {
 	flag.DurationVar(&o.table, "table", 2*time.Second, "live table interval (0: none)")
 	flag.StringVar(&o.jsonOut, "json", "", "write the summary as JSON to this file")
 	flag.StringVar(&o.label, "label", "", "a name for this run in the summary")
+	flag.StringVar(&o.series, "series", "", "append a CSV row (time, highest height, commits and commit latency p50/p99 of the interval) to this file every -series-every")
+	flag.DurationVar(&o.seriesEvery, "series-every", 5*time.Second, "interval of the -series rows")
 	flag.Parse()
 	if rpc == "" {
 		return o, fmt.Errorf("-rpc is required")
@@ -73,8 +80,8 @@ func parse() (options, error) {
 	o.rpc = strings.Split(rpc, ",")
 	n := len(o.rpc)
 	o.kinds, o.pids, o.logs = list(kinds, n), list(pids, n), list(logs, n)
-	if o.rate <= 0 || o.size < 16 || o.duration <= 0 || o.poll <= 0 {
-		return o, fmt.Errorf("-rate must be positive, -size at least 16, -duration and -poll positive")
+	if o.rate <= 0 || o.size < 16 || o.duration <= 0 || o.poll <= 0 || o.seriesEvery <= 0 {
+		return o, fmt.Errorf("-rate must be positive, -size at least 16, -duration, -poll and -series-every positive")
 	}
 	return o, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"time"
 )
@@ -205,4 +206,40 @@ func (s *summary) print(w io.Writer) {
 		fmt.Fprintf(w, " node%-2d %-9s %7d %8.1f %8.0f %8.0f %7.1f %s\n",
 			n.Node, n.Kind, n.HeightEnd, n.CommittedPerSec, n.P50Ms, n.P99Ms, n.CPUSeconds, peers)
 	}
+}
+
+// seriesHeader names the columns of the -series file.
+const seriesHeader = "unix_s,height_max,committed,p50_ms,p99_ms\n"
+
+// openSeries opens the -series file for appending and writes the header to a new file.
+func openSeries(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+		if _, err := f.WriteString(seriesHeader); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// writeSeries appends one row: the highest height any node reported, and the number and
+// commit latency p50/p99 of the transactions committed in the last interval (0 when none).
+func writeSeries(w io.Writer, st *state, now time.Time, interval time.Duration) {
+	st.mu.Lock()
+	var top int64
+	for _, ns := range st.nodes {
+		top = max(top, ns.height)
+	}
+	var lat []float64
+	for _, tx := range st.sent {
+		if !tx.done.IsZero() && now.Sub(tx.done) <= interval {
+			lat = append(lat, ms(tx.done.Sub(tx.at)))
+		}
+	}
+	st.mu.Unlock()
+	fmt.Fprintf(w, "%d,%d,%d,%.0f,%.0f\n", now.Unix(), top, len(lat), quantile(lat, 0.5), quantile(lat, 0.99))
 }

@@ -7,6 +7,7 @@ pub mod book;
 pub mod child;
 pub mod compress;
 pub mod configured;
+pub mod fault_proxy;
 pub mod faults;
 pub mod golden;
 pub mod node;
