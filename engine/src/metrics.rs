@@ -237,6 +237,16 @@ impl Reporter {
                 old.queued_dropped,
             ),
             ("late_response", s.late_responses, old.late_responses),
+            (
+                "expired_before_send",
+                s.expired_before_send,
+                old.expired_before_send,
+            ),
+            (
+                "expired_before_delivery",
+                s.expired_before_delivery,
+                old.expired_before_delivery,
+            ),
             ("events_lagged", s.events_lagged, old.events_lagged),
             (
                 "read_buffers_exhausted",

@@ -590,6 +590,7 @@ pub unsafe extern "C" fn ringwire_channel_request(
                 channel: h.id,
                 payload: response,
                 request: None,
+                deliver_by: None,
             }],
         });
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.

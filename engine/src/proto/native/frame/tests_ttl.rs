@@ -134,3 +134,23 @@ fn ttl_frame_must_fit_a_record() {
         Err(FrameError::ChunkTooLarge(MAX_DATA_CHUNK))
     );
 }
+
+#[test]
+fn golden_ttl_bytes() {
+    // docs/PROTOCOL.md §16: DATA(ch 0x21, START|END|TTL, ttl 300 ms, "vote").
+    let d = DataFrame {
+        channel: 0x21,
+        flags: DATA_START | DATA_END | DATA_TTL,
+        ttl_ms: Some(300),
+        request_id: None,
+        chunk: b"vote",
+    };
+    let mut out = Vec::new();
+    Frame::Data(d).encode(&mut out).unwrap();
+    assert_eq!(
+        out,
+        [
+            0x02, 0x23, 0x00, 0x07, 0x21, 0xAC, 0x02, 0x76, 0x6F, 0x74, 0x65
+        ]
+    );
+}

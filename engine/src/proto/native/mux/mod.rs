@@ -733,6 +733,7 @@ impl<C: PayloadCodec> Mux<C> {
                         channel: ch.id,
                         payload,
                         kind,
+                        deliver_by,
                     });
                 }
             }

@@ -201,6 +201,7 @@ fn at_most_recv_queue_capacity_messages_wait_and_keepalive_is_answered() {
             channel: 0x20,
             payload: Bytes::from(p.clone()),
             kind: crate::proto::native::MessageKind::Plain,
+            deliver_by: None,
         })
         .collect();
     // The CLOSE held behind the data comes after it.
