@@ -108,6 +108,18 @@ pub(crate) struct TestnetArgs {
     /// Stock MConnection framing only (no native protocol, so no time-to-live on the wire).
     #[arg(long)]
     compat: bool,
+    /// `SO_RCVBUF` of every connection in bytes (`limits.tcp_recv_buffer`; 0: the kernel's
+    /// autotuning).
+    #[arg(long, default_value_t = 0)]
+    tcp_recv_buffer: usize,
+    /// Received messages per connection that wait for the application
+    /// (`limits.recv_queue_capacity`; 0: the default).
+    #[arg(long, default_value_t = 0)]
+    recv_queue: usize,
+    /// Bytes of sealed records a connection writes at once (`limits.write_batch`; 0: the
+    /// default).
+    #[arg(long, default_value_t = 0)]
+    write_batch: usize,
 }
 
 /// Counters and histograms of one node's receivers.
@@ -210,6 +222,21 @@ fn channel_for(id: u8, s9: bool) -> Result<ChannelDescriptor, Failure> {
     Ok(d)
 }
 
+/// The nodes' limits: the defaults with `--tcp-recv-buffer` and `--recv-queue` applied.
+fn limits(args: &TestnetArgs) -> ringwire::Limits {
+    let mut l = ringwire::Limits {
+        tcp_recv_buffer: args.tcp_recv_buffer,
+        ..Default::default()
+    };
+    if args.recv_queue > 0 {
+        l.recv_queue_capacity = args.recv_queue;
+    }
+    if args.write_batch > 0 {
+        l.write_batch = args.write_batch;
+    }
+    l
+}
+
 /// A delivery deadline of `ms` from now (0: none).
 fn ttl(ms: u64) -> Option<Instant> {
     (ms > 0).then(|| Instant::now() + Duration::from_millis(ms))
@@ -247,6 +274,7 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
             .driver(driver)
             .shards(args.shards.max(1))
             .offer_native(!args.compat)
+            .limits(limits(&args))
             .channel(channel_for(VOTE_CH, args.s9)?)
             .channel(channel_for(PART_CH, args.s9)?)
             .channel(channel_for(REQ_CH, args.s9)?)
@@ -523,6 +551,9 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
         "send_errors": sum(|s| &s.send_errors),
         "s9": args.s9,
         "compat": args.compat,
+        "tcp_recv_buffer": args.tcp_recv_buffer,
+        "recv_queue": args.recv_queue,
+        "write_batch": args.write_batch,
         "vote_ttl_ms": if args.s9 { args.vote_ttl_ms } else { 0 },
         "part_ttl_ms": if args.s9 { args.part_ttl_ms } else { 0 },
         "age": {
