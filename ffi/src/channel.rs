@@ -355,8 +355,10 @@ unsafe fn destination(e: &ringwire_envelope, payload: Bytes) -> Result<Envelope,
 /// # Safety
 /// The envelopes' pointers are valid as their documentation says.
 unsafe fn copy_run(envs: &[ringwire_envelope]) -> Option<(usize, bool)> {
+    // Envelopes with a delivery deadline go one by one, each as an `Envelope` carrying it.
     let packable = |e: &ringwire_envelope| {
         e.to == ringwire_to::Peer as u32
+            && e.deliver_within_ms == 0
             && e.payload_len <= CHUNK
             && (e.payload_len == 0 || !e.payload.is_null())
     };
