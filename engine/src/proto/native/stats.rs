@@ -50,7 +50,7 @@ pub struct MuxStats {
     /// Received messages dropped undelivered (peer reset, local reset, cancelled requests).
     pub dropped_incoming: u64,
     /// Queued outgoing messages whose delivery deadline passed before their first chunk was
-    /// written (or with less than a millisecond left), dropped.
+    /// written, dropped.
     pub expired_before_send: u64,
     /// Received messages whose time-to-live ran out before the application took them, dropped.
     pub expired_before_delivery: u64,

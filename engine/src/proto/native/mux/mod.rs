@@ -554,13 +554,9 @@ impl<C: PayloadCodec> Mux<C> {
             },
         );
         self.deadlines.insert((deadline, id));
-        // A request is worth answering only until its deadline: it travels as its TTL.
-        self.enqueue_by(
-            idx,
-            payload,
-            MessageKind::Request(RequestId(id)),
-            Some(deadline),
-        );
+        // A request carries no time-to-live: its deadline is enforced by its timeout here and
+        // the CANCEL that follows (a receiver-side expiry of requests is not in yet).
+        self.enqueue(idx, payload, MessageKind::Request(RequestId(id)));
         Ok(RequestId(id))
     }
 

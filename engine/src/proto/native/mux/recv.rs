@@ -233,8 +233,11 @@ impl<C: PayloadCodec> Mux<C> {
             let discard = self.admit(idx, d.channel, d.flags, d.request_id)?;
             // The deadline runs from the first chunk's arrival: time in flight is not known
             // (clocks are not shared) and not counted.
+            // Requests and responses: accepted and ignored (their deadline is the requester's
+            // timeout and CANCEL; receiver-side expiry of requests is not in this version).
             let deliver_by = d
                 .ttl_ms
+                .filter(|_| d.request_id.is_none())
                 .map(|t| self.now + Duration::from_millis(u64::from(t)));
             let Some(ch) = self.channels.get_mut(idx) else {
                 return Err(MuxError::UnknownChannel(d.channel));

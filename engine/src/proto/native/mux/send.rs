@@ -186,8 +186,9 @@ impl<C: PayloadCodec> Mux<C> {
     }
 
     /// The time-to-live to write for a message starting now, in whole milliseconds: `None`
-    /// when it has no deadline or the peer does not take TTLs. Plain messages with less than
-    /// a millisecond left are expired (`Err`).
+    /// when it has no deadline or the peer does not take TTLs. Plain messages whose deadline
+    /// has passed are expired (`Err`); a request whose deadline has just passed goes with TTL
+    /// 0 (its timeout withdraws it next).
     fn ttl_for(
         &self,
         now: Instant,
@@ -197,10 +198,12 @@ impl<C: PayloadCodec> Mux<C> {
         let Some(d) = deliver_by else {
             return Ok(None);
         };
-        let ms = d.saturating_duration_since(now).as_millis();
-        if ms == 0 && msg_kind == MessageKind::Plain {
+        let left = d.saturating_duration_since(now);
+        if left.is_zero() && msg_kind == MessageKind::Plain {
             return Err(());
         }
+        // Rounded up: the receiver's deadline (arrival + TTL) is then never before ours.
+        let ms = left.as_nanos().div_ceil(1_000_000);
         if !self.peer.as_ref().is_some_and(|p| p.deadline) {
             return Ok(None);
         }

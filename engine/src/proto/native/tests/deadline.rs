@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::pair::{Pair, config, hello, outgoing_frames, record};
 use crate::proto::native::frame::{
-    DATA_END, DATA_START, DATA_TTL, DataFrame, FEATURE_DEADLINE, Frame,
+    DATA_END, DATA_REQUEST, DATA_START, DATA_TTL, DataFrame, FEATURE_DEADLINE, Frame,
 };
 use crate::proto::native::{Mux, MuxEvent};
 
@@ -148,51 +148,34 @@ fn the_receiver_drops_what_expired_before_the_application_took_it() {
 }
 
 #[test]
-fn an_expired_request_is_dropped_and_its_place_freed_by_the_cancel() {
-    let mut p = pair();
-    p.drive();
-    p.b.drain = false;
-    let now = p.now;
-    let id =
-        p.a.mux
-            .request(
-                0x20,
-                Bytes::from_static(b"q"),
-                now + Duration::from_millis(50),
-            )
-            .unwrap();
-    p.drive();
-    p.advance(Duration::from_millis(60));
-    p.b.drain_events();
-    assert!(
-        !p.b.events
-            .iter()
-            .any(|e| matches!(e, MuxEvent::Message { .. })),
-        "{:?}",
-        p.b.events
-    );
-    assert_eq!(p.b.mux.stats().expired_before_delivery, 1);
-    assert!(p.a.events.contains(&MuxEvent::RequestTimedOut(id)));
-    // The requester's CANCEL freed the place; new requests go through.
-    p.b.drain = true;
-    p.drive();
-    let id2 =
-        p.a.mux
-            .request(
-                0x20,
-                Bytes::from_static(b"q2"),
-                p.now + Duration::from_secs(5),
-            )
-            .unwrap();
-    p.drive();
-    assert!(p.b.events.iter().any(|e| matches!(
-        e,
-        MuxEvent::Message {
-            kind: crate::proto::native::MessageKind::Request(_),
-            ..
-        }
-    )));
-    let _ = id2;
+fn requests_travel_without_ttl_and_a_ttl_on_a_request_is_ignored() {
+    // Our requests carry no TTL: their deadline is the requester's timeout and CANCEL.
+    let now = std::time::Instant::now();
+    let mut m = Mux::new(config(&[(0x20, 1)]), now).unwrap();
+    let mut h = hello(&[(0x20, 1 << 20, 1 << 20)]);
+    h.features = FEATURE_DEADLINE;
+    m.handle_record(now, &record(&[Frame::Hello(h)])).unwrap();
+    m.request(0x20, Bytes::from_static(b"q"), now + Duration::from_secs(5))
+        .unwrap();
+    let frames = outgoing_frames(&mut m, now);
+    let data: Vec<_> = frames.iter().filter(|f| f.starts_with("Data")).collect();
+    assert_eq!(data.len(), 1, "{frames:?}");
+    assert!(data[0].contains("ttl_ms: None"), "{}", data[0]);
+    // A peer's request with an expired TTL is still handed to the application.
+    let req = Frame::Data(DataFrame {
+        channel: 0x20,
+        flags: DATA_START | DATA_END | DATA_TTL | DATA_REQUEST,
+        ttl_ms: Some(0),
+        request_id: Some(1),
+        chunk: b"late",
+    });
+    m.handle_record(now, &record(&[req])).unwrap();
+    m.set_now(now + Duration::from_secs(1));
+    let got: Vec<_> = std::iter::from_fn(|| m.poll_event())
+        .filter(|e| matches!(e, MuxEvent::Message { .. }))
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(m.stats().expired_before_delivery, 0);
 }
 
 #[test]
