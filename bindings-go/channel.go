@@ -90,6 +90,11 @@ type Envelope struct {
 	FanoutFraction float64
 	// Payload is the bytes.
 	Payload []byte
+	// DeliverWithin is the delivery deadline from the send (0: none): a message not written
+	// to the peer by then is dropped, and a native peer drops it if its remaining
+	// time-to-live runs out before its application takes it (counted in Stats as
+	// ExpiredBeforeSend and ExpiredBeforeDelivery). Rounded up to whole milliseconds.
+	DeliverWithin time.Duration
 }
 
 // Channel is an open channel of a node (a ringwire_channel handle). Its methods may be called
@@ -219,6 +224,9 @@ func (c *Channel) SendBatch(ctx context.Context, envs []Envelope) error {
 		ce.fanout = C.uint32_t(e.Fanout)
 		ce.fanout_count = C.size_t(e.FanoutCount)
 		ce.fanout_fraction = C.double(e.FanoutFraction)
+		if e.DeliverWithin > 0 {
+			ce.deliver_within_ms = C.uint64_t((e.DeliverWithin + time.Millisecond - 1) / time.Millisecond)
+		}
 		if len(e.Payload) > 0 {
 			pin.Pin(&e.Payload[0])
 			ce.payload = (*C.uint8_t)(unsafe.Pointer(&e.Payload[0]))

@@ -57,6 +57,11 @@ type Stats struct {
 	PexRefused           uint64 // PEX addresses refused by policy
 	PexEvicted           uint64 // PEX addresses evicted from a full address book
 	PexReplaced          uint64 // outbound peers let go for a capable one (p2p.capability_targets)
+	// ExpiredBeforeSend counts messages whose delivery deadline passed before they were written.
+	ExpiredBeforeSend uint64
+	// ExpiredBeforeDelivery counts received messages whose time-to-live ran out before the
+	// application took them.
+	ExpiredBeforeDelivery uint64
 }
 
 // Stats reads the node's counters.
@@ -66,24 +71,26 @@ func (n *Node) Stats() (Stats, error) {
 		return call("stats", func() C.ringwire_result { return C.ringwire_node_get_stats(h, &s) })
 	})
 	return Stats{
-		Peers:                uint64(s.peers),
-		FanoutDropped:        uint64(s.fanout_dropped),
-		LateResponses:        uint64(s.late_responses),
-		Refused:              uint64(s.refused),
-		ProtocolErrors:       uint64(s.protocol_errors),
-		IOErrors:             uint64(s.io_errors),
-		Accepted:             uint64(s.accepted),
-		AcceptRefused:        uint64(s.accept_refused),
-		EventsLagged:         uint64(s.events_lagged),
-		ReadBuffersExhausted: uint64(s.read_buffers_exhausted),
-		AcceptErrors:         uint64(s.accept_errors),
-		ControlFloods:        uint64(s.control_floods),
-		PartialBudget:        uint64(s.partial_budget_exceeded),
-		QueuedDropped:        uint64(s.queued_dropped),
-		PexRateLimited:       uint64(s.pex_addresses_rate_limited),
-		PexRefused:           uint64(s.pex_addresses_refused),
-		PexEvicted:           uint64(s.pex_addresses_evicted),
-		PexReplaced:          uint64(s.pex_capability_replacements),
+		Peers:                 uint64(s.peers),
+		FanoutDropped:         uint64(s.fanout_dropped),
+		LateResponses:         uint64(s.late_responses),
+		Refused:               uint64(s.refused),
+		ProtocolErrors:        uint64(s.protocol_errors),
+		IOErrors:              uint64(s.io_errors),
+		Accepted:              uint64(s.accepted),
+		AcceptRefused:         uint64(s.accept_refused),
+		EventsLagged:          uint64(s.events_lagged),
+		ReadBuffersExhausted:  uint64(s.read_buffers_exhausted),
+		AcceptErrors:          uint64(s.accept_errors),
+		ControlFloods:         uint64(s.control_floods),
+		PartialBudget:         uint64(s.partial_budget_exceeded),
+		QueuedDropped:         uint64(s.queued_dropped),
+		PexRateLimited:        uint64(s.pex_addresses_rate_limited),
+		PexRefused:            uint64(s.pex_addresses_refused),
+		PexEvicted:            uint64(s.pex_addresses_evicted),
+		PexReplaced:           uint64(s.pex_capability_replacements),
+		ExpiredBeforeSend:     uint64(s.expired_before_send),
+		ExpiredBeforeDelivery: uint64(s.expired_before_delivery),
 	}, err
 }
 

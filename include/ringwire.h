@@ -379,6 +379,13 @@ typedef struct ringwire_envelope {
      * Their length.
      */
     size_t payload_len;
+    /**
+     * Delivery deadline in milliseconds from the call (0: none): a message not written to
+     * the peer by then is dropped, and a native peer drops it if its remaining time-to-live
+     * runs out before its application takes it (both counted in the node's stats,
+     * `expired_before_send` and `expired_before_delivery`).
+     */
+    uint64_t deliver_within_ms;
 } ringwire_envelope;
 
 /**
@@ -533,6 +540,16 @@ typedef struct ringwire_node_stats {
      * (`p2p.capability_targets`).
      */
     uint64_t pex_capability_replacements;
+    /**
+     * Messages whose delivery deadline (`deliver_within_ms`) passed before they were written
+     * to the peer, dropped.
+     */
+    uint64_t expired_before_send;
+    /**
+     * Received messages whose time-to-live ran out before the application took them,
+     * dropped.
+     */
+    uint64_t expired_before_delivery;
 } ringwire_node_stats;
 
 /**
@@ -601,7 +618,8 @@ extern "C" {
 /**
  * The version of the C ABI this library implements. Bumped on every incompatible change
  * (2: `ringwire_node_stats` grew the budget and PEX counters; peer info, channel options
- * and NodeInfo settings were added).
+ * and NodeInfo settings were added; 3: `ringwire_envelope.deliver_within_ms` and the expiry
+ * counters of `ringwire_node_stats`).
  */
 uint32_t ringwire_abi_version(void);
 

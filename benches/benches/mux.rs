@@ -57,6 +57,7 @@ fn frames(c: &mut Criterion) {
     for size in FRAME_SIZES {
         let chunk = payload(size);
         let frame = Frame::Data(DataFrame {
+            ttl_ms: None,
             channel: CH,
             flags: DATA_START | DATA_END,
             request_id: None,
@@ -81,6 +82,7 @@ fn frames(c: &mut Criterion) {
         let chunk = payload(size);
         let mut wire = Vec::new();
         Frame::Data(DataFrame {
+            ttl_ms: None,
             channel: CH,
             flags: DATA_START | DATA_END,
             request_id: None,

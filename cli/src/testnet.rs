@@ -15,6 +15,12 @@
 //! latency into an hdrhistogram (microseconds). Requests also record their round trip.
 //! Statistics go to stdout: a status line per second (rewritten in place on a terminal, one
 //! line each otherwise; on stderr with `--json`), then the summary (JSON with `--json`).
+//!
+//! `--s9` runs the overload scenario S9 (`docs/PERFORMANCE.md`): votes on the highest-priority
+//! channel with a short delivery deadline (`--vote-ttl-ms`), block parts on the lowest with a
+//! longer one (`--part-ttl-ms`), requests in between (they carry their own deadline). The
+//! summary then adds the delivered age per kind, requests answered within their deadline and
+//! the drops by reason. `--compat` runs the same over stock MConnection framing.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,6 +60,8 @@ const PART_CH: u8 = 0x21;
 const REQ_CH: u8 = 0x40;
 /// Sends run in ticks of this length.
 const TICK: Duration = Duration::from_millis(10);
+/// How long a request waits for its response.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// Most nodes a testnet runs.
 const MAX_NODES: usize = 64;
 
@@ -87,6 +95,31 @@ pub(crate) struct TestnetArgs {
     /// Shard threads per node.
     #[arg(long, default_value_t = 1)]
     shards: usize,
+    /// Scenario S9's mix: votes on the highest-priority channel, block parts on the lowest,
+    /// requests in between, with delivery deadlines (`--vote-ttl-ms`, `--part-ttl-ms`).
+    #[arg(long)]
+    s9: bool,
+    /// With `--s9`: votes' delivery deadline in ms (0: none).
+    #[arg(long, default_value_t = 300)]
+    vote_ttl_ms: u64,
+    /// With `--s9`: block parts' delivery deadline in ms (0: none).
+    #[arg(long, default_value_t = 1000)]
+    part_ttl_ms: u64,
+    /// Stock MConnection framing only (no native protocol, so no time-to-live on the wire).
+    #[arg(long)]
+    compat: bool,
+    /// `SO_RCVBUF` of every connection in bytes (`limits.tcp_recv_buffer`; 0: the kernel's
+    /// autotuning).
+    #[arg(long, default_value_t = 0)]
+    tcp_recv_buffer: usize,
+    /// Received messages per connection that wait for the application
+    /// (`limits.recv_queue_capacity`; 0: the default).
+    #[arg(long, default_value_t = 0)]
+    recv_queue: usize,
+    /// Bytes of sealed records a connection writes at once (`limits.write_batch`; 0: the
+    /// default).
+    #[arg(long, default_value_t = 0)]
+    write_batch: usize,
 }
 
 /// Counters and histograms of one node's receivers.
@@ -99,6 +132,11 @@ struct Stats {
     requests: AtomicU64,
     responses: AtomicU64,
     send_errors: AtomicU64,
+    /// Requests issued, and those answered within their deadline.
+    requests_issued: AtomicU64,
+    requests_answered: AtomicU64,
+    /// Delivered age in µs per kind (vote, block part, request at the server).
+    ages: Mutex<Option<[Histogram<u64>; 3]>>,
     /// One-way latency in µs: (since the last status line, whole run).
     latency: Mutex<Option<(Histogram<u64>, Histogram<u64>)>>,
     /// Request round trips in µs.
@@ -116,6 +154,14 @@ impl Stats {
         let (a, b) = g.get_or_insert_with(|| (histogram(), histogram()));
         a.saturating_record(us.max(1));
         b.saturating_record(us.max(1));
+    }
+
+    fn record_age(&self, kind: usize, us: u64) {
+        let mut g = self.ages.lock().unwrap_or_else(|e| e.into_inner());
+        let h = g.get_or_insert_with(|| [histogram(), histogram(), histogram()]);
+        if let Some(h) = h.get_mut(kind) {
+            h.saturating_record(us.max(1));
+        }
     }
 
     fn record_rtt(&self, us: u64) {
@@ -162,6 +208,40 @@ fn descriptor(id: u8) -> Result<ChannelDescriptor, Failure> {
         .ok_or_else(|| Failure(format!("no stock channel {id:#x}")))
 }
 
+/// The channel as the run uses it: stock, or with S9's priorities (votes first, requests,
+/// block parts last).
+fn channel_for(id: u8, s9: bool) -> Result<ChannelDescriptor, Failure> {
+    let mut d = descriptor(id)?;
+    if s9 {
+        d.priority = match id {
+            VOTE_CH => 10,
+            REQ_CH => 5,
+            _ => 1,
+        };
+    }
+    Ok(d)
+}
+
+/// The nodes' limits: the defaults with `--tcp-recv-buffer` and `--recv-queue` applied.
+fn limits(args: &TestnetArgs) -> ringwire::Limits {
+    let mut l = ringwire::Limits {
+        tcp_recv_buffer: args.tcp_recv_buffer,
+        ..Default::default()
+    };
+    if args.recv_queue > 0 {
+        l.recv_queue_capacity = args.recv_queue;
+    }
+    if args.write_batch > 0 {
+        l.write_batch = args.write_batch;
+    }
+    l
+}
+
+/// A delivery deadline of `ms` from now (0: none).
+fn ttl(ms: u64) -> Option<Instant> {
+    (ms > 0).then(|| Instant::now() + Duration::from_millis(ms))
+}
+
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, Failure> {
     std::thread::Builder::new()
         .name(name.to_owned())
@@ -193,9 +273,11 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
             .listen(([127, 0, 0, 1], 0).into())
             .driver(driver)
             .shards(args.shards.max(1))
-            .channel(descriptor(VOTE_CH)?)
-            .channel(descriptor(PART_CH)?)
-            .channel(descriptor(REQ_CH)?)
+            .offer_native(!args.compat)
+            .limits(limits(&args))
+            .channel(channel_for(VOTE_CH, args.s9)?)
+            .channel(channel_for(PART_CH, args.s9)?)
+            .channel(channel_for(REQ_CH, args.s9)?)
             .start()
             .map_err(|e| Failure(format!("node {i}: {e}")))?;
         nodes.push(node);
@@ -228,9 +310,9 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     for (node, st) in nodes.iter().zip(&stats) {
-        let votes = node.open_channel(descriptor(VOTE_CH)?)?;
-        let parts = node.open_channel(descriptor(PART_CH)?)?;
-        let reqs = node.open_channel(descriptor(REQ_CH)?)?;
+        let votes = node.open_channel(channel_for(VOTE_CH, args.s9)?)?;
+        let parts = node.open_channel(channel_for(PART_CH, args.s9)?)?;
+        let reqs = node.open_channel(channel_for(REQ_CH, args.s9)?)?;
         let (vote_tx, vote_rx) = votes.split();
         let (part_tx, part_rx) = parts.split();
         let req_tx = reqs.sender();
@@ -247,6 +329,7 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
                         c.fetch_add(1, Ordering::Relaxed);
                         if let Some(us) = age_us(epoch, &m.payload) {
                             st.record_latency(us);
+                            st.record_age(usize::from(kind), us);
                         }
                     }
                 }
@@ -260,6 +343,11 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
         }
         {
             let (st, stop, fill) = (st.clone(), stop.clone(), fill.clone());
+            let (vote_ms, part_ms) = if args.s9 {
+                (args.vote_ttl_ms, args.part_ttl_ms)
+            } else {
+                (0, 0)
+            };
             senders.push(spawn("testnet-send", move || {
                 let mut tick = 0u64;
                 let mut next = Instant::now();
@@ -267,13 +355,15 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
                     let deadline = Instant::now() + Duration::from_millis(100);
                     let votes = u64::from(VOTES_PER_SEC) / 100;
                     for _ in 0..votes {
-                        let env = Envelope::broadcast(stamp(epoch, VOTE_SIZE, &fill));
+                        let env = Envelope::broadcast(stamp(epoch, VOTE_SIZE, &fill))
+                            .deliver_by(ttl(vote_ms));
                         if vote_tx.send_blocking(env, deadline).is_err() {
                             st.send_errors.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     if tick.is_multiple_of(u64::from(100 / PARTS_PER_SEC)) {
-                        let env = Envelope::broadcast(stamp(epoch, PART_SIZE, &fill));
+                        let env = Envelope::broadcast(stamp(epoch, PART_SIZE, &fill))
+                            .deliver_by(ttl(part_ms));
                         if part_tx.send_blocking(env, deadline).is_err() {
                             st.send_errors.fetch_add(1, Ordering::Relaxed);
                         }
@@ -296,9 +386,12 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
                         turn = turn.wrapping_add(1);
                         let start = Instant::now();
                         let payload = stamp(epoch, REQUEST_SIZE, &[]);
-                        match req_tx.request_blocking(peer, payload, start + Duration::from_secs(2))
-                        {
+                        st.requests_issued.fetch_add(1, Ordering::Relaxed);
+                        match req_tx.request_blocking(peer, payload, start + REQUEST_DEADLINE) {
                             Ok(resp) => {
+                                if start.elapsed() <= REQUEST_DEADLINE {
+                                    st.requests_answered.fetch_add(1, Ordering::Relaxed);
+                                }
                                 st.responses.fetch_add(1, Ordering::Relaxed);
                                 st.messages.fetch_add(1, Ordering::Relaxed);
                                 st.bytes.fetch_add(resp.len() as u64, Ordering::Relaxed);
@@ -392,9 +485,27 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
     for t in receivers {
         let _ = t.join();
     }
+    let node_stats: Vec<_> = nodes.iter().map(|n| n.stats()).collect();
     for n in &nodes {
         n.shutdown_blocking(Instant::now() + Duration::from_secs(2));
     }
+    let drop_sum =
+        |f: fn(&ringwire::router::NodeStats) -> u64| -> u64 { node_stats.iter().map(f).sum() };
+    let mut ages = [histogram(), histogram(), histogram()];
+    for s in &stats {
+        if let Some(h) = s.ages.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            for (a, b) in ages.iter_mut().zip(h) {
+                let _ = a.add(b);
+            }
+        }
+    }
+    let age = |h: &Histogram<u64>| {
+        json!({
+            "p50_ms": h.value_at_quantile(0.5) as f64 / 1000.0,
+            "p99_ms": h.value_at_quantile(0.99) as f64 / 1000.0,
+            "delivered": h.len(),
+        })
+    };
 
     let mut total = histogram();
     let mut rtt = histogram();
@@ -438,6 +549,26 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
             "response": sum(|s| &s.responses),
         },
         "send_errors": sum(|s| &s.send_errors),
+        "s9": args.s9,
+        "compat": args.compat,
+        "tcp_recv_buffer": args.tcp_recv_buffer,
+        "recv_queue": args.recv_queue,
+        "write_batch": args.write_batch,
+        "vote_ttl_ms": if args.s9 { args.vote_ttl_ms } else { 0 },
+        "part_ttl_ms": if args.s9 { args.part_ttl_ms } else { 0 },
+        "age": {
+            "vote": age(&ages[0]),
+            "block_part": age(&ages[1]),
+            "request": age(&ages[2]),
+        },
+        "requests_issued": sum(|s| &s.requests_issued),
+        "requests_answered_in_deadline": sum(|s| &s.requests_answered),
+        "drops": {
+            "expired_before_send": drop_sum(|s| s.expired_before_send),
+            "expired_before_delivery": drop_sum(|s| s.expired_before_delivery),
+            "fanout_lagging": drop_sum(|s| s.fanout_dropped),
+            "refused_by_connection": drop_sum(|s| s.queued_dropped),
+        },
         "per_node": nodes.iter().zip(&per_node_peers).zip(&stats).map(|((n, p), s)| json!({
             "id": n.node_id().to_string(),
             "peers": p,
@@ -473,6 +604,7 @@ fn serve(mut ch: Channel, st: &Stats, stop: &AtomicBool, epoch: Instant, fill: &
             st.requests.fetch_add(1, Ordering::Relaxed);
             if let Some(us) = age_us(epoch, &m.payload) {
                 st.record_latency(us);
+                st.record_age(2, us);
             }
             if let Some(req) = m.request.take() {
                 let _ = ch.respond(req, stamp(epoch, RESPONSE_SIZE, fill));

@@ -56,8 +56,10 @@ pub const MESSAGE_SEND_BYTES_TOTAL: &str = "p2p_message_send_bytes_total";
 pub const DRIVER: &str = "ringwire_driver";
 /// Commands waiting in a shard's inbox (gauge; label `shard`).
 pub const SHARD_INBOX_DEPTH: &str = "ringwire_shard_inbox_depth";
-/// Messages or events dropped (counter; label `reason`: `fanout_lagging`, `late_response`,
-/// `events_lagged`, `read_buffers_exhausted`; PEX addresses: `pex_rate_limited`,
+/// Messages or events dropped (counter; label `reason`: `fanout_lagging`,
+/// `refused_by_connection`, `late_response`, `expired_before_send`, `expired_before_delivery`
+/// (delivery deadlines), `events_lagged`, `read_buffers_exhausted`; PEX addresses:
+/// `pex_rate_limited`,
 /// `pex_refused`, `pex_evicted`).
 pub const DROPS_TOTAL: &str = "ringwire_drops_total";
 /// Connections refused (counter; label `reason`: `admission`, `accept_limit`).
@@ -237,6 +239,16 @@ impl Reporter {
                 old.queued_dropped,
             ),
             ("late_response", s.late_responses, old.late_responses),
+            (
+                "expired_before_send",
+                s.expired_before_send,
+                old.expired_before_send,
+            ),
+            (
+                "expired_before_delivery",
+                s.expired_before_delivery,
+                old.expired_before_delivery,
+            ),
             ("events_lagged", s.events_lagged, old.events_lagged),
             (
                 "read_buffers_exhausted",

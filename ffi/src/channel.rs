@@ -17,7 +17,7 @@ use std::ffi::c_char;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ringwire::proto::secret::NodeId;
@@ -86,6 +86,11 @@ pub struct ringwire_envelope {
     pub payload: *const u8,
     /// Their length.
     pub payload_len: usize,
+    /// Delivery deadline in milliseconds from the call (0: none): a message not written to
+    /// the peer by then is dropped, and a native peer drops it if its remaining time-to-live
+    /// runs out before its application takes it (both counted in the node's stats,
+    /// `expired_before_send` and `expired_before_delivery`).
+    pub deliver_within_ms: u64,
 }
 
 /// A view of one received message, valid until its batch is released.
@@ -298,6 +303,20 @@ pub unsafe extern "C" fn ringwire_channel_fd(
 /// # Safety
 /// The envelope's pointers are valid as its documentation says.
 unsafe fn envelope(e: &ringwire_envelope, payload: Bytes) -> Result<Envelope, ringwire_result> {
+    // SAFETY: forwarded from this function's contract.
+    let env = unsafe { destination(e, payload) }?;
+    Ok(if e.deliver_within_ms > 0 {
+        env.deliver_within(Duration::from_millis(e.deliver_within_ms))
+    } else {
+        env
+    })
+}
+
+/// The destination part of [`envelope`].
+///
+/// # Safety
+/// As [`envelope`].
+unsafe fn destination(e: &ringwire_envelope, payload: Bytes) -> Result<Envelope, ringwire_result> {
     Ok(match e.to {
         t if t == ringwire_to::Peer as u32 => Envelope::peer(e.peer.into(), payload),
         t if t == ringwire_to::Broadcast as u32 => Envelope::broadcast(payload),
@@ -336,8 +355,10 @@ unsafe fn envelope(e: &ringwire_envelope, payload: Bytes) -> Result<Envelope, ri
 /// # Safety
 /// The envelopes' pointers are valid as their documentation says.
 unsafe fn copy_run(envs: &[ringwire_envelope]) -> Option<(usize, bool)> {
+    // Envelopes with a delivery deadline go one by one, each as an `Envelope` carrying it.
     let packable = |e: &ringwire_envelope| {
         e.to == ringwire_to::Peer as u32
+            && e.deliver_within_ms == 0
             && e.payload_len <= CHUNK
             && (e.payload_len == 0 || !e.payload.is_null())
     };
@@ -590,6 +611,7 @@ pub unsafe extern "C" fn ringwire_channel_request(
                 channel: h.id,
                 payload: response,
                 request: None,
+                deliver_by: None,
             }],
         });
         // SAFETY: checked non-NULL; valid for writes by the caller's contract.
@@ -644,6 +666,7 @@ mod tests {
             fanout_fraction: 0.0,
             payload: payload.as_ptr(),
             payload_len: payload.len(),
+            deliver_within_ms: 0,
         }
     }
 

@@ -31,10 +31,11 @@ pub use result::ringwire_result;
 
 /// The version of the C ABI this library implements. Bumped on every incompatible change
 /// (2: `ringwire_node_stats` grew the budget and PEX counters; peer info, channel options
-/// and NodeInfo settings were added).
+/// and NodeInfo settings were added; 3: `ringwire_envelope.deliver_within_ms` and the expiry
+/// counters of `ringwire_node_stats`).
 #[unsafe(no_mangle)]
 pub extern "C" fn ringwire_abi_version() -> u32 {
-    2
+    3
 }
 
 /// Runs `f` inside the panic boundary and turns its outcome into a result code.

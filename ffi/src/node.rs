@@ -660,6 +660,12 @@ pub struct ringwire_node_stats {
     /// Outbound peers let go to make room for a peer with a capability below its target
     /// (`p2p.capability_targets`).
     pub pex_capability_replacements: u64,
+    /// Messages whose delivery deadline (`deliver_within_ms`) passed before they were written
+    /// to the peer, dropped.
+    pub expired_before_send: u64,
+    /// Received messages whose time-to-live ran out before the application took them,
+    /// dropped.
+    pub expired_before_delivery: u64,
 }
 
 /// Writes a snapshot of the node's counters to `*out_stats`.
@@ -694,6 +700,8 @@ pub unsafe extern "C" fn ringwire_node_get_stats(
             pex_addresses_refused: s.pex_addresses_refused,
             pex_addresses_evicted: s.pex_addresses_evicted,
             pex_capability_replacements: s.pex_capability_replacements,
+            expired_before_send: s.expired_before_send,
+            expired_before_delivery: s.expired_before_delivery,
         };
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_stats = snapshot };

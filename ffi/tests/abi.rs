@@ -133,7 +133,7 @@ fn event_slots<const N: usize>() -> [ringwire_peer_event; N] {
 
 #[test]
 fn abi_version_is_set() {
-    assert_eq!(ringwire_abi_version(), 2);
+    assert_eq!(ringwire_abi_version(), 3);
 }
 
 #[test]
@@ -677,6 +677,7 @@ fn envelope(to: ringwire_to, payload: &[u8]) -> ringwire_envelope {
         fanout_fraction: 0.0,
         payload: payload.as_ptr(),
         payload_len: payload.len(),
+        deliver_within_ms: 0,
     }
 }
 

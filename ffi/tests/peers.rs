@@ -273,6 +273,7 @@ fn channels_open_with_options_compression_included_and_older_structs_still_work(
             fanout_fraction: 0.0,
             payload: payload.as_ptr(),
             payload_len: payload.len(),
+            deliver_within_ms: 0,
         };
         let mut queued = 0;
         // SAFETY: a live channel, one valid envelope, a valid out-pointer.
@@ -426,6 +427,7 @@ fn channels_added_to_the_config_are_in_the_node_info_of_the_first_connection() {
         fanout_fraction: 0.0,
         payload: payload.as_ptr(),
         payload_len: payload.len(),
+        deliver_within_ms: 0,
     };
     let mut queued = 0;
     // SAFETY: a live channel, one valid envelope, a valid out-pointer.

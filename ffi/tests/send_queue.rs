@@ -79,6 +79,7 @@ fn accepted_before_full(name: &str, limits: &str, queue: usize) -> usize {
             fanout_fraction: 0.0,
             payload: body.as_ptr(),
             payload_len: body.len(),
+            deliver_within_ms: 0,
         };
         loop {
             assert!(accepted < 10_000, "the stalled peer never pushed back");

@@ -286,6 +286,7 @@ impl World {
                 channel,
                 payload,
                 kind,
+                ..
             } => {
                 assert!(payload.len() <= MAX_MESSAGE);
                 match kind {

@@ -219,6 +219,7 @@ impl Side {
                 channel,
                 payload,
                 kind,
+                ..
             } => {
                 assert!(payload.len() <= MAX_MESSAGE);
                 let slot = CHANNELS.iter().position(|&c| c == channel).expect("ours");

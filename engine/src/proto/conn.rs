@@ -248,6 +248,8 @@ pub struct Message {
     pub payload: Bytes,
     /// Plain message, request (answer with [`Connection::respond`]) or response.
     pub kind: MessageKind,
+    /// The deadline the peer's time-to-live gives it (native peers that send one).
+    pub deliver_by: Option<Instant>,
 }
 
 /// Something the application must learn about.
@@ -539,7 +541,16 @@ impl Connection {
         self.closed_reason.as_ref()
     }
 
-    /// Counters of the native multiplexer (dropped late responses and the like), if native.
+    /// Advances the native multiplexer's clock, against which the deadlines of received
+    /// messages are checked as [`poll_event`](Self::poll_event) hands them out.
+    pub fn set_now(&mut self, now: Instant) {
+        if let State::Native(n) = &mut self.state {
+            n.mux.set_now(now);
+        }
+    }
+
+    /// Counters of the native multiplexer (`None` on a compat connection or before the
+    /// handshake).
     pub fn native_stats(&self) -> Option<&native::MuxStats> {
         match &self.state {
             State::Native(n) => Some(n.mux.stats()),
@@ -780,6 +791,7 @@ impl Connection {
                     channel,
                     payload,
                     kind: MessageKind::Plain,
+                    deliver_by: None,
                 })
             }),
             State::Native(n) => match n.mux.poll_event()? {
@@ -798,10 +810,12 @@ impl Connection {
                     channel,
                     payload,
                     kind,
+                    deliver_by,
                 } => Some(Event::Message(Message {
                     channel,
                     payload,
                     kind,
+                    deliver_by,
                 })),
                 MuxEvent::RequestTimedOut(id) => Some(Event::RequestTimedOut(id)),
                 MuxEvent::RequestFailed { id, .. } => Some(Event::RequestFailed(id)),
@@ -882,6 +896,21 @@ impl Connection {
 
     /// Queues `payload` on `channel`. Returns at once: `Full` is backpressure.
     pub fn send(&mut self, channel: u8, payload: Bytes) -> Result<(), QueueError> {
+        self.send_by(channel, payload, None)
+    }
+
+    /// Queues a message worth delivering only until `deliver_by` (`None`: no deadline). A
+    /// native peer that announced the feature receives the remaining time-to-live and drops
+    /// the message if it runs out before its application takes it; our multiplexer drops it
+    /// if the deadline passes before it is written. A compat (stock) connection has no field
+    /// for it: the caller drops expired messages before handing them over, and once queued
+    /// here they go out.
+    pub fn send_by(
+        &mut self,
+        channel: u8,
+        payload: Bytes,
+        deliver_by: Option<Instant>,
+    ) -> Result<(), QueueError> {
         match &mut self.state {
             State::Compat(c) => {
                 if !c.peer_channels[channel] {
@@ -889,7 +918,10 @@ impl Connection {
                 }
                 c.mconn.send(channel, payload).map_err(QueueError::Compat)
             }
-            State::Native(n) => n.mux.send(channel, payload).map_err(QueueError::Native),
+            State::Native(n) => n
+                .mux
+                .send_by(channel, payload, deliver_by)
+                .map_err(QueueError::Native),
             State::Closed => Err(QueueError::Closed),
             State::Handshake(_) | State::NodeInfo(_) => Err(QueueError::NotReady),
         }

@@ -64,6 +64,8 @@ pub(crate) struct Stats {
     pub(crate) pex_capability_replacements: AtomicU64,
     pub(crate) control_floods: AtomicU64,
     pub(crate) queued_dropped: AtomicU64,
+    pub(crate) expired_before_send: AtomicU64,
+    pub(crate) expired_before_delivery: AtomicU64,
     pub(crate) partial_budget_exceeded: AtomicU64,
 }
 
@@ -142,6 +144,12 @@ pub struct NodeStats {
     /// the peer's own cap for the channel (a native peer's, known from its HELLO), or the
     /// connection closing — and dropped.
     pub queued_dropped: u64,
+    /// Messages sent with a delivery deadline (`Envelope::deliver_by`) that passed before they
+    /// were written to the peer, dropped (held by the shard or queued in the connection).
+    pub expired_before_send: u64,
+    /// Messages received with a time-to-live (native peers) that ran out before the
+    /// application took them, dropped.
+    pub expired_before_delivery: u64,
     /// Connections closed because a reassembly buffer would have grown past the per-peer or
     /// the node-wide budget for partly received messages (`limits.max_partial_bytes_per_peer`,
     /// `limits.max_partial_bytes`; also counted in `protocol_errors`).
@@ -518,6 +526,8 @@ impl Registry {
             pex_capability_replacements: s.pex_capability_replacements.load(Ordering::Relaxed),
             control_floods: s.control_floods.load(Ordering::Relaxed),
             queued_dropped: s.queued_dropped.load(Ordering::Relaxed),
+            expired_before_send: s.expired_before_send.load(Ordering::Relaxed),
+            expired_before_delivery: s.expired_before_delivery.load(Ordering::Relaxed),
             partial_budget_exceeded: s.partial_budget_exceeded.load(Ordering::Relaxed),
         }
     }

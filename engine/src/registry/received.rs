@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -96,4 +97,8 @@ pub struct Received {
     pub payload: Bytes,
     /// Set when the message is a request that expects an answer.
     pub request: Option<PendingRequest>,
+    /// Arrival plus the time-to-live the sender gave it (native peers), by this node's clock:
+    /// the channel's receive calls drop it once this has passed (counted in
+    /// `NodeStats::expired_before_delivery`).
+    pub deliver_by: Option<Instant>,
 }

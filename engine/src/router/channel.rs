@@ -6,6 +6,7 @@
 //! variants are for callers outside any executor (never call them on a shard thread).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::proto::secret::NodeId;
+use crate::registry::Registry;
 use crate::rt::clock;
 
 use super::{Envelope, PendingRequest, Received, Router, SendError};
@@ -134,9 +136,10 @@ impl std::fmt::Debug for Channel {
 
 impl Channel {
     pub(crate) fn new(sender: ChannelSender, rx: mpsc::Receiver<Received>) -> Self {
+        let registry = sender.router.registry().clone();
         Channel {
             sender,
-            receiver: ChannelReceiver { rx },
+            receiver: ChannelReceiver { registry, rx },
         }
     }
 
@@ -217,25 +220,55 @@ impl Channel {
 }
 
 /// The receiving half of a [`Channel`] after [`Channel::split`].
-#[derive(Debug)]
 pub struct ChannelReceiver {
+    /// Where expired messages are counted.
+    registry: Arc<Registry>,
     rx: mpsc::Receiver<Received>,
 }
 
+impl std::fmt::Debug for ChannelReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelReceiver").finish_non_exhaustive()
+    }
+}
+
 impl ChannelReceiver {
-    /// The next message; `None` once the node has stopped and the queue is drained.
+    /// Whether `m`'s delivery deadline has passed (then it is counted and dropped).
+    fn expired(&self, m: &Received) -> bool {
+        let expired = m.deliver_by.is_some_and(|d| d <= Instant::now());
+        if expired {
+            self.registry
+                .stats
+                .expired_before_delivery
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        expired
+    }
+
+    /// The next message; `None` once the node has stopped and the queue is drained. Messages
+    /// whose delivery deadline passed while they waited are dropped (counted).
     pub async fn recv(&mut self) -> Option<Received> {
-        self.rx.recv().await
+        loop {
+            let m = self.rx.recv().await?;
+            if !self.expired(&m) {
+                return Some(m);
+            }
+        }
     }
 
     /// The next message, or `None` when `deadline` passes first (or the node stopped).
     pub async fn recv_until(&mut self, deadline: Instant) -> Option<Received> {
-        clock::timeout_at(deadline, self.rx.recv()).await.flatten()
+        clock::timeout_at(deadline, self.recv()).await.flatten()
     }
 
     /// A message if one is waiting.
     pub fn try_recv(&mut self) -> Option<Received> {
-        self.rx.try_recv().ok()
+        loop {
+            let m = self.rx.try_recv().ok()?;
+            if !self.expired(&m) {
+                return Some(m);
+            }
+        }
     }
 
     /// [`ChannelReceiver::recv_until`] for callers outside any executor.
@@ -254,6 +287,32 @@ impl ChannelReceiver {
         into: &mut Vec<Received>,
         limit: usize,
     ) -> Poll<usize> {
-        self.rx.poll_recv_many(cx, into, limit)
+        loop {
+            let start = into.len();
+            let n = match self.rx.poll_recv_many(cx, into, limit) {
+                Poll::Ready(n) => n,
+                Poll::Pending => return Poll::Pending,
+            };
+            if n == 0 {
+                return Poll::Ready(0);
+            }
+            let now = Instant::now();
+            let mut i = start;
+            while i < into.len() {
+                if into[i].deliver_by.is_some_and(|d| d <= now) {
+                    into.remove(i);
+                    self.registry
+                        .stats
+                        .expired_before_delivery
+                        .fetch_add(1, Ordering::Relaxed);
+                } else {
+                    i += 1;
+                }
+            }
+            if into.len() > start {
+                return Poll::Ready(into.len() - start);
+            }
+            // All had expired: poll again (registers the waker if none waits).
+        }
     }
 }

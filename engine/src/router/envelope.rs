@@ -1,5 +1,7 @@
 //! Addressing: where a message goes.
 
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 
 use crate::proto::secret::NodeId;
@@ -62,6 +64,11 @@ pub struct Envelope {
     /// The message. Peers receive exactly these bytes; a local receiver receives this very
     /// buffer.
     pub payload: Bytes,
+    /// Deliver by then or not at all (`None`: no deadline). The sending shard drops the
+    /// message if the deadline passes before it is written; a native peer receives the
+    /// remaining time-to-live and drops it if that runs out before its application takes it.
+    /// Both drops are counted (`NodeStats::expired_before_send`, `expired_before_delivery`).
+    pub deliver_by: Option<Instant>,
 }
 
 impl Envelope {
@@ -70,6 +77,7 @@ impl Envelope {
         Envelope {
             to: To::Peer(id),
             payload,
+            deliver_by: None,
         }
     }
 
@@ -78,6 +86,7 @@ impl Envelope {
         Envelope {
             to: To::Broadcast,
             payload,
+            deliver_by: None,
         }
     }
 
@@ -86,6 +95,7 @@ impl Envelope {
         Envelope {
             to: To::Local,
             payload,
+            deliver_by: None,
         }
     }
 
@@ -97,7 +107,21 @@ impl Envelope {
                 fanout,
             },
             payload,
+            deliver_by: None,
         }
+    }
+
+    /// The same message, worth delivering only within `within` from now (see
+    /// [`deliver_by`](Self::deliver_by)); a duration too large for the clock means no deadline.
+    pub fn deliver_within(self, within: Duration) -> Self {
+        let by = Instant::now().checked_add(within);
+        self.deliver_by(by)
+    }
+
+    /// The same message with delivery deadline `by` (`None`: none).
+    pub fn deliver_by(mut self, by: Option<Instant>) -> Self {
+        self.deliver_by = by;
+        self
     }
 }
 

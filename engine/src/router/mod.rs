@@ -182,7 +182,7 @@ impl Router {
                     return Err(SendError::Stopped);
                 }
                 self.check_size(channel, &env.payload)?;
-                self.try_send_peer(channel, &id, env.payload)
+                self.try_send_peer(channel, &id, env.payload, env.deliver_by)
             }
             // With no deadline nothing on the send path waits: one poll completes it.
             _ => clock::poll_once(self.send(channel, env, None)).unwrap_or(Err(SendError::Full)),
@@ -191,7 +191,13 @@ impl Router {
 
     /// Queues `payload` for the peer `id` if a credit and inbox space are free now (`Full`
     /// otherwise); the size is checked already.
-    fn try_send_peer(&self, channel: u8, id: &NodeId, payload: Bytes) -> Result<usize, SendError> {
+    fn try_send_peer(
+        &self,
+        channel: u8,
+        id: &NodeId,
+        payload: Bytes,
+        deliver_by: Option<Instant>,
+    ) -> Result<usize, SendError> {
         let entry = self.connected_peer(id)?;
         let len = payload.len();
         entry.try_acquire(channel, len)?;
@@ -199,6 +205,7 @@ impl Router {
             conn: entry.conn,
             channel,
             payload,
+            deliver_by,
         };
         if let Err(e) = self.inboxes.try_send(entry.shard, cmd) {
             entry.release(channel, len);
@@ -222,7 +229,7 @@ impl Router {
         match env.to {
             To::Peer(id) => {
                 let Some(deadline) = deadline else {
-                    return self.try_send_peer(channel, &id, env.payload);
+                    return self.try_send_peer(channel, &id, env.payload, env.deliver_by);
                 };
                 let entry = self.connected_peer(&id)?;
                 let len = env.payload.len();
@@ -231,6 +238,7 @@ impl Router {
                     conn: entry.conn,
                     channel,
                     payload: env.payload,
+                    deliver_by: env.deliver_by,
                 };
                 if let Err(e) = self.inboxes.send(entry.shard, cmd, Some(deadline)).await {
                     entry.release(channel, len);
@@ -249,6 +257,7 @@ impl Router {
                         targets: None,
                         channel,
                         payload: env.payload.clone(),
+                        deliver_by: env.deliver_by,
                     };
                     self.inboxes.send(shard, cmd, deadline).await?;
                 }
@@ -262,6 +271,7 @@ impl Router {
                         targets: Some(targets),
                         channel,
                         payload: env.payload.clone(),
+                        deliver_by: env.deliver_by,
                     };
                     self.inboxes.send(shard, cmd, deadline).await?;
                     n += k;
@@ -289,6 +299,7 @@ impl Router {
             channel,
             payload,
             request: None,
+            deliver_by: None,
         };
         match tx.try_send(msg) {
             Ok(()) => Ok(()),

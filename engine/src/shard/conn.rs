@@ -90,6 +90,9 @@ pub(crate) struct ConnCtx {
     wake_driver: Notify,
     writer_done: Cell<bool>,
     writer_exit: Notify,
+    /// The multiplexer's expiry counters (before send, before delivery) already added to the
+    /// node's.
+    expired_seen: Cell<(u64, u64)>,
 }
 
 impl ConnCtx {
@@ -118,6 +121,7 @@ impl ConnCtx {
             addr,
             entry: RefCell::new(None),
             staging: RefCell::new(Staging::default()),
+            expired_seen: Cell::new((0, 0)),
             requests: RefCell::new(HashMap::new()),
             inbound: RefCell::new(inbound),
             finished,
@@ -239,8 +243,34 @@ impl ConnCtx {
                 .queued_dropped
                 .fetch_add(pumped.dropped, Ordering::Relaxed);
         }
+        if pumped.expired > 0 {
+            self.registry
+                .stats
+                .expired_before_send
+                .fetch_add(pumped.expired, Ordering::Relaxed);
+        }
         if pumped.moved > 0 {
             self.wake_writer.notify_one();
+        }
+    }
+
+    /// Adds the multiplexer's new expiry drops to the node's counters.
+    fn sync_expired(&self) {
+        let now = match self.conn.borrow().native_stats() {
+            Some(s) => (s.expired_before_send, s.expired_before_delivery),
+            None => return,
+        };
+        let seen = self.expired_seen.replace(now);
+        let stats = &self.registry.stats;
+        let send = now.0.saturating_sub(seen.0);
+        let delivery = now.1.saturating_sub(seen.1);
+        if send > 0 {
+            stats.expired_before_send.fetch_add(send, Ordering::Relaxed);
+        }
+        if delivery > 0 {
+            stats
+                .expired_before_delivery
+                .fetch_add(delivery, Ordering::Relaxed);
         }
     }
 
@@ -611,6 +641,7 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
         let now = Instant::now();
         {
             let mut conn = ctx.conn.borrow_mut();
+            conn.set_now(now);
             if conn.poll_timeout().is_some_and(|t| t <= now) {
                 // The error, if any, is also reported as `Event::Closed`.
                 let _ = conn.handle_timeout(now);
@@ -631,6 +662,7 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
                 }
             }
         }
+        ctx.sync_expired();
         if finished {
             return;
         }
@@ -831,6 +863,7 @@ fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
         channel: m.channel,
         payload: m.payload,
         request,
+        deliver_by: m.deliver_by,
     };
     match slot.tx.try_send(msg) {
         Ok(()) => Flow::Continue,

@@ -38,6 +38,8 @@ pub(crate) enum Command {
         conn: ConnId,
         channel: u8,
         payload: Bytes,
+        /// Delivery deadline (`Envelope::deliver_by`).
+        deliver_by: Option<Instant>,
     },
     /// Queue `payloads` in order on a connection; each holds one credit, as in `Send`.
     SendMany {
@@ -51,6 +53,8 @@ pub(crate) enum Command {
         targets: Option<Vec<ConnId>>,
         channel: u8,
         payload: Bytes,
+        /// Delivery deadline (`Envelope::deliver_by`).
+        deliver_by: Option<Instant>,
     },
     /// Send a request (holds one credit, like `Send`).
     Request {

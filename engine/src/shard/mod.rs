@@ -181,6 +181,7 @@ impl Shard {
                 conn,
                 channel,
                 payload,
+                deliver_by,
             } => {
                 // A missing connection means the peer is gone; its credits went with it.
                 if let Some(ctx) = self.conn(conn) {
@@ -189,6 +190,7 @@ impl Shard {
                         Staged::Send {
                             payload,
                             credit: true,
+                            deliver_by,
                         },
                     );
                 }
@@ -206,6 +208,7 @@ impl Shard {
                             Staged::Send {
                                 payload,
                                 credit: true,
+                                deliver_by: None,
                             },
                         );
                     }
@@ -215,6 +218,7 @@ impl Shard {
                 targets,
                 channel,
                 payload,
+                deliver_by,
             } => {
                 let conns: Vec<Rc<ConnCtx>> = match targets {
                     Some(ids) => ids.iter().filter_map(|id| self.conn(*id)).collect(),
@@ -236,6 +240,7 @@ impl Shard {
                         Staged::Send {
                             payload: payload.clone(),
                             credit: false,
+                            deliver_by,
                         },
                     );
                 }

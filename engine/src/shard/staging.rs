@@ -19,8 +19,13 @@ use super::inbox::RequestReply;
 
 /// One held item.
 pub(crate) enum Staged {
-    /// A plain message; `credit` when an application send holds a credit for it.
-    Send { payload: Bytes, credit: bool },
+    /// A plain message; `credit` when an application send holds a credit for it; dropped
+    /// unsent once `deliver_by` passes.
+    Send {
+        payload: Bytes,
+        credit: bool,
+        deliver_by: Option<Instant>,
+    },
     /// A request (holds a credit).
     Request {
         payload: Bytes,
@@ -65,6 +70,8 @@ pub(crate) struct Pumped {
     /// Messages the connection refused for good (larger than the peer's cap for the channel,
     /// a channel the peer does not run, the connection closing): dropped, and counted.
     pub(crate) dropped: u64,
+    /// Messages whose delivery deadline passed while they were held: dropped, and counted.
+    pub(crate) expired: u64,
 }
 
 /// The held items of one connection.
@@ -117,9 +124,25 @@ impl Staging {
                 let credit = item.holds_credit();
                 let len = item.len();
                 let result = match item {
-                    Staged::Send { payload, credit } => match conn.send(channel, payload.clone()) {
+                    Staged::Send {
+                        deliver_by: Some(d),
+                        ..
+                    } if d <= now => {
+                        // Too late to be worth sending (a documented drop, counted).
+                        out.expired += 1;
+                        Ok(())
+                    }
+                    Staged::Send {
+                        payload,
+                        credit,
+                        deliver_by,
+                    } => match conn.send_by(channel, payload.clone(), deliver_by) {
                         Err(e) if is_full(&e) => {
-                            lane.items.push_front(Staged::Send { payload, credit });
+                            lane.items.push_front(Staged::Send {
+                                payload,
+                                credit,
+                                deliver_by,
+                            });
                             break;
                         }
                         r => {

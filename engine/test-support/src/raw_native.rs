@@ -298,6 +298,7 @@ impl RawNativePeer {
     /// Sends a plain message on `channel`: one DATA frame with START|END.
     pub fn send_message(&mut self, channel: u8, payload: &[u8]) {
         self.send_frames(&[Frame::Data(DataFrame {
+            ttl_ms: None,
             channel,
             flags: DATA_START | DATA_END,
             request_id: None,
@@ -413,6 +414,7 @@ impl RawNativePeer {
 /// A request: one DATA frame with START|END|REQUEST, id `id` (nonzero).
 pub fn request_frame(channel: u8, id: u64, payload: &[u8]) -> Frame<'_> {
     Frame::Data(DataFrame {
+        ttl_ms: None,
         channel,
         flags: DATA_START | DATA_END | DATA_REQUEST,
         request_id: Some(id),

@@ -220,6 +220,8 @@ fn stats_json(node: *const ringwire_node) -> Result<String, String> {
         ("pex_addresses_refused", s.pex_addresses_refused),
         ("pex_addresses_evicted", s.pex_addresses_evicted),
         ("pex_capability_replacements", s.pex_capability_replacements),
+        ("expired_before_send", s.expired_before_send),
+        ("expired_before_delivery", s.expired_before_delivery),
     ];
     let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
     Ok(format!("{{{}}}", body.join(",")))

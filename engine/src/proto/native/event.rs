@@ -1,5 +1,7 @@
 //! What the multiplexer reports to the application, and the identifiers it uses.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 /// A request id. Each side numbers its own requests from 1; a response carries the id of the
@@ -84,6 +86,9 @@ pub enum MuxEvent {
         payload: Bytes,
         /// Plain message, request or response.
         kind: MessageKind,
+        /// When the peer sent a time-to-live: arrival plus that time, after which the message
+        /// is not worth handing to the application.
+        deliver_by: Option<Instant>,
     },
     /// A request we sent passed its deadline; a late response will be dropped.
     RequestTimedOut(RequestId),

@@ -49,6 +49,11 @@ pub struct MuxStats {
     pub dropped_outgoing: u64,
     /// Received messages dropped undelivered (peer reset, local reset, cancelled requests).
     pub dropped_incoming: u64,
+    /// Queued outgoing messages whose delivery deadline passed before their first chunk was
+    /// written, dropped.
+    pub expired_before_send: u64,
+    /// Received messages whose time-to-live ran out before the application took them, dropped.
+    pub expired_before_delivery: u64,
     /// DATA frames received while `recv_queue_capacity` messages waited for the application,
     /// held unassembled (within the peer's credit) until the application took messages.
     pub data_frames_held: u64,

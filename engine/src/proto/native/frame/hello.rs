@@ -30,6 +30,10 @@ pub const FEATURE_COMPRESSION: u32 = 0x0000_0001;
 /// application is done with the request, and counts a cancelled request against its limit
 /// until then (`docs/PROTOCOL.md` §10).
 pub const FEATURE_CANCEL_ACK: u32 = 0x0000_0002;
+/// Feature bit: the sender accepts DATA frames with the TTL flag (a message's remaining
+/// time-to-live, `docs/PROTOCOL.md` §7.1). A receiver that did not set it rejects the flag, so
+/// a sender writes TTL only to peers that set it.
+pub const FEATURE_DEADLINE: u32 = 0x0000_0004;
 /// Largest HELLO frame a version 1 sender produces (header included):
 /// 4 + 12 + 1 + 32 × 65 + 1 + 64 × 9 = 2674 bytes.
 pub const MAX_HELLO_FRAME_LEN: usize = FRAME_HEADER_LEN

@@ -22,12 +22,13 @@ pub mod hello;
 
 pub use control::{MAX_REASON_LEN, truncate_reason};
 pub use data::{
-    DATA_COMPRESSED, DATA_END, DATA_FLAGS_KNOWN, DATA_REQUEST, DATA_RESPONSE, DATA_START,
-    DataFrame, MAX_DATA_CHUNK, data_header_len, encode_data_header,
+    DATA_COMPRESSED, DATA_END, DATA_FLAGS_KNOWN, DATA_REQUEST, DATA_RESPONSE, DATA_START, DATA_TTL,
+    DataFrame, MAX_DATA_CHUNK, MAX_TTL_LEN, MAX_TTL_MS, data_header_len, encode_data_header,
+    encode_data_header_ttl, get_ttl, put_ttl, ttl_len,
 };
 pub use hello::{
-    FEATURE_CANCEL_ACK, FEATURE_COMPRESSION, Hello, HelloChannel, MAX_CAPABILITIES,
-    MAX_CAPABILITY_LEN, MAX_HELLO_CHANNELS, MAX_HELLO_FRAME_LEN,
+    FEATURE_CANCEL_ACK, FEATURE_COMPRESSION, FEATURE_DEADLINE, Hello, HelloChannel,
+    MAX_CAPABILITIES, MAX_CAPABILITY_LEN, MAX_HELLO_CHANNELS, MAX_HELLO_FRAME_LEN,
 };
 
 /// Length of the common frame header.
@@ -99,6 +100,11 @@ pub enum FrameError {
     /// A DATA frame with an empty chunk that does not end its message.
     #[error("DATA frame has an empty chunk without END")]
     EmptyChunk,
+    /// A DATA frame's time-to-live: TTL on a chunk that is not a START, a varint longer than
+    /// four bytes or cut off by the end of the body, or (encoding) a TTL flag and value that
+    /// disagree.
+    #[error("DATA frame has a bad time-to-live")]
+    BadTtl,
     /// Request id 0, which is reserved.
     #[error("request id 0 is reserved")]
     ZeroRequestId,
@@ -295,3 +301,5 @@ impl<'a> Iterator for FrameDecoder<'a> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ttl;

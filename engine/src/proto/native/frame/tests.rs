@@ -69,6 +69,7 @@ fn golden_bytes() {
         [8, 0, 0, 4, 0, 0, 0, 2]
     );
     let d = DataFrame {
+        ttl_ms: None,
         channel: 0x30,
         flags: DATA_START | DATA_END,
         request_id: None,
@@ -76,6 +77,7 @@ fn golden_bytes() {
     };
     assert_eq!(encode(&Frame::Data(d)), [2, 3, 0, 3, 0x30, b'h', b'i']);
     let d = DataFrame {
+        ttl_ms: None,
         channel: 0x30,
         flags: DATA_START | DATA_REQUEST,
         request_id: Some(1),
@@ -125,6 +127,7 @@ fn constants() {
 fn largest_data_frame_round_trips() {
     let chunk = vec![1u8; MAX_DATA_CHUNK];
     let d = DataFrame {
+        ttl_ms: None,
         channel: 1,
         flags: DATA_END | DATA_RESPONSE,
         request_id: Some(u64::MAX),
@@ -163,10 +166,10 @@ fn rejects() {
             },
         ),
         (
-            vec![2, 0x20, 0, 2, 0, 1],
+            vec![2, 0x40, 0, 2, 0, 1],
             FrameError::ReservedFlags {
                 frame_type: 2,
-                flags: 0x20,
+                flags: 0x40,
             },
         ),
         (
@@ -404,6 +407,7 @@ impl OwnedFrame {
                 request_id,
                 chunk,
             } => Frame::Data(DataFrame {
+                ttl_ms: None,
                 channel: *channel,
                 flags: *flags,
                 request_id: *request_id,

@@ -70,6 +70,9 @@ struct OutMessage {
     /// The first chunk is out (the codec has run).
     started: bool,
     compressed: bool,
+    /// Deliver by then or not at all: dropped if it passes before the first chunk is
+    /// written; sent to a peer with `FEATURE_DEADLINE` as the remaining time-to-live.
+    deliver_by: Option<Instant>,
 }
 
 /// A message being reassembled.
@@ -84,6 +87,8 @@ struct Partial {
     uncredited: u32,
     /// Received only to be dropped (a response nobody waits for).
     discard: bool,
+    /// Arrival of the first chunk plus the time-to-live it carried.
+    deliver_by: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -143,6 +148,7 @@ enum Pending {
         payload: Bytes,
         kind: MessageKind,
         uncredited: u32,
+        deliver_by: Option<Instant>,
     },
     Event(MuxEvent),
 }
@@ -168,6 +174,9 @@ struct PeerInfo {
     /// The peer acknowledges our CANCELs and wants its own acknowledged
     /// ([`FEATURE_CANCEL_ACK`](super::frame::FEATURE_CANCEL_ACK)).
     cancel_ack: bool,
+    /// The peer accepts DATA with a time-to-live
+    /// ([`FEATURE_DEADLINE`](super::frame::FEATURE_DEADLINE)).
+    deadline: bool,
     max_inflight_requests: u32,
     hello: Hello,
 }
@@ -221,6 +230,11 @@ pub struct Mux<C: PayloadCodec = NoCodec> {
     held_cancels: usize,
     /// A CLOSE is in `held`: the peer's input has ended.
     held_close: bool,
+    /// The latest time the driver passed in: what `poll_event` checks deadlines against.
+    now: Instant,
+    /// The earliest delivery deadline among queued unstarted messages (or earlier): when it
+    /// passes, the send queues are swept for expired messages.
+    next_expiry: Option<Instant>,
 }
 
 impl Mux<NoCodec> {
@@ -293,6 +307,8 @@ impl<C: PayloadCodec> Mux<C> {
             held: BytesMut::new(),
             held_cancels: 0,
             held_close: false,
+            now,
+            next_expiry: None,
         })
     }
 
@@ -313,6 +329,7 @@ impl<C: PayloadCodec> Mux<C> {
             min_version: PROTOCOL_VERSION,
             max_version: PROTOCOL_VERSION,
             features: super::frame::FEATURE_CANCEL_ACK
+                | super::frame::FEATURE_DEADLINE
                 | if self.codec.enabled() {
                     super::frame::FEATURE_COMPRESSION
                 } else {
@@ -419,6 +436,16 @@ impl<C: PayloadCodec> Mux<C> {
     }
 
     fn enqueue(&mut self, idx: usize, payload: Bytes, kind: MessageKind) {
+        self.enqueue_by(idx, payload, kind, None);
+    }
+
+    fn enqueue_by(
+        &mut self,
+        idx: usize,
+        payload: Bytes,
+        kind: MessageKind,
+        deliver_by: Option<Instant>,
+    ) {
         if let Some(ch) = self.channels.get_mut(idx) {
             ch.queue.push_back(OutMessage {
                 payload,
@@ -426,15 +453,78 @@ impl<C: PayloadCodec> Mux<C> {
                 offset: 0,
                 started: false,
                 compressed: false,
+                deliver_by,
             });
+            if let (Some(d), MessageKind::Plain) = (deliver_by, kind) {
+                self.next_expiry = Some(self.next_expiry.map_or(d, |n| n.min(d)));
+            }
         }
     }
 
     /// Queues a message on `channel`.
     pub fn send(&mut self, channel: u8, payload: Bytes) -> Result<(), MuxQueueError> {
-        let idx = self.check_send(channel, payload.len())?;
-        self.enqueue(idx, payload, MessageKind::Plain);
+        self.send_by(channel, payload, None)
+    }
+
+    /// Queues a message on `channel` that is worth delivering only until `deliver_by`
+    /// (`None`: no deadline). It is dropped (counted in `expired_before_send`) if the deadline
+    /// passes before its first chunk is written; a peer that announced `FEATURE_DEADLINE`
+    /// receives its remaining time-to-live and drops it if that runs out before its
+    /// application takes it. A full queue is first swept of expired messages.
+    pub fn send_by(
+        &mut self,
+        channel: u8,
+        payload: Bytes,
+        deliver_by: Option<Instant>,
+    ) -> Result<(), MuxQueueError> {
+        let idx = match self.check_send(channel, payload.len()) {
+            Err(MuxQueueError::Full) if self.expire_queued(self.now) > 0 => {
+                self.check_send(channel, payload.len())?
+            }
+            r => r?,
+        };
+        self.enqueue_by(idx, payload, MessageKind::Plain, deliver_by);
         Ok(())
+    }
+
+    /// Advances the multiplexer's clock (deadlines of received messages are checked against
+    /// it in [`poll_event`](Self::poll_event)); `handle_record`, `handle_timeout` and
+    /// `poll_record` advance it too. Never moves it back.
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
+    /// Drops the unstarted plain messages whose delivery deadline is at or before `now` from
+    /// every send queue (requests have their own deadline and time out through
+    /// `handle_timeout`). Returns how many were dropped. Runs only once the earliest known
+    /// deadline has passed, so it costs nothing while no deadline is due.
+    pub(super) fn expire_queued(&mut self, now: Instant) -> usize {
+        match self.next_expiry {
+            Some(n) if n <= now => {}
+            _ => return 0,
+        }
+        let mut dropped = 0;
+        let mut next: Option<Instant> = None;
+        for ch in &mut self.channels {
+            ch.queue.retain(|m| {
+                let Some(d) = m
+                    .deliver_by
+                    .filter(|_| !m.started && m.kind == MessageKind::Plain)
+                else {
+                    return true;
+                };
+                if d <= now {
+                    dropped += 1;
+                    false
+                } else {
+                    next = Some(next.map_or(d, |n| n.min(d)));
+                    true
+                }
+            });
+        }
+        self.next_expiry = next;
+        self.stats.expired_before_send += dropped as u64;
+        dropped
     }
 
     /// Queues a request on `channel`; its response arrives as a [`MuxEvent::Message`] of kind
@@ -464,6 +554,8 @@ impl<C: PayloadCodec> Mux<C> {
             },
         );
         self.deadlines.insert((deadline, id));
+        // A request carries no time-to-live: its deadline is enforced by its timeout here and
+        // the CANCEL that follows (a receiver-side expiry of requests is not in yet).
         self.enqueue(idx, payload, MessageKind::Request(RequestId(id)));
         Ok(RequestId(id))
     }
@@ -521,6 +613,15 @@ impl<C: PayloadCodec> Mux<C> {
                 true
             }
             InState::Receiving | InState::Queued | InState::Abandoned => false,
+        }
+    }
+
+    /// A request the peer sent expired before the application took it: as if the application
+    /// had given it up unanswered (the peer, past its deadline too, cancels it, which frees
+    /// its place).
+    pub(super) fn expire_inbound(&mut self, id: u64) {
+        if let Some(r) = self.inbound.get_mut(&id) {
+            r.state = InState::Abandoned;
         }
     }
 
@@ -592,8 +693,10 @@ impl<C: PayloadCodec> Mux<C> {
                     payload,
                     kind,
                     uncredited,
+                    deliver_by,
                 } => {
                     self.queued_messages = self.queued_messages.saturating_sub(1);
+                    let expired = deliver_by.is_some_and(|d| d <= self.now);
                     let Some(ch) = self.channels.get_mut(idx) else {
                         continue;
                     };
@@ -604,6 +707,13 @@ impl<C: PayloadCodec> Mux<C> {
                     {
                         ch.rx_window.credit(p.uncredited);
                         p.uncredited = 0;
+                    }
+                    if expired {
+                        self.stats.expired_before_delivery += 1;
+                        if let MessageKind::Request(id) = kind {
+                            self.expire_inbound(id.0);
+                        }
+                        continue;
                     }
                     if let MessageKind::Request(id) = kind {
                         match self.inbound.get_mut(&id.0) {
@@ -619,6 +729,7 @@ impl<C: PayloadCodec> Mux<C> {
                         channel: ch.id,
                         payload,
                         kind,
+                        deliver_by,
                     });
                 }
             }

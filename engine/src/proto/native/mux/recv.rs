@@ -1,7 +1,7 @@
 //! Handling incoming record plaintexts: frame by frame, with every check a receiver makes.
 
 use std::ops::Range;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
@@ -12,7 +12,7 @@ use crate::proto::native::event::{MessageKind, MuxEvent, RequestId, ResetCode};
 use crate::proto::native::flow::chunk_cost;
 use crate::proto::native::frame::{
     DATA_COMPRESSED, DATA_REQUEST, DATA_RESPONSE, DataFrame, FEATURE_CANCEL_ACK,
-    FEATURE_COMPRESSION, Frame, Hello, decode_frame, frame_type,
+    FEATURE_COMPRESSION, FEATURE_DEADLINE, Frame, Hello, decode_frame, frame_type,
 };
 
 /// Bits of a DATA frame that describe the whole message and repeat on every chunk.
@@ -37,6 +37,7 @@ impl<C: PayloadCodec> Mux<C> {
         if self.reset {
             return Ok(());
         }
+        self.set_now(now);
         match self.process(now, buf, owned) {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -173,6 +174,7 @@ impl<C: PayloadCodec> Mux<C> {
             version,
             compression: h.features & FEATURE_COMPRESSION != 0,
             cancel_ack: h.features & FEATURE_CANCEL_ACK != 0,
+            deadline: h.features & FEATURE_DEADLINE != 0,
             max_inflight_requests: h.max_inflight_requests,
             hello: h,
         });
@@ -229,6 +231,14 @@ impl<C: PayloadCodec> Mux<C> {
                 });
             }
             let discard = self.admit(idx, d.channel, d.flags, d.request_id)?;
+            // The deadline runs from the first chunk's arrival: time in flight is not known
+            // (clocks are not shared) and not counted.
+            // Requests and responses: accepted and ignored (their deadline is the requester's
+            // timeout and CANCEL; receiver-side expiry of requests is not in this version).
+            let deliver_by = d
+                .ttl_ms
+                .filter(|_| d.request_id.is_none())
+                .map(|t| self.now + Duration::from_millis(u64::from(t)));
             let Some(ch) = self.channels.get_mut(idx) else {
                 return Err(MuxError::UnknownChannel(d.channel));
             };
@@ -238,7 +248,7 @@ impl<C: PayloadCodec> Mux<C> {
                     Some((record, range)) => record.slice(range),
                     None => Bytes::copy_from_slice(d.chunk),
                 };
-                self.deliver(idx, payload, d.flags, d.request_id, cost);
+                self.deliver(idx, payload, d.flags, d.request_id, cost, deliver_by);
                 return Ok(());
             }
             let mut partial = Partial {
@@ -248,6 +258,7 @@ impl<C: PayloadCodec> Mux<C> {
                 len: 0,
                 uncredited: 0,
                 discard,
+                deliver_by,
             };
             if !discard {
                 self.partial_bytes.reserve(d.chunk.len())?;
@@ -313,7 +324,14 @@ impl<C: PayloadCodec> Mux<C> {
             }
             self.stats.compressed_in += 1;
         }
-        self.deliver(idx, payload, p.msg_flags, p.request_id, p.uncredited);
+        self.deliver(
+            idx,
+            payload,
+            p.msg_flags,
+            p.request_id,
+            p.uncredited,
+            p.deliver_by,
+        );
         Ok(())
     }
 
@@ -392,6 +410,7 @@ impl<C: PayloadCodec> Mux<C> {
         flags: u8,
         request_id: Option<u64>,
         uncredited: u32,
+        deliver_by: Option<Instant>,
     ) {
         let kind = match request_id {
             Some(id) if flags & DATA_REQUEST != 0 => {
@@ -413,6 +432,7 @@ impl<C: PayloadCodec> Mux<C> {
             payload,
             kind,
             uncredited,
+            deliver_by,
         });
     }
 

@@ -8,8 +8,8 @@ use crate::proto::native::codec::PayloadCodec;
 use crate::proto::native::event::MessageKind;
 use crate::proto::native::flow::{chunk_allowance, chunk_cost};
 use crate::proto::native::frame::{
-    DATA_COMPRESSED, DATA_END, DATA_REQUEST, DATA_RESPONSE, DATA_START, Frame, data_header_len,
-    encode_data_header,
+    DATA_COMPRESSED, DATA_END, DATA_REQUEST, DATA_RESPONSE, DATA_START, DATA_TTL, Frame,
+    MAX_TTL_LEN, MAX_TTL_MS, data_header_len, encode_data_header_ttl, ttl_len,
 };
 use crate::proto::native::record::MAX_RECORD_PLAINTEXT;
 
@@ -32,6 +32,7 @@ impl<C: PayloadCodec> Mux<C> {
             // Finished, or reset by the peer: nothing more goes out, not even our HELLO.
             return false;
         }
+        self.set_now(now);
         let budget = max_plaintext.clamp(MIN_RECORD_BUDGET, MAX_RECORD_PLAINTEXT);
         let start = out.len();
         let limit = start + budget;
@@ -158,7 +159,12 @@ impl<C: PayloadCodec> Mux<C> {
         if remaining > 0 && allowance == 0 {
             return false;
         }
-        let need = data_header_len(has_id) + remaining.min(MIN_SPLIT).min(allowance);
+        let ttl = if msg.started || msg.deliver_by.is_none() {
+            0
+        } else {
+            MAX_TTL_LEN
+        };
+        let need = data_header_len(has_id) + ttl + remaining.min(MIN_SPLIT).min(allowance);
         space >= need
     }
 
@@ -167,23 +173,60 @@ impl<C: PayloadCodec> Mux<C> {
             return;
         }
         self.scheduler.decay(now);
+        self.expire_queued(now);
         loop {
             let space = limit.saturating_sub(out.len());
             let Some(idx) = self.scheduler.pick(|i| self.sendable(i, space)) else {
                 break;
             };
-            if !self.write_chunk(idx, out, space) {
+            if !self.write_chunk(now, idx, out, space) {
                 break;
             }
         }
     }
 
-    /// Writes one chunk of channel `idx`'s first message. Returns false if nothing was written.
-    fn write_chunk(&mut self, idx: usize, out: &mut Vec<u8>, space: usize) -> bool {
+    /// The time-to-live to write for a message starting now, in whole milliseconds: `None`
+    /// when it has no deadline or the peer does not take TTLs. Plain messages whose deadline
+    /// has passed are expired (`Err`); a request whose deadline has just passed goes with TTL
+    /// 0 (its timeout withdraws it next).
+    fn ttl_for(
+        &self,
+        now: Instant,
+        msg_kind: MessageKind,
+        deliver_by: Option<Instant>,
+    ) -> Result<Option<u32>, ()> {
+        let Some(d) = deliver_by else {
+            return Ok(None);
+        };
+        let left = d.saturating_duration_since(now);
+        if left.is_zero() && msg_kind == MessageKind::Plain {
+            return Err(());
+        }
+        // Rounded up: the receiver's deadline (arrival + TTL) is then never before ours.
+        let ms = left.as_nanos().div_ceil(1_000_000);
+        if !self.peer.as_ref().is_some_and(|p| p.deadline) {
+            return Ok(None);
+        }
+        Ok(Some(u32::try_from(ms).unwrap_or(u32::MAX).min(MAX_TTL_MS)))
+    }
+
+    /// Writes one chunk of channel `idx`'s first message. Returns false if nothing was written
+    /// (an expired message dropped instead counts as progress: true).
+    fn write_chunk(&mut self, now: Instant, idx: usize, out: &mut Vec<u8>, space: usize) -> bool {
         let compress = self.peer.as_ref().is_some_and(|p| p.compression) && self.codec.enabled();
         let max_chunk = self.config.max_chunk;
+        let ttl_ms = match self.channels.get(idx).and_then(|c| c.queue.front()) {
+            Some(m) if !m.started => self.ttl_for(now, m.kind, m.deliver_by),
+            _ => Ok(None),
+        };
         let Some(ch) = self.channels.get_mut(idx) else {
             return false;
+        };
+        let Ok(ttl_ms) = ttl_ms else {
+            // Its deadline passed while it waited for credit or its turn: not worth sending.
+            ch.queue.pop_front();
+            self.stats.expired_before_send += 1;
+            return true;
         };
         let peer_max = ch.peer_max_message.unwrap_or(0);
         let Some(msg) = ch.queue.front_mut() else {
@@ -210,7 +253,7 @@ impl<C: PayloadCodec> Mux<C> {
             MessageKind::Request(id) => (DATA_REQUEST, Some(id.0)),
             MessageKind::Response(id) => (DATA_RESPONSE, Some(id.0)),
         };
-        let header = data_header_len(request_id.is_some());
+        let header = data_header_len(request_id.is_some()) + ttl_ms.map_or(0, ttl_len);
         let remaining = msg.payload.len().saturating_sub(msg.offset);
         let allowance = chunk_allowance(ch.tx_window.available());
         let chunk_len = remaining
@@ -228,10 +271,13 @@ impl<C: PayloadCodec> Mux<C> {
         if msg.compressed {
             flags |= DATA_COMPRESSED;
         }
+        if ttl_ms.is_some() {
+            flags |= DATA_TTL;
+        }
         let Some(chunk) = msg.payload.get(msg.offset..end) else {
             return false;
         };
-        if encode_data_header(out, ch.id, flags, request_id, chunk_len).is_err() {
+        if encode_data_header_ttl(out, ch.id, flags, request_id, ttl_ms, chunk_len).is_err() {
             return false;
         }
         out.extend_from_slice(chunk);

@@ -30,6 +30,7 @@ impl<C: PayloadCodec> Mux<C> {
 
     /// Runs the timers due at `now`. On `Err` (no PONG in time) a RESET is queued.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), MuxError> {
+        self.set_now(now);
         if self.reset || self.output_done {
             return Ok(());
         }

@@ -26,6 +26,7 @@ fn config() -> NativeConfig {
 
 fn data(channel: u8, flags: u8, chunk: &[u8]) -> Frame<'_> {
     Frame::Data(DataFrame {
+        ttl_ms: None,
         channel,
         flags,
         request_id: None,
@@ -200,6 +201,7 @@ fn at_most_recv_queue_capacity_messages_wait_and_keepalive_is_answered() {
             channel: 0x20,
             payload: Bytes::from(p.clone()),
             kind: crate::proto::native::MessageKind::Plain,
+            deliver_by: None,
         })
         .collect();
     // The CLOSE held behind the data comes after it.
@@ -248,6 +250,7 @@ fn only_the_first_cancel_of_a_held_request_is_free() {
     c.max_control_frames_per_second = 10;
     let mut m = scripted(c, now);
     let request = Frame::Data(DataFrame {
+        ttl_ms: None,
         channel: 0x20,
         flags: ONE | DATA_REQUEST,
         request_id: Some(5),

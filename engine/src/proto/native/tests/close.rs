@@ -23,7 +23,8 @@ fn close_delivers_the_reason_after_earlier_messages() {
             MuxEvent::Message {
                 channel: 1,
                 payload: Bytes::from_static(b"last words"),
-                kind: crate::proto::native::MessageKind::Plain
+                kind: crate::proto::native::MessageKind::Plain,
+                deliver_by: None,
             },
             MuxEvent::Closed {
                 reason: "shutting down".into()

@@ -106,6 +106,7 @@ fn decompression_is_bounded_by_the_channel_cap() {
     // 4 × 255 = 1020 bytes from 8: a small bomb.
     let bomb = [255u8, 1, 255, 1, 255, 1, 255, 1];
     let f = Frame::Data(DataFrame {
+        ttl_ms: None,
         channel: 0x20,
         flags: DATA_START | DATA_END | DATA_COMPRESSED,
         request_id: None,

@@ -28,6 +28,7 @@ fn peer_hello() -> Frame<'static> {
 
 fn data(channel: u8, flags: u8, chunk: &[u8]) -> Frame<'_> {
     Frame::Data(DataFrame {
+        ttl_ms: None,
         channel,
         flags,
         request_id: None,
@@ -130,6 +131,7 @@ fn every_error_path() {
         vec![record(&[
             data(0x20, DATA_START, b"a"),
             Frame::Data(DataFrame {
+                ttl_ms: None,
                 channel: 0x20,
                 flags: DATA_END | DATA_REQUEST,
                 request_id: Some(1),
@@ -142,12 +144,14 @@ fn every_error_path() {
     expect(
         vec![record(&[
             Frame::Data(DataFrame {
+                ttl_ms: None,
                 channel: 0x20,
                 flags: DATA_START | DATA_REQUEST,
                 request_id: Some(1),
                 chunk: b"a",
             }),
             Frame::Data(DataFrame {
+                ttl_ms: None,
                 channel: 0x20,
                 flags: DATA_END | DATA_REQUEST,
                 request_id: Some(2),

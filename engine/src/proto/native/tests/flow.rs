@@ -103,6 +103,7 @@ fn scripted(window: u32, cap: usize) -> (Mux, std::time::Instant) {
 
 fn data(flags: u8, chunk: &[u8]) -> Frame<'_> {
     Frame::Data(DataFrame {
+        ttl_ms: None,
         channel: 0x20,
         flags,
         request_id: None,

@@ -5,6 +5,7 @@ mod basic;
 mod budgets;
 mod close;
 mod codec;
+mod deadline;
 mod errors;
 mod flow;
 mod keepalive;

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 
 use super::pair::{Pair, hello, record};
 use crate::proto::native::frame::{
-    DATA_COMPRESSED, DATA_FLAGS_KNOWN, DATA_REQUEST, DATA_RESPONSE, DataFrame, Frame,
+    DATA_COMPRESSED, DATA_FLAGS_KNOWN, DATA_REQUEST, DATA_RESPONSE, DATA_START, DATA_TTL,
+    DataFrame, Frame,
 };
 use crate::proto::native::{Mux, NativeChannelConfig, NativeConfig};
 
@@ -40,6 +41,10 @@ fn to_frame((kind, x, id, bytes, n): &(u8, u8, u64, Vec<u8>, u32)) -> Option<Fra
             if flags & DATA_REQUEST != 0 {
                 flags &= !DATA_RESPONSE;
             }
+            if flags & DATA_START == 0 {
+                flags &= !DATA_TTL;
+            }
+            let ttl_ms = (flags & DATA_TTL != 0).then_some(n % 5000);
             let request_id = (flags & (DATA_REQUEST | DATA_RESPONSE) != 0).then_some(id + 1);
             let chunk = if bytes.is_empty() && flags & 2 == 0 {
                 &[0u8][..]
@@ -47,6 +52,7 @@ fn to_frame((kind, x, id, bytes, n): &(u8, u8, u64, Vec<u8>, u32)) -> Option<Fra
                 bytes
             };
             Frame::Data(DataFrame {
+                ttl_ms,
                 channel,
                 flags,
                 request_id,

@@ -278,6 +278,7 @@ fn scripted_with(cfg: NativeConfig, features: u32, max_inflight: u32) -> (Mux, s
 
 fn req(channel: u8, flags: u8, id: u64, chunk: &[u8]) -> Frame<'_> {
     Frame::Data(DataFrame {
+        ttl_ms: None,
         channel,
         flags,
         request_id: Some(id),
