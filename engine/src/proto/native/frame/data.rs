@@ -81,13 +81,17 @@ pub fn put_ttl(out: &mut Vec<u8>, ttl_ms: u32) {
 }
 
 /// Reads a time-to-live varint at the start of `buf`: the value and the bytes it took. `None`
-/// if `buf` ends inside it or it runs past [`MAX_TTL_LEN`] bytes. Reads at most four bytes and
-/// allocates nothing.
+/// if `buf` ends inside it, it runs past [`MAX_TTL_LEN`] bytes, or it is longer than its value
+/// needs (a last byte of zero after the first): each value has one encoding, as
+/// [`put_ttl`] writes it. Reads at most four bytes and allocates nothing.
 pub fn get_ttl(buf: &[u8]) -> Option<(u32, usize)> {
     let mut v: u32 = 0;
     for (i, &b) in buf.iter().take(MAX_TTL_LEN).enumerate() {
         v |= u32::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
+            if i > 0 && b == 0 {
+                return None;
+            }
             return Some((v, i + 1));
         }
     }

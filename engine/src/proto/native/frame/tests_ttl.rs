@@ -40,8 +40,13 @@ fn ttl_varint_is_bounded() {
     // Cut off.
     assert_eq!(get_ttl(&[0x80]), None);
     assert_eq!(get_ttl(&[]), None);
-    // Non-minimal but within four bytes is accepted as its value.
-    assert_eq!(get_ttl(&[0x85, 0x00]), Some((5, 2)));
+    // Each value has one encoding: a longer one than its value needs is refused (a frame
+    // re-encodes to the bytes it came in).
+    assert_eq!(get_ttl(&[0x85, 0x00]), None);
+    assert_eq!(get_ttl(&[0xFF, 0x93, 0x00]), None);
+    assert_eq!(get_ttl(&[0x80, 0x80, 0x00]), None);
+    assert_eq!(get_ttl(&[0x00]), Some((0, 1)));
+    assert_eq!(get_ttl(&[0xFF, 0x13]), Some((2559, 2)));
 }
 
 #[test]
