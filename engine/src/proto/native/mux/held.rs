@@ -3,8 +3,8 @@
 //! Policy: at most `recv_queue_capacity` received messages wait for the application. A DATA
 //! frame that arrives while that many wait is not reassembled: its credit is charged at once
 //! (so a peer can never push more than its windows allow) and the whole frame is kept as
-//! received. A CANCEL of a request not yet taken up and a CLOSE that arrive behind held DATA
-//! are kept behind it, so their order is unchanged; PING, PONG and WINDOW_UPDATE are handled
+//! received. A CANCEL of a request not yet taken up (or still being received) and a CLOSE that
+//! arrive behind held DATA are kept behind it, so their order is unchanged; PING, PONG and WINDOW_UPDATE are handled
 //! at once, so keepalive is answered however slowly the application drains. Each time the
 //! application takes an event, held frames are taken up in order until the queue is full
 //! again. A held frame that turns out to break the protocol fails the connection then
@@ -16,7 +16,7 @@
 
 use bytes::BytesMut;
 
-use super::{Mux, Pending};
+use super::{InState, Mux, Pending};
 use crate::proto::native::codec::PayloadCodec;
 use crate::proto::native::error::MuxError;
 use crate::proto::native::event::MuxEvent;
@@ -28,7 +28,16 @@ impl<C: PayloadCodec> Mux<C> {
         let full = self.queued_messages >= self.config.recv_queue_capacity;
         match frame {
             Frame::Data(_) => full || !self.held.is_empty(),
-            Frame::Cancel(id) => !self.held.is_empty() && !self.inbound.contains_key(id),
+            // A request still being received may have its last chunks among the held
+            // frames: its CANCEL waits behind them, or it would find the request incomplete,
+            // be ignored, and leave both ends' request places taken for good.
+            Frame::Cancel(id) => {
+                !self.held.is_empty()
+                    && self
+                        .inbound
+                        .get(id)
+                        .is_none_or(|r| r.state == InState::Receiving)
+            }
             Frame::Close { .. } => !self.held.is_empty(),
             _ => false,
         }
