@@ -190,16 +190,22 @@ const SAMPLES: usize = 1500;
 
 /// Attempts of [`handshake_burn`] before it fails.
 pub const BURN_ATTEMPTS: usize = 3;
-
+/// The rise of the honest p99 under the burn that fails [`handshake_burn`]: a gross
+/// regression (without the listener's accept rate it rose 2–4×), not the figure itself.
+pub const BURN_P99_GUARD: u64 = 3;
 /// Valid handshakes with fresh identities, as fast as a burner process can make them, from 20
-/// addresses, while an honest peer's requests are timed: the listener's accept rate and the
-/// per-address handshake rate refuse most before any key agreement, and the honest peer's p99
-/// stays within 2× of idle (or of the control run, when the burner's load on the shared
-/// machine alone raises it).
+/// addresses, while an honest peer's requests are timed. Behaviour, asserted exactly: the
+/// listener accepts no faster than its accept rate, the per-address handshake rate refuses the
+/// rest at accept (before any key agreement), so the handshakes completed stay within what the
+/// per-address rate allows, and every one of the honest peer's requests is answered. Latency,
+/// measured and printed: the honest peer's p50/p99 idle, under the burn and beside a control
+/// run; the test fails on a gross rise only (a p99 past [`BURN_P99_GUARD`]×
+/// of idle, or of the control run when the burner's load on the shared machine alone raises
+/// it), since a tail latency is a benchmark's figure, not a test's (docs/RELIABILITY.md).
 ///
 /// A p99 of a millisecond on a small shared machine moves with whatever else runs there, so
 /// the measurement is taken up to [`BURN_ATTEMPTS`] times, each with a fresh node, and passes
-/// at the first attempt within the bound, as a benchmark keeps its best run; every attempt's
+/// at the first attempt within the guard, as a benchmark keeps its best run; every attempt's
 /// figures are printed, and all of them are in the failure message.
 pub fn handshake_burn(maker: &Maker, driver: &str) -> String {
     let mut tried = Vec::new();
@@ -218,7 +224,7 @@ pub fn handshake_burn(maker: &Maker, driver: &str) -> String {
         tried.push(figures);
     }
     panic!(
-        "the honest p99 under the burn exceeded twice its idle (or control) p99 in all {BURN_ATTEMPTS} attempts: {}",
+        "the honest p99 under the burn exceeded {BURN_P99_GUARD}× its idle (or control) p99 in all {BURN_ATTEMPTS} attempts: {}",
         tried.join(" | ")
     );
 }
@@ -247,12 +253,42 @@ fn burn_attempt(maker: &Maker, driver: &str) -> (String, bool) {
     let idle = round_trips(&ch, t.id, SAMPLES, gap);
 
     let cpu0 = t.cpu_ticks();
+    let accepts0 = t.stat("accepted") + t.stat("accept_refused");
+    let refused0 = t.stat("accept_refused");
     let burn_secs = 6;
+    let started = Instant::now();
     let mut burner = spawn_role(&format!("burn {} {burn_secs}", t.addr));
     std::thread::sleep(Duration::from_millis(500));
     let loaded = round_trips(&ch, t.id, SAMPLES, gap);
     let summary = wait_role(&mut burner);
     let cpu = t.cpu_ticks() - cpu0;
+    let accepts = t.stat("accepted") + t.stat("accept_refused") - accepts0;
+    let refused_at_accept = t.stat("accept_refused") - refused0;
+    // Read after the counters, so every accept counted happened within it.
+    let burned = started.elapsed().as_secs_f64();
+    // Behaviour: the listener's pace (a second's worth of burst, then its rate; a tenth of a
+    // second's worth more for timer granularity) and the per-address handshake budget (burst,
+    // then rate) bound the node's work, whatever the burner's speed; what the per-address
+    // rate refuses is closed at accept.
+    // The burned node runs with the default limits.
+    let limits = ringwire::config::LimitsConfig::default();
+    let accept_bound = (f64::from(limits.max_accepts_per_second) * (1.1 + burned)).ceil() as u64;
+    assert!(
+        accepts <= accept_bound,
+        "{accepts} connections accepted in {burned:.1} s, over the accept rate's {accept_bound}"
+    );
+    let completed = burner_completed(&summary);
+    let handshake_bound = u64::from(BURN_ADDRESSES)
+        * (u64::from(limits.handshake_burst_per_ip)
+            + (limits.handshake_rate_per_ip * burned).ceil() as u64);
+    assert!(
+        completed <= handshake_bound,
+        "{completed} handshakes completed in {burned:.1} s, over the per-address rate's {handshake_bound}"
+    );
+    assert!(
+        refused_at_accept > 0 && completed > 0,
+        "the per-address rate refused {refused_at_accept} at accept, {completed} completed"
+    );
     // Control: the same burner against a listener of its own that accepts and closes, so the
     // figures show what the burner costs the machine apart from the node.
     let mut control = spawn_role(&format!("burn-self {burn_secs}"));
@@ -269,16 +305,27 @@ fn burn_attempt(maker: &Maker, driver: &str) -> (String, bool) {
     pin(std::process::id(), &format!("0-{}", cpus.max(2) - 1));
     let figures = format!(
         "handshake burn ({BURN_THREADS} threads, {BURN_ADDRESSES} addresses, {burn_secs} s, \
-         burner at nice 19): {summary}; node CPU {:.2} s; refused by the node {refused}; \
+         burner at nice 19): {summary}; {accepts} accepted by the node in {burned:.1} s, \
+         {refused_at_accept} of them refused at accept; node CPU {:.2} s; refused by the node \
+         {refused} in all; \
          honest request p50/p99 idle {idle50}/{idle99} µs, under the burn {load50}/{load99} µs; \
          control (the burner against its own listener: {control_summary}) {ctl50}/{ctl99} µs",
         cpu as f64 / 100.0
     );
     eprintln!("{figures}");
     // The burner's own connects load the shared machine too (loopback, kernel locks, caches),
-    // which the control shows without the node as their target: the bound is twice the
+    // which the control shows without the node as their target: the guard is against the
     // honest p99 at idle, or at the control when the machine alone already raised it.
-    (figures, load99 <= 2 * idle99.max(ctl99))
+    (figures, load99 <= BURN_P99_GUARD * idle99.max(ctl99))
+}
+
+/// The handshakes the burner completed, from its summary ("N handshakes tried, M completed").
+fn burner_completed(summary: &str) -> u64 {
+    summary
+        .split(", ")
+        .find_map(|part| part.strip_suffix(" completed"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no completed count in the burner's summary {summary:?}"))
 }
 
 /// The burner: `BURN_THREADS` threads handshake with `addr` for `secs` seconds, each time as
