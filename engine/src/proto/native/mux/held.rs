@@ -3,9 +3,9 @@
 //! Policy: at most `recv_queue_capacity` received messages wait for the application. A DATA
 //! frame that arrives while that many wait is not reassembled: its credit is charged at once
 //! (so a peer can never push more than its windows allow) and the whole frame is kept as
-//! received. A CANCEL of a request not yet taken up (or still being received) and a CLOSE that
-//! arrive behind held DATA are kept behind it, so their order is unchanged; PING, PONG and WINDOW_UPDATE are handled
-//! at once, so keepalive is answered however slowly the application drains. Each time the
+//! received. A CANCEL of a request not yet taken up (or still being received) and a CLOSE
+//! that arrive behind held DATA are kept behind it, so their order is unchanged; PING, PONG
+//! and WINDOW_UPDATE are handled at once, so keepalive is answered however slowly the application drains. Each time the
 //! application takes an event, held frames are taken up in order until the queue is full
 //! again. A held frame that turns out to break the protocol fails the connection then
 //! ([`MuxEvent::Failed`]).

@@ -522,3 +522,58 @@ fn a_request_the_application_drops_unanswered_counts_until_the_peer_cancels_it()
         vec![(RequestId(2), Bytes::from_static(b"b"))]
     );
 }
+
+#[test]
+fn a_cancel_behind_the_held_last_chunk_of_its_request_waits_for_it() {
+    // Found by the mux_model fuzz target (fuzz/findings/mux_model-request-slot-not-returned).
+    // With the receive queue full, a request's last chunk is held; its CANCEL, arriving
+    // behind it, must wait behind it too. Handled at once, it found the request incomplete
+    // and was ignored; the request was then delivered, and once its application let it go
+    // unanswered, its place was taken for good at both ends (here: the next request would
+    // be one too many).
+    let mut c = config(&[(0x20, 1), (0x21, 1)]);
+    c.max_inflight_requests = 1;
+    c.recv_queue_capacity = 1;
+    let (mut m, now) = scripted_with(c, FEATURE_CANCEL_ACK, 4);
+    while m.poll_event().is_some() {}
+    let message = Frame::Data(DataFrame {
+        ttl_ms: None,
+        channel: 0x21,
+        flags: ONE,
+        request_id: None,
+        chunk: b"fills the queue",
+    });
+    m.handle_record(
+        now,
+        &record(&[req(0x20, DATA_START | DATA_REQUEST, 1, b"first ")]),
+    )
+    .unwrap();
+    m.handle_record(now, &record(&[message])).unwrap();
+    m.handle_record(
+        now,
+        &record(&[
+            req(0x20, DATA_END | DATA_REQUEST, 1, b"last"),
+            Frame::Cancel(1),
+        ]),
+    )
+    .unwrap();
+    // A message on another channel fills the queue between the request's chunks. Taken up
+    // in order once the application takes the message, the request completes and its CANCEL
+    // then drops it before the application has it (as for any request cancelled before it
+    // is taken), and its place is free again.
+    let events: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert!(requests_in(&events).is_empty(), "{events:?}");
+    assert!(
+        !events.iter().any(|e| matches!(e, MuxEvent::Cancelled(_))),
+        "{events:?}"
+    );
+    assert_eq!(events.len(), 1, "the message only: {events:?}");
+    assert!(!m.finish_request(RequestId(1)), "nothing left to finish");
+    m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, 2, b"next")]))
+        .unwrap();
+    let taken: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert_eq!(
+        requests_in(&taken),
+        vec![(RequestId(2), Bytes::from_static(b"next"))]
+    );
+}
