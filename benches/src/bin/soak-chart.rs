@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use ringwire_benches::soak::{self, Bounds};
+use ringwire_benches::soak::{self, Bounds, Fitted};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +33,10 @@ struct Cli {
     /// The part of the run left out as warm-up.
     #[arg(long, default_value_t = 1.0 / 3.0)]
     skip: f64,
+    /// A restarted process's own warm-up, seconds: its quiet samples this soon after its start
+    /// are left out.
+    #[arg(long, default_value_t = 120)]
+    process_warmup_s: u64,
     /// RSS may grow over the analysed window by this fraction of its mean…
     #[arg(long, default_value_t = 0.25)]
     rss_frac: f64,
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         .unwrap_or_default();
     let bounds = Bounds {
         skip: cli.skip,
+        process_warmup_s: cli.process_warmup_s,
         rss_frac: cli.rss_frac,
         rss_min_mib: cli.rss_min_mib,
         fds: cli.fds,
@@ -91,14 +96,19 @@ fn main() -> ExitCode {
         v.get(v.len() / 2).copied().unwrap_or(0.0)
     };
     let mut md = format!(
-        "# Soak: {}\n\n{span_min:.1} minutes sampled; the first {:.0} % is warm-up. A least-squares \
-         line through each node's RSS and open fds over the rest (its longest-running process there; \
-         the samples of the quiet phases between perturbations, where there are at least 3) must rise by at most max({:.0} % of the mean, {} MiB) and {} fds over that window. \
-         Commit latency p99 per sampling interval: median {median_p99:.0} ms over {} intervals. {chart_note}\n\n\
-         | node | samples fitted | RSS mean MiB | RSS growth over window MiB (bound) | fds min–max | fd growth | verdict |\n\
-         | --- | --- | --- | --- | --- | --- | --- |\n",
+        "# Soak: {}\n\n{span_min:.1} minutes sampled; the first {:.0} % is warm-up. For each node, a \
+         least-squares line goes through the level its RSS and open fds return to between \
+         perturbations over the rest: the lowest value of each quiet phase (at least 2 samples, \
+         {} s or more after the node's process started), over all its processes there; a node \
+         with fewer than 3 such phases is fitted on its longest-running process's samples. The \
+         line must rise by at most max({:.0} % of the mean, {} MiB) and {} fds over that window. \
+         Commit latency p99 per sampling interval: median {median_p99:.0} ms over {} intervals. \
+         {chart_note}\n\n\
+         | node | fitted | points (processes) | RSS mean MiB | RSS growth over window MiB (bound) | fds min–max | fd growth | verdict |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
         cli.title,
         cli.skip * 100.0,
+        cli.process_warmup_s,
         cli.rss_frac * 100.0,
         cli.rss_min_mib,
         cli.fds,
@@ -108,9 +118,14 @@ fn main() -> ExitCode {
     for t in &trends {
         ok &= t.ok;
         md.push_str(&format!(
-            "| node{} | {} | {:.0} | {:+.1} ({:.0}) | {}–{} | {:+.1} | {} |\n",
+            "| node{} | {} | {} ({}) | {:.0} | {:+.1} ({:.0}) | {}–{} | {:+.1} | {} |\n",
             t.node,
+            match t.fitted {
+                Fitted::QuietFloors => "quiet-phase floors",
+                Fitted::LongestProcess => "longest process",
+            },
             t.samples,
+            t.processes,
             t.rss_mean_mib,
             t.rss_growth_mib,
             t.rss_bound_mib,
