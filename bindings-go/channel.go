@@ -396,8 +396,9 @@ func (c *Channel) ReceiveCopy(ctx context.Context) iter.Seq2[Message, error] {
 }
 
 // Request sends a request to peer (a native ringwire peer) and waits for its response. The
-// wait is bounded by ctx's deadline (30 seconds without one); cancellation without a deadline
-// is checked before the request is sent.
+// wait is bounded by ctx's deadline (30 seconds without one) and ends when ctx is cancelled:
+// the request is then withdrawn (the peer is told) and the error wraps ErrCancelled and
+// ctx.Err().
 func (c *Channel) Request(ctx context.Context, peer NodeID, payload []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -418,9 +419,11 @@ func (c *Channel) Request(ctx context.Context, peer NodeID, payload []byte) ([]b
 	var resp C.ringwire_message
 	var bh *C.ringwire_batch
 	err := c.with(func(h *C.ringwire_channel) error {
-		return call("request", func() C.ringwire_result {
-			return C.ringwire_channel_request(h, cID(&peer), p, C.size_t(len(payload)),
-				C.uint64_t(timeout), &resp, &bh)
+		return withCancel(ctx, func(tok *C.ringwire_cancel) error {
+			return call("request", func() C.ringwire_result {
+				return C.ringwire_channel_request_cancellable(h, cID(&peer), p, C.size_t(len(payload)),
+					C.uint64_t(timeout), tok, &resp, &bh)
+			})
 		})
 	})
 	runtime.KeepAlive(payload)

@@ -38,6 +38,7 @@ const (
 	ErrUnknownRequest   Code = C.RINGWIRE_RESULT_UNKNOWN_REQUEST
 	ErrIO               Code = C.RINGWIRE_RESULT_IO
 	ErrInvalidHandle    Code = C.RINGWIRE_RESULT_INVALID_HANDLE
+	ErrCancelled        Code = C.RINGWIRE_RESULT_CANCELLED
 )
 
 // ErrClosed is returned by calls on a handle this package has already closed.

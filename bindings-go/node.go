@@ -7,6 +7,7 @@ package ringwire
 import "C"
 
 import (
+	"context"
 	"encoding/hex"
 	"runtime"
 	"sync"
@@ -99,10 +100,21 @@ func (n *Node) ListenAddr() (string, error) {
 }
 
 // Dial connects to addr and waits until the peer is up. With expected non-nil the peer must
-// prove that ID. It returns the peer's ID. The wait is bounded by the library's handshake
-// timeout, not by a context.
+// prove that ID. It returns the peer's ID. The wait is bounded by the node's dial timeout
+// (limits.dial_timeout); DialContext also ends it with a context.
 func (n *Node) Dial(addr string, expected *NodeID) (NodeID, error) {
+	return n.DialContext(context.Background(), addr, expected)
+}
+
+// DialContext is Dial that also gives up when ctx is done: a connect in progress is dropped
+// and a connection still in its handshake is closed instead of admitted; the error then
+// wraps ErrCancelled and ctx.Err(). A peer that came up before ctx ended stays connected.
+// The node's dial timeout (limits.dial_timeout) still bounds the dial.
+func (n *Node) DialContext(ctx context.Context, addr string, expected *NodeID) (NodeID, error) {
 	var peer NodeID
+	if err := ctx.Err(); err != nil {
+		return peer, err
+	}
 	err := n.with(func(h *C.ringwire_node) error {
 		return withCString(addr, func(s *C.char) error {
 			var exp *C.ringwire_node_id
@@ -111,7 +123,11 @@ func (n *Node) Dial(addr string, expected *NodeID) (NodeID, error) {
 				exp = cID(&e)
 				defer runtime.KeepAlive(&e)
 			}
-			return call("dial", func() C.ringwire_result { return C.ringwire_node_dial(h, s, exp, cID(&peer)) })
+			return withCancel(ctx, func(tok *C.ringwire_cancel) error {
+				return call("dial", func() C.ringwire_result {
+					return C.ringwire_node_dial_cancellable(h, s, exp, tok, cID(&peer))
+				})
+			})
 		})
 	})
 	return peer, err

@@ -130,6 +130,10 @@ enum ringwire_result
      * The handle is not live: already freed, or not made by this library.
      */
     RINGWIRE_RESULT_INVALID_HANDLE = 21,
+    /**
+     * The call was given up through its cancel token (`ringwire_cancel_fire`).
+     */
+    RINGWIRE_RESULT_CANCELLED = 22,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -285,6 +289,12 @@ typedef uint32_t ringwire_compression;
  * Received messages owned by the library until `ringwire_batch_release`.
  */
 typedef struct ringwire_batch ringwire_batch;
+
+/**
+ * A cancel token. Create with `ringwire_cancel_new`; fire with `ringwire_cancel_fire` (from
+ * any thread, any number of times); free with `ringwire_cancel_free`.
+ */
+typedef struct ringwire_cancel ringwire_cancel;
 
 /**
  * An open channel. Create with `ringwire_node_open_channel`; free with
@@ -633,6 +643,34 @@ uint32_t ringwire_abi_version(void);
 void ringwire_batch_release(struct ringwire_batch *batch);
 
 /**
+ * Fires the token: every call waiting on it returns `RINGWIRE_RESULT_CANCELLED` at once, and
+ * a call given it later returns so without starting. Safe from any thread; firing again does
+ * nothing more.
+ *
+ * # Safety
+ * None for the call: any pointer is accepted; a handle not live is
+ * `RINGWIRE_RESULT_INVALID_HANDLE`.
+ */
+ringwire_result ringwire_cancel_fire(const struct ringwire_cancel *cancel);
+
+/**
+ * Frees a cancel token. A call still waiting on it keeps waiting on it (and can be
+ * cancelled no more through this handle). NULL is accepted and ignored.
+ *
+ * # Safety
+ * None for the call: any pointer is accepted; only live handles are freed.
+ */
+void ringwire_cancel_free(struct ringwire_cancel *cancel);
+
+/**
+ * Makes a cancel token, not yet fired, and writes its handle to `*out_cancel`.
+ *
+ * # Safety
+ * `out_cancel` is valid for one write.
+ */
+ringwire_result ringwire_cancel_new(struct ringwire_cancel **out_cancel);
+
+/**
  * Writes the channel's eventfd to `*out_fd`: it is readable while messages wait (and may be
  * spuriously readable). The descriptor belongs to the channel: do not close it; it is closed
  * by `ringwire_channel_free`.
@@ -704,6 +742,24 @@ ringwire_result ringwire_channel_request(const struct ringwire_channel *channel,
                                          uint64_t timeout_ms,
                                          struct ringwire_message *out_response,
                                          struct ringwire_batch **out_batch);
+
+/**
+ * `ringwire_channel_request` that also gives up, with `RINGWIRE_RESULT_CANCELLED`, when
+ * `cancel` (NULL: none) is fired: the request is withdrawn (the peer is told if it has it) and
+ * a late response is dropped.
+ *
+ * # Safety
+ * As `ringwire_channel_request`; `cancel` is NULL or any pointer (a handle not live is
+ * `RINGWIRE_RESULT_INVALID_HANDLE`).
+ */
+ringwire_result ringwire_channel_request_cancellable(const struct ringwire_channel *channel,
+                                                     const struct ringwire_node_id *peer,
+                                                     const uint8_t *payload,
+                                                     size_t payload_len,
+                                                     uint64_t timeout_ms,
+                                                     const struct ringwire_cancel *cancel,
+                                                     struct ringwire_message *out_response,
+                                                     struct ringwire_batch **out_batch);
 
 /**
  * Answers the request `request_id` (from a received message's `request_id`) with `payload`.
@@ -962,6 +1018,22 @@ ringwire_result ringwire_node_dial(const struct ringwire_node *node,
                                    const char *addr,
                                    const struct ringwire_node_id *expected,
                                    struct ringwire_node_id *out_peer);
+
+/**
+ * `ringwire_node_dial` that also gives up, with `RINGWIRE_RESULT_CANCELLED`, when `cancel`
+ * (NULL: none) is fired: a TCP connect in progress is dropped, and a connection still in its
+ * handshake is closed instead of admitted. A peer that came up before the token fired stays
+ * connected.
+ *
+ * # Safety
+ * As `ringwire_node_dial`; `cancel` is NULL or any pointer (a handle not live is
+ * `RINGWIRE_RESULT_INVALID_HANDLE`).
+ */
+ringwire_result ringwire_node_dial_cancellable(const struct ringwire_node *node,
+                                               const char *addr,
+                                               const struct ringwire_node_id *expected,
+                                               const struct ringwire_cancel *cancel,
+                                               struct ringwire_node_id *out_peer);
 
 /**
  * Closes the connection to `peer`. Fails with `RINGWIRE_RESULT_PEER_GONE` when it was not

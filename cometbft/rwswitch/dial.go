@@ -75,7 +75,7 @@ func (sw *Switch) DialPeerWithAddress(addr *p2p.NetAddress) error {
 	sw.Logger.Debug("Dialing peer", "address", addr)
 	added := sw.awaitPeer(want)
 	defer sw.forgetAwait(want, added)
-	if _, err := sw.node.Dial(addr.DialString(), &want); err != nil {
+	if _, err := sw.node.DialContext(sw.ctx, addr.DialString(), &want); err != nil {
 		if sw.peers.Has(addr.ID) {
 			// The engine connected it meanwhile (its own redial, or the peer dialed us).
 			return p2p.ErrCurrentlyDialingOrExistingAddress{Addr: addr.String()}

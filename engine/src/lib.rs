@@ -35,6 +35,7 @@ mod shard;
 
 pub use node::{Limits, Node, NodeBuilder, StartError};
 pub use router::{
-    Channel, ChannelSender, DialError, Envelope, Fanout, Origin, PeerEvent, Received, SendError, To,
+    CancelToken, Channel, ChannelSender, DialError, Envelope, Fanout, Origin, PeerEvent, Received,
+    SendError, To,
 };
 pub use rt::{Driver, DriverKind};

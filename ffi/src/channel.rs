@@ -25,6 +25,7 @@ use ringwire::router::{
     Channel, ChannelReceiver, ChannelSender, Envelope, Fanout, Origin, PendingRequest, Received,
 };
 
+use crate::cancel::{ringwire_cancel, token_of};
 use crate::node::ringwire_node_id;
 use crate::payloads::{CHUNK, Payloads};
 use crate::readiness::Readiness;
@@ -593,17 +594,58 @@ pub unsafe extern "C" fn ringwire_channel_request(
     out_response: *mut ringwire_message,
     out_batch: *mut *mut ringwire_batch,
 ) -> ringwire_result {
+    // SAFETY: forwarded from this function's contract; no token.
+    unsafe {
+        ringwire_channel_request_cancellable(
+            channel,
+            peer,
+            payload,
+            payload_len,
+            timeout_ms,
+            std::ptr::null(),
+            out_response,
+            out_batch,
+        )
+    }
+}
+
+/// `ringwire_channel_request` that also gives up, with `RINGWIRE_RESULT_CANCELLED`, when
+/// `cancel` (NULL: none) is fired: the request is withdrawn (the peer is told if it has it) and
+/// a late response is dropped.
+///
+/// # Safety
+/// As `ringwire_channel_request`; `cancel` is NULL or any pointer (a handle not live is
+/// `RINGWIRE_RESULT_INVALID_HANDLE`).
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // C has no tuples: each argument is one value.
+pub unsafe extern "C" fn ringwire_channel_request_cancellable(
+    channel: *const ringwire_channel,
+    peer: *const ringwire_node_id,
+    payload: *const u8,
+    payload_len: usize,
+    timeout_ms: u64,
+    cancel: *const ringwire_cancel,
+    out_response: *mut ringwire_message,
+    out_batch: *mut *mut ringwire_batch,
+) -> ringwire_result {
     guard(|| {
         non_null(out_response)?;
         non_null(out_batch)?;
         let h = CHANNELS.get(channel)?;
+        let token = token_of(cancel)?;
         // SAFETY: NULL or valid for a read, by this function's contract.
         let peer = NodeId::from(unsafe { read(peer) }?);
         // SAFETY: forwarded from this function's contract.
         let body = Bytes::copy_from_slice(unsafe { bytes(payload, payload_len) }?);
-        let response = h
-            .sender
-            .request_blocking(peer, body, deadline(timeout_ms))?;
+        let response = match token {
+            Some(t) => {
+                h.sender
+                    .request_blocking_cancellable(peer, body, deadline(timeout_ms), &t)?
+            }
+            None => h
+                .sender
+                .request_blocking(peer, body, deadline(timeout_ms))?,
+        };
         let v = view(Origin::Peer(peer), h.id, &response, 0);
         let batch = BATCHES.insert(ringwire_batch {
             _messages: vec![Received {

@@ -16,6 +16,7 @@ use ringwire::proto::conn::{ChannelDescriptor, Compression, Mode};
 use ringwire::proto::secret::NodeId;
 use ringwire::router::{Direction, PeerEvent, PeerEvents};
 
+use crate::cancel::{ringwire_cancel, token_of};
 use crate::channel::{CHANNELS, ringwire_channel};
 use crate::config::{CONFIGS, ringwire_config};
 use crate::readiness::Readiness;
@@ -413,8 +414,29 @@ pub unsafe extern "C" fn ringwire_node_dial(
     expected: *const ringwire_node_id,
     out_peer: *mut ringwire_node_id,
 ) -> ringwire_result {
+    // SAFETY: forwarded from this function's contract; no token.
+    unsafe { ringwire_node_dial_cancellable(node, addr, expected, std::ptr::null(), out_peer) }
+}
+
+/// `ringwire_node_dial` that also gives up, with `RINGWIRE_RESULT_CANCELLED`, when `cancel`
+/// (NULL: none) is fired: a TCP connect in progress is dropped, and a connection still in its
+/// handshake is closed instead of admitted. A peer that came up before the token fired stays
+/// connected.
+///
+/// # Safety
+/// As `ringwire_node_dial`; `cancel` is NULL or any pointer (a handle not live is
+/// `RINGWIRE_RESULT_INVALID_HANDLE`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_node_dial_cancellable(
+    node: *const ringwire_node,
+    addr: *const c_char,
+    expected: *const ringwire_node_id,
+    cancel: *const ringwire_cancel,
+    out_peer: *mut ringwire_node_id,
+) -> ringwire_result {
     guard(|| {
         let n = NODES.get(node)?.live()?;
+        let token = token_of(cancel)?;
         // SAFETY: forwarded from this function's contract.
         let addr = unsafe { text(addr) }?;
         let addr = ringwire::config::parse_socket_addr(addr)
@@ -425,7 +447,10 @@ pub unsafe extern "C" fn ringwire_node_dial(
             // SAFETY: non-NULL, so valid for a read by this function's contract.
             Some(NodeId::from(unsafe { read(expected) }?))
         };
-        let info = n.dial_blocking(addr, expected)?;
+        let info = match token {
+            Some(t) => n.dial_blocking_cancellable(addr, expected, &t)?,
+            None => n.dial_blocking(addr, expected)?,
+        };
         if !out_peer.is_null() {
             // SAFETY: non-NULL; valid for a write by the caller's contract.
             unsafe { *out_peer = info.node_id.into() };

@@ -59,6 +59,8 @@ pub enum ringwire_result {
     Io = 20,
     /// The handle is not live: already freed, or not made by this library.
     InvalidHandle = 21,
+    /// The call was given up through its cancel token (`ringwire_cancel_fire`).
+    Cancelled = 22,
 }
 
 impl ringwire_result {
@@ -88,6 +90,7 @@ impl ringwire_result {
             UnknownRequest => "unknown request id",
             Io => "operating-system call failed",
             InvalidHandle => "the handle is not live (freed, or not made by this library)",
+            Cancelled => "the call was cancelled",
         }
     }
 }
@@ -107,6 +110,7 @@ impl From<SendError> for ringwire_result {
             // The request id no longer names a live request; the detail says why.
             SendError::Cancelled => ringwire_result::UnknownRequest,
             SendError::Stopped => ringwire_result::Stopped,
+            SendError::Abandoned => ringwire_result::Cancelled,
         }
     }
 }
@@ -116,6 +120,7 @@ impl From<DialError> for ringwire_result {
         set_detail(&e.to_string());
         match e {
             DialError::Stopped => ringwire_result::Stopped,
+            DialError::Abandoned => ringwire_result::Cancelled,
             _ => ringwire_result::Dial,
         }
     }

@@ -968,3 +968,86 @@ fn many_small_and_large_payloads_arrive_intact_and_in_order() {
     }
     p.free();
 }
+
+#[test]
+fn a_cancel_token_fired_on_another_thread_ends_a_waiting_request_and_dial() {
+    use ringwire_ffi::cancel::*;
+    use std::time::{Duration, Instant};
+    let p = two_nodes(node(41), node(42)).with_channel(0x44, 8, 1 << 16);
+    // SAFETY: live handles until freed; buffers and out-pointers valid as declared; the
+    // threads get handles as integers and use them only while the handles live.
+    unsafe {
+        assert_eq!(
+            ringwire_node_dial(p.a, p.addr.as_ptr(), &p.idb, null_mut()),
+            OK
+        );
+        let mut cancel = null_mut();
+        assert_eq!(ringwire_cancel_new(&mut cancel), OK);
+
+        // a asks b, whose application holds the request unanswered.
+        let (ca, idb, tok) = (p.ca as usize, p.idb, cancel as usize);
+        let asker = std::thread::spawn(move || {
+            let mut resp = std::mem::zeroed::<ringwire_message>();
+            let mut batch = null_mut();
+            let r = ringwire_channel_request_cancellable(
+                ca as *const ringwire_channel,
+                &idb,
+                b"anyone?".as_ptr(),
+                7,
+                30_000,
+                tok as *const ringwire_cancel,
+                &mut resp,
+                &mut batch,
+            );
+            (r, Instant::now())
+        });
+        let mut msgs = [std::mem::zeroed::<ringwire_message>(); 1];
+        let (mut batch, mut count) = (null_mut(), 0);
+        assert_eq!(
+            ringwire_channel_recv(p.cb, msgs.as_mut_ptr(), 1, 5000, &mut batch, &mut count),
+            OK
+        );
+        assert_ne!(msgs[0].request_id, 0);
+        ringwire_batch_release(batch);
+        let fired = Instant::now();
+        assert_eq!(ringwire_cancel_fire(cancel), OK);
+        let (r, returned) = asker.join().unwrap();
+        assert_eq!(r, ringwire_result::Cancelled);
+        assert!(returned - fired < Duration::from_millis(500));
+
+        // A fired token ends a later call before it starts.
+        let mut peer = ringwire_node_id::default();
+        assert_eq!(
+            ringwire_node_dial_cancellable(p.a, p.addr.as_ptr(), null(), cancel, &mut peer),
+            ringwire_result::Cancelled
+        );
+        ringwire_cancel_free(cancel);
+        assert_eq!(
+            ringwire_node_dial_cancellable(p.a, p.addr.as_ptr(), null(), cancel, &mut peer),
+            ringwire_result::InvalidHandle
+        );
+
+        // A dial stuck in its handshake (the address accepts and never speaks).
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std::ffi::CString::new(silent.local_addr().unwrap().to_string()).unwrap();
+        let holder = std::thread::spawn(move || silent.accept().map(|(s, _)| s));
+        let mut cancel = null_mut();
+        assert_eq!(ringwire_cancel_new(&mut cancel), OK);
+        let tok = cancel as usize;
+        let firer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            (
+                ringwire_cancel_fire(tok as *const ringwire_cancel),
+                Instant::now(),
+            )
+        });
+        let r = ringwire_node_dial_cancellable(p.a, addr.as_ptr(), null(), cancel, &mut peer);
+        let returned = Instant::now();
+        let (fire, fired) = firer.join().unwrap();
+        assert_eq!((fire, r), (OK, ringwire_result::Cancelled));
+        assert!(returned - fired < Duration::from_millis(500));
+        ringwire_cancel_free(cancel);
+        drop(holder.join().unwrap());
+    }
+    p.free();
+}

@@ -48,7 +48,8 @@ use crate::pex::{BookEntry, PexAddr};
 use crate::proto::conn::{ChannelDescriptor, PeerInfo};
 use crate::proto::secret::{NodeId, NodeKey};
 use crate::router::{
-    Channel, ChannelError, DialError, NodeStats, PeerEvents, PeerSummary, PeerTraffic, Router,
+    CancelToken, Channel, ChannelError, DialError, NodeStats, PeerEvents, PeerSummary, PeerTraffic,
+    Router,
 };
 use crate::rt::clock;
 use crate::rt::driver::DriverKind;
@@ -323,6 +324,20 @@ impl Node {
         expected: Option<NodeId>,
     ) -> Result<Arc<PeerInfo>, DialError> {
         clock::block_on(self.dial(addr, expected))
+    }
+
+    /// [`Node::dial_blocking`] that also gives up when `cancel` fires, with
+    /// [`DialError::Abandoned`]: a TCP connect still in progress is dropped, and a connection
+    /// still in its handshake is closed instead of admitted. A peer that came up before the
+    /// token fired stays connected (the call may still report `Abandoned` if both happen at
+    /// once; the peer events tell).
+    pub fn dial_blocking_cancellable(
+        &self,
+        addr: SocketAddr,
+        expected: Option<NodeId>,
+        cancel: &CancelToken,
+    ) -> Result<Arc<PeerInfo>, DialError> {
+        clock::block_on(cancel.run(self.dial(addr, expected))).unwrap_or(Err(DialError::Abandoned))
     }
 
     /// Connects this node to `other` over an in-memory pipe (no sockets); waits until the peer

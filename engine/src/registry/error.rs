@@ -37,6 +37,10 @@ pub enum SendError {
     /// The local receiver of the channel is gone.
     #[error("the channel has no local receiver")]
     NoReceiver,
+    /// The caller gave the request up through its [`CancelToken`](crate::router::CancelToken)
+    /// (the request is withdrawn; a late response is dropped).
+    #[error("the request was given up by its caller")]
+    Abandoned,
     /// The node is shutting down or stopped.
     #[error("node is stopped")]
     Stopped,
@@ -57,6 +61,10 @@ pub enum DialError {
     /// The connection came up but this node refused it (duplicate peer, limits, policy).
     #[error("refused: {0}")]
     Refused(String),
+    /// The caller gave the dial up through its [`CancelToken`](crate::router::CancelToken)
+    /// before the peer was up (a connection still being made is closed).
+    #[error("the dial was given up by its caller")]
+    Abandoned,
     /// The node is shutting down or stopped.
     #[error("node is stopped")]
     Stopped,

@@ -17,7 +17,7 @@ use crate::proto::secret::NodeId;
 use crate::registry::Registry;
 use crate::rt::clock;
 
-use super::{Envelope, PendingRequest, Received, Router, SendError};
+use super::{CancelToken, Envelope, PendingRequest, Received, Router, SendError};
 
 /// The sending side of a channel. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
@@ -112,6 +112,19 @@ impl ChannelSender {
         deadline: Instant,
     ) -> Result<Bytes, SendError> {
         clock::block_on(self.request(peer, payload, deadline))
+    }
+
+    /// [`ChannelSender::request_blocking`] that also gives up when `cancel` fires, with
+    /// [`SendError::Abandoned`] (the request is withdrawn as if its future were dropped).
+    pub fn request_blocking_cancellable(
+        &self,
+        peer: NodeId,
+        payload: Bytes,
+        deadline: Instant,
+        cancel: &CancelToken,
+    ) -> Result<Bytes, SendError> {
+        clock::block_on(cancel.run(self.request(peer, payload, deadline)))
+            .unwrap_or(Err(SendError::Abandoned))
     }
 
     /// Answers a request received on this channel.

@@ -18,6 +18,7 @@
 //! - Requests wait for the response until the deadline; compat peers answer `Unsupported`.
 #![forbid(unsafe_code)]
 
+mod cancel;
 mod channel;
 mod envelope;
 mod select;
@@ -40,6 +41,7 @@ pub use crate::registry::{
     PeerEvent, PeerEvents, PeerGate, PeerSummary, PeerTraffic, Pending, PendingRequest, Received,
     SendError, Verdict,
 };
+pub use cancel::CancelToken;
 pub use channel::{Channel, ChannelReceiver, ChannelSender};
 pub use envelope::{Envelope, Fanout, To};
 

@@ -761,6 +761,20 @@ fn on_event(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, event: Event) -> Flow {
 }
 
 fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
+    if ctx
+        .dial_reply
+        .borrow()
+        .as_ref()
+        .is_some_and(|r| r.is_closed())
+    {
+        // The dialer gave up during the handshake: no peer comes of it.
+        let reason = "the dial was given up by its caller".to_owned();
+        ctx.cause
+            .borrow_mut()
+            .get_or_insert(CloseCause::Refused(reason.clone()));
+        ctx.close(&reason);
+        return;
+    }
     let info: Arc<PeerInfo> = Arc::from(info);
     let shared: Vec<_> = ctx
         .table

@@ -333,18 +333,30 @@ impl Shard {
         target: DialTarget,
         expected: Option<NodeId>,
         deadline: Instant,
-        reply: DialReply,
+        mut reply: DialReply,
         pending: Option<Pending>,
     ) {
         let (stream, addr) = match target {
             DialTarget::Memory(end) => (Stream::memory(end), None),
-            DialTarget::Tcp(addr) => match net::connect(addr, deadline).await {
-                Ok(s) => (s, Some(addr)),
-                Err(e) => {
-                    let _ = reply.send(Err(DialError::Connect(e.to_string())));
-                    return;
+            DialTarget::Tcp(addr) => {
+                // A dialer that gives up (its future dropped, its cancel token fired) closes
+                // the reply: the connect is dropped with it, and `pending` frees its place.
+                let connected = {
+                    let connect = std::pin::pin!(net::connect(addr, deadline));
+                    let gave_up = std::pin::pin!(reply.closed());
+                    match futures_util::future::select(connect, gave_up).await {
+                        futures_util::future::Either::Left((r, _)) => r,
+                        futures_util::future::Either::Right(_) => return,
+                    }
+                };
+                match connected {
+                    Ok(s) => (s, Some(addr)),
+                    Err(e) => {
+                        let _ = reply.send(Err(DialError::Connect(e.to_string())));
+                        return;
+                    }
                 }
-            },
+            }
         };
         if self.closing.get() {
             let _ = reply.send(Err(DialError::Stopped));
