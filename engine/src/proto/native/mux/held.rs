@@ -3,8 +3,10 @@
 //! Policy: at most `recv_queue_capacity` received messages wait for the application. A DATA
 //! frame that arrives while that many wait is not reassembled: its credit is charged at once
 //! (so a peer can never push more than its windows allow) and the whole frame is kept as
-//! received. A CANCEL of a request not yet taken up (or still being received) and a CLOSE
-//! that arrive behind held DATA are kept behind it, so their order is unchanged; PING, PONG
+//! received. A CANCEL of a request with chunks among the held frames (not yet taken up, or
+//! still being received) and a CLOSE that arrive behind held DATA are kept behind it, so their
+//! order is unchanged (a CANCEL of a request that already ended here is stale and is taken up
+//! at once); PING, PONG
 //! and WINDOW_UPDATE are handled at once, so keepalive is answered however slowly the application drains. Each time the
 //! application takes an event, held frames are taken up in order until the queue is full
 //! again. A held frame that turns out to break the protocol fails the connection then
@@ -20,7 +22,7 @@ use super::{InState, Mux, Pending};
 use crate::proto::native::codec::PayloadCodec;
 use crate::proto::native::error::MuxError;
 use crate::proto::native::event::MuxEvent;
-use crate::proto::native::frame::{Frame, decode_frame};
+use crate::proto::native::frame::{DATA_REQUEST, DataFrame, Frame, decode_frame};
 
 impl<C: PayloadCodec> Mux<C> {
     /// Whether `frame` waits behind the full queue or behind frames already held.
@@ -28,15 +30,20 @@ impl<C: PayloadCodec> Mux<C> {
         let full = self.queued_messages >= self.config.recv_queue_capacity;
         match frame {
             Frame::Data(_) => full || !self.held.is_empty(),
-            // A request still being received may have its last chunks among the held
-            // frames: its CANCEL waits behind them, or it would find the request incomplete,
-            // be ignored, and leave both ends' request places taken for good.
+            // A request with chunks among the held frames (its first, so it is not known yet,
+            // or its last, so it is still being received) has its CANCEL wait behind them, or
+            // the CANCEL would find the request unknown or incomplete, be ignored, and leave
+            // both ends' request places taken for good. A CANCEL of any other request we do
+            // not know is stale (the request ended here before it came: its answer crossed
+            // the CANCEL) and is taken up at once: held, such CANCELs could outnumber the
+            // requests the peer may have in flight, the bound on held CANCELs.
             Frame::Cancel(id) => {
                 !self.held.is_empty()
-                    && self
-                        .inbound
-                        .get(id)
-                        .is_none_or(|r| r.state == InState::Receiving)
+                    && (self.held_requests.contains_key(id)
+                        || self
+                            .inbound
+                            .get(id)
+                            .is_some_and(|r| r.state == InState::Receiving))
             }
             Frame::Close { .. } => !self.held.is_empty(),
             _ => false,
@@ -50,6 +57,9 @@ impl<C: PayloadCodec> Mux<C> {
                 let idx = self.usable_channel(d.channel)?;
                 self.charge_credit(idx, d.channel, d.chunk.len())?;
                 self.stats.data_frames_held += 1;
+                if let Some(id) = request_of(d) {
+                    *self.held_requests.entry(id).or_default() += 1;
+                }
             }
             Frame::Cancel(_) if self.held_cancels >= self.config.max_inflight_requests as usize => {
                 // More than the requests the peer may have in flight: ids we cannot hold.
@@ -73,6 +83,7 @@ impl<C: PayloadCodec> Mux<C> {
         if let Err(e) = self.take_up_held() {
             self.fail(&e);
             self.held = BytesMut::new();
+            self.held_requests.clear();
             self.events.push_back(Pending::Event(MuxEvent::Failed(e)));
         }
         if self.held.is_empty() {
@@ -94,7 +105,17 @@ impl<C: PayloadCodec> Mux<C> {
             let (frame, _) = decode_frame(&raw, 0)?;
             match frame {
                 // Copied out of `raw`: a message must not pin the held buffer.
-                Frame::Data(d) => self.on_data(d, None, true)?,
+                Frame::Data(d) => {
+                    if let Some(id) = request_of(&d)
+                        && let Some(n) = self.held_requests.get_mut(&id)
+                    {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.held_requests.remove(&id);
+                        }
+                    }
+                    self.on_data(d, None, true)?
+                }
                 Frame::Cancel(id) => {
                     self.held_cancels = self.held_cancels.saturating_sub(1);
                     self.on_cancel(id);
@@ -109,4 +130,9 @@ impl<C: PayloadCodec> Mux<C> {
         }
         Ok(())
     }
+}
+
+/// The id of the request a DATA frame carries a chunk of (not of a response).
+fn request_of(d: &DataFrame<'_>) -> Option<u64> {
+    d.request_id.filter(|_| d.flags & DATA_REQUEST != 0)
 }

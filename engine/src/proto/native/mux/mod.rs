@@ -228,6 +228,8 @@ pub struct Mux<C: PayloadCodec = NoCodec> {
     held: BytesMut,
     /// CANCEL frames in `held`.
     held_cancels: usize,
+    /// Request ids with chunks in `held`, and how many chunks each.
+    held_requests: BTreeMap<u64, u32>,
     /// A CLOSE is in `held`: the peer's input has ended.
     held_close: bool,
     /// The latest time the driver passed in: what `poll_event` checks deadlines against.
@@ -306,6 +308,7 @@ impl<C: PayloadCodec> Mux<C> {
             partial_bytes,
             held: BytesMut::new(),
             held_cancels: 0,
+            held_requests: BTreeMap::new(),
             held_close: false,
             now,
             next_expiry: None,
@@ -797,6 +800,7 @@ impl<C: PayloadCodec> Mux<C> {
         self.partial_bytes.release(self.partial_bytes.held());
         self.held = BytesMut::new();
         self.held_cancels = 0;
+        self.held_requests.clear();
         self.inbound.clear();
     }
 

@@ -577,3 +577,59 @@ fn a_cancel_behind_the_held_last_chunk_of_its_request_waits_for_it() {
         vec![(RequestId(2), Bytes::from_static(b"next"))]
     );
 }
+
+#[test]
+fn a_stale_cancel_behind_held_frames_is_taken_up_at_once_and_leaves_room_for_a_live_one() {
+    // Found by the mux_model fuzz target (fuzz/findings/mux_model-stale-cancel-held). A
+    // CANCEL whose request already ended here (its answer crossed the CANCEL) used to wait
+    // behind held frames like one for a request not yet taken up, and took one of the
+    // `max_inflight_requests` places for held CANCELs. The peer, its place freed by the
+    // answer, may then have a new request held here and cancel it: that CANCEL found no room,
+    // was dropped, and the new request, delivered and let go, kept its place at both ends for
+    // good. A CANCEL waits now only for a request with chunks among the held frames.
+    let mut c = config(&[(0x20, 1), (0x21, 1)]);
+    c.max_inflight_requests = 1;
+    c.recv_queue_capacity = 1;
+    let (mut m, now) = scripted_with(c, FEATURE_CANCEL_ACK, 4);
+    while m.poll_event().is_some() {}
+    // Request 1 arrives and is answered.
+    m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, 1, b"first")]))
+        .unwrap();
+    let first: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert_eq!(requests_in(&first).len(), 1, "{first:?}");
+    m.respond(0x20, RequestId(1), Bytes::from_static(b"answer"))
+        .unwrap();
+    // A message fills the queue; request 2 is held behind it; then the peer's CANCEL of
+    // request 1 (sent before our answer reached it) and its CANCEL of request 2.
+    let message = Frame::Data(DataFrame {
+        ttl_ms: None,
+        channel: 0x21,
+        flags: ONE,
+        request_id: None,
+        chunk: b"fills the queue",
+    });
+    m.handle_record(now, &record(&[message])).unwrap();
+    m.handle_record(
+        now,
+        &record(&[
+            req(0x20, ONE | DATA_REQUEST, 2, b"second"),
+            Frame::Cancel(1),
+            Frame::Cancel(2),
+        ]),
+    )
+    .unwrap();
+    // The application takes the message: request 2 is taken up, and its CANCEL after it
+    // drops it before the application has it.
+    let events: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert!(requests_in(&events).is_empty(), "{events:?}");
+    assert_eq!(events.len(), 1, "the message only: {events:?}");
+    assert!(!m.finish_request(RequestId(2)), "nothing left to finish");
+    // Its place is free: the next request comes in.
+    m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, 3, b"next")]))
+        .unwrap();
+    let taken: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert_eq!(
+        requests_in(&taken),
+        vec![(RequestId(3), Bytes::from_static(b"next"))]
+    );
+}
