@@ -178,6 +178,12 @@ install:
 ## (the FFI_PROFILE library of Cargo's target directory and include/): `make go-bindings` and
 ## `make go-bench` set PKG_CONFIG_PATH to its folder.
 GO_PC_DIR = $(TARGET_DIR)/pkgconfig/$(FFI_PROFILE)
+## cgo_env DIR: the environment of a Go build against the ringwire library that the
+## pkg-config files in DIR name. Go's build cache keys a cgo package on its sources and the
+## CGO_* variables, not on what pkg-config answers, so bindings-go built once against one
+## library (the debug build, an installed prefix) would be reused, and that library linked,
+## by a build pointing pkg-config elsewhere; CGO_LDFLAGS carries the answer into the key.
+cgo_env = PKG_CONFIG_PATH="$(1)" CGO_LDFLAGS="$$(PKG_CONFIG_PATH=$(1) pkg-config --libs ringwire-static)"
 .PHONY: go-pc
 go-pc:
 	$(CARGO) build --locked -p ringwire-ffi $(if $(filter release,$(FFI_PROFILE)),--release,)
@@ -198,7 +204,7 @@ c-example-installed:
 ## go-outside.
 go-bindings:
 	$(MAKE) --no-print-directory go-pc FFI_PROFILE=debug
-	cd bindings-go && export PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/debug" && $(GO) vet ./... && $(GO) test -race -count=1 ./... && GOGC=1 $(GO) test -count=1 -tags debug ./... && $(GO) test -count=1 -run XXX -bench . -benchtime 1x ./...
+	cd bindings-go && export $(call cgo_env,$(TARGET_DIR)/pkgconfig/debug) && $(GO) vet ./... && $(GO) test -race -count=1 ./... && GOGC=1 $(GO) test -count=1 -tags debug ./... && $(GO) test -count=1 -run XXX -bench . -benchtime 1x ./...
 	$(MAKE) --no-print-directory go-outside
 
 ## go-outside: a Go program in a scratch folder outside this repository (examples/go), built as
@@ -211,7 +217,7 @@ go-outside:
 	  mkdir "$$scratch/app" && cp examples/go/main.go "$$scratch/app/" && cd "$$scratch/app" && \
 	  printf 'module example.com/outside\n\ngo 1.24\n\nrequire github.com/ringwire/ringwire/bindings-go v0.0.0\n\nreplace github.com/ringwire/ringwire/bindings-go => %s/bindings-go\n' "$(CURDIR)" > go.mod && \
 	  echo "go-outside: building $$scratch/app against $$scratch/prefix" && \
-	  PKG_CONFIG_PATH="$$scratch/prefix/lib/pkgconfig" $(GO) build -o outside . && ./outside
+	  $(call cgo_env,$$scratch/prefix/lib/pkgconfig) $(GO) build -o outside . && ./outside
 
 ## go-bench: GO_BENCH_ROUNDS rounds of the Rust engine's measurement of bindings-go's
 ## benchmark workload (node_throughput's go_binding_workload), each followed at once by
@@ -227,7 +233,7 @@ go-bench:
 	@for r in $$(seq $(GO_BENCH_ROUNDS)); do \
 	  echo "go-bench: round $$r"; \
 	  RINGWIRE_BENCH_COUNT=$(GO_BENCH_COUNT) $(CARGO) test --release --locked -p ringwire --test node_throughput -- --ignored --exact go_binding_workload --nocapture 2>&1 | grep 'msg/s' | tee $(TARGET_DIR)/go-bench-rust.txt; \
-	  (cd bindings-go && RINGWIRE_RUST_FIGURES=$(TARGET_DIR)/go-bench-rust.txt PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/release" $(GO) test -count=1 -run XXX -bench GoToGo -benchtime $(GO_BENCH_COUNT)x . | grep Benchmark) || exit 1; \
+	  (cd bindings-go && RINGWIRE_RUST_FIGURES=$(TARGET_DIR)/go-bench-rust.txt $(call cgo_env,$(TARGET_DIR)/pkgconfig/release) $(GO) test -count=1 -run XXX -bench GoToGo -benchtime $(GO_BENCH_COUNT)x . | grep Benchmark) || exit 1; \
 	done
 
 ## ---- CometBFT on ringwire (cometbft/, docs/COMETBFT.md) -----------------------------------
@@ -242,9 +248,11 @@ ringwire-cometbft:
 	mkdir -p $(COMETBFT_BIN)
 	# Go's build cache does not see the static library's contents: the library's hash in the
 	# link flags makes a rebuilt library relink the command.
-	cd cometbft && PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/release" $(GO) build \
+	cd cometbft && $(call cgo_env,$(TARGET_DIR)/pkgconfig/release) $(GO) build \
 	  -ldflags "-X main.ringwireLibrary=$$(sha256sum $(TARGET_DIR)/release/libringwire_ffi.a | cut -c1-16)" \
 	  -o $(COMETBFT_BIN)/ringwire-cometbft ./cmd/ringwire-cometbft
+	@lib=$$($(COMETBFT_BIN)/ringwire-cometbft ringwire-library) && echo "$$lib" && \
+	  case "$$lib" in *"optimized build"*) ;; *) echo "ringwire-cometbft: linked a debug ringwire library"; exit 1;; esac
 
 cometbft-stock:
 	mkdir -p $(COMETBFT_BIN)
@@ -323,4 +331,4 @@ localnet: ringwire-cometbft cometbft-stock
 cometbft-test:
 	@test -z "$$(gofmt -l cometbft)" || { echo "gofmt: these files need formatting:"; gofmt -l cometbft; exit 1; }
 	$(MAKE) --no-print-directory go-pc FFI_PROFILE=debug
-	cd cometbft && export PKG_CONFIG_PATH="$(TARGET_DIR)/pkgconfig/debug" && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+	cd cometbft && export $(call cgo_env,$(TARGET_DIR)/pkgconfig/debug) && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...

@@ -33,3 +33,10 @@ func ABIVersion() uint32 {
 	countC(1)
 	return uint32(C.ringwire_abi_version())
 }
+
+// LibraryOptimized says whether the linked library is an optimised (release) build; a debug
+// build is many times slower and meant for tests.
+func LibraryOptimized() bool {
+	countC(1)
+	return bool(C.ringwire_library_optimized())
+}

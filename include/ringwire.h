@@ -994,6 +994,14 @@ ringwire_result ringwire_last_error(char *buf,
                                     size_t *out_written);
 
 /**
+ * Whether this library was built with optimisations (a release build: `true`) or as a debug
+ * build, which is many times slower and meant for tests. A program can refuse to run, or
+ * warn, on a debug build (`ringwire-cometbft ringwire-library` reports it; the build of that
+ * command checks it).
+ */
+bool ringwire_library_optimized(void);
+
+/**
  * Bans `peer` for `duration_ms` milliseconds: closes its connection if it has one and refuses
  * every new connection with it, inbound or outbound, until the ban ends. A longer existing ban
  * is kept.

@@ -395,6 +395,16 @@ impl GoDriver {
                 .arg(&out)
                 .arg("./cmd/ringwire-bench-go")
                 .env("PKG_CONFIG_PATH", &pc_dir)
+                // Go's build cache keys bindings-go on the CGO_* variables, not on what
+                // pkg-config answers: without this, a bindings-go built against the debug
+                // library (by `make go-bindings`) is reused and the debug library linked.
+                .env(
+                    "CGO_LDFLAGS",
+                    format!(
+                        "-L{} -l:libringwire_ffi.a -lpthread -ldl -lm",
+                        self.target.join("release").display()
+                    ),
+                )
                 .current_dir(self.repo.join("bindings-go")),
             "go build ./cmd/ringwire-bench-go",
         )?;

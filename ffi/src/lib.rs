@@ -39,6 +39,15 @@ pub extern "C" fn ringwire_abi_version() -> u32 {
     3
 }
 
+/// Whether this library was built with optimisations (a release build: `true`) or as a debug
+/// build, which is many times slower and meant for tests. A program can refuse to run, or
+/// warn, on a debug build (`ringwire-cometbft ringwire-library` reports it; the build of that
+/// command checks it).
+#[unsafe(no_mangle)]
+pub extern "C" fn ringwire_library_optimized() -> bool {
+    !cfg!(debug_assertions)
+}
+
 /// Runs `f` inside the panic boundary and turns its outcome into a result code.
 pub(crate) fn guard(f: impl FnOnce() -> Result<(), ringwire_result>) -> ringwire_result {
     match catch_unwind(AssertUnwindSafe(f)) {

@@ -24,6 +24,9 @@ import (
 	"github.com/cometbft/cometbft/libs/log"
 	nm "github.com/cometbft/cometbft/node"
 
+	"github.com/spf13/cobra"
+
+	ringwire "github.com/ringwire/ringwire/bindings-go"
 	"github.com/ringwire/ringwire/cometbft/rwnode"
 )
 
@@ -61,6 +64,7 @@ func main() {
 		cmd.InspectCmd,
 		debug.DebugCmd,
 		cli.NewCompletionCmd(rootCmd, true),
+		libraryCmd,
 	)
 
 	// Stock's main uses nm.DefaultNewNode here; the same node, on ringwire.
@@ -73,6 +77,26 @@ func main() {
 	if err := c.Execute(); err != nil {
 		panic(err)
 	}
+}
+
+// libraryCmd reports the ringwire library linked in: its build (optimised or debug), C ABI
+// version and hash. `make ringwire-cometbft` runs it and refuses a debug library.
+var libraryCmd = &cobra.Command{
+	Use:   "ringwire-library",
+	Short: "Show the ringwire library linked in (optimised or debug build, ABI version)",
+	Args:  cobra.NoArgs,
+	RunE: func(*cobra.Command, []string) error {
+		build := "debug"
+		if ringwire.LibraryOptimized() {
+			build = "optimized"
+		}
+		hash := ringwireLibrary
+		if hash == "" {
+			hash = "unknown"
+		}
+		fmt.Printf("ringwire library: %s build, C ABI %d, library hash %s\n", build, ringwire.ABIVersion(), hash)
+		return nil
+	},
 }
 
 // settingsFromEnv reads the RINGWIRE_* variables.
