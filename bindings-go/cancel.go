@@ -15,7 +15,11 @@ import (
 // ringwire_cancel) that fires when ctx is done, so the call returns as soon as ctx is
 // cancelled instead of at its own deadline. A context that can never be done gets no token.
 // A call given up this way fails with an error wrapping both ErrCancelled and ctx.Err().
-func withCancel(ctx context.Context, f func(tok *C.ringwire_cancel) error) error {
+//
+// With deadlineInCall, f already passes ctx's deadline to the library as the call's timeout:
+// the token then fires only on cancellation, so that a deadline ends the call as the
+// library's timeout (ErrTimeout) and not as a race between the two.
+func withCancel(ctx context.Context, deadlineInCall bool, f func(tok *C.ringwire_cancel) error) error {
 	if ctx.Done() == nil {
 		return f(nil)
 	}
@@ -26,6 +30,9 @@ func withCancel(ctx context.Context, f func(tok *C.ringwire_cancel) error) error
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(fired)
+		if deadlineInCall && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return
+		}
 		countC(1)
 		C.ringwire_cancel_fire(tok)
 	})

@@ -85,6 +85,16 @@ func TestDialContextCancel(t *testing.T) {
 	if c, err := n.PeerCount(); err != nil || c != 0 {
 		t.Fatalf("peers after a cancelled dial: %d, %v", c, err)
 	}
+	// A deadline shorter than the node's dial timeout ends the dial at the deadline.
+	dctx, dcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer dcancel()
+	start = time.Now()
+	if _, err := n.DialContext(dctx, l.Addr().String(), nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dial past its context's deadline: %v", err)
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Fatalf("the dial ended %v after it started, its deadline was 200ms", took)
+	}
 	// A context already done fails before dialing.
 	if _, err := n.DialContext(ctx, l.Addr().String(), nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("dial with a cancelled context: %v", err)

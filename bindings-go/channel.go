@@ -419,7 +419,7 @@ func (c *Channel) Request(ctx context.Context, peer NodeID, payload []byte) ([]b
 	var resp C.ringwire_message
 	var bh *C.ringwire_batch
 	err := c.with(func(h *C.ringwire_channel) error {
-		return withCancel(ctx, func(tok *C.ringwire_cancel) error {
+		return withCancel(ctx, true, func(tok *C.ringwire_cancel) error {
 			return call("request", func() C.ringwire_result {
 				return C.ringwire_channel_request_cancellable(h, cID(&peer), p, C.size_t(len(payload)),
 					C.uint64_t(timeout), tok, &resp, &bh)

@@ -123,7 +123,7 @@ func (n *Node) DialContext(ctx context.Context, addr string, expected *NodeID) (
 				exp = cID(&e)
 				defer runtime.KeepAlive(&e)
 			}
-			return withCancel(ctx, func(tok *C.ringwire_cancel) error {
+			return withCancel(ctx, false, func(tok *C.ringwire_cancel) error {
 				return call("dial", func() C.ringwire_result {
 					return C.ringwire_node_dial_cancellable(h, s, exp, tok, cID(&peer))
 				})

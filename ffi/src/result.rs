@@ -223,7 +223,7 @@ pub unsafe extern "C" fn ringwire_last_error(
 
 fn code_from_u32(v: u32) -> Option<ringwire_result> {
     use ringwire_result::*;
-    const ALL: [ringwire_result; 22] = [
+    const ALL: [ringwire_result; 23] = [
         Ok,
         NullParameter,
         InvalidArgument,
@@ -246,6 +246,27 @@ fn code_from_u32(v: u32) -> Option<ringwire_result> {
         UnknownRequest,
         Io,
         InvalidHandle,
+        Cancelled,
     ];
     ALL.into_iter().find(|c| *c as u32 == v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_its_text() {
+        // The last code: a new one goes after it, here and in `code_from_u32`.
+        let last = ringwire_result::Cancelled as u32;
+        for v in 0..=last {
+            assert!(code_from_u32(v).is_some(), "code {v} has no text");
+        }
+        assert_eq!(code_from_u32(last + 1), None);
+        assert_eq!(
+            code_from_u32(22).map(ringwire_result::message),
+            Some("the call was cancelled")
+        );
+    }
+}
+
