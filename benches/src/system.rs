@@ -379,12 +379,15 @@ impl GoDriver {
         // bindings-go finds the library through pkg-config (`ringwire-static`): a file for
         // the release library just built, as `make go-pc` writes one.
         let pc_dir = self.target.join("pkgconfig/release");
+        let libs = format!(
+            "-L{} -l:libringwire_ffi.a -lpthread -ldl -lm",
+            self.target.join("release").display()
+        );
         let pc = format!(
-            "prefix={repo}\nlibdir={lib}\nincludedir={repo}/include\n\nName: ringwire-static\n\
+            "prefix={repo}\nincludedir={repo}/include\n\nName: ringwire-static\n\
              Description: ringwire's C API, the release build of this tree\nVersion: 0\n\
-             Cflags: -I${{includedir}}\nLibs: -L${{libdir}} -l:libringwire_ffi.a -lpthread -ldl -lm\n",
+             Cflags: -I${{includedir}}\nLibs: {libs}\n",
             repo = self.repo.display(),
-            lib = self.target.join("release").display(),
         );
         std::fs::create_dir_all(&pc_dir)
             .and_then(|()| std::fs::write(pc_dir.join("ringwire-static.pc"), pc))
@@ -398,13 +401,7 @@ impl GoDriver {
                 // Go's build cache keys bindings-go on the CGO_* variables, not on what
                 // pkg-config answers: without this, a bindings-go built against the debug
                 // library (by `make go-bindings`) is reused and the debug library linked.
-                .env(
-                    "CGO_LDFLAGS",
-                    format!(
-                        "-L{} -l:libringwire_ffi.a -lpthread -ldl -lm",
-                        self.target.join("release").display()
-                    ),
-                )
+                .env("CGO_LDFLAGS", &libs)
                 .current_dir(self.repo.join("bindings-go")),
             "go build ./cmd/ringwire-bench-go",
         )?;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ringwire::CancelToken;
 use ringwire::router::{DialError, PeerEvent, SendError};
-use ringwire_test_support::configured::{configured_node, test_config};
+use ringwire_test_support::configured::{configured_node, connected_pair, test_config};
 use ringwire_test_support::node::*;
 
 /// A listening socket whose accept queue is full, so a connect to it waits (its SYNs are
@@ -152,11 +152,7 @@ fn a_dial_cancelled_during_its_handshake_leaves_no_peer() {
 #[test]
 fn a_cancelled_request_returns_at_once_and_is_withdrawn_at_the_peer() {
     let desc = chan(0x60, 1, 1 << 20);
-    let a = configured_node(1, &test_config(), std::slice::from_ref(&desc));
-    let b = configured_node(2, &test_config(), std::slice::from_ref(&desc));
-    a.dial_blocking(b.listen_addr().unwrap(), Some(b.node_id()))
-        .unwrap();
-    wait_peers(&b, 1);
+    let (a, b) = connected_pair(&test_config(), std::slice::from_ref(&desc));
     let ca = a.open_channel(desc.clone()).unwrap();
     let mut cb = b.open_channel(desc).unwrap();
     let token = CancelToken::new();

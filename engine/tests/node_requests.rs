@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ringwire::router::{PendingRequest, SendError};
-use ringwire_test_support::configured::{configured_node, test_config};
+use ringwire_test_support::configured::{connected_pair, test_config};
 use ringwire_test_support::node::*;
 
 /// Waits until the peer's CANCEL has marked `req`.
@@ -24,11 +24,7 @@ fn cancelled_requests_hold_their_places_until_the_application_drops_or_answers_t
     let desc = chan(0x60, 1, 1 << 20);
     let mut config = test_config();
     config.limits.max_inflight_requests = 2;
-    let b = configured_node(2, &config, std::slice::from_ref(&desc));
-    let a = configured_node(1, &test_config(), std::slice::from_ref(&desc));
-    a.dial_blocking(b.listen_addr().unwrap(), Some(b.node_id()))
-        .unwrap();
-    wait_peers(&b, 1);
+    let (a, b) = connected_pair(&config, std::slice::from_ref(&desc));
     let ca = a.open_channel(desc.clone()).unwrap();
     let mut cb = b.open_channel(desc).unwrap();
     let peer = b.node_id();

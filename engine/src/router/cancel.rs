@@ -6,9 +6,11 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+
+use futures_util::future::{Either, select};
+use tokio::sync::Notify;
 
 /// A one-shot cancellation signal shared by clones: once [`CancelToken::cancel`] is called,
 /// every call waiting on the token (now or later) gives up.
@@ -20,8 +22,8 @@ pub struct CancelToken {
 #[derive(Debug, Default)]
 struct Inner {
     fired: AtomicBool,
-    /// The waiting calls' wakers (one per call waiting now; a token is rarely shared).
-    waiters: Mutex<Vec<Waker>>,
+    /// Wakes the calls waiting now.
+    waiters: Notify,
 }
 
 impl CancelToken {
@@ -33,10 +35,7 @@ impl CancelToken {
     /// Fires the token: the calls waiting on it return at once. Idempotent.
     pub fn cancel(&self) {
         self.inner.fired.store(true, Ordering::Release);
-        let waiters = std::mem::take(&mut *lock(&self.inner.waiters));
-        for w in waiters {
-            w.wake();
-        }
+        self.inner.waiters.notify_waiters();
     }
 
     /// Whether the token was fired.
@@ -46,43 +45,22 @@ impl CancelToken {
 
     /// Completes once the token is fired.
     pub async fn cancelled(&self) {
-        std::future::poll_fn(|cx| {
-            if self.is_cancelled() {
-                return Poll::Ready(());
-            }
-            let mut waiters = lock(&self.inner.waiters);
-            // Checked again under the lock: `cancel` takes the list after setting the flag.
-            if self.is_cancelled() {
-                return Poll::Ready(());
-            }
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-        .await
+        let mut notified = pin!(self.inner.waiters.notified());
+        // Registered before the flag is read, so a `cancel` between the two still wakes it.
+        notified.as_mut().enable();
+        if !self.is_cancelled() {
+            notified.await;
+        }
     }
 
     /// Runs `work` until it completes or the token fires (then `work` is dropped, which gives
-    /// it up, and the result is `None`).
+    /// it up, and the result is `None`). Work that is ready wins over a fired token.
     pub(crate) async fn run<T>(&self, work: impl Future<Output = T>) -> Option<T> {
-        let mut work = pin!(work);
-        let mut fired = pin!(self.cancelled());
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(v) = work.as_mut().poll(cx) {
-                return Poll::Ready(Some(v));
-            }
-            if fired.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            Poll::Pending
-        })
-        .await
+        match select(pin!(work), pin!(self.cancelled())).await {
+            Either::Left((v, _)) => Some(v),
+            Either::Right(_) => None,
+        }
     }
-}
-
-fn lock(m: &Mutex<Vec<Waker>>) -> std::sync::MutexGuard<'_, Vec<Waker>> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -280,6 +280,14 @@ impl ConnCtx {
         self.wake_all();
     }
 
+    /// Closes the connection because this node does not take its peer, saying why.
+    fn refuse(&self, reason: String) {
+        self.cause
+            .borrow_mut()
+            .get_or_insert(CloseCause::Refused(reason.clone()));
+        self.close(&reason);
+    }
+
     /// Closes the connection because the socket failed or ended.
     fn fail_io(&self, what: String) {
         if self.is_closed() {
@@ -768,11 +776,7 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
         .is_some_and(|r| r.is_closed())
     {
         // The dialer gave up during the handshake: no peer comes of it.
-        let reason = "the dial was given up by its caller".to_owned();
-        ctx.cause
-            .borrow_mut()
-            .get_or_insert(CloseCause::Refused(reason.clone()));
-        ctx.close(&reason);
+        ctx.refuse("the dial was given up by its caller".to_owned());
         return;
     }
     let info: Arc<PeerInfo> = Arc::from(info);
@@ -829,10 +833,7 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
         }
         Err(reason) => {
             tracing::debug!(peer = %info.node_id, %reason, "peer refused");
-            ctx.cause
-                .borrow_mut()
-                .get_or_insert(CloseCause::Refused(reason.clone()));
-            ctx.close(&reason);
+            ctx.refuse(reason);
         }
     }
 }

@@ -28,3 +28,14 @@ pub fn configured_node(seed: u8, config: &Config, channels: &[ChannelDescriptor]
     }
     b.start().expect("node starts")
 }
+
+/// Node 1 (`test_config`) dialed to node 2 (`b_config`), both with `channels`, once both have
+/// the peer up.
+pub fn connected_pair(b_config: &Config, channels: &[ChannelDescriptor]) -> (Node, Node) {
+    let b = configured_node(2, b_config, channels);
+    let a = configured_node(1, &test_config(), channels);
+    a.dial_blocking(b.listen_addr().expect("listening"), Some(b.node_id()))
+        .expect("a dials b");
+    crate::node::wait_peers(&b, 1);
+    (a, b)
+}

@@ -18,7 +18,7 @@
 
 use bytes::BytesMut;
 
-use super::{InState, Mux, Pending};
+use super::{Mux, Pending};
 use crate::proto::native::codec::PayloadCodec;
 use crate::proto::native::error::MuxError;
 use crate::proto::native::event::MuxEvent;
@@ -31,20 +31,14 @@ impl<C: PayloadCodec> Mux<C> {
         match frame {
             Frame::Data(_) => full || !self.held.is_empty(),
             // A request with chunks among the held frames (its first, so it is not known yet,
-            // or its last, so it is still being received) has its CANCEL wait behind them, or
-            // the CANCEL would find the request unknown or incomplete, be ignored, and leave
-            // both ends' request places taken for good. A CANCEL of any other request we do
-            // not know is stale (the request ended here before it came: its answer crossed
-            // the CANCEL) and is taken up at once: held, such CANCELs could outnumber the
-            // requests the peer may have in flight, the bound on held CANCELs.
-            Frame::Cancel(id) => {
-                !self.held.is_empty()
-                    && (self.held_requests.contains_key(id)
-                        || self
-                            .inbound
-                            .get(id)
-                            .is_some_and(|r| r.state == InState::Receiving))
-            }
+            // or its last, so it is still being received: the peer writes a CANCEL after the
+            // request's last chunk) has its CANCEL wait behind them, or the CANCEL would find
+            // the request unknown or incomplete, be ignored, and leave both ends' request
+            // places taken for good. Any other CANCEL is taken up at once; one of a request
+            // we do not know is stale (the request ended here before it came: its answer
+            // crossed the CANCEL), and held, such CANCELs could outnumber the requests the
+            // peer may have in flight, the bound on held CANCELs.
+            Frame::Cancel(id) => !self.held.is_empty() && self.held_requests.contains_key(id),
             Frame::Close { .. } => !self.held.is_empty(),
             _ => false,
         }

@@ -523,6 +523,39 @@ fn a_request_the_application_drops_unanswered_counts_until_the_peer_cancels_it()
     );
 }
 
+/// A mux whose peer may have one request in flight and whose receive queue holds one message
+/// (so a second waits held), its HELLO exchange done.
+fn one_request_one_message() -> (Mux, std::time::Instant) {
+    let mut c = config(&[(0x20, 1), (0x21, 1)]);
+    c.max_inflight_requests = 1;
+    c.recv_queue_capacity = 1;
+    let (mut m, now) = scripted_with(c, FEATURE_CANCEL_ACK, 4);
+    while m.poll_event().is_some() {}
+    (m, now)
+}
+
+/// A plain message on channel 0x21: fills a queue of one.
+fn queue_filler() -> Frame<'static> {
+    Frame::Data(DataFrame {
+        ttl_ms: None,
+        channel: 0x21,
+        flags: ONE,
+        request_id: None,
+        chunk: b"fills the queue",
+    })
+}
+
+/// Request `id` arrives and is delivered: the peer's one request place is free.
+fn next_request_comes_in(m: &mut Mux, now: std::time::Instant, id: u64) {
+    m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, id, b"next")]))
+        .unwrap();
+    let taken: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert_eq!(
+        requests_in(&taken),
+        vec![(RequestId(id), Bytes::from_static(b"next"))]
+    );
+}
+
 #[test]
 fn a_cancel_behind_the_held_last_chunk_of_its_request_waits_for_it() {
     // Found by the mux_model fuzz target (fuzz/findings/mux_model-request-slot-not-returned).
@@ -531,24 +564,13 @@ fn a_cancel_behind_the_held_last_chunk_of_its_request_waits_for_it() {
     // and was ignored; the request was then delivered, and once its application let it go
     // unanswered, its place was taken for good at both ends (here: the next request would
     // be one too many).
-    let mut c = config(&[(0x20, 1), (0x21, 1)]);
-    c.max_inflight_requests = 1;
-    c.recv_queue_capacity = 1;
-    let (mut m, now) = scripted_with(c, FEATURE_CANCEL_ACK, 4);
-    while m.poll_event().is_some() {}
-    let message = Frame::Data(DataFrame {
-        ttl_ms: None,
-        channel: 0x21,
-        flags: ONE,
-        request_id: None,
-        chunk: b"fills the queue",
-    });
+    let (mut m, now) = one_request_one_message();
     m.handle_record(
         now,
         &record(&[req(0x20, DATA_START | DATA_REQUEST, 1, b"first ")]),
     )
     .unwrap();
-    m.handle_record(now, &record(&[message])).unwrap();
+    m.handle_record(now, &record(&[queue_filler()])).unwrap();
     m.handle_record(
         now,
         &record(&[
@@ -569,13 +591,7 @@ fn a_cancel_behind_the_held_last_chunk_of_its_request_waits_for_it() {
     );
     assert_eq!(events.len(), 1, "the message only: {events:?}");
     assert!(!m.finish_request(RequestId(1)), "nothing left to finish");
-    m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, 2, b"next")]))
-        .unwrap();
-    let taken: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
-    assert_eq!(
-        requests_in(&taken),
-        vec![(RequestId(2), Bytes::from_static(b"next"))]
-    );
+    next_request_comes_in(&mut m, now, 2);
 }
 
 #[test]
@@ -587,11 +603,7 @@ fn a_stale_cancel_behind_held_frames_is_taken_up_at_once_and_leaves_room_for_a_l
     // answer, may then have a new request held here and cancel it: that CANCEL found no room,
     // was dropped, and the new request, delivered and let go, kept its place at both ends for
     // good. A CANCEL waits now only for a request with chunks among the held frames.
-    let mut c = config(&[(0x20, 1), (0x21, 1)]);
-    c.max_inflight_requests = 1;
-    c.recv_queue_capacity = 1;
-    let (mut m, now) = scripted_with(c, FEATURE_CANCEL_ACK, 4);
-    while m.poll_event().is_some() {}
+    let (mut m, now) = one_request_one_message();
     // Request 1 arrives and is answered.
     m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, 1, b"first")]))
         .unwrap();
@@ -601,14 +613,7 @@ fn a_stale_cancel_behind_held_frames_is_taken_up_at_once_and_leaves_room_for_a_l
         .unwrap();
     // A message fills the queue; request 2 is held behind it; then the peer's CANCEL of
     // request 1 (sent before our answer reached it) and its CANCEL of request 2.
-    let message = Frame::Data(DataFrame {
-        ttl_ms: None,
-        channel: 0x21,
-        flags: ONE,
-        request_id: None,
-        chunk: b"fills the queue",
-    });
-    m.handle_record(now, &record(&[message])).unwrap();
+    m.handle_record(now, &record(&[queue_filler()])).unwrap();
     m.handle_record(
         now,
         &record(&[
@@ -625,11 +630,5 @@ fn a_stale_cancel_behind_held_frames_is_taken_up_at_once_and_leaves_room_for_a_l
     assert_eq!(events.len(), 1, "the message only: {events:?}");
     assert!(!m.finish_request(RequestId(2)), "nothing left to finish");
     // Its place is free: the next request comes in.
-    m.handle_record(now, &record(&[req(0x20, ONE | DATA_REQUEST, 3, b"next")]))
-        .unwrap();
-    let taken: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
-    assert_eq!(
-        requests_in(&taken),
-        vec![(RequestId(3), Bytes::from_static(b"next"))]
-    );
+    next_request_comes_in(&mut m, now, 3);
 }
