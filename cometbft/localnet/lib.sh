@@ -38,7 +38,7 @@ start_node() {
   local i=$1 bin=$RINGWIRE_COMETBFT
   [[ ${kinds[i]} == stock ]] && bin=$COMETBFT
   # shellcheck disable=SC2086 # wrap is a command prefix, split on purpose
-  ${wrap[i]:-} "$bin" start --home "$OUT/node$i" --proxy_app="${PROXY_APP:-kvstore}" --log_level=info >>"$OUT/node$i.log" 2>&1 &
+  ${wrap[i]:-} "$bin" start --home "$OUT/node$i" --proxy_app="${PROXY_APP:-kvstore}" --log_level="${LOG_LEVEL:-info}" >>"$OUT/node$i.log" 2>&1 &
   pids[i]=$!
   say "node$i: ${kinds[i]} $(basename "$bin") pid $! id ${ids[i]}"
 }

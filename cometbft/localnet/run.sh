@@ -32,6 +32,7 @@
 #   LOAD_SIZE          bytes per transaction (default 256)
 #   LOAD_TABLE         live table interval (default 2s; 0 for none)
 #   LOAD_JSON          write the load summary as JSON to this file
+#   LOG_LEVEL          every node's --log_level (default info; e.g. "consensus:debug,*:info")
 #   OUT                where the homes and logs go (default ./localnet-out; wiped first)
 #   BASE_PORT          node i listens on BASE_PORT+10i (p2p) and BASE_PORT+10i+1 (RPC)
 #                      (default: a random base between 20000 and 31990, below the kernel's

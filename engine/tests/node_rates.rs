@@ -80,7 +80,8 @@ fn stop(nodes: [Node; 2]) {
 #[test]
 fn send_rate_caps_bytes_per_second_to_a_peer_on_both_protocols() {
     for native in [true, false] {
-        // 4 MiB at 2 MB/s: at least 1.9 s (less the first write batch, 256 KiB).
+        // 4 MiB at 2 MB/s: at least 1.9 s (less the first burst: the larger of a write batch,
+        // 256 KiB, and a tenth of a second of the rate).
         let a = node(1, native, |c| c.p2p.send_rate = 2_000_000);
         let b = node(2, native, |_| {});
         let took = transfer(&a, &b, 4 * MIB);

@@ -96,7 +96,8 @@ pub struct Limits {
     /// connection; see docs/PERFORMANCE.md.
     pub tcp_recv_buffer: usize,
     /// Bytes per second written to one peer (`[p2p] send_rate`); 0: unlimited. Each write
-    /// batch goes whole and the next waits until the average is back at the rate.
+    /// batch goes whole and the next waits until the average is back at the rate; after an
+    /// idle moment a tenth of a second of the rate goes at once, as stock's rate samples allow.
     pub send_rate: u64,
     /// Bytes per second read from one peer (`[p2p] recv_rate`); 0: unlimited. A paced
     /// connection leaves the rest in the kernel (the peer feels TCP backpressure) and reads

@@ -129,8 +129,8 @@ impl ConnCtx {
             pending: RefCell::new(pending),
             cause: RefCell::new(None),
             // A write batch (or a read buffer) may go at once after an idle time.
-            send_pace: RefCell::new(Pace::new(config.send_rate, config.write_batch, now)),
-            recv_pace: RefCell::new(Pace::new(config.recv_rate, config.read_buffer, now)),
+            send_pace: RefCell::new(Pace::bytes(config.send_rate, config.write_batch, now)),
+            recv_pace: RefCell::new(Pace::bytes(config.recv_rate, config.read_buffer, now)),
             flush_throttle: config.flush_throttle,
             registry,
             pending_io: RefCell::new(None),
