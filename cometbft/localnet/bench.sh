@@ -6,13 +6,16 @@
 #
 # Environment: RINGWIRE_COMETBFT, COMETBFT, LOADER (as run.sh), RATE (tx/s offered, default
 # 200), SIZES (bytes per transaction, default "256 4096"), SECONDS_EACH (measured seconds per
-# run, default 60), TIMEOUT_COMMIT (default 200ms, as run.sh), OUT (scratch, default
+# run, default 60), REPS (fresh networks per mix and size, default 3: one run's latency depends
+# on where the consensus reactor's 100 ms gossip sleeps happen to fall, see docs/COMETBFT.md),
+# TIMEOUT_COMMIT (default 200ms, as run.sh), OUT (scratch, default
 # ./localnet-bench), RESULTS (default benches/results).
 set -euo pipefail
 : "${RINGWIRE_COMETBFT:?}" "${COMETBFT:?}" "${LOADER:?}"
 RATE=${RATE:-200}
 SIZES=${SIZES:-"256 4096"}
 SECONDS_EACH=${SECONDS_EACH:-60}
+REPS=${REPS:-3}
 TIMEOUT_COMMIT=${TIMEOUT_COMMIT:-200ms}
 OUT=${OUT:-./localnet-bench}
 RESULTS=${RESULTS:-benches/results}
@@ -21,11 +24,13 @@ mkdir -p "$OUT" "$RESULTS"
 runs=()
 for size in $SIZES; do
   for mix in "stock stock stock stock" "stock stock ringwire ringwire" "ringwire ringwire ringwire ringwire"; do
-    tag="$(tr ' ' '-' <<<"$mix")-$size"
-    echo "localnet-bench: $mix, $RATE tx/s of $size B for ${SECONDS_EACH}s"
-    MIX="$mix" BLOCKS=5 TIMEOUT_COMMIT="$TIMEOUT_COMMIT" LOAD_SECONDS="$SECONDS_EACH" LOAD_RATE="$RATE" \
-      LOAD_SIZE="$size" LOAD_TABLE=10s LOAD_JSON="$OUT/$tag.json" OUT="$OUT/$tag" "$here/run.sh"
-    runs+=("$OUT/$tag.json")
+    for ((rep = 1; rep <= REPS; rep++)); do
+      tag="$(tr ' ' '-' <<<"$mix")-$size-$rep"
+      echo "localnet-bench: $mix, $RATE tx/s of $size B for ${SECONDS_EACH}s, run $rep of $REPS"
+      MIX="$mix" BLOCKS=5 TIMEOUT_COMMIT="$TIMEOUT_COMMIT" LOAD_SECONDS="$SECONDS_EACH" LOAD_RATE="$RATE" \
+        LOAD_SIZE="$size" LOAD_TABLE=10s LOAD_JSON="$OUT/$tag.json" OUT="$OUT/$tag" "$here/run.sh"
+      runs+=("$OUT/$tag.json")
+    done
   done
 done
 
@@ -35,24 +40,30 @@ jq -s '.' "${runs[@]}" >"$RESULTS/localnet.json"
   echo
   echo "4 validators with the kvstore app on loopback (\`cometbft/localnet/run.sh\`), timeout_commit"
   echo "$TIMEOUT_COMMIT, ${SECONDS_EACH} s measured after a 3 s warm-up, $RATE tx/s offered round-robin to the"
-  echo "nodes' RPC. Commit latency: from a transaction's send to the moment the node it was sent to"
+  echo "nodes' RPC, $REPS fresh networks per row (the row gives the median run's figures, and every"
+  echo "run's p99). Commit latency: from a transaction's send to the moment the node it was sent to"
   echo "reports the block holding it (polled every 20 ms). CPU: user + system seconds of each node"
   echo "process over the window. Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%d)."
   echo
-  echo "Command: \`make localnet-bench BENCH_TX_RATE=$RATE BENCH_TX_SECONDS=$SECONDS_EACH\`"
+  echo "Command: \`make localnet-bench BENCH_TX_RATE=$RATE BENCH_TX_SECONDS=$SECONDS_EACH BENCH_TX_REPS=$REPS\`"
   echo
-  echo "| network | tx size | committed tx/s | commit p50 ms | commit p99 ms | block interval mean / p99 ms | CPU s per node (stock · ringwire) | not committed |"
+  echo "| network | tx size | committed tx/s | commit p50 ms | commit p99 ms (each run) | block interval mean / p99 ms | CPU s per node (stock · ringwire) | not committed |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
-  jq -r '.[] | [
-      .label,
-      (.tx_bytes | tostring) + " B",
-      (.committed_tx_per_s * 10 | round / 10 | tostring),
-      (.commit_latency_p50_ms | round | tostring),
-      (.commit_latency_p99_ms | round | tostring),
-      (.block_interval_mean_ms | round | tostring) + " / " + (.block_interval_p99_ms | round | tostring),
-      ([.nodes[] | select(.kind == "stock") | .cpu_s * 10 | round / 10 | tostring] | join(", ")) + " · " +
-        ([.nodes[] | select(.kind == "ringwire") | .cpu_s * 10 | round / 10 | tostring] | join(", ")),
-      (.uncommitted | tostring)
+  jq -r '
+    def median: sort | .[(length - 1) / 2 | floor];
+    def r1: . * 10 | round / 10 | tostring;
+    group_by([.tx_bytes, .label]) | sort_by(.[0].tx_bytes, (.[0].label | test("stock") | not), (.[0].label | test("ringwire"))) | .[] |
+    . as $runs |
+    [
+      $runs[0].label,
+      ($runs[0].tx_bytes | tostring) + " B",
+      ([$runs[].committed_tx_per_s] | median | r1),
+      ([$runs[].commit_latency_p50_ms] | median | round | tostring),
+      ([$runs[].commit_latency_p99_ms] | median | round | tostring) + " (" + ([$runs[].commit_latency_p99_ms | round | tostring] | join(", ")) + ")",
+      ([$runs[].block_interval_mean_ms] | median | round | tostring) + " / " + ([$runs[].block_interval_p99_ms] | median | round | tostring),
+      ([$runs[].nodes[] | select(.kind == "stock") | .cpu_s] | if length > 0 then median | r1 else "" end) + " · " +
+        ([$runs[].nodes[] | select(.kind == "ringwire") | .cpu_s] | if length > 0 then median | r1 else "" end),
+      ([$runs[].uncommitted] | add | tostring)
     ] | "| " + join(" | ") + " |"' "$RESULTS/localnet.json"
 } >"$RESULTS/localnet.md"
 cat "$RESULTS/localnet.md"
