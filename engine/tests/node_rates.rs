@@ -147,3 +147,44 @@ fn flush_throttle_holds_a_partial_batch_of_stock_packets() {
     let at_once = small_message_trip(Duration::ZERO);
     assert!(at_once < Duration::from_millis(350), "{at_once:?}");
 }
+
+#[test]
+fn flush_throttle_delays_bytes_but_never_caps_messages() {
+    // Stock's mempool channel: a send queue of one message, each send waiting for room. A
+    // throttled batch takes in every send that comes while it waits (as stock's send routine
+    // packs its write buffer), so 300 transactions pass in a few throttle periods; packing only
+    // when the throttle ended let about two per period through (15 s here).
+    let mempool = ChannelDescriptor::stock()
+        .into_iter()
+        .find(|d| d.id == 0x30)
+        .expect("the stock mempool channel");
+    assert_eq!(mempool.send_queue_capacity, 1);
+    let throttle = Duration::from_millis(100);
+    let a = node(9, false, |c| c.p2p.flush_throttle_timeout = throttle);
+    let b = node(10, false, |_| {});
+    let tx = a.open_channel(mempool.clone()).unwrap();
+    let mut rx = b.open_channel(mempool).unwrap();
+    a.dial_blocking(b.listen_addr().unwrap(), Some(b.node_id()))
+        .unwrap();
+    let to = b.node_id();
+    let start = Instant::now();
+    let sender = std::thread::spawn(move || {
+        for i in 0..300u32 {
+            tx.send_blocking(
+                Envelope::peer(to, Bytes::from(i.to_be_bytes().repeat(64))),
+                Instant::now() + Duration::from_secs(60),
+            )
+            .unwrap();
+        }
+    });
+    for i in 0..300u32 {
+        let m = rx
+            .recv_blocking(Instant::now() + Duration::from_secs(60))
+            .expect("the transactions arrive");
+        assert_eq!(&m.payload[..4], i.to_be_bytes(), "in order");
+    }
+    let took = start.elapsed();
+    sender.join().unwrap();
+    stop([a, b]);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}

@@ -567,10 +567,24 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
         fill(&ctx, &mut out, batch);
         if !out.is_empty() && out.len() < batch {
             // Stock's flush throttle: a partial batch of packets waits for more, then goes.
+            // Sends that come meanwhile are packed as they come, as stock's send routine packs
+            // them into its write buffer while the flush waits: the throttle delays bytes and
+            // never caps messages (with stock's mempool queue of one message, packing only at
+            // the end let two transactions per peer through every 10 ms).
             if let Some(throttle) = ctx.compat_flush_throttle() {
-                time::sleep_until(Instant::now() + throttle).await;
-                ctx.pump();
-                fill(&ctx, &mut out, batch);
+                let mut until = pin!(time::sleep_until(Instant::now() + throttle));
+                while out.len() < batch {
+                    let notified = pin!(ctx.wake_writer.notified());
+                    let expired = matches!(
+                        futures_util::future::select(until.as_mut(), notified).await,
+                        futures_util::future::Either::Left(_)
+                    );
+                    ctx.pump();
+                    fill(&ctx, &mut out, batch);
+                    if expired || ctx.is_closed() {
+                        break;
+                    }
+                }
             }
         }
         if !out.is_empty() {
