@@ -45,7 +45,7 @@ jq -s '.' "${runs[@]}" >"$RESULTS/localnet.json"
   echo "reports the block holding it (polled every 20 ms). CPU: user + system seconds of each node"
   echo "process over the window. Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%d)."
   echo
-  echo "Command: \`make localnet-bench BENCH_TX_RATE=$RATE BENCH_TX_SECONDS=$SECONDS_EACH BENCH_TX_REPS=$REPS\`"
+  echo "Command: \`make localnet-bench BENCH_TX_RATE=$RATE BENCH_TX_SECONDS=$SECONDS_EACH BENCH_TX_REPS=$REPS BENCH_TX_SIZES=\"$SIZES\" BENCH_TX_RESULTS=$RESULTS\`"
   echo
   echo "| network | tx size | committed tx/s | commit p50 ms | commit p99 ms (each run) | block interval mean / p99 ms | CPU s per node (stock · ringwire) | not committed |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
