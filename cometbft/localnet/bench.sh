@@ -40,8 +40,8 @@ jq -s '.' "${runs[@]}" >"$RESULTS/localnet.json"
   echo
   echo "4 validators with the kvstore app on loopback (\`cometbft/localnet/run.sh\`), timeout_commit"
   echo "$TIMEOUT_COMMIT, ${SECONDS_EACH} s measured after a 3 s warm-up, $RATE tx/s offered round-robin to the"
-  echo "nodes' RPC, $REPS fresh networks per row (the row gives the median run's figures, and every"
-  echo "run's p99). Commit latency: from a transaction's send to the moment the node it was sent to"
+  echo "nodes' RPC, $REPS fresh networks per row (each figure is the median over them; every run's"
+  echo "p99 is listed too). Commit latency: from a transaction's send to the moment the node it was sent to"
   echo "reports the block holding it (polled every 20 ms). CPU: user + system seconds of each node"
   echo "process over the window. Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%d)."
   echo
