@@ -152,8 +152,10 @@ fn flush_throttle_holds_a_partial_batch_of_stock_packets() {
 fn flush_throttle_delays_bytes_but_never_caps_messages() {
     // Stock's mempool channel: a send queue of one message, each send waiting for room. A
     // throttled batch takes in every send that comes while it waits (as stock's send routine
-    // packs its write buffer), so 300 transactions pass in a few throttle periods; packing only
-    // when the throttle ended let about two per period through (15 s here).
+    // packs its write buffer), so 300 transactions pass in one or two throttle periods (about
+    // 0.1 s); packing only when the throttle ended let about two per period through (15 s
+    // here), and packing without taking the next held send once a packet was taken out, a
+    // few dozen (3.5 to 6 s).
     let mempool = ChannelDescriptor::stock()
         .into_iter()
         .find(|d| d.id == 0x30)
@@ -186,5 +188,5 @@ fn flush_throttle_delays_bytes_but_never_caps_messages() {
     let took = start.elapsed();
     sender.join().unwrap();
     stop([a, b]);
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
 }

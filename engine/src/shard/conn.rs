@@ -563,8 +563,7 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
     let mut in_flight = ZcInFlight::new(net::ZC_DEPTH);
     let mut out: Vec<u8> = Vec::new();
     loop {
-        ctx.pump();
-        fill(&ctx, &mut out, batch);
+        pack(&ctx, &mut out, batch);
         if !out.is_empty() && out.len() < batch {
             // Stock's flush throttle: a partial batch of packets waits for more, then goes.
             // Sends that come meanwhile are packed as they come, as stock's send routine packs
@@ -579,8 +578,7 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
                         futures_util::future::select(until.as_mut(), notified).await,
                         futures_util::future::Either::Left(_)
                     );
-                    ctx.pump();
-                    fill(&ctx, &mut out, batch);
+                    pack(&ctx, &mut out, batch);
                     if expired || ctx.is_closed() {
                         break;
                     }
@@ -631,6 +629,20 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
     in_flight.drain().await;
     ctx.writer_done.set(true);
     ctx.writer_exit.notify_one();
+}
+
+/// Moves held sends into the connection and what it has to send into `out`, up to `batch`
+/// bytes, until neither moves: taking packets out frees the connection's queues for more held
+/// sends (a send queue of one message takes the next only once the last was taken out).
+fn pack(ctx: &ConnCtx, out: &mut Vec<u8>, batch: usize) {
+    loop {
+        ctx.pump();
+        let before = out.len();
+        fill(ctx, out, batch);
+        if out.len() == before || out.len() >= batch {
+            return;
+        }
+    }
 }
 
 /// Moves what the connection has to send into `out`, up to `batch` bytes.
