@@ -128,7 +128,8 @@ impl ConnCtx {
             dial_reply: RefCell::new(dial_reply),
             pending: RefCell::new(pending),
             cause: RefCell::new(None),
-            // A write batch (or a read buffer) may go at once after an idle time.
+            // After an idle time a tenth of a second of the rate may go at once (at least a
+            // write batch or a read buffer).
             send_pace: RefCell::new(Pace::bytes(config.send_rate, config.write_batch, now)),
             recv_pace: RefCell::new(Pace::bytes(config.recv_rate, config.read_buffer, now)),
             flush_throttle: config.flush_throttle,
@@ -223,8 +224,11 @@ impl ConnCtx {
             .map_or(1, |s| s.desc.send_queue_capacity.max(1))
     }
 
-    /// Moves held items into the connection; wakes the writer if any moved.
-    fn pump(&self) {
+    /// Moves held items into the connection; wakes the writer and returns true if any moved.
+    fn pump(&self) -> bool {
+        if self.staging.borrow().is_empty() {
+            return false;
+        }
         let pumped = {
             // Borrowed, not cloned: a clone per message would update the entry's reference
             // count, which the sending threads update too as they look the peer up.
@@ -252,6 +256,7 @@ impl ConnCtx {
         if pumped.moved > 0 {
             self.wake_writer.notify_one();
         }
+        pumped.moved > 0
     }
 
     /// Adds the multiplexer's new expiry drops to the node's counters.
@@ -635,13 +640,10 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
 /// bytes, until neither moves: taking packets out frees the connection's queues for more held
 /// sends (a send queue of one message takes the next only once the last was taken out).
 fn pack(ctx: &ConnCtx, out: &mut Vec<u8>, batch: usize) {
-    loop {
-        ctx.pump();
-        let before = out.len();
+    ctx.pump();
+    fill(ctx, out, batch);
+    while out.len() < batch && ctx.pump() {
         fill(ctx, out, batch);
-        if out.len() == before || out.len() >= batch {
-            return;
-        }
     }
 }
 

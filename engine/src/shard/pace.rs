@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// How much of its rate a connection may send or receive at once after an idle time: stock's
 /// flowrate sample period.
-pub(crate) const BYTE_BURST_WINDOW: Duration = Duration::from_millis(100);
+const BYTE_BURST_WINDOW: Duration = Duration::from_millis(100);
 
 /// A byte-rate limiter for one direction of one connection.
 #[derive(Debug)]

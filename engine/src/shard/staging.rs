@@ -104,6 +104,11 @@ impl Staging {
             .map_or(0, |l| l.items.len())
     }
 
+    /// Whether no lane holds anything.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lanes.iter().all(|l| l.items.is_empty())
+    }
+
     /// Holds `item` at the back of its lane.
     pub(crate) fn push(&mut self, channel: u8, item: Staged) {
         self.lane(channel).push_back(item);
