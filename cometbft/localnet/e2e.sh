@@ -123,7 +123,13 @@ cleanup() {
   for p in "${helpers[@]}"; do kill "$p" 2>/dev/null || true; done
   stop_nodes
   for p in "${helpers[@]}"; do wait "$p" 2>/dev/null || true; done
-  for ((i = 0; i < n; i++)); do ip netns del "${nsn[i]}" 2>/dev/null || true; done
+  # A namespace's veth end goes with the namespace only once the kernel's deferred cleanup of
+  # it has run, which can be after this script ends: delete the host ends (and with them the
+  # pairs) here.
+  for ((i = 0; i < n; i++)); do
+    ip link del "${hveth[i]}" 2>/dev/null || true
+    ip netns del "${nsn[i]}" 2>/dev/null || true
+  done
   ip link del "$br" 2>/dev/null || true
   exit "$rc"
 }
