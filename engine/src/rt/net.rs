@@ -230,17 +230,34 @@ impl ZcInFlight {
             let _ = released.await;
         }));
         while self.pending.len() > self.depth {
-            if let Some(oldest) = self.pending.pop_front() {
-                oldest.await;
-            }
+            self.release_oldest().await;
         }
     }
 
     /// Waits until the kernel has released every buffer.
+    ///
+    /// Cancel-safe: a send leaves `self` only once its release has come, so dropping this
+    /// future (the writer does, when new work arrives while it waits) loses none. A release
+    /// lost here would leave its send to the runtime, holding the socket's descriptor until
+    /// the kernel frees the bytes, while the connection believed nothing was in flight.
     pub(crate) async fn drain(&mut self) {
-        while let Some(oldest) = self.pending.pop_front() {
-            oldest.await;
+        while !self.pending.is_empty() {
+            self.release_oldest().await;
         }
+    }
+
+    /// Waits for the oldest send's release, then forgets it; the send stays held until then.
+    async fn release_oldest(&mut self) {
+        if let Some(oldest) = self.pending.front_mut() {
+            oldest.as_mut().await;
+            self.pending.pop_front();
+        }
+    }
+
+    /// How many sends still await their release.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.pending.len()
     }
 }
 
@@ -397,6 +414,76 @@ mod tests {
     use crate::rt::driver::DriverKind;
     use crate::rt::thread::{ThreadSpec, spawn_shard_thread};
     use std::time::{Duration, Instant};
+
+    /// A release future that completes once `done` is set.
+    fn release_when(done: std::rc::Rc<std::cell::Cell<bool>>) -> impl Future<Output = ()> {
+        std::future::poll_fn(move |_| {
+            if done.get() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+    }
+
+    /// The writer drops `drain` whenever new work comes while it waits for releases: the send
+    /// being waited for must stay held, or the connection would finish believing the kernel
+    /// holds nothing of it (a black-holed peer's descriptor then outlived its connection).
+    #[test]
+    fn dropping_a_drain_keeps_the_send_it_was_waiting_for() {
+        use futures_util::FutureExt;
+        let first = std::rc::Rc::new(std::cell::Cell::new(false));
+        let second = std::rc::Rc::new(std::cell::Cell::new(false));
+        let mut in_flight = ZcInFlight::new(4);
+        assert!(
+            in_flight
+                .push(release_when(first.clone()))
+                .now_or_never()
+                .is_some()
+        );
+        assert!(
+            in_flight
+                .push(release_when(second.clone()))
+                .now_or_never()
+                .is_some()
+        );
+        assert!(
+            in_flight.drain().now_or_never().is_none(),
+            "nothing released"
+        );
+        assert_eq!(in_flight.len(), 2, "a dropped drain keeps both sends");
+        first.set(true);
+        assert!(in_flight.drain().now_or_never().is_none(), "one released");
+        assert_eq!(in_flight.len(), 1, "only the released send is forgotten");
+        second.set(true);
+        assert!(in_flight.drain().now_or_never().is_some());
+        assert_eq!(in_flight.len(), 0);
+    }
+
+    /// A full `push` waits for the oldest release without losing it when dropped.
+    #[test]
+    fn dropping_a_full_push_keeps_every_send() {
+        use futures_util::FutureExt;
+        let done = std::rc::Rc::new(std::cell::Cell::new(false));
+        let mut in_flight = ZcInFlight::new(1);
+        assert!(
+            in_flight
+                .push(release_when(done.clone()))
+                .now_or_never()
+                .is_some()
+        );
+        assert!(
+            in_flight
+                .push(release_when(done.clone()))
+                .now_or_never()
+                .is_none(),
+            "over its depth, push waits"
+        );
+        assert_eq!(in_flight.len(), 2);
+        done.set(true);
+        assert!(in_flight.drain().now_or_never().is_some());
+        assert_eq!(in_flight.len(), 0);
+    }
 
     /// Sends `total` bytes in writes of `size` over loopback on a fresh shard thread, with
     /// zero-copy sends or plain ones; returns MB/s.
