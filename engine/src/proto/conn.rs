@@ -771,7 +771,7 @@ impl Connection {
                 Ok(())
             }
             State::Compat(c) => c.transmit(now, out, limit, &mut self.plain),
-            State::Native(n) => n.transmit(now, out, limit, &mut self.plain),
+            State::Native(n) => n.transmit(now, out, limit),
             State::NodeInfo(_) | State::Closed => Ok(()),
         };
         if let Err(e) = result {
@@ -1016,7 +1016,7 @@ impl Connection {
                 }
                 let mut out = std::mem::take(&mut self.outbuf);
                 // Best effort: if sealing fails there is nothing left to tell the peer.
-                let _ = n.transmit(self.last_now, &mut out, usize::MAX, &mut self.plain);
+                let _ = n.transmit(self.last_now, &mut out, usize::MAX);
                 self.outbuf = out;
             }
         }
@@ -1092,22 +1092,17 @@ impl Native {
         }
     }
 
-    fn transmit(
-        &mut self,
-        now: Instant,
-        out: &mut Vec<u8>,
-        limit: usize,
-        plain: &mut Vec<u8>,
-    ) -> Result<(), ConnError> {
+    fn transmit(&mut self, now: Instant, out: &mut Vec<u8>, limit: usize) -> Result<(), ConnError> {
+        // Each record's plaintext is written straight after its header in `out` and sealed
+        // there: the payload is copied once, from the sender's buffer into the write buffer.
+        out.reserve(limit.saturating_sub(out.len()).min(native::MAX_RECORD_LEN));
         while out.len() < limit {
-            plain.clear();
-            if !self
-                .mux
-                .poll_record(now, plain, native::MAX_RECORD_PLAINTEXT)
-            {
+            let start = self.sealer.begin(out);
+            if !self.mux.poll_record(now, out, native::MAX_RECORD_PLAINTEXT) {
+                out.truncate(start);
                 break;
             }
-            self.sealer.seal(plain, out)?;
+            self.sealer.finish(out, start)?;
         }
         Ok(())
     }

@@ -73,6 +73,22 @@ impl Stream {
         }
     }
 
+    /// Whether a TCP stream's peer is on this host: a loopback address, or the stream's own
+    /// local address. The kernel delivers such a stream's bytes to a local socket, where a
+    /// zero-copy send's pages are copied anyway (Linux's deferred copy), after being pinned
+    /// and before their release is signalled: zero-copy only costs there. False for the
+    /// in-memory pipe, and where an address cannot be read.
+    pub(crate) fn is_local_tcp(&self) -> bool {
+        let Inner::Tcp(s) = &self.inner else {
+            return false;
+        };
+        let (Ok(local), Ok(peer)) = (s.local_addr(), s.peer_addr()) else {
+            return false;
+        };
+        let peer = peer.ip().to_canonical();
+        peer.is_loopback() || peer == local.ip().to_canonical()
+    }
+
     /// Sets `SO_RCVBUF` on a TCP stream (which also turns off the kernel's receive-buffer
     /// autotuning for it): bounds the bytes the peer can have in flight to us. No effect on
     /// in-memory streams.

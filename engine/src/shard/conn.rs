@@ -562,9 +562,13 @@ async fn wait_for_input_demand(ctx: &ConnCtx) -> bool {
 }
 
 /// Writes what the connection has to send, coalescing records up to `batch` bytes per write.
-/// On io_uring a write of at least `send_zc_threshold` bytes goes out as zero-copy sends.
+/// On io_uring a write of at least `send_zc_threshold` bytes goes out as zero-copy sends,
+/// unless the peer is on this host (where the kernel copies such sends anyway).
 async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
-    let zc_threshold = shard.config.send_zc_threshold;
+    let zc_threshold = shard
+        .config
+        .send_zc_threshold
+        .filter(|_| !ctx.stream.is_local_tcp());
     let mut in_flight = ZcInFlight::new(net::ZC_DEPTH);
     let mut out: Vec<u8> = Vec::new();
     loop {
