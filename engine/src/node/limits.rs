@@ -60,7 +60,8 @@ pub struct Limits {
     /// On io_uring, writes of at least this many bytes go out as zero-copy sends (`SEND_ZC`);
     /// 0 turns them off. The default, 64 KiB, is where zero-copy sends overtook plain ones in
     /// the loopback measurement `rt::net::tests::send_zc_threshold` (below it they were up to
-    /// twice as slow).
+    /// twice as slow). Connections to a peer on this host (loopback, or our own address)
+    /// always write plain copies: the kernel copies a zero-copy send's pages there anyway.
     pub send_zc_threshold: usize,
     /// Bytes coalesced into one write, per connection.
     pub write_batch: usize,

@@ -1095,7 +1095,7 @@ impl Native {
     fn transmit(&mut self, now: Instant, out: &mut Vec<u8>, limit: usize) -> Result<(), ConnError> {
         // Each record's plaintext is written straight after its header in `out` and sealed
         // there: the payload is copied once, from the sender's buffer into the write buffer.
-        out.reserve(limit.saturating_sub(out.len()).min(native::MAX_RECORD_LEN));
+        // Nothing is reserved ahead: an idle connection's poll must not grow its buffer.
         while out.len() < limit {
             let start = self.sealer.begin(out);
             if !self.mux.poll_record(now, out, native::MAX_RECORD_PLAINTEXT) {

@@ -561,6 +561,9 @@ async fn wait_for_input_demand(ctx: &ConnCtx) -> bool {
     }
 }
 
+/// The largest write buffer a connection keeps while it has nothing to send.
+const IDLE_WRITE_BUFFER: usize = 16 * 1024;
+
 /// Writes what the connection has to send, coalescing records up to `batch` bytes per write.
 /// On io_uring a write of at least `send_zc_threshold` bytes goes out as zero-copy sends,
 /// unless the peer is on this host (where the kernel copies such sends anyway).
@@ -609,10 +612,6 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
                 let (result, b) = ctx.stream.write_all(out).await;
                 out = b;
                 out.clear();
-                // Idle connections keep no large buffer.
-                if out.capacity() > batch {
-                    out = Vec::new();
-                }
                 result
             };
             if let Err(e) = result {
@@ -626,8 +625,14 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
             ctx.stream.shutdown_write().await;
             break;
         }
-        // Nothing to send: wait for work, letting the kernel release what zero-copy sends
-        // still hold meanwhile (new work does not wait for those releases).
+        // Nothing to send. A busy connection keeps its write buffer from write to write (a
+        // full batch otherwise regrows it from empty, copying as it doubles); an idle one
+        // keeps no large buffer.
+        if out.capacity() > IDLE_WRITE_BUFFER {
+            out = Vec::new();
+        }
+        // Wait for work, letting the kernel release what zero-copy sends still hold meanwhile
+        // (new work does not wait for those releases).
         let mut notified = pin!(ctx.wake_writer.notified());
         if let futures_util::future::Either::Left(_) =
             futures_util::future::select(pin!(in_flight.drain()), notified.as_mut()).await
