@@ -247,6 +247,17 @@ impl Mux<NoCodec> {
 }
 
 impl<C: PayloadCodec> Mux<C> {
+    /// Bytes allocated for partly received messages, all channels together (tests of how
+    /// much a first chunk makes the receiver hold).
+    #[cfg(test)]
+    pub(crate) fn partial_capacity(&self) -> usize {
+        self.channels
+            .iter()
+            .filter_map(|c| c.partial.as_ref())
+            .map(|p| p.buf.capacity())
+            .sum()
+    }
+
     /// A multiplexer that compresses with `codec` where both sides offer it. Queues our HELLO.
     pub fn with_codec(config: NativeConfig, codec: C, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;

@@ -12,7 +12,7 @@ use crate::proto::native::event::{MessageKind, MuxEvent, RequestId, ResetCode};
 use crate::proto::native::flow::chunk_cost;
 use crate::proto::native::frame::{
     DATA_COMPRESSED, DATA_REQUEST, DATA_RESPONSE, DataFrame, FEATURE_CANCEL_ACK,
-    FEATURE_COMPRESSION, FEATURE_DEADLINE, Frame, Hello, MAX_DATA_CHUNK, decode_frame, frame_type,
+    FEATURE_COMPRESSION, FEATURE_DEADLINE, Frame, Hello, decode_frame, frame_type,
 };
 
 /// Bits of a DATA frame that describe the whole message and repeat on every chunk.
@@ -263,9 +263,11 @@ impl<C: PayloadCodec> Mux<C> {
             if !discard {
                 self.partial_bytes.reserve(d.chunk.len())?;
                 // A message that does not end with its first chunk has at least one more: room
-                // for a full one (within the channel's limit, which this side set) saves
-                // regrowing and copying the buffer for every two-chunk message.
-                let room = d.chunk.len().saturating_add(MAX_DATA_CHUNK).min(max);
+                // for as much again (within the channel's limit, which this side set) saves
+                // regrowing and copying a large first chunk when the next arrives. Twice what
+                // the peer sent, never more: a tiny first chunk cannot make us hold a large
+                // buffer (and regrowing after a small one copies little).
+                let room = d.chunk.len().saturating_mul(2).min(max);
                 partial.buf = BytesMut::with_capacity(room);
                 partial.buf.extend_from_slice(d.chunk);
             }

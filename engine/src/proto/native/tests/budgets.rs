@@ -268,3 +268,38 @@ fn only_the_first_cancel_of_a_held_request_is_free() {
         Err(MuxError::ControlFlood { limit: 10 })
     );
 }
+
+/// A message's first chunk buys room for as much again, never more: tiny first chunks on every
+/// channel cannot make the receiver hold large buffers, and a large one gets room for its
+/// second chunk at once (no regrowth when it comes).
+#[test]
+fn a_first_chunk_reserves_at_most_twice_its_length() {
+    let t0 = Instant::now();
+    let mut m = scripted(config(), t0);
+    m.handle_record(
+        t0,
+        &record(&[
+            data(0x20, DATA_START, &[1u8; 3]),
+            data(0x21, DATA_START, &[2u8; 5]),
+        ]),
+    )
+    .unwrap();
+    let tiny = m.partial_capacity();
+    assert!((8..=16).contains(&tiny), "{tiny} bytes held for 8 received");
+
+    let mut m = scripted(config(), t0);
+    let half = vec![3u8; 30_000];
+    m.handle_record(t0, &record(&[data(0x20, DATA_START, &half)]))
+        .unwrap();
+    let room = m.partial_capacity();
+    assert!(
+        (60_000..=60_064).contains(&room),
+        "{room} bytes held for a 30,000-byte first chunk"
+    );
+    m.handle_record(t0, &record(&[data(0x20, DATA_END, &half)]))
+        .unwrap();
+    match m.poll_event() {
+        Some(MuxEvent::Message { payload, .. }) => assert_eq!(payload.len(), 60_000),
+        other => panic!("{other:?}"),
+    }
+}
