@@ -431,15 +431,22 @@ mod tests {
     use crate::rt::thread::{ThreadSpec, spawn_shard_thread};
     use std::time::{Duration, Instant};
 
-    /// A release future that completes once `done` is set.
-    fn release_when(done: std::rc::Rc<std::cell::Cell<bool>>) -> impl Future<Output = ()> {
-        std::future::poll_fn(move |_| {
+    use futures_util::FutureExt;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// Queues a send whose release comes once `done` is set; returns whether `push` finished
+    /// at once (false: it waits for an older release, and is dropped here).
+    fn push_released_when(in_flight: &mut ZcInFlight, done: &Rc<Cell<bool>>) -> bool {
+        let done = done.clone();
+        let released = std::future::poll_fn(move |_| {
             if done.get() {
                 std::task::Poll::Ready(())
             } else {
                 std::task::Poll::Pending
             }
-        })
+        });
+        in_flight.push(released).now_or_never().is_some()
     }
 
     /// The writer drops `drain` whenever new work comes while it waits for releases: the send
@@ -447,22 +454,10 @@ mod tests {
     /// holds nothing of it (a black-holed peer's descriptor then outlived its connection).
     #[test]
     fn dropping_a_drain_keeps_the_send_it_was_waiting_for() {
-        use futures_util::FutureExt;
-        let first = std::rc::Rc::new(std::cell::Cell::new(false));
-        let second = std::rc::Rc::new(std::cell::Cell::new(false));
+        let (first, second) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
         let mut in_flight = ZcInFlight::new(4);
-        assert!(
-            in_flight
-                .push(release_when(first.clone()))
-                .now_or_never()
-                .is_some()
-        );
-        assert!(
-            in_flight
-                .push(release_when(second.clone()))
-                .now_or_never()
-                .is_some()
-        );
+        assert!(push_released_when(&mut in_flight, &first));
+        assert!(push_released_when(&mut in_flight, &second));
         assert!(
             in_flight.drain().now_or_never().is_none(),
             "nothing released"
@@ -479,20 +474,11 @@ mod tests {
     /// A full `push` waits for the oldest release without losing it when dropped.
     #[test]
     fn dropping_a_full_push_keeps_every_send() {
-        use futures_util::FutureExt;
-        let done = std::rc::Rc::new(std::cell::Cell::new(false));
+        let done = Rc::new(Cell::new(false));
         let mut in_flight = ZcInFlight::new(1);
+        assert!(push_released_when(&mut in_flight, &done));
         assert!(
-            in_flight
-                .push(release_when(done.clone()))
-                .now_or_never()
-                .is_some()
-        );
-        assert!(
-            in_flight
-                .push(release_when(done.clone()))
-                .now_or_never()
-                .is_none(),
+            !push_released_when(&mut in_flight, &done),
             "over its depth, push waits"
         );
         assert_eq!(in_flight.len(), 2);

@@ -33,9 +33,7 @@ pub use config::{NativeChannelConfig, NativeConfig};
 pub use error::{ConfigError, MuxError, MuxQueueError};
 pub use event::{DropReason, MessageKind, MuxEvent, RequestId, ResetCode};
 pub use mux::{MIN_RECORD_BUDGET, Mux, PROTOCOL_VERSION};
-pub use record::{
-    InPlaceRecord, MAX_RECORD_LEN, MAX_RECORD_PLAINTEXT, RecordError, RecordOpener, RecordSealer,
-};
+pub use record::{InPlaceRecord, MAX_RECORD_PLAINTEXT, RecordError, RecordOpener, RecordSealer};
 pub use stats::MuxStats;
 
 pub use super::nodeinfo::RINGWIRE_CAPABILITY_CHANNEL;
