@@ -341,6 +341,60 @@ fn native_window_bounds_data_ahead_of_the_application() {
     assert_eq!(held(""), 64 * 1024);
 }
 
+/// `limits.native_busy_window`: while a higher-priority channel (votes) carries data, A tops a
+/// native peer's bulk credit up only to the busy window, so little bulk is in flight ahead of
+/// the next vote; with the key at 0 the peer keeps its full window in flight.
+#[test]
+fn native_busy_window_bounds_bulk_in_flight_while_votes_flow() {
+    const VOTE: u8 = 0x22;
+    let in_flight = |a: &str| {
+        let link = LinkConfig {
+            latency: Duration::from_millis(1),
+            ..LinkConfig::default()
+        };
+        let mut p = pair_over(a, "", link);
+        send(&mut p, B, VOTE, Bytes::from_static(b"vote"));
+        receive_all(&mut p, A, 1);
+        // 8 MiB of block sync data, read by A as it comes; a vote every 100 ms beside it.
+        let (parts, part) = (128usize, 64 * 1024);
+        for i in 0..parts {
+            send(&mut p, B, BULK, Bytes::from(vec![i as u8; part]));
+        }
+        let mut most = 0;
+        let mut got = 0;
+        let mut next_vote = p.sim.now();
+        let deadline = p.sim.now() + Duration::from_secs(60);
+        while got < parts && p.sim.now() < deadline {
+            if p.sim.now() >= next_vote {
+                send(&mut p, B, VOTE, Bytes::from_static(b"vote"));
+                next_vote += Duration::from_millis(100);
+            }
+            p.sim.advance(Duration::from_micros(200));
+            // The initial window was granted before any vote: count from the third MiB on.
+            if got >= 32 {
+                most = most.max(p.sim.link_stats(p.ba).bytes_in_flight);
+            }
+            while let Some(ev) = p.sim.endpoint_mut(A).poll_event() {
+                match ev {
+                    Event::Message(m) if m.channel == BULK => got += 1,
+                    Event::Message(_) => {}
+                    other => panic!("unexpected event: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(got, parts);
+        most
+    };
+    let capped = in_flight("[limits]\nnative_busy_window = 16384\n");
+    // 16 KiB per started millisecond of round trip (2 ms and a little here), plus one record.
+    assert!(
+        capped <= 3 * 16 * 1024 + 65 * 1024,
+        "{capped} bytes in flight"
+    );
+    let off = in_flight("[limits]\nnative_busy_window = 0\n");
+    assert!(off >= 512 * 1024, "{off} bytes in flight");
+}
+
 /// `limits.native_max_chunk`: A cuts a message into DATA frames of at most that size.
 #[test]
 fn native_max_chunk_is_the_largest_data_frame_sent() {

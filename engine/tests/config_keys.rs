@@ -230,6 +230,10 @@ const KEYS: &[(&str, &[&str])] = &[
         &["engine/tests/config_conn.rs::native_window_bounds_data_ahead_of_the_application"],
     ),
     (
+        "limits.native_busy_window",
+        &["engine/tests/config_conn.rs::native_busy_window_bounds_bulk_in_flight_while_votes_flow"],
+    ),
+    (
         "limits.native_max_chunk",
         &["engine/tests/config_conn.rs::native_max_chunk_is_the_largest_data_frame_sent"],
     ),

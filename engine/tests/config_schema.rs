@@ -276,6 +276,8 @@ fn every_limit_has_a_bound() {
         ("native_recv_queue_capacity", "0"),
         ("native_window", "0"),
         ("native_window", "2147483648"),
+        ("native_busy_window", "1023"),
+        ("native_busy_window", "2147483648"),
         ("native_max_chunk", "0"),
         ("native_max_chunk", "65524"),
         ("max_inflight_requests", "0"),

@@ -93,6 +93,9 @@ fn config() -> NativeConfig {
         // which a real keepalive would rightly end.
         ping_interval: Duration::from_secs(1 << 30),
         pong_timeout: Duration::from_secs(1 << 30),
+        // The smallest busy cap: a lower channel yields all but 1024 bytes of credit while a
+        // higher one is busy, so the capped top-ups are what must keep every message moving.
+        busy_window: 1024,
         ..NativeConfig::with_channels(channels)
     }
 }

@@ -142,7 +142,8 @@ fn channels(args: &ChildArgs) -> Vec<ChannelDescriptor> {
 }
 
 /// Starts a node with `key`, the workload's channels and the driver under test; listens on
-/// `listen` when given.
+/// `listen` when given. For tuning runs `RINGWIRE_BENCH_BUSY_WINDOW` (bytes) overrides
+/// `ConnectionConfig::native_busy_window`.
 fn start(
     engine: &EngineArgs,
     args: &ChildArgs,
@@ -159,6 +160,10 @@ fn start(
         .limits(limits);
     if let Some(addr) = listen {
         b = b.listen(addr);
+    }
+    if let Some(v) = env_number("RINGWIRE_BENCH_BUSY_WINDOW") {
+        let v = u32::try_from(v).unwrap_or(u32::MAX);
+        b = b.connection_config(move |c| c.native_busy_window = v);
     }
     for d in &descs {
         b = b.channel(d.clone());

@@ -101,6 +101,12 @@ section! {
         /// Initial per-channel credit window on native connections, in bytes
         /// (1024 to 2147483647).
         native_window: u32 = 1 << 20,
+        /// Credit a native channel keeps while a channel of higher priority carries data
+        /// (either way, within the last second), per millisecond of the connection's smallest
+        /// measured round trip, never above native_window: received bulk then holds an urgent
+        /// message back by at most this much data sealed ahead of it. 0 (off: every channel
+        /// keeps its full window) or 1024 to 2147483647.
+        native_busy_window: u32 = 64 * 1024,
         /// Largest DATA chunk on native connections (1 to 65523); a high-priority message
         /// waits behind at most one.
         native_max_chunk: usize = 16 * 1024,
@@ -278,6 +284,15 @@ impl LimitsConfig {
             MIN_WINDOW,
             MAX_WINDOW,
         );
+        if self.native_busy_window != 0 {
+            p.within(
+                S,
+                "native_busy_window",
+                self.native_busy_window,
+                MIN_WINDOW,
+                MAX_WINDOW,
+            );
+        }
         p.within(
             S,
             "native_max_chunk",

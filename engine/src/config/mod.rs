@@ -289,6 +289,7 @@ impl Config {
                 ..self.mconn_config()
             },
             native_window: self.limits.native_window,
+            native_busy_window: self.limits.native_busy_window,
             native_max_chunk: self.limits.native_max_chunk,
             native_ping_interval: self.limits.native_ping_interval,
             native_pong_timeout: self.limits.native_pong_timeout,

@@ -131,6 +131,9 @@ pub struct ConnectionConfig {
     pub mconn: MConnConfig,
     /// Initial per-channel flow-control window on native connections, in bytes.
     pub native_window: u32,
+    /// Credit a native channel keeps, per millisecond of round trip, while a channel of higher
+    /// priority is busy (0: off); see `NativeConfig::busy_window`.
+    pub native_busy_window: u32,
     /// Largest DATA chunk on native connections; a high-priority frame waits behind at most one.
     pub native_max_chunk: usize,
     /// Keepalive ping interval on native connections.
@@ -180,6 +183,7 @@ impl ConnectionConfig {
                 ..MConnConfig::default()
             },
             native_window: native::config::DEFAULT_INITIAL_WINDOW,
+            native_busy_window: native::config::DEFAULT_BUSY_WINDOW,
             native_max_chunk: native::config::DEFAULT_MAX_CHUNK,
             native_ping_interval: native::config::DEFAULT_PING_INTERVAL,
             native_pong_timeout: native::config::DEFAULT_PONG_TIMEOUT,
@@ -1047,6 +1051,7 @@ fn native_config(config: &ConnectionConfig) -> NativeConfig {
         max_inflight_requests: config.max_inflight_requests,
         recv_queue_capacity: config.native_recv_queue_capacity,
         max_control_frames_per_second: config.max_control_frames_per_second,
+        busy_window: config.native_busy_window,
         partial_budget: config.partial_budget.clone(),
         capabilities: config.capabilities.clone(),
     }

@@ -9,6 +9,9 @@ use crate::proto::budget::{DEFAULT_MAX_CONTROL_FRAMES_PER_SECOND, PartialBudget}
 
 /// Default per-channel initial credit window: 1 MiB.
 pub const DEFAULT_INITIAL_WINDOW: u32 = 1 << 20;
+/// Default credit a channel keeps, per millisecond of round trip, while a channel of higher
+/// priority is busy: 64 KiB.
+pub const DEFAULT_BUSY_WINDOW: u32 = 64 * 1024;
 /// Default largest DATA chunk: 16 KiB.
 pub const DEFAULT_MAX_CHUNK: usize = 16 * 1024;
 /// Default keepalive interval.
@@ -78,6 +81,12 @@ pub struct NativeConfig {
     /// Our service capabilities, announced in HELLO (at most 32, each 1..=64 printable ASCII
     /// bytes).
     pub capabilities: Vec<String>,
+    /// Credit a channel is granted at most, per millisecond of the connection's smallest
+    /// measured round trip (counted as at least one), while a channel of higher priority
+    /// carries DATA either way; never more than its initial window. Received bulk then
+    /// cannot bury an urgent message under more than this much data sealed ahead of it.
+    /// 0 (off) or 1024..=2^31 − 1. See `flow` for the policy.
+    pub busy_window: u32,
 }
 
 impl Default for NativeConfig {
@@ -92,6 +101,7 @@ impl Default for NativeConfig {
             max_control_frames_per_second: DEFAULT_MAX_CONTROL_FRAMES_PER_SECOND,
             partial_budget: PartialBudget::default(),
             capabilities: Vec::new(),
+            busy_window: DEFAULT_BUSY_WINDOW,
         }
     }
 }
@@ -138,6 +148,9 @@ impl NativeConfig {
         }
         if self.pong_timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("pong_timeout"));
+        }
+        if self.busy_window != 0 && !(MIN_WINDOW..=MAX_WINDOW).contains(&self.busy_window) {
+            return Err(ConfigError::BadBusyWindow(self.busy_window));
         }
         if self.recv_queue_capacity == 0 {
             return Err(ConfigError::ZeroRecvQueue);

@@ -194,6 +194,9 @@ pub enum ConfigError {
     /// A channel whose initial window is below 1024 or above 2^31 − 1.
     #[error("channel 0x{0:02x} initial window outside 1024..=2^31-1")]
     BadWindow(u8),
+    /// A busy window other than 0 below 1024 or above 2^31 − 1.
+    #[error("busy_window {0} is neither 0 nor within 1024..=2^31-1")]
+    BadBusyWindow(u32),
     /// `max_chunk` outside `1..=MAX_DATA_CHUNK`.
     #[error("max_chunk {0} outside 1..=65523")]
     BadMaxChunk(usize),

@@ -18,8 +18,37 @@
 //! - Returned credit is batched: a WINDOW_UPDATE goes out once a quarter of the initial window
 //!   has accumulated. A blocked sender is always released: when nothing is held, all credit is
 //!   pending, which crosses the threshold.
+//! - Credit follows priority: while a channel of higher priority carried DATA (either way)
+//!   within [`BUSY_HORIZON`], a channel's credit is topped up only to its busy cap
+//!   ([`busy_cap`]), not to its full window. Records are opened in order, so an urgent
+//!   message waits behind every bulk byte sealed before it; a full window of bulk (1 MiB by
+//!   default) is most of a millisecond of decryption on the receiving side. Credit already
+//!   granted is not taken back, so the cap takes hold within one window. The cap scales with
+//!   the connection's smallest measured round trip, so on a long link a yielding channel
+//!   still keeps its share of the bandwidth (the bytes in the network pipe do not delay the
+//!   urgent message; only bytes queued at the receiver do).
 
-use super::frame::{DATA_CREDIT_OVERHEAD, MAX_WINDOW};
+use std::time::Duration;
+
+use super::frame::{DATA_CREDIT_OVERHEAD, MAX_WINDOW, MIN_WINDOW};
+
+/// How long a channel counts as busy after DATA went out or came in on it.
+pub(crate) const BUSY_HORIZON: Duration = Duration::from_secs(1);
+
+/// The most credit a channel with initial window `initial` holds while a channel of higher
+/// priority is busy: `busy_window` per started millisecond of `min_rtt` (unknown: one), at
+/// least [`MIN_WINDOW`], at most `initial`. `busy_window` 0: no cap (`initial`).
+pub(crate) fn busy_cap(busy_window: u32, min_rtt: Option<Duration>, initial: u32) -> u32 {
+    if busy_window == 0 {
+        return initial;
+    }
+    let millis = min_rtt.map_or(1, |d| d.as_micros().div_ceil(1000).max(1));
+    let cap = u128::from(busy_window).saturating_mul(millis);
+    u32::try_from(cap)
+        .unwrap_or(u32::MAX)
+        .max(MIN_WINDOW)
+        .min(initial)
+}
 
 /// The cost in credit of a DATA chunk of `len` bytes.
 pub(crate) fn chunk_cost(len: usize) -> u32 {
@@ -110,14 +139,22 @@ impl RecvWindow {
         self.pending = self.pending.saturating_add(n);
     }
 
-    /// Credit to announce now, if enough has accumulated.
-    pub(crate) fn take_update(&mut self) -> Option<u32> {
-        let threshold = (self.initial / 4).max(1);
-        if self.pending == 0 || self.pending < threshold {
-            return None;
-        }
-        let inc = self.pending.min(MAX_WINDOW.saturating_sub(self.remaining));
-        if inc == 0 {
+    /// The announced initial window.
+    pub(crate) fn initial(&self) -> u32 {
+        self.initial
+    }
+
+    /// Credit to announce now, if enough has accumulated, topping the peer's credit up to at
+    /// most `cap` (the initial window, or a busy cap below it; see [`busy_cap`]). An update
+    /// goes out once it would return a quarter of `cap`.
+    pub(crate) fn take_update(&mut self, cap: u32) -> Option<u32> {
+        let threshold = (cap / 4).max(1);
+        let room = cap
+            .max(1)
+            .saturating_sub(self.remaining)
+            .min(MAX_WINDOW.saturating_sub(self.remaining));
+        let inc = self.pending.min(room);
+        if inc == 0 || inc < threshold {
             return None;
         }
         self.pending -= inc;
@@ -159,13 +196,49 @@ mod tests {
         w.on_receive(60).unwrap();
         assert_eq!(w.on_receive(41), Err(40));
         w.credit(24);
-        assert_eq!(w.take_update(), None);
+        assert_eq!(w.take_update(w.initial()), None);
         w.credit(1);
-        assert_eq!(w.take_update(), Some(25));
+        assert_eq!(w.take_update(w.initial()), Some(25));
         assert_eq!(w.remaining(), 65);
         let mut tiny = RecvWindow::new(3);
         tiny.on_receive(1).unwrap();
         tiny.credit(1);
-        assert_eq!(tiny.take_update(), Some(1));
+        assert_eq!(tiny.take_update(tiny.initial()), Some(1));
+    }
+
+    #[test]
+    fn a_capped_window_tops_up_only_to_its_cap() {
+        let mut w = RecvWindow::new(1 << 20);
+        w.on_receive(1 << 20).unwrap();
+        w.credit(1 << 20);
+        // Capped at 64 KiB: the peer gets 64 KiB back, the rest stays pending.
+        assert_eq!(w.take_update(64 << 10), Some(64 << 10));
+        assert_eq!(w.remaining(), 64 << 10);
+        // Nothing more while the peer has not spent it.
+        assert_eq!(w.take_update(64 << 10), None);
+        // Spent a quarter of the cap: that quarter comes back.
+        w.on_receive(16 << 10).unwrap();
+        assert_eq!(w.take_update(64 << 10), Some(16 << 10));
+        // Less than a quarter spent: no update (no trickle of tiny frames).
+        w.on_receive(1000).unwrap();
+        assert_eq!(w.take_update(64 << 10), None);
+        // Uncapped again: everything pending goes out at once.
+        assert_eq!(w.take_update(w.initial()), Some((1 << 20) - (80 << 10)));
+        assert_eq!(w.remaining(), (1 << 20) - (16 << 10) - 1000);
+    }
+
+    #[test]
+    fn the_busy_cap_scales_with_the_round_trip() {
+        let ms = Duration::from_millis;
+        assert_eq!(busy_cap(0, Some(ms(1)), 1 << 20), 1 << 20);
+        assert_eq!(busy_cap(64 << 10, None, 1 << 20), 64 << 10);
+        assert_eq!(
+            busy_cap(64 << 10, Some(Duration::from_micros(40)), 1 << 20),
+            64 << 10
+        );
+        assert_eq!(busy_cap(64 << 10, Some(ms(4)), 1 << 20), 256 << 10);
+        assert_eq!(busy_cap(64 << 10, Some(ms(50)), 1 << 20), 1 << 20);
+        assert_eq!(busy_cap(64 << 10, Some(ms(1)), 8 << 10), 8 << 10);
+        assert_eq!(busy_cap(1024, Some(Duration::MAX), MAX_WINDOW), MAX_WINDOW);
     }
 }

@@ -105,6 +105,10 @@ struct Channel {
     partial: Option<Partial>,
     /// Complete messages of this channel waiting for the application.
     queued: usize,
+    /// Scheduling weight, as configured: a channel yields credit to busier higher ones.
+    priority: u32,
+    /// When DATA last went out or came in on this channel.
+    last_data: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +168,8 @@ struct Keepalive {
     /// The latest PING value to answer.
     pong_pending: Option<u64>,
     rtt: Option<std::time::Duration>,
+    /// The smallest round trip measured so far (the path's delay without queueing).
+    min_rtt: Option<std::time::Duration>,
 }
 
 /// What the peer told us in its HELLO, once agreed.
@@ -258,6 +264,13 @@ impl<C: PayloadCodec> Mux<C> {
             .sum()
     }
 
+    /// Credit the peer granted us on `channel` (tests of credit policy).
+    #[cfg(test)]
+    pub(crate) fn send_credit(&self, channel: u8) -> Option<u32> {
+        let idx = self.channel_index(channel)?;
+        self.channels.get(idx).map(|c| c.tx_window.available())
+    }
+
     /// A multiplexer that compresses with `codec` where both sides offer it. Queues our HELLO.
     pub fn with_codec(config: NativeConfig, codec: C, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
@@ -276,6 +289,8 @@ impl<C: PayloadCodec> Mux<C> {
                 rx_window: RecvWindow::new(c.initial_window),
                 partial: None,
                 queued: 0,
+                priority: c.priority,
+                last_data: None,
             });
         }
         let scheduler = Scheduler::new(config.channels.iter().map(|c| c.priority), now);
@@ -288,6 +303,7 @@ impl<C: PayloadCodec> Mux<C> {
             counter: 0,
             pong_pending: None,
             rtt: None,
+            min_rtt: None,
         };
         Ok(Self {
             config,

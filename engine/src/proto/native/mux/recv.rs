@@ -94,7 +94,12 @@ impl<C: PayloadCodec> Mux<C> {
                 Frame::Pong(v) => match self.keepalive.outstanding {
                     Some((want, sent, _)) if want == v => {
                         self.keepalive.outstanding = None;
-                        self.keepalive.rtt = sent.map(|s| now.saturating_duration_since(s));
+                        let rtt = sent.map(|s| now.saturating_duration_since(s));
+                        self.keepalive.rtt = rtt;
+                        self.keepalive.min_rtt = match (self.keepalive.min_rtt, rtt) {
+                            (Some(m), Some(r)) => Some(m.min(r)),
+                            (m, r) => m.or(r),
+                        };
                     }
                     _ => self.stats.unexpected_pongs += 1,
                 },
@@ -219,6 +224,7 @@ impl<C: PayloadCodec> Mux<C> {
             return Err(MuxError::UnknownChannel(d.channel));
         };
         self.stats.data_bytes_in += d.chunk.len() as u64;
+        ch.last_data = Some(self.now);
         let max = ch.max_message;
         if d.is_start() {
             if ch.partial.is_some() {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::{MIN_RECORD_BUDGET, Mux, OutState};
 use crate::proto::native::codec::PayloadCodec;
 use crate::proto::native::event::MessageKind;
-use crate::proto::native::flow::{chunk_allowance, chunk_cost};
+use crate::proto::native::flow::{BUSY_HORIZON, busy_cap, chunk_allowance, chunk_cost};
 use crate::proto::native::frame::{
     DATA_COMPRESSED, DATA_END, DATA_REQUEST, DATA_RESPONSE, DATA_START, DATA_TTL, Frame,
     MAX_TTL_LEN, MAX_TTL_MS, data_header_len, encode_data_header_ttl, ttl_len,
@@ -99,6 +99,9 @@ impl<C: PayloadCodec> Mux<C> {
             self.stats.pings_sent += 1;
         }
         if !self.peer_closed && self.close_pending.is_none() {
+            let busiest = self.busiest_priority(now);
+            let busy_window = self.config.busy_window;
+            let min_rtt = self.keepalive.min_rtt;
             for ch in &mut self.channels {
                 if !fits(out, WINDOW_UPDATE_LEN) {
                     break;
@@ -106,7 +109,13 @@ impl<C: PayloadCodec> Mux<C> {
                 if ch.peer_max_message.is_none() {
                     continue;
                 }
-                if let Some(inc) = ch.rx_window.take_update() {
+                let initial = ch.rx_window.initial();
+                let cap = if busiest.is_some_and(|p| p > ch.priority) {
+                    busy_cap(busy_window, min_rtt, initial)
+                } else {
+                    initial
+                };
+                if let Some(inc) = ch.rx_window.take_update(cap) {
                     let _ = Frame::WindowUpdate {
                         channel: ch.id,
                         increment: inc,
@@ -130,6 +139,18 @@ impl<C: PayloadCodec> Mux<C> {
                 self.started_requests = self.started_requests.saturating_sub(1);
             }
         }
+    }
+
+    /// The highest priority among channels that carried DATA within [`BUSY_HORIZON`] of `now`.
+    fn busiest_priority(&self, now: Instant) -> Option<u32> {
+        self.channels
+            .iter()
+            .filter(|c| {
+                c.last_data
+                    .is_some_and(|t| now.saturating_duration_since(t) < BUSY_HORIZON)
+            })
+            .map(|c| c.priority)
+            .max()
     }
 
     /// Whether channel `idx` can put a chunk into `space` bytes now.
@@ -284,6 +305,7 @@ impl<C: PayloadCodec> Mux<C> {
         msg.offset = end;
         msg.started = true;
         ch.tx_window.consume(chunk_cost(chunk_len));
+        ch.last_data = Some(now);
         self.earned_updates = self.earned_updates.saturating_add(1);
         self.scheduler.on_sent(idx, header + chunk_len);
         self.stats.data_bytes_out += chunk_len as u64;

@@ -3,6 +3,7 @@
 
 mod basic;
 mod budgets;
+mod busy;
 mod close;
 mod codec;
 mod deadline;
