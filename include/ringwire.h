@@ -291,6 +291,13 @@ typedef uint32_t ringwire_compression;
 typedef struct ringwire_batch ringwire_batch;
 
 /**
+ * A payload buffer. Create with `ringwire_buffer_new`, fill through the data pointer it
+ * returns, send with `ringwire_channel_send_buffer` (any number of times, to any peers),
+ * free with `ringwire_buffer_free`.
+ */
+typedef struct ringwire_buffer ringwire_buffer;
+
+/**
  * A cancel token. Create with `ringwire_cancel_new`; fire with `ringwire_cancel_fire` (from
  * any thread, any number of times); free with `ringwire_cancel_free`.
  */
@@ -643,6 +650,29 @@ uint32_t ringwire_abi_version(void);
 void ringwire_batch_release(struct ringwire_batch *batch);
 
 /**
+ * Drops the caller's reference to a buffer. Messages queued from it keep their bytes until
+ * they are sent. NULL is accepted and ignored.
+ *
+ * # Safety
+ * None for the call: any pointer is accepted; only live handles are freed.
+ */
+void ringwire_buffer_free(struct ringwire_buffer *buffer);
+
+/**
+ * Allocates a zero-filled buffer of `len` bytes (at most 2^32 − 1; 0 is allowed) and writes
+ * its handle to `*out_buffer` and the address of its bytes to `*out_data`. The caller may
+ * write the `len` bytes at `*out_data` until the buffer's first send, and may read them until
+ * it frees the buffer. Fails with `RINGWIRE_RESULT_TOO_LARGE` above the bound and
+ * `RINGWIRE_RESULT_INVALID_ARGUMENT` when the memory cannot be had.
+ *
+ * # Safety
+ * `out_buffer` and `out_data` are valid for one write each.
+ */
+ringwire_result ringwire_buffer_new(size_t len,
+                                    struct ringwire_buffer **out_buffer,
+                                    uint8_t **out_data);
+
+/**
  * Fires the token: every call waiting on it returns `RINGWIRE_RESULT_CANCELLED` at once, and
  * a call given it later returns so without starting. Safe from any thread; firing again does
  * nothing more.
@@ -792,6 +822,23 @@ ringwire_result ringwire_channel_send(const struct ringwire_channel *channel,
                                       size_t count,
                                       uint64_t timeout_ms,
                                       size_t *out_queued);
+
+/**
+ * Sends a buffer's bytes to the destination `envelope` names, without copying them: the
+ * queued message refers to the buffer. The envelope's `payload` and `payload_len` are ignored.
+ * The first send freezes the buffer (its bytes must not change from then on); it can be sent
+ * again, to the same or other peers, and stays the caller's to free whatever the result.
+ * Waits up to `timeout_ms` for queue space (0: do not wait; a full queue fails with
+ * `RINGWIRE_RESULT_FULL`).
+ *
+ * # Safety
+ * `channel` is a live channel handle, `buffer` a live buffer handle; `envelope` is valid for
+ * one read, with its pointers (the role) valid as its documentation says.
+ */
+ringwire_result ringwire_channel_send_buffer(const struct ringwire_channel *channel,
+                                             const struct ringwire_envelope *envelope,
+                                             const struct ringwire_buffer *buffer,
+                                             uint64_t timeout_ms);
 
 /**
  * Adds a service capability announced to native peers (such as `"archive"`); role-addressed

@@ -25,6 +25,7 @@ use ringwire::router::{
     Channel, ChannelReceiver, ChannelSender, Envelope, Fanout, Origin, PendingRequest, Received,
 };
 
+use crate::buffer::{BUFFERS, ringwire_buffer};
 use crate::cancel::{ringwire_cancel, token_of};
 use crate::node::ringwire_node_id;
 use crate::payloads::{CHUNK, Payloads};
@@ -465,6 +466,41 @@ pub unsafe extern "C" fn ringwire_channel_send(
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { *out_queued = queued };
         outcome
+    })
+}
+
+/// Sends a buffer's bytes to the destination `envelope` names, without copying them: the
+/// queued message refers to the buffer. The envelope's `payload` and `payload_len` are ignored.
+/// The first send freezes the buffer (its bytes must not change from then on); it can be sent
+/// again, to the same or other peers, and stays the caller's to free whatever the result.
+/// Waits up to `timeout_ms` for queue space (0: do not wait; a full queue fails with
+/// `RINGWIRE_RESULT_FULL`).
+///
+/// # Safety
+/// `channel` is a live channel handle, `buffer` a live buffer handle; `envelope` is valid for
+/// one read, with its pointers (the role) valid as its documentation says.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ringwire_channel_send_buffer(
+    channel: *const ringwire_channel,
+    envelope: *const ringwire_envelope,
+    buffer: *const ringwire_buffer,
+    timeout_ms: u64,
+) -> ringwire_result {
+    guard(|| {
+        let h = CHANNELS.get(channel)?;
+        let b = BUFFERS.get(buffer)?;
+        // SAFETY: valid for one read by this function's contract.
+        let e = unsafe { read(envelope) }?;
+        // SAFETY: the role pointer is valid by this function's contract.
+        let env = unsafe { self::envelope(&e, b.share()) }?;
+        if timeout_ms == 0 {
+            h.sender.try_send(env).map_err(ringwire_result::from)?;
+        } else {
+            h.sender
+                .send_blocking(env, deadline(timeout_ms))
+                .map_err(ringwire_result::from)?;
+        }
+        Ok(())
     })
 }
 

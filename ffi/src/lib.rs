@@ -14,6 +14,7 @@
 
 #![allow(non_camel_case_types)] // C names: the header spells every type `ringwire_*`.
 
+pub mod buffer;
 pub mod cancel;
 pub mod channel;
 pub mod config;

@@ -6,7 +6,9 @@
 // receiver goes away, then prints its own `RESULT` line. Only the `bulk` workload with the
 // `pattern` payload is implemented, which is all S5 needs.
 //
-// The sender hands the library 256 envelopes per call (SendBatch); the receiver drains with
+// The sender hands the library 256 envelopes per call (SendBatch), or, with
+// RINGWIRE_BENCH_GO_SEND=buffer in its environment, sends one library Buffer over and over with
+// SendBuffer (no payload copy, one call per message); the receiver drains with
 // ReceiveBatchNext, one call per batch (which also releases the one before). Build it against the release library:
 //
 //	CGO_LDFLAGS=-L<cargo target>/release go build ./cmd/ringwire-bench-go
@@ -231,6 +233,20 @@ func send(o options) error {
 	for i := range msg {
 		msg[i] = byte(i)*31 + 7
 	}
+	if os.Getenv("RINGWIRE_BENCH_GO_SEND") == "buffer" {
+		msgs, err := sendBuffers(ctx, ch, peer, msg)
+		if err != nil {
+			return err
+		}
+		printResult(report{
+			TotalMessages: msgs,
+			TotalBytes:    msgs * uint64(o.size),
+			Connections:   1,
+			RSSBaseKiB:    base,
+			RSSKiB:        rss,
+		})
+		return nil
+	}
 	envs := make([]ringwire.Envelope, sendBatch)
 	for i := range envs {
 		envs[i] = ringwire.Envelope{To: ringwire.ToPeer, Peer: peer, Payload: msg}
@@ -252,6 +268,25 @@ func send(o options) error {
 		RSSKiB:        rss,
 	})
 	return nil
+}
+
+// sendBuffers sends msg, copied once into a library Buffer, with SendBuffer until ctx ends:
+// every message refers to the same bytes, as the Rust child's clones of one payload do.
+func sendBuffers(ctx context.Context, ch *ringwire.Channel, peer ringwire.NodeID, msg []byte) (uint64, error) {
+	buf, err := ringwire.NewBuffer(len(msg))
+	if err != nil {
+		return 0, err
+	}
+	defer buf.Release()
+	copy(buf.Bytes(), msg)
+	var msgs uint64
+	for ctx.Err() == nil {
+		if err := ch.SendBuffer(ctx, peer, buf); err != nil {
+			break
+		}
+		msgs++
+	}
+	return msgs, nil
 }
 
 func main() {
