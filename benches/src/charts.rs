@@ -54,12 +54,13 @@ fn slug(s: &str) -> String {
     out.trim_matches('-').to_owned()
 }
 
-const COLORS: [RGBColor; 9] = [
+const COLORS: [RGBColor; 10] = [
     RGBColor(90, 90, 90),
     RGBColor(150, 150, 150),
     RGBColor(190, 190, 190),
     RGBColor(214, 96, 77),
     RGBColor(244, 165, 130),
+    RGBColor(118, 42, 131),
     RGBColor(33, 102, 172),
     RGBColor(67, 147, 195),
     RGBColor(146, 197, 222),

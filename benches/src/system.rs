@@ -12,6 +12,12 @@
 //! table also has the io_uring and epoll rows, so Go and the Rust engine are compared in the
 //! same run.
 //!
+//! **The libp2p anchor.** [`System::Lp2p`] (S1, S2, S3, S7) runs `interop/cmd/lp2pbench`, CometBFT's
+//! own go-libp2p backend (package `lp2p`, QUIC over UDP), through [`Lp2pDriver`], which builds the
+//! program on first use. Its receiver prints `LISTEN <host:port>/<peer-id>`: a libp2p dial needs
+//! the peer ID as well as the address, and the runner hands the whole string to the sender's
+//! `--addr`.
+//!
 //! No other part of the harness changes: tables, ratios and charts pick the rows up.
 
 use std::path::{Path, PathBuf};
@@ -37,6 +43,8 @@ pub enum System {
     MconnDefaults,
     /// Stock CometBFT MConnection with the rate limits and flush throttle lifted.
     MconnLifted,
+    /// CometBFT's go-libp2p backend (`lp2p`, QUIC) with its benchmark's lifted settings.
+    Lp2p,
     /// ringwire native protocol, encrypted, io_uring driver.
     RingwireIoUring,
     /// ringwire native protocol, encrypted, epoll driver.
@@ -49,12 +57,13 @@ pub enum System {
 
 impl System {
     /// Every system, in table order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::RawTcp,
         Self::RawTcpPerMessage,
         Self::RawTcpInterleaved,
         Self::MconnDefaults,
         Self::MconnLifted,
+        Self::Lp2p,
         Self::RingwireIoUring,
         Self::RingwireEpoll,
         Self::RingwireCompat,
@@ -69,6 +78,7 @@ impl System {
             Self::RawTcpInterleaved => "raw-tcp-interleaved",
             Self::MconnDefaults => "mconn-defaults",
             Self::MconnLifted => "mconn-lifted",
+            Self::Lp2p => "lp2p",
             Self::RingwireIoUring => "ringwire-io-uring",
             Self::RingwireEpoll => "ringwire-epoll",
             Self::RingwireCompat => "ringwire-compat",
@@ -89,6 +99,7 @@ impl System {
             Self::RawTcpInterleaved => "raw TCP, 1 conn interleaved",
             Self::MconnDefaults => "MConnection (stock defaults)",
             Self::MconnLifted => "MConnection (limits lifted)",
+            Self::Lp2p => "CometBFT lp2p (go-libp2p, QUIC)",
             Self::RingwireIoUring => "ringwire io_uring",
             Self::RingwireEpoll => "ringwire epoll",
             Self::RingwireCompat => "ringwire compat",
@@ -104,6 +115,7 @@ impl System {
             Self::RawTcpPerMessage => scenario == S2,
             Self::RawTcpInterleaved => scenario == S3,
             Self::MconnDefaults | Self::MconnLifted => matches!(scenario, S1 | S2 | S3 | S4 | S7),
+            Self::Lp2p => matches!(scenario, S1 | S2 | S3 | S7),
             // In S5 as the Rust engine's figure beside the Go row.
             Self::RingwireIoUring | Self::RingwireEpoll => true,
             Self::RingwireCompat => matches!(scenario, S1 | S2 | S3 | S4 | S7),
@@ -298,6 +310,100 @@ impl Driver for MconnDriver {
         cmd.arg(format!("--recv-rate={}", self.config.recv_rate));
         cmd.arg(format!("--flush-throttle={}", self.config.flush_throttle));
         cmd.arg(format!("--max-payload={}", self.config.max_payload));
+        cmd
+    }
+}
+
+/// The environment variable naming a prebuilt `lp2pbench`; without it [`Lp2pDriver`] builds one.
+pub const LP2P_CHILD_ENV: &str = "RINGWIRE_LP2PBENCH";
+
+/// CometBFT's go-libp2p backend: `lp2pbench recv|send <flags>` (`interop/cmd/lp2pbench`, a Go
+/// program in the interop module that follows the child protocol with package `lp2p` of the
+/// CometBFT version pinned in `interop/go.mod`).
+///
+/// The program is the one `RINGWIRE_LP2PBENCH` names, or is built on first use with `go build`
+/// into `<target>/lp2pbench/`. A failed build makes the row pending with the reason. The
+/// children take only the protocol flags: the lifted configuration (resource manager off,
+/// 64–128 reactor workers) and the send concurrency are the program's defaults.
+#[derive(Debug)]
+pub struct Lp2pDriver {
+    /// The repository root.
+    pub repo: PathBuf,
+    /// Cargo's target directory: the program goes to `<target>/lp2pbench/`.
+    pub target: PathBuf,
+    binary: OnceLock<Result<PathBuf, String>>,
+}
+
+impl Lp2pDriver {
+    /// A driver that builds the program when first asked (or uses `RINGWIRE_LP2PBENCH`).
+    pub fn new(repo: PathBuf, target: PathBuf) -> Self {
+        Self {
+            repo,
+            target,
+            binary: OnceLock::new(),
+        }
+    }
+
+    /// A driver for an already built program.
+    pub fn prebuilt(binary: PathBuf) -> Self {
+        let d = Self::new(PathBuf::new(), PathBuf::new());
+        let _ = d.binary.set(Ok(binary));
+        d
+    }
+
+    /// The program, built on the first call.
+    fn binary(&self) -> &Result<PathBuf, String> {
+        self.binary
+            .get_or_init(|| match std::env::var_os(LP2P_CHILD_ENV) {
+                Some(p) if Path::new(&p).exists() => Ok(PathBuf::from(p)),
+                Some(p) => Err(format!(
+                    "{LP2P_CHILD_ENV}={} does not exist",
+                    p.to_string_lossy()
+                )),
+                None => self.build(),
+            })
+    }
+
+    fn build(&self) -> Result<PathBuf, String> {
+        eprintln!("ringwire-bench: building interop/cmd/lp2pbench");
+        let out = self.target.join("lp2pbench/lp2pbench");
+        let status = Command::new("go")
+            .args(["build", "-o"])
+            .arg(&out)
+            .arg("./cmd/lp2pbench")
+            .current_dir(self.repo.join("interop"))
+            .status()
+            .map_err(|e| format!("lp2p anchor not built: cannot run `go` ({e})"))?;
+        if status.success() {
+            Ok(out)
+        } else {
+            Err(format!(
+                "lp2p anchor not built: `go build ./cmd/lp2pbench` exited with {status}"
+            ))
+        }
+    }
+}
+
+impl Driver for Lp2pDriver {
+    fn system(&self) -> System {
+        System::Lp2p
+    }
+
+    fn availability(&self, _scenario: Scenario) -> Availability {
+        match self.binary() {
+            Ok(_) => Availability::Ready,
+            Err(why) => Availability::Pending(why.clone()),
+        }
+    }
+
+    fn command(&self, role: Role<'_>, spec: &Spec) -> Command {
+        let bin = match self.binary() {
+            Ok(b) => b.as_path(),
+            Err(_) => Path::new("lp2pbench"),
+        };
+        let mut cmd = Command::new(bin);
+        role_args(&mut cmd, role);
+        cmd.args(spec.child_args());
         cmd
     }
 }
@@ -515,6 +621,10 @@ pub fn drivers(
                         shards: RINGWIRE_SHARDS,
                     })
                 }
+                System::Lp2p => Box::new(Lp2pDriver::new(
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+                    target_dir(exe),
+                )),
                 System::RingwireGo => Box::new(GoDriver::new(
                     Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
                     target_dir(exe),
@@ -543,6 +653,38 @@ mod tests {
         assert_eq!(&args[..3], ["send", "--addr", "127.0.0.1:9"]);
         assert!(args.contains(&"--scenario=bulk".to_owned()));
         assert!(args.contains(&"--size=256".to_owned()));
+    }
+
+    #[test]
+    fn lp2p_driver_passes_the_receiver_string_through() {
+        let d = Lp2pDriver::prebuilt(PathBuf::from("/x/lp2pbench"));
+        assert_eq!(d.availability(Scenario::S1), Availability::Ready);
+        let case = &cases(Scenario::S3, &Params::for_mode(Mode::Quick))[1];
+        let cmd = d.command(Role::Sender("127.0.0.1:9/12D3KooWExample"), &case.spec);
+        assert_eq!(cmd.get_program(), "/x/lp2pbench");
+        let args: Vec<_> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            &args[..3],
+            ["send", "--addr", "127.0.0.1:9/12D3KooWExample"]
+        );
+        assert!(args.contains(&"--scenario=latency".to_owned()));
+        assert!(args.contains(&"--load=bulk".to_owned()));
+    }
+
+    #[test]
+    fn lp2p_rows_are_s1_s2_s3_and_s7() {
+        let with: Vec<_> = Scenario::ALL
+            .into_iter()
+            .filter(|&s| System::Lp2p.applies_to(s))
+            .collect();
+        assert_eq!(
+            with,
+            [Scenario::S1, Scenario::S2, Scenario::S3, Scenario::S7]
+        );
+        assert_eq!(System::parse("lp2p"), Some(System::Lp2p));
     }
 
     #[test]

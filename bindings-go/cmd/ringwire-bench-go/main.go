@@ -6,9 +6,10 @@
 // receiver goes away, then prints its own `RESULT` line. Only the `bulk` workload with the
 // `pattern` payload is implemented, which is all S5 needs.
 //
-// The sender hands the library 256 envelopes per call (SendBatch), or, with
-// RINGWIRE_BENCH_GO_SEND=buffer in its environment, sends one library Buffer over and over with
-// SendBuffer (no payload copy, one call per message); the receiver drains with
+// The sender sends as a Go node would pick by size: messages of at least 4 KiB as one library
+// Buffer sent over and over with SendBuffer (no payload copy, one call per message), smaller
+// ones 256 envelopes per call (SendBatch, which copies them into shared chunks);
+// RINGWIRE_BENCH_GO_SEND=buffer or =batch forces one way. The receiver drains with
 // ReceiveBatchNext, one call per batch (which also releases the one before). Build it against the release library:
 //
 //	CGO_LDFLAGS=-L<cargo target>/release go build ./cmd/ringwire-bench-go
@@ -233,7 +234,7 @@ func send(o options) error {
 	for i := range msg {
 		msg[i] = byte(i)*31 + 7
 	}
-	if os.Getenv("RINGWIRE_BENCH_GO_SEND") == "buffer" {
+	if useBuffers(o.size) {
 		msgs, err := sendBuffers(ctx, ch, peer, msg)
 		if err != nil {
 			return err
@@ -268,6 +269,22 @@ func send(o options) error {
 		RSSKiB:        rss,
 	})
 	return nil
+}
+
+// bufferFrom is the smallest message sent from a library Buffer by default: from there on the
+// copy SendBatch makes costs more than one library call per message
+// (docs/PERFORMANCE.md, "The Go binding").
+const bufferFrom = 4096
+
+// useBuffers says whether messages of size bytes go out with SendBuffer.
+func useBuffers(size int) bool {
+	switch os.Getenv("RINGWIRE_BENCH_GO_SEND") {
+	case "buffer":
+		return true
+	case "batch":
+		return false
+	}
+	return size >= bufferFrom
 }
 
 // sendBuffers sends msg, copied once into a library Buffer, with SendBuffer until ctx ends:
