@@ -120,6 +120,14 @@ pub(crate) struct TestnetArgs {
     /// default).
     #[arg(long, default_value_t = 0)]
     write_batch: usize,
+    /// Per-channel credit window of native connections in bytes (`limits.native_window`;
+    /// 0: the default).
+    #[arg(long, default_value_t = 0)]
+    native_window: u32,
+    /// Credit a lower native channel keeps while a higher one is busy, in bytes per
+    /// millisecond of round trip (`limits.native_busy_window`; absent: the default; 0: off).
+    #[arg(long)]
+    native_busy_window: Option<u32>,
 }
 
 /// Counters and histograms of one node's receivers.
@@ -268,7 +276,16 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
         let mut seed = [0u8; 32];
         seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
         seed[8] = 0x7e;
+        let (window, busy) = (args.native_window, args.native_busy_window);
         let node = Node::builder(NodeKey::from_seed(seed), "ringwire-testnet")
+            .connection_config(move |c| {
+                if window > 0 {
+                    c.native_window = window;
+                }
+                if let Some(b) = busy {
+                    c.native_busy_window = b;
+                }
+            })
             .moniker(format!("testnet-{i}"))
             .listen(([127, 0, 0, 1], 0).into())
             .driver(driver)
@@ -554,6 +571,8 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
         "tcp_recv_buffer": args.tcp_recv_buffer,
         "recv_queue": args.recv_queue,
         "write_batch": args.write_batch,
+        "native_window": args.native_window,
+        "native_busy_window": args.native_busy_window,
         "vote_ttl_ms": if args.s9 { args.vote_ttl_ms } else { 0 },
         "part_ttl_ms": if args.s9 { args.part_ttl_ms } else { 0 },
         "age": {

@@ -104,8 +104,10 @@ section! {
         /// Credit a native channel keeps while a channel of higher priority carries data
         /// (either way, within the last second), per millisecond of the connection's smallest
         /// measured round trip, never above native_window: received bulk then holds an urgent
-        /// message back by at most this much data sealed ahead of it. 0 (off: every channel
-        /// keeps its full window) or 1024 to 2147483647.
+        /// message back by at most this much data sealed ahead of it. It is also the least a
+        /// channel keeps when its credit follows its application's pace (a tenth of a second
+        /// of the best recent rate). 0 (off: every channel keeps its full window) or 1024 to
+        /// 2147483647.
         native_busy_window: u32 = 64 * 1024,
         /// Largest DATA chunk on native connections (1 to 65523); a high-priority message
         /// waits behind at most one.

@@ -84,8 +84,9 @@ pub struct NativeConfig {
     /// Credit a channel is granted at most, per millisecond of the connection's smallest
     /// measured round trip (counted as at least one), while a channel of higher priority
     /// carries DATA either way; never more than its initial window. Received bulk then
-    /// cannot bury an urgent message under more than this much data sealed ahead of it.
-    /// 0 (off) or 1024..=2^31 − 1. See `flow` for the policy.
+    /// cannot bury an urgent message under more than this much data sealed ahead of it. Also
+    /// the least a channel keeps when its credit follows its application's drain rate. 0
+    /// (off: both rules) or 1024..=2^31 − 1. See `flow` for the policy.
     pub busy_window: u32,
 }
 

@@ -264,6 +264,14 @@ impl<C: PayloadCodec> Mux<C> {
             .sum()
     }
 
+    /// Messages in `channel`'s send queue (tests of credit policy).
+    #[cfg(test)]
+    pub(crate) fn queued_messages_out(&self, channel: u8) -> usize {
+        self.channel_index(channel)
+            .and_then(|i| self.channels.get(i))
+            .map_or(0, |c| c.queue.len())
+    }
+
     /// Credit the peer granted us on `channel` (tests of credit policy).
     #[cfg(test)]
     pub(crate) fn send_credit(&self, channel: u8) -> Option<u32> {
@@ -286,7 +294,7 @@ impl<C: PayloadCodec> Mux<C> {
                 queue: VecDeque::new(),
                 tx_window: SendWindow::new(0),
                 peer_max_message: None,
-                rx_window: RecvWindow::new(c.initial_window),
+                rx_window: RecvWindow::new(c.initial_window, now),
                 partial: None,
                 queued: 0,
                 priority: c.priority,
@@ -297,7 +305,8 @@ impl<C: PayloadCodec> Mux<C> {
         let control = ControlRate::new(config.max_control_frames_per_second, now);
         let partial_bytes = PartialBytes::new(config.partial_budget.clone());
         let keepalive = Keepalive {
-            next_ping: now + config.ping_interval,
+            // The first PING goes out at once: its round trip sizes the credit caps (flow.rs).
+            next_ping: now,
             ping_pending: None,
             outstanding: None,
             counter: 0,
@@ -731,11 +740,11 @@ impl<C: PayloadCodec> Mux<C> {
                         continue;
                     };
                     ch.queued = ch.queued.saturating_sub(1);
-                    ch.rx_window.credit(uncredited);
+                    ch.rx_window.credit(uncredited, self.now);
                     if ch.queued == 0
                         && let Some(p) = ch.partial.as_mut()
                     {
-                        ch.rx_window.credit(p.uncredited);
+                        ch.rx_window.credit(p.uncredited, self.now);
                         p.uncredited = 0;
                     }
                     if expired {

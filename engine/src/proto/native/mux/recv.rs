@@ -304,7 +304,7 @@ impl<C: PayloadCodec> Mux<C> {
             return Ok(());
         };
         if p.discard || (!d.is_end() && ch.queued == 0) {
-            ch.rx_window.credit(cost);
+            ch.rx_window.credit(cost, self.now);
         } else {
             p.uncredited = p.uncredited.saturating_add(cost);
         }

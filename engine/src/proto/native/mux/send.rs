@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::{MIN_RECORD_BUDGET, Mux, OutState};
 use crate::proto::native::codec::PayloadCodec;
 use crate::proto::native::event::MessageKind;
-use crate::proto::native::flow::{BUSY_HORIZON, busy_cap, chunk_allowance, chunk_cost};
+use crate::proto::native::flow::{BUSY_HORIZON, busy_cap, chunk_allowance, chunk_cost, drain_cap};
 use crate::proto::native::frame::{
     DATA_COMPRESSED, DATA_END, DATA_REQUEST, DATA_RESPONSE, DATA_START, DATA_TTL, Frame,
     MAX_TTL_LEN, MAX_TTL_MS, data_header_len, encode_data_header_ttl, ttl_len,
@@ -110,10 +110,15 @@ impl<C: PayloadCodec> Mux<C> {
                     continue;
                 }
                 let initial = ch.rx_window.initial();
-                let cap = if busiest.is_some_and(|p| p > ch.priority) {
-                    busy_cap(busy_window, min_rtt, initial)
-                } else {
+                let cap = if busy_window == 0 {
                     initial
+                } else {
+                    let floor = busy_cap(busy_window, min_rtt, initial);
+                    if busiest.is_some_and(|p| p > ch.priority) {
+                        floor
+                    } else {
+                        drain_cap(ch.rx_window.drain_rate(), min_rtt, floor, initial)
+                    }
                 };
                 if let Some(inc) = ch.rx_window.take_update(cap) {
                     let _ = Frame::WindowUpdate {

@@ -1,7 +1,7 @@
 //! Timers: keepalive PING/PONG and request deadlines.
 //!
-//! A PING goes out every `ping_interval` whatever the traffic, carrying a counter; at most one
-//! is outstanding. If its PONG has not arrived `pong_timeout` after it was queued, the
+//! The first PING goes out at once (its round trip sizes the credit caps, see `flow`), then one
+//! every `ping_interval` whatever the traffic, carrying a counter; at most one is outstanding. If its PONG has not arrived `pong_timeout` after it was queued, the
 //! connection fails with [`MuxError::PongTimeout`]. Requests past their deadline are withdrawn
 //! (CANCEL is sent if the peer holds them) and reported as [`MuxEvent::RequestTimedOut`].
 

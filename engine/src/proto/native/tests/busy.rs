@@ -89,7 +89,13 @@ fn the_cap_lifts_once_the_higher_channel_has_been_quiet_for_the_horizon() {
     p.advance(Duration::from_millis(1));
     bulk(&mut p, 8);
     p.drive();
-    assert!(p.a.mux.send_credit(BULK).is_some_and(|c| c > WINDOW / 2));
+    // What it gets now is its drain cap: a tenth of a second of the rate its application
+    // took (2 MiB in this one simulated second), above the busy cap.
+    assert!(
+        p.a.mux.send_credit(BULK).is_some_and(|c| c > 2 * BUSY),
+        "{:?}",
+        p.a.mux.send_credit(BULK)
+    );
     assert_eq!(p.b.messages().len(), 1 + 2 * WINDOW as usize / CHUNK + 16);
 }
 #[test]
@@ -108,4 +114,41 @@ fn a_capped_channel_still_completes_every_message() {
     assert_eq!(msgs.last().map(|(_, m)| m.clone()), Some(big));
     assert_eq!(p.a.error, None);
     assert_eq!(p.b.error, None);
+}
+
+/// Most messages waiting at a receiver whose application takes 10 of 1 KiB every 10 ms
+/// (1 MB/s) from a sender that always has more, over three simulated seconds after the first.
+fn waiting_at_a_slow_pace(busy_window: u32) -> usize {
+    let mut p = Pair::new(cfg(busy_window), cfg(busy_window));
+    p.drive();
+    p.b.drain = false;
+    let mut most = 0;
+    for tick in 0..400 {
+        while p.a.mux.queued_messages_out(BULK) < 1000 {
+            p.a.mux
+                .send(BULK, Bytes::from(vec![tick as u8; 1024]))
+                .unwrap();
+        }
+        p.advance(Duration::from_millis(10));
+        for _ in 0..10 {
+            p.b.mux.poll_event();
+        }
+        p.drive();
+        if tick >= 100 {
+            most = most.max(p.b.mux.queued_messages());
+        }
+    }
+    assert_eq!(p.a.error, None);
+    assert_eq!(p.b.error, None);
+    most
+}
+
+#[test]
+fn a_slow_application_keeps_a_tenth_of_a_second_of_its_pace_in_flight() {
+    // 1 MB/s for 100 ms is about 100 messages of 1 KiB (64 KiB, the busy floor, is less).
+    let capped = waiting_at_a_slow_pace(BUSY);
+    assert!((60..=160).contains(&capped), "{capped} messages waiting");
+    // Off: a whole 1 MiB window waits, a second of this pace.
+    let off = waiting_at_a_slow_pace(0);
+    assert!(off >= 900, "{off} messages waiting");
 }
