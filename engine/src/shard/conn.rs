@@ -151,10 +151,27 @@ impl ConnCtx {
         self.conn.borrow().is_closed()
     }
 
-    /// Holds `item` for `channel` and moves what fits into the connection.
-    pub(crate) fn stage(&self, channel: u8, item: Staged) {
+    /// Holds `item` for `channel` and moves what fits into the connection; `now` is the
+    /// shard's clock for this turn (delivery deadlines are checked against it).
+    pub(crate) fn stage(&self, channel: u8, item: Staged, now: Instant) {
         self.staging.borrow_mut().push(channel, item);
-        self.pump();
+        self.pump_at(now);
+    }
+
+    /// [`stage`](Self::stage) for several items of one channel: held in order, then one pump.
+    pub(crate) fn stage_many(
+        &self,
+        channel: u8,
+        items: impl Iterator<Item = Staged>,
+        now: Instant,
+    ) {
+        {
+            let mut staging = self.staging.borrow_mut();
+            for item in items {
+                staging.push(channel, item);
+            }
+        }
+        self.pump_at(now);
     }
 
     /// Holds the answer to `request` (sent by this connection's peer); an answer to a request
@@ -162,7 +179,7 @@ impl ConnCtx {
     pub(crate) fn respond(&self, request: PendingRequest, payload: bytes::Bytes) {
         if self.inbound.borrow_mut().answer(&request) {
             let (channel, id) = (request.channel, request.id);
-            self.stage(channel, Staged::Response { id, payload });
+            self.stage(channel, Staged::Response { id, payload }, Instant::now());
         }
     }
 
@@ -229,6 +246,14 @@ impl ConnCtx {
         if self.staging.borrow().is_empty() {
             return false;
         }
+        self.pump_at(Instant::now())
+    }
+
+    /// [`pump`](Self::pump) with the clock already read.
+    fn pump_at(&self, now: Instant) -> bool {
+        if self.staging.borrow().is_empty() {
+            return false;
+        }
         let pumped = {
             // Borrowed, not cloned: a clone per message would update the entry's reference
             // count, which the sending threads update too as they look the peer up.
@@ -236,7 +261,7 @@ impl ConnCtx {
             let mut conn = self.conn.borrow_mut();
             self.staging
                 .borrow_mut()
-                .pump(&mut conn, entry.as_deref(), Instant::now())
+                .pump(&mut conn, entry.as_deref(), now)
         };
         if !pumped.requests.is_empty() {
             self.requests.borrow_mut().extend(pumped.requests);

@@ -144,6 +144,8 @@ impl Shard {
         'turns: while let Some(first) = inbox.recv().await {
             let mut next = Some(first);
             let mut handled = 0;
+            // One clock read per turn: the commands of a turn are handled within microseconds.
+            let mut now = Instant::now();
             while let Some(cmd) = next.take() {
                 match cmd {
                     Command::Shutdown {
@@ -154,7 +156,7 @@ impl Shard {
                         done = Some(reply);
                         break 'turns;
                     }
-                    other => shard.handle(other),
+                    other => shard.handle(other, now),
                 }
                 handled += 1;
                 if handled < per_turn {
@@ -163,6 +165,7 @@ impl Shard {
                     // The inbox may still hold commands: let the connections and the driver
                     // run before taking more.
                     yield_now().await;
+                    now = Instant::now();
                 }
             }
         }
@@ -175,7 +178,7 @@ impl Shard {
         }
     }
 
-    fn handle(self: &Rc<Self>, cmd: Command) {
+    fn handle(self: &Rc<Self>, cmd: Command, now: Instant) {
         match cmd {
             Command::Send {
                 conn,
@@ -192,6 +195,7 @@ impl Shard {
                             credit: true,
                             deliver_by,
                         },
+                        now,
                     );
                 }
             }
@@ -202,16 +206,12 @@ impl Shard {
             } => {
                 // As `Send`: a missing connection took its credits with it.
                 if let Some(ctx) = self.conn(conn) {
-                    for payload in payloads {
-                        ctx.stage(
-                            channel,
-                            Staged::Send {
-                                payload,
-                                credit: true,
-                                deliver_by: None,
-                            },
-                        );
-                    }
+                    let items = payloads.into_iter().map(|payload| Staged::Send {
+                        payload,
+                        credit: true,
+                        deliver_by: None,
+                    });
+                    ctx.stage_many(channel, items, now);
                 }
             }
             Command::Fanout {
@@ -242,6 +242,7 @@ impl Shard {
                             credit: false,
                             deliver_by,
                         },
+                        now,
                     );
                 }
             }
@@ -259,6 +260,7 @@ impl Shard {
                         deadline,
                         reply,
                     },
+                    now,
                 ),
                 None => {
                     let _ = reply.send(Err(SendError::PeerGone));
