@@ -1,4 +1,4 @@
-//! Scenarios S1–S7, the run modes and the parameters each mode gives them.
+//! Scenarios S1–S7 and S9, the run modes and the parameters each mode gives them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,11 +24,14 @@ pub enum Scenario {
     S6,
     /// Handshakes per second.
     S7,
+    /// Overload without stale buildup: N nodes in one process, fully meshed, consensus-like
+    /// mix past what the machine carries (one process per measurement, not a pair).
+    S9,
 }
 
 impl Scenario {
     /// All scenarios in order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::S1,
         Self::S2,
         Self::S3,
@@ -36,9 +39,10 @@ impl Scenario {
         Self::S5,
         Self::S6,
         Self::S7,
+        Self::S9,
     ];
 
-    /// "S1" … "S7".
+    /// "S1" … "S7", "S9".
     pub fn id(self) -> &'static str {
         match self {
             Self::S1 => "S1",
@@ -48,6 +52,7 @@ impl Scenario {
             Self::S5 => "S5",
             Self::S6 => "S6",
             Self::S7 => "S7",
+            Self::S9 => "S9",
         }
     }
 
@@ -67,6 +72,11 @@ impl Scenario {
                  compressible and random payloads"
             }
             Self::S7 => "handshakes: new connections per second until established",
+            Self::S9 => {
+                "overload without stale buildup: N nodes in one process, fully meshed, each \
+                 broadcasting 1,000 votes/s (200 B) and 20 block parts/s (64 KiB) and sending \
+                 100 requests/s (64 B, answered with 1 KiB, 2 s deadline)"
+            }
         }
     }
 
@@ -105,6 +115,10 @@ pub struct Params {
     pub short_ms: u64,
     /// Peer counts of S4.
     pub fanout_peers: Vec<usize>,
+    /// Node counts of S9.
+    pub mesh_nodes: Vec<usize>,
+    /// How long each S9 run carries traffic, ms (no warm-up: the mesh is up before it starts).
+    pub mesh_ms: u64,
     /// Scenarios to run.
     pub scenarios: Vec<Scenario>,
     /// Smoke runs only the systems of `suite::SMOKE_SYSTEMS` (the anchors and one ringwire row).
@@ -122,6 +136,10 @@ impl Params {
                 bulk_ms: 1000,
                 short_ms: 200,
                 fanout_peers: vec![10],
+                // S9 is not in the smoke plan, so that the smoke run stays seconds long; these
+                // are the smallest mesh worth running.
+                mesh_nodes: vec![4],
+                mesh_ms: 1000,
                 scenarios: vec![
                     Scenario::S1,
                     Scenario::S2,
@@ -138,6 +156,9 @@ impl Params {
                 bulk_ms: 2000,
                 short_ms: 1500,
                 fanout_peers: vec![100, 1000],
+                // Below saturation and the goal's size: about 3 minutes of the run.
+                mesh_nodes: vec![8, 32],
+                mesh_ms: 5000,
                 scenarios: Scenario::ALL.to_vec(),
                 anchors_only: false,
             },
@@ -149,6 +170,9 @@ impl Params {
                 bulk_ms: 5000,
                 short_ms: 3500,
                 fanout_peers: vec![100, 1000],
+                // As docs/PERFORMANCE.md runs it: 10 s at 8, 16 and 32 nodes (about 13 minutes).
+                mesh_nodes: vec![8, 16, 32],
+                mesh_ms: 10_000,
                 scenarios: Scenario::ALL.to_vec(),
                 anchors_only: false,
             },
@@ -169,6 +193,8 @@ pub struct Spec {
     pub load: Load,
     /// Connections for fan-out.
     pub peers: usize,
+    /// Nodes of an S9 mesh (0 for the other workloads).
+    pub nodes: usize,
     /// Payload contents.
     pub payload: Payload,
     /// Warm-up before the window.
@@ -192,6 +218,7 @@ impl Spec {
             bulk_size: 64 << 10,
             load: Load::None,
             peers: 1,
+            nodes: 0,
             payload: Payload::Pattern,
             warmup,
             duration,
@@ -229,6 +256,9 @@ impl Spec {
             };
             a.push(format!("--payload={p}"));
         }
+        if self.workload == Workload::S9 {
+            a.push(format!("--nodes={}", self.nodes));
+        }
         if let Some(l) = &self.listen {
             a.push(format!("--listen={l}"));
         }
@@ -240,7 +270,7 @@ impl Spec {
 
     /// A generous bound on how long the measurement may take before it is killed.
     pub fn deadline(&self) -> Duration {
-        let setup = Duration::from_secs(20 + (self.peers as u64) / 20);
+        let setup = Duration::from_secs(20 + (self.peers as u64) / 20 + self.nodes as u64);
         self.warmup + self.duration + setup
     }
 }
@@ -328,5 +358,72 @@ pub fn cases(scenario: Scenario, params: &Params) -> Vec<Case> {
             condition: "sequential dials".into(),
             spec: Spec::planned(Workload::Handshake, 0, params, short),
         }],
+        Scenario::S9 => params
+            .mesh_nodes
+            .iter()
+            .map(|&nodes| Case {
+                condition: format!("{nodes} nodes"),
+                spec: Spec {
+                    nodes,
+                    ..Spec::new(
+                        Workload::S9,
+                        0,
+                        Duration::ZERO,
+                        Duration::from_millis(params.mesh_ms),
+                    )
+                },
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_parses_and_has_cases_in_quick_and_full() {
+        for mode in [Mode::Quick, Mode::Full] {
+            let p = Params::for_mode(mode);
+            for s in Scenario::ALL {
+                assert_eq!(Scenario::parse(&s.id().to_lowercase()), Some(s));
+                assert!(!s.title().is_empty());
+                assert!(p.scenarios.contains(&s), "{mode:?} plans {s:?}");
+                assert!(!cases(s, &p).is_empty(), "{mode:?} {s:?}");
+            }
+        }
+        assert_eq!(Scenario::parse("S8"), None);
+    }
+
+    #[test]
+    fn s9_meshes_per_mode_and_smoke_leaves_it_out() {
+        let nodes = |mode| {
+            cases(Scenario::S9, &Params::for_mode(mode))
+                .iter()
+                .map(|c| c.spec.nodes)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(nodes(Mode::Quick), [8, 32]);
+        assert_eq!(nodes(Mode::Full), [8, 16, 32]);
+        assert!(
+            !Params::for_mode(Mode::Smoke)
+                .scenarios
+                .contains(&Scenario::S9)
+        );
+        let full = &cases(Scenario::S9, &Params::for_mode(Mode::Full))[2];
+        assert_eq!(full.condition, "32 nodes");
+        assert_eq!(full.spec.warmup, Duration::ZERO);
+        assert_eq!(full.spec.duration, Duration::from_secs(10));
+        assert!(full.spec.child_args().contains(&"--nodes=32".to_owned()));
+        // The mesh takes a while to dial: the deadline grows with it.
+        assert!(full.spec.deadline() >= Duration::from_secs(60));
+        // Pairs never get the flag.
+        let s1 = &cases(Scenario::S1, &Params::for_mode(Mode::Full))[0];
+        assert!(
+            !s1.spec
+                .child_args()
+                .iter()
+                .any(|a| a.starts_with("--nodes"))
+        );
     }
 }

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::plan::Scenario;
 use crate::results::{CaseResult, Results, RowResult, RowStatus, ScenarioResult, metric};
+use crate::s9;
 use crate::system::System;
 
 /// Formats a figure with sensible precision.
@@ -89,7 +90,98 @@ fn extra_columns(case: &CaseResult) -> Vec<&'static str> {
     }
 }
 
+/// A row's medians of two figures as "a / b" ("–" for one not measured).
+fn pair(row: &RowResult, a: &str, b: &str) -> String {
+    let m = |k: &str| row.median(k).map_or("–".into(), fmt_num);
+    format!("{} / {}", m(a), m(b))
+}
+
+/// S9's table: ages per kind, requests in deadline, votes delivered, drops by reason, and the
+/// goal where it is checked. A "–" is a figure the system does not have (no such drop reason)
+/// or a kind nothing of was delivered.
+fn s9_table(out: &mut String, case: &CaseResult) {
+    let lifted = case.row(System::MconnLifted);
+    let defaults = case.row(System::MconnDefaults);
+    let drops = [
+        metric::EXPIRED_BEFORE_SEND,
+        metric::EXPIRED_BEFORE_DELIVERY,
+        metric::FANOUT_LAGGING,
+        metric::REFUSED_BY_CONNECTION,
+        metric::SEND_QUEUE_FULL,
+        metric::SEND_ERRORS,
+    ];
+    let with_goal = case.rows.iter().any(|r| r.goal.is_some());
+    let mut head: Vec<String> = [
+        "system",
+        "vote age p50 / p99 ms",
+        "block part age p50 / p99 ms",
+        "request age p50 / p99 ms",
+        "requests in deadline / issued",
+        "in deadline %",
+        "votes delivered",
+    ]
+    .map(String::from)
+    .to_vec();
+    head.extend(drops.iter().map(|d| d.to_string()));
+    head.push(format!("spread of {}", metric::VOTE_AGE_P99_MS));
+    head.push("vote p99 × MConn lifted".into());
+    head.push("vote p99 × MConn defaults".into());
+    if with_goal {
+        head.push("S9 goal".into());
+    }
+    head.push("reps".into());
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let _ = writeln!(out, "|{}", " --- |".repeat(head.len()));
+    for row in &case.rows {
+        let mut cells = vec![row.label.clone()];
+        if let Some(text) = status_text(row) {
+            cells.push(text);
+            cells.resize(head.len(), String::new());
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+            continue;
+        }
+        let m = |k: &str| row.median(k).map_or("–".into(), fmt_num);
+        cells.push(pair(row, metric::VOTE_AGE_P50_MS, metric::VOTE_AGE_P99_MS));
+        cells.push(pair(row, metric::PART_AGE_P50_MS, metric::PART_AGE_P99_MS));
+        cells.push(pair(
+            row,
+            metric::REQUEST_AGE_P50_MS,
+            metric::REQUEST_AGE_P99_MS,
+        ));
+        cells.push(pair(
+            row,
+            metric::REQUESTS_IN_DEADLINE,
+            metric::REQUESTS_ISSUED,
+        ));
+        cells.push(m(metric::REQUESTS_IN_DEADLINE_PCT));
+        cells.push(m(metric::VOTES_DELIVERED));
+        cells.extend(drops.iter().map(|d| m(d)));
+        cells.push(
+            row.metrics
+                .get(metric::VOTE_AGE_P99_MS)
+                .map_or("–".into(), |s| {
+                    format!("{}–{}", fmt_num(s.min), fmt_num(s.max))
+                }),
+        );
+        cells.push(ratio(row, lifted, metric::VOTE_AGE_P99_MS));
+        cells.push(ratio(row, defaults, metric::VOTE_AGE_P99_MS));
+        if with_goal {
+            cells.push(row.goal.clone().unwrap_or_else(|| "–".into()));
+        }
+        cells.push(
+            row.metrics
+                .get(metric::VOTES_DELIVERED)
+                .map_or(0, |s| s.values.len())
+                .to_string(),
+        );
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+}
+
 fn case_table(out: &mut String, scenario: &ScenarioResult, case: &CaseResult) {
+    if scenario.id == Scenario::S9 {
+        return s9_table(out, case);
+    }
     let raw = case.row(System::RawTcp);
     let per_msg = case.row(System::RawTcpPerMessage);
     let lifted = case.row(System::MconnLifted);
@@ -219,6 +311,14 @@ pub fn markdown(results: &Results, charts: &[(Scenario, String)]) -> String {
         if let Some(why) = &s.skipped {
             let _ = writeln!(out, "**{why}**\n");
         }
+        if s.id == Scenario::S9 {
+            let _ = writeln!(
+                out,
+                "Goal: {}. Each measurement runs the mesh for {} ms.\n",
+                s9::GOAL,
+                m.params.mesh_ms
+            );
+        }
         for case in &s.cases {
             let better = if case.higher_is_better {
                 "higher"
@@ -249,7 +349,80 @@ pub fn markdown(results: &Results, charts: &[(Scenario, String)]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::plan::{Mode, Params, cases};
+    use crate::stats::Stat;
+
+    fn row(system: System, figures: &[(&str, f64)], goal: Option<&str>) -> RowResult {
+        let metrics: BTreeMap<String, Stat> = figures
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), Stat::of(&[v, v]).expect("stat")))
+            .collect();
+        RowResult {
+            system,
+            label: system.label().to_owned(),
+            status: RowStatus::Measured,
+            metrics,
+            curve: Vec::new(),
+            errors: Vec::new(),
+            goal: goal.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn s9_table_has_ages_requests_drops_and_the_goal() {
+        let spec = cases(Scenario::S9, &Params::for_mode(Mode::Quick))[1]
+            .spec
+            .clone();
+        let case = CaseResult {
+            condition: "32 nodes".into(),
+            primary: metric::VOTE_AGE_P99_MS.into(),
+            higher_is_better: false,
+            spec,
+            rows: vec![
+                row(
+                    System::MconnLifted,
+                    &[
+                        (metric::VOTE_AGE_P50_MS, 320.0),
+                        (metric::VOTE_AGE_P99_MS, 2000.0),
+                        (metric::REQUESTS_IN_DEADLINE, 120.0),
+                        (metric::REQUESTS_ISSUED, 165.0),
+                        (metric::VOTES_DELIVERED, 1_343_060.0),
+                        (metric::SEND_QUEUE_FULL, 588_981.0),
+                    ],
+                    Some("not met: vote age p99 2000 ms > 500 ms"),
+                ),
+                row(
+                    System::RingwireIoUring,
+                    &[
+                        (metric::VOTE_AGE_P50_MS, 64.6),
+                        (metric::VOTE_AGE_P99_MS, 400.0),
+                        (metric::REQUESTS_IN_DEADLINE_PCT, 99.3),
+                        (metric::EXPIRED_BEFORE_SEND, 142_011.0),
+                    ],
+                    Some("met"),
+                ),
+            ],
+        };
+        let mut out = String::new();
+        s9_table(&mut out, &case);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        let cols = lines[0].matches('|').count();
+        assert!(
+            lines.iter().all(|l| l.matches('|').count() == cols),
+            "{out}"
+        );
+        assert!(lines[0].contains("vote age p50 / p99 ms") && lines[0].contains("S9 goal"));
+        assert!(lines[2].contains("| 320 / 2000 |"), "{}", lines[2]);
+        assert!(lines[2].contains("| 120 / 165 |"), "{}", lines[2]);
+        assert!(lines[2].contains("| 1,343,060 |"), "{}", lines[2]);
+        assert!(lines[3].contains("| 64.6 / 400 |"), "{}", lines[3]);
+        assert!(lines[3].contains("| 0.20× |"), "{}", lines[3]);
+        assert!(lines[3].contains("| met |"), "{}", lines[3]);
+    }
 
     #[test]
     fn numbers_are_readable() {

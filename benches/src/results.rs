@@ -33,6 +33,44 @@ pub mod metric {
     pub const HANDSHAKES_S: &str = "handshakes/s";
     /// Handshakes per CPU-second of both processes.
     pub const HANDSHAKES_CPU_S: &str = "handshakes/CPU-s";
+    /// S9: delivered age of votes (send call to receiving application), 50th percentile, ms.
+    pub const VOTE_AGE_P50_MS: &str = "vote age p50 ms";
+    /// S9: delivered age of votes, 99th percentile, ms.
+    pub const VOTE_AGE_P99_MS: &str = "vote age p99 ms";
+    /// S9: delivered age of block parts, 50th percentile, ms.
+    pub const PART_AGE_P50_MS: &str = "block part age p50 ms";
+    /// S9: delivered age of block parts, 99th percentile, ms.
+    pub const PART_AGE_P99_MS: &str = "block part age p99 ms";
+    /// S9: age of requests when the serving node got them, 50th percentile, ms.
+    pub const REQUEST_AGE_P50_MS: &str = "request age p50 ms";
+    /// S9: age of requests when the serving node got them, 99th percentile, ms.
+    pub const REQUEST_AGE_P99_MS: &str = "request age p99 ms";
+    /// S9: request round trip at the requester (answered requests), 50th percentile, ms.
+    pub const REQUEST_RTT_P50_MS: &str = "request RTT p50 ms";
+    /// S9: request round trip at the requester (answered requests), 99th percentile, ms.
+    pub const REQUEST_RTT_P99_MS: &str = "request RTT p99 ms";
+    /// S9: requests issued by all nodes together.
+    pub const REQUESTS_ISSUED: &str = "requests issued";
+    /// S9: requests answered within their 2 s deadline.
+    pub const REQUESTS_IN_DEADLINE: &str = "requests in deadline";
+    /// S9: requests answered within their deadline, percent of those issued.
+    pub const REQUESTS_IN_DEADLINE_PCT: &str = "requests in deadline %";
+    /// S9: votes delivered to all nodes together.
+    pub const VOTES_DELIVERED: &str = "votes delivered";
+    /// S9, ringwire: messages dropped because their deadline passed before they were sent.
+    pub const EXPIRED_BEFORE_SEND: &str = "expired before send";
+    /// S9, ringwire: messages dropped because their deadline passed before delivery.
+    pub const EXPIRED_BEFORE_DELIVERY: &str = "expired before delivery";
+    /// S9, ringwire: broadcast copies skipped for a peer far behind.
+    pub const FANOUT_LAGGING: &str = "fanout lagging";
+    /// S9, ringwire: messages accepted for a peer that its connection then refused for good
+    /// (too large for the peer, or the connection closing).
+    pub const REFUSED_BY_CONNECTION: &str = "refused by connection";
+    /// S9, MConnection: copies `TrySend` refused because the peer's channel queue was full.
+    pub const SEND_QUEUE_FULL: &str = "send queue full";
+    /// S9, ringwire: sends that found no room before their 100 ms wait ended, and requests
+    /// that failed (no answer by their deadline).
+    pub const SEND_ERRORS: &str = "send errors";
 }
 
 /// Whether a row has numbers.
@@ -66,6 +104,10 @@ pub struct RowResult {
     /// Errors of repetitions that failed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Whether the row's medians meet the scenario's goal, where a goal is checked per row
+    /// (S9 at 32 nodes): "met" or "not met: …".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goal: Option<String>,
 }
 
 impl RowResult {

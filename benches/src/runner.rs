@@ -1,5 +1,6 @@
 //! Runs one measurement: spawns the receiver, waits for its `LISTEN` line, spawns the sender,
-//! waits for both, and collects their reports and CPU time.
+//! waits for both, and collects their reports and CPU time. S9 spawns one process, waits for
+//! it and parses its summary.
 //!
 //! CPU time comes from `getrusage(RUSAGE_CHILDREN)` read right after each child is reaped, so
 //! the difference between two readings is exactly the reaped child's user + system time (all
@@ -15,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::resource::{UsageWho, getrusage};
 
-use crate::child::ChildReport;
+use crate::child::{ChildReport, Workload};
 use crate::plan::Spec;
+use crate::s9::{self, MeshReport};
 use crate::system::{Driver, Role};
 
 /// Keep this much of a child's standard error for error messages.
@@ -41,6 +43,8 @@ pub struct Measurement {
     pub wall_s: f64,
     /// Latency samples in nanoseconds (latency workloads only).
     pub samples_ns: Vec<u64>,
+    /// S9's summary (the one process's CPU is `sender_cpu_s`).
+    pub mesh: Option<MeshReport>,
 }
 
 /// Prefixes that place a side of a measurement, e.g. `ip netns exec <ns>`.
@@ -158,16 +162,21 @@ impl Running {
 
     /// Joins the output readers; returns the report or a message with the error output.
     fn finish(self) -> Result<(ChildReport, f64), String> {
+        let name = self.name;
+        let (json, cpu_s, stderr) = self.finish_json(false)?;
+        let report = serde_json::from_str(&json)
+            .map_err(|e| with_stderr(format!("{name}: bad RESULT line {json:?}: {e}"), &stderr))?;
+        Ok((report, cpu_s))
+    }
+
+    /// Joins the output readers; returns the JSON of the `RESULT` line (or, without one and
+    /// when `bare` allows it, of the last line that is a JSON object, as `ringwire testnet
+    /// --json` prints its summary), the CPU time and the error output, or a message with the
+    /// error output.
+    fn finish_json(self, bare: bool) -> Result<(String, f64, String), String> {
         let lines = self.stdout.join().unwrap_or_default();
         let stderr = self.stderr.join().unwrap_or_default();
-        let fail = |what: String| {
-            let tail = stderr.trim();
-            if tail.is_empty() {
-                what
-            } else {
-                format!("{what}; stderr: {tail}")
-            }
-        };
+        let fail = |what: String| with_stderr(what, &stderr);
         match self.exit {
             Some(s) if s.success() => {}
             Some(s) => return Err(fail(format!("{} exited with {s}", self.name))),
@@ -177,10 +186,23 @@ impl Running {
             .iter()
             .rev()
             .find_map(|l| l.strip_prefix("RESULT "))
-            .ok_or_else(|| fail(format!("{} printed no RESULT line", self.name)))?;
-        let report = serde_json::from_str(json)
-            .map_err(|e| fail(format!("{}: bad RESULT line {json:?}: {e}", self.name)))?;
-        Ok((report, self.cpu_s))
+            .or_else(|| {
+                let last_object = lines.iter().rev().find(|l| l.starts_with('{'));
+                last_object.filter(|_| bare).map(String::as_str)
+            })
+            .ok_or_else(|| fail(format!("{} printed no RESULT line", self.name)))?
+            .to_owned();
+        Ok((json, self.cpu_s, stderr))
+    }
+}
+
+/// `what`, with the child's error output when it has any.
+fn with_stderr(what: String, stderr: &str) -> String {
+    let tail = stderr.trim();
+    if tail.is_empty() {
+        what
+    } else {
+        format!("{what}; stderr: {tail}")
     }
 }
 
@@ -191,10 +213,13 @@ pub fn measure(
     placement: &Placement,
     scratch: &Path,
 ) -> Result<Measurement, String> {
+    if spec.workload == Workload::S9 {
+        return measure_solo(driver, spec, placement);
+    }
     let mut spec = spec.clone();
     let samples_path = scratch.join(format!("samples-{}.bin", std::process::id()));
     let _ = std::fs::remove_file(&samples_path);
-    if spec.workload == crate::child::Workload::Latency {
+    if spec.workload == Workload::Latency {
         spec.samples = Some(samples_path.clone());
     }
     let started = Instant::now();
@@ -226,7 +251,7 @@ pub fn measure(
 
     let mut timed_out = false;
     // A handshake receiver serves until it is told to stop.
-    let stop_receiver = spec.workload == crate::child::Workload::Handshake;
+    let stop_receiver = spec.workload == Workload::Handshake;
     loop {
         let s = send.poll(&mut cpu_mark)?;
         if s && stop_receiver {
@@ -283,5 +308,100 @@ pub fn measure(
         sender_cpu_s,
         wall_s,
         samples_ns,
+        mesh: None,
     })
+}
+
+/// Runs S9's one process (`Role::Solo`) to its end and parses its summary.
+fn measure_solo(
+    driver: &dyn Driver,
+    spec: &Spec,
+    placement: &Placement,
+) -> Result<Measurement, String> {
+    let started = Instant::now();
+    let deadline = started + spec.deadline();
+    let mut cpu_mark = children_cpu_s();
+    let cmd = wrap(driver.command(Role::Solo, spec), &placement.sender);
+    let mut run = Running::spawn("mesh", cmd)?;
+    while !run.poll(&mut cpu_mark)? {
+        if Instant::now() >= deadline {
+            run.kill(&mut cpu_mark);
+            let why = run.finish_json(true).err().unwrap_or_default();
+            return Err(format!(
+                "timed out after {:.0} s: {why}",
+                spec.deadline().as_secs_f64()
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    let (json, cpu_s, stderr) = run.finish_json(true)?;
+    let mesh = s9::parse(&json).map_err(|e| with_stderr(e, &stderr))?;
+    Ok(Measurement {
+        sender_cpu_s: cpu_s,
+        wall_s,
+        mesh: Some(mesh),
+        ..Measurement::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Mode, Params, Scenario, cases};
+    use crate::system::Availability;
+
+    /// A one-process "mesh" that prints `stdout` and exits with `code`.
+    struct Script {
+        stdout: String,
+        code: i32,
+    }
+
+    impl Driver for Script {
+        fn system(&self) -> crate::system::System {
+            crate::system::System::RingwireEpoll
+        }
+
+        fn availability(&self, _scenario: Scenario) -> Availability {
+            Availability::Ready
+        }
+
+        fn command(&self, role: Role<'_>, _spec: &Spec) -> Command {
+            assert_eq!(role, Role::Solo);
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c")
+                .arg(format!("printf '%s\\n' \"$0\"; exit {}", self.code))
+                .arg(&self.stdout);
+            cmd
+        }
+    }
+
+    fn run(stdout: &str, code: i32) -> Result<Measurement, String> {
+        let spec = &cases(Scenario::S9, &Params::for_mode(Mode::Quick))[0].spec;
+        let d = Script {
+            stdout: stdout.to_owned(),
+            code,
+        };
+        measure(&d, spec, &Placement::default(), Path::new("/nonexistent"))
+    }
+
+    #[test]
+    fn s9_runs_one_process_and_reads_a_bare_or_result_summary() {
+        let bare = r#"{"nodes":8,"age":{"vote":{"p50_ms":1.5,"p99_ms":9.0,"delivered":10}}}"#;
+        let m = run(bare, 0).expect("bare JSON summary");
+        let mesh = m.mesh.expect("mesh report");
+        assert_eq!((mesh.nodes, mesh.age.vote.p99_ms), (8, 9.0));
+        let m = run(&format!("RESULT {bare}"), 0).expect("RESULT summary");
+        assert_eq!(m.mesh.expect("mesh report").nodes, 8);
+    }
+
+    #[test]
+    fn s9_failures_say_why() {
+        let e = run("no summary here", 0).expect_err("no summary");
+        assert!(e.contains("no RESULT line"), "{e}");
+        let e = run(r#"{"nodes":8}"#, 3).expect_err("exit status");
+        assert!(e.contains("exited with"), "{e}");
+        let e = run(r#"{"other":1}"#, 0).expect_err("not a summary");
+        assert!(e.contains("not an S9 summary"), "{e}");
+    }
 }

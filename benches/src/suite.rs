@@ -11,6 +11,7 @@ use crate::netns::{self, ShapedLink};
 use crate::plan::{Case, Params, Scenario, cases};
 use crate::results::{CaseResult, RowResult, RowStatus, ScenarioResult, metric};
 use crate::runner::{Measurement, Placement, measure};
+use crate::s9;
 use crate::stats::{self, Stat};
 use crate::system::{Availability, Driver, System};
 
@@ -42,6 +43,7 @@ fn primary(workload: Workload, size: usize) -> (&'static str, bool) {
         Workload::Latency => (metric::P99_US, false),
         Workload::Fanout => (metric::DELIVERED_S, true),
         Workload::Handshake => (metric::HANDSHAKES_S, true),
+        Workload::S9 => (metric::VOTE_AGE_P99_MS, false),
     }
 }
 
@@ -100,6 +102,16 @@ pub fn figures(case: &Case, m: &Measurement) -> Result<Vec<(&'static str, f64)>,
                 f.push((metric::HANDSHAKES_CPU_S, per_s / (cpu / active)));
             }
             f
+        }
+        Workload::S9 => {
+            let mesh = m.mesh.as_ref().ok_or("the mesh printed no summary")?;
+            if mesh.nodes != spec.nodes {
+                return Err(format!(
+                    "the mesh ran {} nodes, {} were asked for",
+                    mesh.nodes, spec.nodes
+                ));
+            }
+            s9::figures(mesh)
         }
     })
 }
@@ -195,6 +207,7 @@ impl Suite {
                 metrics: BTreeMap::new(),
                 curve: Vec::new(),
                 errors: Vec::new(),
+                goal: None,
             });
         }
         let mut values: Vec<BTreeMap<&'static str, Vec<f64>>> = vec![BTreeMap::new(); rows.len()];
@@ -256,6 +269,9 @@ impl Suite {
             }
             if let Some(h) = &hists[i] {
                 row.curve = stats::percentile_curve(h);
+            }
+            if scenario == Scenario::S9 && case.spec.nodes == s9::GOAL_NODES {
+                row.goal = s9::goal(row);
             }
         }
         CaseResult {
@@ -350,5 +366,43 @@ fn notes(scenario: Scenario) -> Vec<String> {
                connection, all dials from one identity and one UDP socket. handshakes/CPU-s \
                divides the rate by the average number of cores both processes kept busy.",
         )],
+        Scenario::S9 => vec![
+            s(
+                "One process per measurement: N nodes fully meshed over loopback, each \
+               broadcasting 1,000 votes/s of 200 B (highest priority) and 20 block parts/s of \
+               64 KiB (lowest priority) and sending 100 requests/s of 64 B (priority between), \
+               to its peers in turn, answered with 1 KiB; one request outstanding per node, \
+               given up after 2 s, so a node issues fewer when answers are slow. Figures cover \
+               the whole traffic period (no warm-up; the mesh is up before it starts).",
+            ),
+            s(
+                "Age: from the send call to the receiving application, on one clock (one \
+               process); a request's age is taken when the serving node gets it. Requests in \
+               deadline counts answers back within 2 s; its % is taken per repetition. Each \
+               column is the median over the repetitions on its own.",
+            ),
+            s(
+                "ringwire rows: `ringwire testnet --s9 --json` (one shard per node), votes on \
+               channel 0x22 with a 300 ms delivery deadline, block parts on 0x21 with 1 s, \
+               requests on 0x40 (request/response with a 2 s deadline). Drops: expired before \
+               send / before delivery (deadline passed), fanout lagging (broadcast copies \
+               skipped for a far-behind peer), refused by connection; send errors are sends \
+               that found no room within 100 ms and requests that failed.",
+            ),
+            s(
+                "MConnection rows: `interop/cmd/mconnbench run --scenario=s9`, stock CometBFT \
+               MConnection over SecretConnection between N in-process nodes, the same mix, \
+               pacing and channel ids, priorities votes 10, requests 5, block parts 1, stock \
+               send queues (100, 1000, 100 messages); requests and answers are messages with \
+               an id on channel 0x40. No delivery deadlines: whatever was queued is delivered, \
+               however old. Broadcasts and answers use TrySend; send queue full counts the \
+               copies it refused.",
+            ),
+            s(
+                "The goal is the io_uring row's; the goal column checks every row of the \
+               32-node table on its medians. On a small shared machine this scenario is an \
+               overload by design: its figures move with whatever else runs.",
+            ),
+        ],
     }
 }

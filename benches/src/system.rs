@@ -18,14 +18,20 @@
 //! the peer ID as well as the address, and the runner hands the whole string to the sender's
 //! `--addr`.
 //!
+//! **S9** is one process per measurement ([`Role::Solo`]): the engine's io_uring and epoll rows
+//! run `ringwire testnet --s9 --json` (the `ringwire` command, [`RingwireCli`], built on first
+//! use), the MConnection rows `mconnbench run --scenario=s9` with their rates and flush
+//! throttle.
+//!
 //! No other part of the harness changes: tables, ratios and charts pick the rows up.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
+use crate::child::Workload;
 use crate::plan::{Scenario, Spec};
 
 /// One row of the systems table in `benches/README.md` (with the anchor variants the scenarios
@@ -111,12 +117,15 @@ impl System {
     pub fn applies_to(self, scenario: Scenario) -> bool {
         use Scenario::*;
         match self {
-            Self::RawTcp => !matches!(scenario, S5),
+            Self::RawTcp => !matches!(scenario, S5 | S9),
             Self::RawTcpPerMessage => scenario == S2,
             Self::RawTcpInterleaved => scenario == S3,
-            Self::MconnDefaults | Self::MconnLifted => matches!(scenario, S1 | S2 | S3 | S4 | S7),
+            Self::MconnDefaults | Self::MconnLifted => {
+                matches!(scenario, S1 | S2 | S3 | S4 | S7 | S9)
+            }
             Self::Lp2p => matches!(scenario, S1 | S2 | S3 | S7),
-            // In S5 as the Rust engine's figure beside the Go row.
+            // In S5 as the Rust engine's figure beside the Go row; in S9 through `ringwire
+            // testnet`.
             Self::RingwireIoUring | Self::RingwireEpoll => true,
             Self::RingwireCompat => matches!(scenario, S1 | S2 | S3 | S4 | S7),
             Self::RingwireGo => scenario == S5,
@@ -140,6 +149,9 @@ pub enum Role<'a> {
     Receiver,
     /// Dials the receiver's address.
     Sender(&'a str),
+    /// The only process of a one-process measurement (S9's mesh): no `LISTEN` line, one
+    /// summary.
+    Solo,
 }
 
 /// Starts the child processes of one system.
@@ -159,6 +171,9 @@ fn role_args(cmd: &mut Command, role: Role<'_>) {
         }
         Role::Sender(addr) => {
             cmd.args(["send", "--addr", addr]);
+        }
+        Role::Solo => {
+            cmd.arg("run");
         }
     }
 }
@@ -199,7 +214,8 @@ impl Driver for RawTcpDriver {
     }
 }
 
-/// ringwire children: this binary, `child ringwire --driver … [--compat] recv|send`.
+/// ringwire children: this binary, `child ringwire --driver … [--compat] recv|send`; for S9
+/// `ringwire testnet --s9 --json --nodes N --duration D --driver …`.
 #[derive(Debug)]
 pub struct RingwireDriver {
     /// io_uring, epoll or compat.
@@ -208,15 +224,47 @@ pub struct RingwireDriver {
     pub exe: PathBuf,
     /// Shard threads per node.
     pub shards: usize,
+    /// The `ringwire` command, for S9.
+    pub cli: Arc<RingwireCli>,
 }
 
 impl RingwireDriver {
+    /// The driver of `system` (io_uring, epoll or compat) running `exe`'s children, and S9
+    /// through `cli`.
+    pub fn new(system: System, exe: PathBuf, shards: usize, cli: Arc<RingwireCli>) -> Self {
+        Self {
+            system,
+            exe,
+            shards,
+            cli,
+        }
+    }
+
     /// The `--driver` value of this row (compat runs on io_uring).
     pub fn engine_driver(&self) -> &'static str {
         match self.system {
             System::RingwireEpoll => "epoll",
             _ => "io-uring",
         }
+    }
+
+    /// S9's one process: `ringwire testnet --s9 --json` with this row's driver and shards (the
+    /// testnet's own delivery deadlines: 300 ms for votes, 1 s for block parts).
+    fn testnet(&self, spec: &Spec) -> Command {
+        let bin = match self.cli.binary() {
+            Ok(b) => b.as_path(),
+            Err(_) => Path::new("ringwire"),
+        };
+        let mut cmd = Command::new(bin);
+        cmd.args(["testnet", "--s9", "--json"]);
+        cmd.arg(format!("--nodes={}", spec.nodes));
+        cmd.arg(format!("--duration={}ms", spec.duration.as_millis()));
+        cmd.arg(format!("--driver={}", self.engine_driver()));
+        cmd.arg(format!("--shards={}", self.shards));
+        if self.system == System::RingwireCompat {
+            cmd.arg("--compat");
+        }
+        cmd
     }
 }
 
@@ -225,11 +273,20 @@ impl Driver for RingwireDriver {
         self.system
     }
 
-    fn availability(&self, _scenario: Scenario) -> Availability {
-        Availability::Ready
+    fn availability(&self, scenario: Scenario) -> Availability {
+        if scenario != Scenario::S9 {
+            return Availability::Ready;
+        }
+        match self.cli.binary() {
+            Ok(_) => Availability::Ready,
+            Err(why) => Availability::Pending(why.clone()),
+        }
     }
 
     fn command(&self, role: Role<'_>, spec: &Spec) -> Command {
+        if spec.workload == Workload::S9 {
+            return self.testnet(spec);
+        }
         let mut cmd = Command::new(&self.exe);
         cmd.args(["child", "ringwire", "--driver", self.engine_driver()]);
         cmd.arg(format!("--shards={}", self.shards));
@@ -239,6 +296,75 @@ impl Driver for RingwireDriver {
         role_args(&mut cmd, role);
         cmd.args(spec.child_args());
         cmd
+    }
+}
+
+/// The environment variable naming a prebuilt `ringwire` command; without it [`RingwireCli`]
+/// builds one.
+pub const RINGWIRE_CLI_ENV: &str = "RINGWIRE_CLI";
+
+/// The `ringwire` command (crate `ringwire-cli`), whose `testnet --s9` runs the engine's S9
+/// rows.
+///
+/// The program is the one `RINGWIRE_CLI` names, or is built on first use with `cargo build
+/// --release --locked -p ringwire-cli` into the harness's own target directory, so it is
+/// `<target>/release/ringwire` from this tree (nothing to do when it is up to date, as after
+/// `cargo build --release -p ringwire-benches -p ringwire-cli`). A failed build makes the S9
+/// rows of the engine pending with the reason; a run without S9 never builds it.
+#[derive(Debug)]
+pub struct RingwireCli {
+    /// The repository root.
+    pub repo: PathBuf,
+    /// Cargo's target directory.
+    pub target: PathBuf,
+    binary: OnceLock<Result<PathBuf, String>>,
+}
+
+impl RingwireCli {
+    /// A command built when first asked for (or taken from `RINGWIRE_CLI`).
+    pub fn new(repo: PathBuf, target: PathBuf) -> Self {
+        Self {
+            repo,
+            target,
+            binary: OnceLock::new(),
+        }
+    }
+
+    /// An already built command.
+    pub fn prebuilt(binary: PathBuf) -> Self {
+        let c = Self::new(PathBuf::new(), PathBuf::new());
+        let _ = c.binary.set(Ok(binary));
+        c
+    }
+
+    /// The program, built on the first call.
+    pub fn binary(&self) -> &Result<PathBuf, String> {
+        self.binary
+            .get_or_init(|| match std::env::var_os(RINGWIRE_CLI_ENV) {
+                Some(p) if Path::new(&p).exists() => Ok(PathBuf::from(p)),
+                Some(p) => Err(format!(
+                    "{RINGWIRE_CLI_ENV}={} does not exist",
+                    p.to_string_lossy()
+                )),
+                None => self.build(),
+            })
+    }
+
+    fn build(&self) -> Result<PathBuf, String> {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        eprintln!("ringwire-bench: building the ringwire command (release) for S9");
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--locked", "-p", "ringwire-cli"])
+            .env("CARGO_TARGET_DIR", &self.target)
+            .current_dir(&self.repo)
+            .status()
+            .map_err(|e| format!("ringwire command not built: cannot run cargo ({e})"))?;
+        if !status.success() {
+            return Err(format!(
+                "ringwire command not built: `cargo build -p ringwire-cli` exited with {status}"
+            ));
+        }
+        Ok(self.target.join("release/ringwire"))
     }
 }
 
@@ -594,6 +720,8 @@ pub fn drivers(
     mconnbench: Result<PathBuf, String>,
     lifted_flush: &str,
 ) -> Vec<Box<dyn Driver>> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cli = Arc::new(RingwireCli::new(repo, target_dir(exe)));
     System::ALL
         .iter()
         .map(|&system| -> Box<dyn Driver> {
@@ -615,11 +743,12 @@ pub fn drivers(
                     config: MconnConfig::lifted(lifted_flush),
                 }),
                 System::RingwireIoUring | System::RingwireEpoll | System::RingwireCompat => {
-                    Box::new(RingwireDriver {
+                    Box::new(RingwireDriver::new(
                         system,
-                        exe: exe.to_owned(),
-                        shards: RINGWIRE_SHARDS,
-                    })
+                        exe.to_owned(),
+                        RINGWIRE_SHARDS,
+                        cli.clone(),
+                    ))
                 }
                 System::Lp2p => Box::new(Lp2pDriver::new(
                     Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
@@ -697,6 +826,78 @@ mod tests {
             target_dir(Path::new("/t/debug/deps/x-123")),
             Path::new("/t")
         );
+    }
+
+    fn args_of(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn s9_rows_are_the_engine_and_the_mconnection_anchors() {
+        let with: Vec<_> = System::ALL
+            .into_iter()
+            .filter(|&s| s.applies_to(Scenario::S9))
+            .collect();
+        assert_eq!(
+            with,
+            [
+                System::MconnDefaults,
+                System::MconnLifted,
+                System::RingwireIoUring,
+                System::RingwireEpoll
+            ]
+        );
+    }
+
+    #[test]
+    fn s9_ringwire_rows_run_the_testnet() {
+        let case = &cases(Scenario::S9, &Params::for_mode(Mode::Quick))[1];
+        let cli = Arc::new(RingwireCli::prebuilt(PathBuf::from("/x/ringwire")));
+        let d = RingwireDriver::new(System::RingwireEpoll, PathBuf::from("/x/bench"), 1, cli);
+        assert_eq!(d.availability(Scenario::S9), Availability::Ready);
+        let cmd = d.command(Role::Solo, &case.spec);
+        assert_eq!(cmd.get_program(), "/x/ringwire");
+        assert_eq!(
+            args_of(&cmd),
+            [
+                "testnet",
+                "--s9",
+                "--json",
+                "--nodes=32",
+                "--duration=5000ms",
+                "--driver=epoll",
+                "--shards=1"
+            ]
+        );
+        // The other scenarios still run this binary's child.
+        let s1 = &cases(Scenario::S1, &Params::for_mode(Mode::Quick))[0];
+        assert_eq!(
+            d.command(Role::Receiver, &s1.spec).get_program(),
+            "/x/bench"
+        );
+    }
+
+    #[test]
+    fn s9_mconnection_rows_run_one_mconnbench_with_their_limits() {
+        let case = &cases(Scenario::S9, &Params::for_mode(Mode::Quick))[0];
+        let d = MconnDriver {
+            system: System::MconnLifted,
+            binary: Ok(PathBuf::from("/x/mconnbench")),
+            config: MconnConfig::lifted("100us"),
+        };
+        let args = args_of(&d.command(Role::Solo, &case.spec));
+        assert_eq!(args[0], "run");
+        for want in [
+            "--scenario=s9",
+            "--nodes=8",
+            "--duration-ms=5000",
+            "--flush-throttle=100us",
+            "--send-rate=1099511627776",
+        ] {
+            assert!(args.contains(&want.to_owned()), "{want} not in {args:?}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! allowed; `make bench-smoke` measures the io_uring row.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use ringwire_benches::child::{Load, Payload, Workload};
 use ringwire_benches::plan::{Case, Spec};
 use ringwire_benches::runner::{Placement, measure};
 use ringwire_benches::suite::figures;
-use ringwire_benches::system::{RingwireDriver, System};
+use ringwire_benches::system::{RingwireCli, RingwireDriver, System};
 
 fn spec(workload: Workload, size: usize) -> Spec {
     let ms = Duration::from_millis;
@@ -28,11 +29,10 @@ fn figure(spec: Spec, system: System) -> Vec<(&'static str, f64)> {
         condition: "t".into(),
         spec,
     };
-    let driver = RingwireDriver {
-        system,
-        exe: PathBuf::from(env!("CARGO_BIN_EXE_ringwire-bench")),
-        shards: 1,
-    };
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_ringwire-bench"));
+    // S9's command is never asked for here.
+    let cli = Arc::new(RingwireCli::prebuilt(PathBuf::from("ringwire")));
+    let driver = RingwireDriver::new(system, exe, 1, cli);
     let m = measure(&driver, &case.spec, &Placement::default(), &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     figures(&case, &m.expect("measurement succeeds")).expect("figures")

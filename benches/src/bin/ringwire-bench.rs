@@ -255,17 +255,20 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             params,
             driver: "ringwire io_uring row: io_uring; ringwire epoll row: epoll; ringwire compat \
                      row: io_uring with the native protocol off (stock MConnection framing); \
-                     S4 peers: epoll nodes, one shard each"
+                     S4 peers: epoll nodes, one shard each; S9: `ringwire testnet --s9` with \
+                     the row's driver, one process of N nodes"
                 .to_owned(),
             shards: format!(
-                "{RINGWIRE_SHARDS} per ringwire node (sender and receiver each run one node)"
+                "{RINGWIRE_SHARDS} per ringwire node (sender and receiver each run one node; \
+                 S9: every node of the mesh)"
             ),
             mconn_defaults: MconnConfig::stock(),
             mconn_lifted: lifted,
             cometbft_version: cometbft_version(&repo),
             notes: vec![
                 "Sender and receiver are separate processes on 127.0.0.1 (S6: two network \
-                 namespaces); each measurement spawns both afresh."
+                 namespaces; S9: one process running the whole mesh); each measurement spawns \
+                 them afresh."
                     .to_owned(),
                 "MB = 10^6 bytes, GB = 10^9 bytes; sizes count payload only (no framing)."
                     .to_owned(),

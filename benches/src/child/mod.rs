@@ -18,6 +18,11 @@
 //!   nanoseconds.
 //!
 //! Flag names are the same for every child, so that the Go flag parser accepts them too.
+//!
+//! S9 ([`Workload::S9`]) is the exception: its mesh of N nodes is **one** process, started
+//! with `run` (the stock anchor: `mconnbench run --scenario=s9 --nodes=N …`; the engine's rows
+//! run `ringwire testnet --s9 --json`), which prints no `LISTEN` line and one summary, as a
+//! `RESULT <json>` line or as the JSON line `ringwire testnet --json` prints ([`crate::s9`]).
 
 pub mod raw;
 pub mod ringwire;
@@ -41,6 +46,8 @@ pub enum Workload {
     Handshake,
     /// One sender broadcasting to `--peers` connections; the receiver plays all the peers.
     Fanout,
+    /// S9's consensus-like mix on `--nodes` nodes in one process (role `run`, no pair).
+    S9,
 }
 
 impl Workload {
@@ -51,8 +58,17 @@ impl Workload {
             Self::Latency => "latency",
             Self::Handshake => "handshake",
             Self::Fanout => "fanout",
+            Self::S9 => "s9",
         }
     }
+}
+
+/// What a recv/send child answers when asked for [`Workload::S9`], which is one process.
+pub fn not_a_pair() -> io::Error {
+    io::Error::other(
+        "the s9 workload runs as one process (`ringwire testnet --s9`, `mconnbench run`), \
+         not as a recv/send pair",
+    )
 }
 
 /// The load beside latency requests.

@@ -65,6 +65,7 @@ pub fn recv(args: &ChildArgs) -> io::Result<()> {
         super::Workload::Latency => latency_recv(args),
         super::Workload::Handshake => handshake_recv(args),
         super::Workload::Fanout => fanout_recv(args),
+        super::Workload::S9 => Err(super::not_a_pair()),
     }
 }
 
@@ -75,6 +76,7 @@ pub fn send(args: &ChildArgs) -> io::Result<()> {
         super::Workload::Latency => latency_send(args),
         super::Workload::Handshake => handshake_send(args),
         super::Workload::Fanout => fanout_send(args),
+        super::Workload::S9 => Err(super::not_a_pair()),
     }
 }
 

@@ -138,6 +138,8 @@ fn channels(args: &ChildArgs) -> Vec<ChannelDescriptor> {
             channel(CH_LOW, 1, args.bulk_size, Compression::Off),
         ],
         Workload::Handshake => vec![channel(CH_DATA, 1, 1024, Compression::Off)],
+        // Never started as a recv/send child (see `super::not_a_pair`).
+        Workload::S9 => Vec::new(),
     }
 }
 
@@ -227,6 +229,7 @@ pub fn recv(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
         Workload::Latency => latency_recv(engine, args),
         Workload::Handshake => handshake_recv(engine, args),
         Workload::Fanout => fanout_recv(args),
+        Workload::S9 => Err(super::not_a_pair()),
     }
 }
 
@@ -237,6 +240,7 @@ pub fn send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
         Workload::Latency => latency_send(engine, args),
         Workload::Handshake => handshake_send(engine, args),
         Workload::Fanout => fanout_send(engine, args),
+        Workload::S9 => Err(super::not_a_pair()),
     }
 }
 

@@ -70,6 +70,18 @@ func startMConn(
 	if err != nil {
 		return nil, err
 	}
+	return mconnOver(sc, o, chans, onReceive, onError)
+}
+
+// mconnOver starts an MConnection over an established SecretConnection, with
+// the rates, flush throttle and packet payload of o.
+func mconnOver(
+	sc *conn.SecretConnection,
+	o *options,
+	chans []*conn.ChannelDescriptor,
+	onReceive func(byte, []byte),
+	onError func(any),
+) (*conn.MConnection, error) {
 	cfg := conn.DefaultMConnConfig()
 	cfg.SendRate = o.sendRate
 	cfg.RecvRate = o.recvRate

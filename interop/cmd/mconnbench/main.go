@@ -26,6 +26,14 @@
 //	fanout     the sender dials -peers connections and broadcasts -size-byte
 //	           messages to every one; the receiver accepts them all and counts.
 //
+// Scenario s9 (overload without stale buildup) is one process, not a pair:
+//
+//	mconnbench run -scenario s9 -nodes N -duration-ms D [flags]
+//
+// starts N nodes in this process, fully meshed over loopback, runs the S9
+// mix of `ringwire testnet --s9` for D ms and prints one RESULT line with the
+// same summary fields (s9.go).
+//
 // Rate limits and the flush throttle come from -send-rate, -recv-rate and
 // -flush-throttle, so one binary gives both the stock defaults and the
 // limits-lifted configuration.
@@ -47,6 +55,7 @@ type options struct {
 	bulkSize      int
 	load          string
 	peers         int
+	nodes         int
 	warmup        time.Duration
 	duration      time.Duration
 	listen        string
@@ -62,11 +71,12 @@ func parse(role string, args []string) (*options, error) {
 	fs := flag.NewFlagSet("mconnbench "+role, flag.ContinueOnError)
 	o := &options{}
 	var warmupMs, durationMs int
-	fs.StringVar(&o.scenario, "scenario", "bulk", "bulk | latency | handshake | fanout")
+	fs.StringVar(&o.scenario, "scenario", "bulk", "bulk | latency | handshake | fanout | s9")
 	fs.IntVar(&o.size, "size", 65536, "message size in bytes")
 	fs.IntVar(&o.bulkSize, "bulk-size", 65536, "latency: size of the low-priority load messages")
 	fs.StringVar(&o.load, "load", "none", "latency: none | bulk")
 	fs.IntVar(&o.peers, "peers", 100, "fanout: number of connections")
+	fs.IntVar(&o.nodes, "nodes", 8, "s9: number of nodes in the mesh")
 	fs.IntVar(&warmupMs, "warmup-ms", 500, "warm-up before the measured window")
 	fs.IntVar(&durationMs, "duration-ms", 2000, "length of the measured window")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "recv: address to listen on")
@@ -90,6 +100,7 @@ func parse(role string, args []string) (*options, error) {
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: mconnbench recv|send -scenario bulk|latency|handshake|fanout [flags]")
+		fmt.Fprintln(os.Stderr, "       mconnbench run -scenario s9 -nodes N [flags]")
 		os.Exit(2)
 	}
 	role := os.Args[1]
@@ -122,6 +133,8 @@ func run(role string, o *options) error {
 		return fanoutRecv(o)
 	case "fanout/send":
 		return fanoutSend(o)
+	case "s9/run":
+		return s9Run(o)
 	}
 	return fmt.Errorf("unknown scenario/role %s/%s", o.scenario, role)
 }

@@ -27,6 +27,12 @@ type report struct {
 }
 
 func printResult(r report) {
+	printResultJSON(r)
+}
+
+// printResultJSON prints any value as the RESULT line (S9 has its own
+// summary, see s9.go).
+func printResultJSON(r any) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mconnbench: encode result:", err)
