@@ -25,7 +25,7 @@
 
 use std::ops::Range;
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
 /// Length of the record header (the big-endian `u32` length field).
 pub const RECORD_HEADER_LEN: usize = 4;
