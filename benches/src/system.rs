@@ -303,6 +303,45 @@ impl Driver for RingwireDriver {
 /// builds one.
 pub const RINGWIRE_CLI_ENV: &str = "RINGWIRE_CLI";
 
+/// A program a driver builds on first use, unless the environment variable `env` names one
+/// already built.
+#[derive(Debug)]
+struct BuiltOnce {
+    env: &'static str,
+    binary: OnceLock<Result<PathBuf, String>>,
+}
+
+impl BuiltOnce {
+    /// Not built yet.
+    fn new(env: &'static str) -> Self {
+        Self {
+            env,
+            binary: OnceLock::new(),
+        }
+    }
+
+    /// Already built at `binary`.
+    fn prebuilt(env: &'static str, binary: PathBuf) -> Self {
+        let b = Self::new(env);
+        let _ = b.binary.set(Ok(binary));
+        b
+    }
+
+    /// The program: the one `env` names, or what `build` makes, on the first call.
+    fn get(&self, build: impl FnOnce() -> Result<PathBuf, String>) -> &Result<PathBuf, String> {
+        self.binary
+            .get_or_init(|| match std::env::var_os(self.env) {
+                Some(p) if Path::new(&p).exists() => Ok(PathBuf::from(p)),
+                Some(p) => Err(format!(
+                    "{}={} does not exist",
+                    self.env,
+                    p.to_string_lossy()
+                )),
+                None => build(),
+            })
+    }
+}
+
 /// The `ringwire` command (crate `ringwire-cli`), whose `testnet --s9` runs the engine's S9
 /// rows.
 ///
@@ -317,7 +356,7 @@ pub struct RingwireCli {
     pub repo: PathBuf,
     /// Cargo's target directory.
     pub target: PathBuf,
-    binary: OnceLock<Result<PathBuf, String>>,
+    binary: BuiltOnce,
 }
 
 impl RingwireCli {
@@ -326,28 +365,22 @@ impl RingwireCli {
         Self {
             repo,
             target,
-            binary: OnceLock::new(),
+            binary: BuiltOnce::new(RINGWIRE_CLI_ENV),
         }
     }
 
     /// An already built command.
     pub fn prebuilt(binary: PathBuf) -> Self {
-        let c = Self::new(PathBuf::new(), PathBuf::new());
-        let _ = c.binary.set(Ok(binary));
-        c
+        Self {
+            repo: PathBuf::new(),
+            target: PathBuf::new(),
+            binary: BuiltOnce::prebuilt(RINGWIRE_CLI_ENV, binary),
+        }
     }
 
     /// The program, built on the first call.
     pub fn binary(&self) -> &Result<PathBuf, String> {
-        self.binary
-            .get_or_init(|| match std::env::var_os(RINGWIRE_CLI_ENV) {
-                Some(p) if Path::new(&p).exists() => Ok(PathBuf::from(p)),
-                Some(p) => Err(format!(
-                    "{RINGWIRE_CLI_ENV}={} does not exist",
-                    p.to_string_lossy()
-                )),
-                None => self.build(),
-            })
+        self.binary.get(|| self.build())
     }
 
     fn build(&self) -> Result<PathBuf, String> {
@@ -457,7 +490,7 @@ pub struct Lp2pDriver {
     pub repo: PathBuf,
     /// Cargo's target directory: the program goes to `<target>/lp2pbench/`.
     pub target: PathBuf,
-    binary: OnceLock<Result<PathBuf, String>>,
+    binary: BuiltOnce,
 }
 
 impl Lp2pDriver {
@@ -466,28 +499,22 @@ impl Lp2pDriver {
         Self {
             repo,
             target,
-            binary: OnceLock::new(),
+            binary: BuiltOnce::new(LP2P_CHILD_ENV),
         }
     }
 
     /// A driver for an already built program.
     pub fn prebuilt(binary: PathBuf) -> Self {
-        let d = Self::new(PathBuf::new(), PathBuf::new());
-        let _ = d.binary.set(Ok(binary));
-        d
+        Self {
+            repo: PathBuf::new(),
+            target: PathBuf::new(),
+            binary: BuiltOnce::prebuilt(LP2P_CHILD_ENV, binary),
+        }
     }
 
     /// The program, built on the first call.
     fn binary(&self) -> &Result<PathBuf, String> {
-        self.binary
-            .get_or_init(|| match std::env::var_os(LP2P_CHILD_ENV) {
-                Some(p) if Path::new(&p).exists() => Ok(PathBuf::from(p)),
-                Some(p) => Err(format!(
-                    "{LP2P_CHILD_ENV}={} does not exist",
-                    p.to_string_lossy()
-                )),
-                None => self.build(),
-            })
+        self.binary.get(|| self.build())
     }
 
     fn build(&self) -> Result<PathBuf, String> {
@@ -551,7 +578,7 @@ pub struct GoDriver {
     /// Cargo's target directory: the library is built in `<target>/release` and the program
     /// goes to `<target>/ringwire-bench-go/`.
     pub target: PathBuf,
-    binary: OnceLock<Result<PathBuf, String>>,
+    binary: BuiltOnce,
 }
 
 impl GoDriver {
@@ -560,28 +587,22 @@ impl GoDriver {
         Self {
             repo,
             target,
-            binary: OnceLock::new(),
+            binary: BuiltOnce::new(GO_CHILD_ENV),
         }
     }
 
     /// A driver for an already built program.
     pub fn prebuilt(binary: PathBuf) -> Self {
-        let d = Self::new(PathBuf::new(), PathBuf::new());
-        let _ = d.binary.set(Ok(binary));
-        d
+        Self {
+            repo: PathBuf::new(),
+            target: PathBuf::new(),
+            binary: BuiltOnce::prebuilt(GO_CHILD_ENV, binary),
+        }
     }
 
     /// The program, built on the first call.
     fn binary(&self) -> &Result<PathBuf, String> {
-        self.binary
-            .get_or_init(|| match std::env::var_os(GO_CHILD_ENV) {
-                Some(p) if Path::new(&p).exists() => Ok(PathBuf::from(p)),
-                Some(p) => Err(format!(
-                    "{GO_CHILD_ENV}={} does not exist",
-                    p.to_string_lossy()
-                )),
-                None => self.build(),
-            })
+        self.binary.get(|| self.build())
     }
 
     fn build(&self) -> Result<PathBuf, String> {

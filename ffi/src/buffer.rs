@@ -7,7 +7,7 @@
 //! and the caller's handle each hold a reference, the bytes must not change, and the memory
 //! goes back when the last reference does (`ringwire_buffer_free` drops the caller's).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 
@@ -22,27 +22,30 @@ const MAX_BUFFER_LEN: usize = u32::MAX as usize;
 /// returns, send with `ringwire_channel_send_buffer` (any number of times, to any peers),
 /// free with `ringwire_buffer_free`.
 pub struct ringwire_buffer {
-    state: Mutex<State>,
-}
-
-enum State {
-    /// Not sent yet: the caller may still write the bytes.
-    Writable(Vec<u8>),
-    /// Sent at least once: the same allocation, shared with the queued messages.
-    Shared(Bytes),
+    /// The bytes until the first send (the caller may still write them); empty after.
+    writable: Mutex<Vec<u8>>,
+    /// The same allocation from the first send on, shared with the queued messages.
+    shared: OnceLock<Bytes>,
 }
 
 impl ringwire_buffer {
+    fn new(bytes: Vec<u8>) -> Self {
+        Self {
+            writable: Mutex::new(bytes),
+            shared: OnceLock::new(),
+        }
+    }
+
     /// The buffer's bytes as a shared payload. The first call freezes the buffer; the bytes
-    /// stay where they are (a `Vec` turns into `Bytes` without moving its allocation).
+    /// stay where they are (a `Vec` turns into `Bytes` without moving its allocation). Later
+    /// calls take no lock.
     pub(crate) fn share(&self) -> Bytes {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let bytes = match &mut *state {
-            State::Shared(b) => return b.clone(),
-            State::Writable(v) => Bytes::from(std::mem::take(v)),
-        };
-        *state = State::Shared(bytes.clone());
-        bytes
+        self.shared
+            .get_or_init(|| {
+                let mut w = self.writable.lock().unwrap_or_else(|e| e.into_inner());
+                Bytes::from(std::mem::take(&mut *w))
+            })
+            .clone()
     }
 }
 
@@ -81,9 +84,7 @@ pub unsafe extern "C" fn ringwire_buffer_new(
         })?;
         bytes.resize(len, 0);
         let data = bytes.as_mut_ptr();
-        let h = BUFFERS.insert(ringwire_buffer {
-            state: Mutex::new(State::Writable(bytes)),
-        });
+        let h = BUFFERS.insert(ringwire_buffer::new(bytes));
         // SAFETY: both checked non-NULL; valid for a write by the caller's contract. `data`
         // stays valid while the buffer lives: the allocation never moves (it is never grown,
         // and turning it into `Bytes` keeps it in place).
@@ -116,9 +117,7 @@ mod tests {
         let mut v = vec![0u8; 4096];
         v[0] = 7;
         let at = v.as_ptr();
-        let b = ringwire_buffer {
-            state: Mutex::new(State::Writable(v)),
-        };
+        let b = ringwire_buffer::new(v);
         let first = b.share();
         let second = b.share();
         assert_eq!(first.as_ptr(), at);

@@ -3,14 +3,14 @@
 //! can be sent again and to a peer, outlives the caller's handle while queued, and bad
 //! arguments get their codes.
 
-use std::ffi::{CString, c_char};
+mod support;
+
+use std::ffi::c_char;
 use std::path::{Path, PathBuf};
 use std::ptr::{null, null_mut};
 
-use ringwire::config::NodeKeyFile;
 use ringwire_ffi::buffer::*;
 use ringwire_ffi::channel::*;
-use ringwire_ffi::config::*;
 use ringwire_ffi::node::*;
 use ringwire_ffi::result::*;
 
@@ -20,26 +20,11 @@ const LEN: usize = 64 * 1024;
 
 /// A node started through the C ABI, listening on a free loopback port.
 fn node(name: &str) -> (*mut ringwire_node, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("ringwire-ffi-buf-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let key = dir.join("node_key.json");
-    NodeKeyFile::load_or_generate(&key).expect("node key");
-    let toml = format!(
-        "[node]\nnetwork = \"ffi-send-buffer\"\nnode_key_file = \"{}\"\n\n[p2p]\nladdr = \"127.0.0.1:0\"\npex = false\n\n[engine]\nshards = 1\n",
-        key.display()
-    );
-    let path = dir.join("ringwire.toml");
-    std::fs::write(&path, toml).expect("write config");
-    let path = CString::new(path.to_str().expect("utf-8 path")).expect("no NUL");
-    let (mut cfg, mut node) = (null_mut(), null_mut());
-    // SAFETY: NUL-terminated path, valid out-pointers, the config freed once.
-    unsafe {
-        assert_eq!(ringwire_config_load_toml(path.as_ptr(), &mut cfg), OK);
-        assert_eq!(ringwire_node_start(cfg, &mut node), OK);
-        ringwire_config_free(cfg);
-    }
-    (node, dir)
+    support::node_from_toml(
+        &format!("buf-{name}"),
+        "ffi-send-buffer",
+        "[engine]\nshards = 1\n",
+    )
 }
 
 fn open(n: *const ringwire_node) -> *mut ringwire_channel {

@@ -1,13 +1,13 @@
 //! `ringwire_node_open_channel` with a send queue capacity of 0 takes the node's default, the
 //! configuration's `limits.channel_send_queue_capacity`; an explicit capacity is kept.
 
-use std::ffi::{CString, c_char};
+mod support;
+
+use std::ffi::c_char;
 use std::path::{Path, PathBuf};
 use std::ptr::{null, null_mut};
 
-use ringwire::config::NodeKeyFile;
 use ringwire_ffi::channel::*;
-use ringwire_ffi::config::*;
 use ringwire_ffi::node::*;
 use ringwire_ffi::result::*;
 
@@ -17,26 +17,11 @@ const CHANNEL: u8 = 0x50;
 /// A node started through the C ABI from a TOML file holding `limits` (the body of its
 /// `[limits]` section), listening on a free loopback port.
 fn node_from_toml(name: &str, limits: &str) -> (*mut ringwire_node, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("ringwire-ffi-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let key = dir.join("node_key.json");
-    NodeKeyFile::load_or_generate(&key).expect("node key");
-    let toml = format!(
-        "[node]\nnetwork = \"ffi-send-queue\"\nnode_key_file = \"{}\"\n\n[p2p]\nladdr = \"127.0.0.1:0\"\npex = false\n\n[engine]\ndriver = \"epoll\"\nshards = 1\n\n[limits]\n{limits}\n",
-        key.display()
-    );
-    let path = dir.join("ringwire.toml");
-    std::fs::write(&path, toml).expect("write config");
-    let path = CString::new(path.to_str().expect("utf-8 path")).expect("no NUL");
-    let (mut cfg, mut node) = (null_mut(), null_mut());
-    // SAFETY: NUL-terminated path, valid out-pointers, the config freed once.
-    unsafe {
-        assert_eq!(ringwire_config_load_toml(path.as_ptr(), &mut cfg), OK);
-        assert_eq!(ringwire_node_start(cfg, &mut node), OK);
-        ringwire_config_free(cfg);
-    }
-    (node, dir)
+    support::node_from_toml(
+        name,
+        "ffi-send-queue",
+        &format!("[engine]\ndriver = \"epoll\"\nshards = 1\n\n[limits]\n{limits}\n"),
+    )
 }
 
 fn open(n: *const ringwire_node, queue: usize) -> *mut ringwire_channel {
