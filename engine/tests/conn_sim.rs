@@ -194,6 +194,50 @@ fn native_pair_carries_every_stock_channel_up_to_its_cap() {
     exchange(&mut p, B, A, &msgs);
 }
 
+/// Small native messages that travel in one record reach the application as slices of that
+/// record, not as copies: each message's bytes start a fixed few header bytes after the end of
+/// the previous one's. (Separate allocations of 203 bytes would lie at least 224 bytes apart.)
+#[test]
+fn native_messages_of_one_record_are_slices_of_it() {
+    const LEN: usize = 203;
+    const N: usize = 40;
+    let mut p = pair(true, true);
+    assert_eq!(connect(&mut p), (Mode::Native, Mode::Native));
+    let ch = ChannelDescriptor::stock()[0].id;
+    for i in 0..N {
+        p.sim
+            .endpoint_mut(A)
+            .send(ch, payload(LEN, i as u8))
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    let deadline = p.sim.now() + Duration::from_secs(5);
+    let ok = p.sim.run_until(deadline, |sim| {
+        while let Some(ev) = sim.endpoint_mut(B).poll_event() {
+            if let Event::Message(m) = ev {
+                got.push(m.payload);
+            }
+        }
+        got.len() == N
+    });
+    assert!(ok, "{} of {N} messages arrived", got.len());
+    for (i, m) in got.iter().enumerate() {
+        assert_eq!(*m, payload(LEN, i as u8), "message {i}");
+    }
+    let strides: Vec<usize> = got
+        .windows(2)
+        .map(|w| (w[1].as_ptr() as usize).wrapping_sub(w[0].as_ptr() as usize))
+        .collect();
+    let in_one_record = strides
+        .iter()
+        .filter(|&&d| d > LEN && d <= LEN + 16)
+        .count();
+    assert!(
+        in_one_record >= N / 2,
+        "messages are not slices of their record: strides {strides:?}"
+    );
+}
+
 #[test]
 fn native_pair_over_a_slow_fragmenting_link() {
     let link = LinkConfig {

@@ -126,3 +126,53 @@ fn expired_before_delivery_native() {
     assert_eq!(sent_dropped, 0);
     assert_eq!(recv_dropped, SHORT);
 }
+
+/// `recv_many` takes what waits in one step, in order and at most `limit` at a time, drops
+/// (and counts) messages whose time-to-live ran out while they waited, and returns 0 once its
+/// deadline passes with nothing to take.
+#[test]
+fn recv_many_takes_what_waits_in_order_and_drops_the_expired() {
+    let (a, b) = pair(true);
+    let ca = a.open_channel(chan(CH, 1, 1 << 20)).unwrap();
+    let mut cb = b.open_channel(chan(CH, 1, 1 << 20)).unwrap();
+    let to = b.node_id();
+    let msg = |i: u32| Bytes::from(i.to_be_bytes().to_vec());
+    for i in 0..60u32 {
+        let mut env = Envelope::peer(to, msg(i));
+        if i % 10 == 5 {
+            env = env.deliver_within(Duration::from_secs(1));
+        }
+        ca.send_blocking(env, secs(30)).unwrap();
+    }
+    // Wait until all 60 have reached b, then past the short time-to-live.
+    let give_up = secs(60);
+    while b
+        .peer_traffic()
+        .iter()
+        .flat_map(|p| &p.channels)
+        .map(|c| c.received_bytes)
+        .sum::<u64>()
+        < 60 * 4
+    {
+        assert!(Instant::now() < give_up, "messages never arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut got = Vec::new();
+    let n = cb.recv_many_blocking(&mut got, 20, secs(10));
+    assert!(n > 0 && n <= 20 && got.len() == n, "{n}");
+    while got.len() < 54 {
+        let before = got.len();
+        let n = cb.recv_many_blocking(&mut got, 64, secs(10));
+        assert!(n > 0 && got.len() == before + n);
+    }
+    let want: Vec<Bytes> = (0..60u32).filter(|i| i % 10 != 5).map(msg).collect();
+    let payloads: Vec<Bytes> = got.into_iter().map(|m| m.payload).collect();
+    assert_eq!(payloads, want);
+    assert_eq!(b.stats().expired_before_delivery, 6);
+    let started = Instant::now();
+    let mut none = Vec::new();
+    let n = cb.recv_many_blocking(&mut none, 8, Instant::now() + Duration::from_millis(150));
+    assert_eq!((n, none.len()), (0, 0));
+    assert!(started.elapsed() >= Duration::from_millis(140));
+}

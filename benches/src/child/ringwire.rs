@@ -4,10 +4,10 @@
 //! - Each process runs one node (`--shards` shard threads, 1 by default: the two processes
 //!   share the machine's cores) with the driver under test; `--compat` turns the native
 //!   protocol off on both sides, so the connection speaks stock MConnection framing.
-//! - `bulk` (S1, S2, S6): one channel; the sender keeps the channel's send queue full
-//!   ([`SendPump`]: `try_send` while there is room, one waiting `send` when it is full), the
-//!   receiver drains its queue with `try_recv` and only blocks when it is empty. S6 turns
-//!   zstd compression on for the channel (`Compression::Auto`).
+//! - `bulk` (S1, S2, S6): one channel; the sender keeps the channel's send queue full with
+//!   runs of about 256 KiB (`send_many`, waiting when the queue is full), the receiver takes
+//!   what is waiting in one step (`recv_many`, up to 256 messages) and only blocks when its
+//!   queue is empty. S6 turns zstd compression on for the channel (`Compression::Auto`).
 //! - `latency` (S3): requests and replies on a high-priority channel, the load on a
 //!   low-priority channel of the same connection: the engine's channel priorities decide
 //!   who goes first.
@@ -316,18 +316,15 @@ fn bulk_recv(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
     let mut window = Window::new(args.warmup(), args.duration());
     let (mut messages, mut bytes) = (0u64, 0u64);
     let deadline = Instant::now() + args.warmup() + args.duration() + Duration::from_secs(60);
+    // What is waiting is taken in one step (`recv_many`), then the clock is read once.
+    let mut batch = Vec::with_capacity(RECV_BATCH);
     loop {
-        let Some(first) = ch.recv_blocking(deadline) else {
+        batch.clear();
+        if ch.recv_many_blocking(&mut batch, RECV_BATCH, deadline) == 0 {
             return Err(bad("no message before the deadline"));
-        };
-        messages += 1;
-        bytes += first.payload.len() as u64;
-        // Drain what is queued without waiting, then look at the clock once.
-        for _ in 0..4096 {
-            let Some(m) = ch.try_recv() else { break };
-            messages += 1;
-            bytes += m.payload.len() as u64;
         }
+        messages += batch.len() as u64;
+        bytes += batch.iter().map(|m| m.payload.len() as u64).sum::<u64>();
         if let Some(r) = window.observe(Instant::now(), messages, bytes) {
             print_result(&r);
             // Exiting closes the connection; the sender stops when its peer is gone.
@@ -349,21 +346,36 @@ fn bulk_send(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
         1
     };
     let msgs = payloads(args, args.size, n);
-    let mut pump = SendPump::new(chans[0].sender());
-    let mut i = 0;
-    while pump
-        .push(|| Envelope::peer(peer, msgs[i % n].clone()))
-        .map_err(other)?
-    {
-        i += 1;
+    // Messages go in runs of about 256 KiB (`send_many`: one hand-off to the shard per run
+    // while the queue has room), as an application with many messages for one peer would
+    // send them.
+    let run = (SEND_RUN_BYTES / args.size.max(1)).clamp(1, RECV_BATCH);
+    let tx = chans[0].sender();
+    let (mut sent, mut i) = (0u64, 0usize);
+    loop {
+        let payloads = (0..run).map(|k| msgs[(i + k) % n].clone()).collect();
+        let (queued, r) =
+            tx.send_many_blocking(peer, payloads, Instant::now() + Duration::from_millis(200));
+        sent += queued as u64;
+        i += queued;
+        match r {
+            Ok(()) | Err(SendError::Timeout | SendError::Full) => {}
+            Err(SendError::PeerGone | SendError::Stopped) => break,
+            Err(e) => return Err(other(e)),
+        }
     }
     print_result(&ChildReport {
-        total_messages: pump.sent,
-        total_bytes: pump.sent * args.size as u64,
+        total_messages: sent,
+        total_bytes: sent * args.size as u64,
         ..ChildReport::default()
     });
     std::process::exit(0);
 }
+
+/// The most messages the bulk receiver takes in one step.
+const RECV_BATCH: usize = 256;
+/// About how many bytes the bulk sender hands over in one `send_many`.
+const SEND_RUN_BYTES: usize = 256 * 1024;
 
 fn latency_recv(engine: &EngineArgs, args: &ChildArgs) -> io::Result<()> {
     let mut lim = limits(args);

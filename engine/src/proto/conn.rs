@@ -26,6 +26,7 @@
 //! [`Event::Closed`] carries the same reason for the event consumer.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -38,8 +39,8 @@ use super::by_channel::ByChannel;
 use super::compress::{self, CompressionConfig, Compressor, Decompressor, Outcome};
 use super::mconn::{self, ChannelConfig, MConnConfig, MConnection};
 use super::native::{
-    self, MessageKind, Mux, MuxEvent, NativeChannelConfig, NativeConfig, RecordOpener,
-    RecordSealer, RequestId, ResetCode,
+    self, MessageKind, Mux, MuxEvent, NativeChannelConfig, NativeConfig, Opened, PinBudget,
+    RecordOpener, RecordSealer, RequestId, ResetCode,
 };
 use super::nodeinfo::{
     MAX_NODE_INFO_SIZE, MAX_NUM_CHANNELS, NodeInfo, NodeInfoError, RINGWIRE_CAPABILITY_CHANNEL,
@@ -422,6 +423,10 @@ struct Compat {
 struct Native {
     sealer: RecordSealer,
     opener: RecordOpener,
+    /// Bounds the record buffers that received messages, handed out as slices, keep alive:
+    /// the channels' receive window (`native_window`), so what a peer can make us hold at
+    /// most doubles however its messages fall into records.
+    pins: Arc<PinBudget>,
     mux: Mux<ZstdCodec>,
     /// The peer, until its HELLO is polled and `Connected` reported.
     pending_peer: Option<(NodeId, NodeInfo)>,
@@ -726,6 +731,7 @@ impl Connection {
             self.state = State::Native(Box::new(Native {
                 sealer: RecordSealer::new(&keys.send),
                 opener: RecordOpener::new(&keys.recv),
+                pins: PinBudget::new(self.config.native_window as usize),
                 mux,
                 pending_peer: Some((remote, info)),
             }));
@@ -1088,8 +1094,12 @@ impl Native {
         loop {
             let used = self.opener.feed(data)?;
             data = data.get(used..).unwrap_or_default();
-            while let Some(record) = self.opener.next_record()? {
-                self.mux.handle_record(now, record)?;
+            // Messages that arrive whole in a record are handed out as slices of it.
+            while let Some(record) = self.opener.next_record_shared(&self.pins)? {
+                match record {
+                    Opened::Shared(plaintext) => self.mux.handle_record_bytes(now, plaintext)?,
+                    Opened::Lent(plaintext) => self.mux.handle_record(now, plaintext)?,
+                }
             }
             if data.is_empty() {
                 return Ok(());

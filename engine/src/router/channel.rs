@@ -230,6 +230,26 @@ impl Channel {
     pub fn recv_blocking(&mut self, deadline: Instant) -> Option<Received> {
         self.receiver.recv_blocking(deadline)
     }
+
+    /// See [`ChannelReceiver::recv_many`].
+    pub async fn recv_many(
+        &mut self,
+        into: &mut Vec<Received>,
+        limit: usize,
+        deadline: Instant,
+    ) -> usize {
+        self.receiver.recv_many(into, limit, deadline).await
+    }
+
+    /// See [`ChannelReceiver::recv_many_blocking`].
+    pub fn recv_many_blocking(
+        &mut self,
+        into: &mut Vec<Received>,
+        limit: usize,
+        deadline: Instant,
+    ) -> usize {
+        self.receiver.recv_many_blocking(into, limit, deadline)
+    }
 }
 
 /// The receiving half of a [`Channel`] after [`Channel::split`].
@@ -289,6 +309,33 @@ impl ChannelReceiver {
         clock::block_on(self.recv_until(deadline))
     }
 
+    /// Appends up to `limit` messages to `into`, waiting until `deadline` for the first, and
+    /// returns how many: the batched [`recv_until`](Self::recv_until), which takes what is
+    /// waiting in one step rather than one message per call. 0 means the deadline passed, or
+    /// the node stopped and the queue is drained (or `limit` is 0).
+    pub async fn recv_many(
+        &mut self,
+        into: &mut Vec<Received>,
+        limit: usize,
+        deadline: Instant,
+    ) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        let take = std::future::poll_fn(|cx| self.poll_recv_many(cx, into, limit));
+        clock::timeout_at(deadline, take).await.unwrap_or(0)
+    }
+
+    /// [`ChannelReceiver::recv_many`] for callers outside any executor.
+    pub fn recv_many_blocking(
+        &mut self,
+        into: &mut Vec<Received>,
+        limit: usize,
+        deadline: Instant,
+    ) -> usize {
+        clock::block_on(self.recv_many(into, limit, deadline))
+    }
+
     /// Moves up to `limit` waiting messages into `into` and returns how many. When none waits
     /// it returns `Pending` and `cx`'s waker is woken once the next message arrives or the node
     /// stops; `Ready(0)` (with `limit > 0`) means the node stopped and the queue is drained.
@@ -309,19 +356,25 @@ impl ChannelReceiver {
             if n == 0 {
                 return Poll::Ready(0);
             }
-            let now = Instant::now();
-            let mut i = start;
-            while i < into.len() {
-                if into[i].deliver_by.is_some_and(|d| d <= now) {
-                    into.remove(i);
+            // Expired messages are dropped (counted) and the rest keep their order, in one
+            // pass; the clock is read only when a message carries a deadline.
+            let mut now = None;
+            let mut kept = start;
+            for i in start..into.len() {
+                let expired = into[i]
+                    .deliver_by
+                    .is_some_and(|d| d <= *now.get_or_insert_with(Instant::now));
+                if expired {
                     self.registry
                         .stats
                         .expired_before_delivery
                         .fetch_add(1, Ordering::Relaxed);
                 } else {
-                    i += 1;
+                    into.swap(kept, i);
+                    kept += 1;
                 }
             }
+            into.truncate(kept);
             if into.len() > start {
                 return Poll::Ready(into.len() - start);
             }

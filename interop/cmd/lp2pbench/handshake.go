@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"os"
-	"time"
 
 	"github.com/cometbft/cometbft/lp2p"
+
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
 )
 
 // handshakeRecv runs a host that accepts connections until the harness ends
@@ -25,7 +26,7 @@ func handshakeRecv(o *options) error {
 // sends QUIC's CONNECTION_CLOSE, and the next Connect dials afresh over the
 // same UDP socket.
 func handshakeSend(o *options) error {
-	hostPort, id, err := splitAddr(o.addr)
+	hostPort, id, err := splitAddr(o.Addr)
 	if err != nil {
 		return err
 	}
@@ -37,30 +38,18 @@ func handshakeSend(o *options) error {
 	if err != nil {
 		return err
 	}
-	once := func() error {
+	rep, err := benchchild.Repeat(&o.Options, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 		defer cancel()
 		if err := h.Connect(ctx, target); err != nil {
 			return err
 		}
 		return h.Network().ClosePeer(target.ID)
+	})
+	if err != nil {
+		return err
 	}
-	warmEnd := time.Now().Add(o.warmup)
-	for time.Now().Before(warmEnd) {
-		if err := once(); err != nil {
-			return err
-		}
-	}
-	var n uint64
-	start := time.Now()
-	end := start.Add(o.duration)
-	for time.Now().Before(end) {
-		if err := once(); err != nil {
-			return err
-		}
-		n++
-	}
-	printResult(report{WindowMessages: n, WindowSecs: time.Since(start).Seconds()})
+	benchchild.PrintResult(rep)
 	os.Exit(0)
 	return nil
 }

@@ -2,16 +2,15 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"sync/atomic"
-	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/p2p"
-)
 
-// pingTimeout bounds one round trip.
-const pingTimeout = 10 * time.Second
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
+)
 
 // latencyRecv echoes every high-priority message to its sender and discards
 // the load; it reports when the sender hangs up.
@@ -26,18 +25,18 @@ func latencyRecv(o *options) error {
 		if !ok {
 			return
 		}
-		if e.ChannelID != hiChannel {
+		if e.ChannelID != benchchild.HiChannel {
 			loadBytes.Add(uint64(len(msg.Message)))
 			return
 		}
 		pings.Add(1)
-		e.Src.Send(p2p.Envelope{ChannelID: hiChannel, Message: msg})
+		e.Src.Send(p2p.Envelope{ChannelID: benchchild.HiChannel, Message: msg})
 	}
 	if _, err := startSwitch(h, latencyChannels(o), onReceive); err != nil {
 		return err
 	}
 	<-disconnected(h, "")
-	printResult(report{TotalMessages: pings.Load(), TotalBytes: loadBytes.Load()})
+	benchchild.PrintResult(benchchild.Report{TotalMessages: pings.Load(), TotalBytes: loadBytes.Load()})
 	os.Exit(0)
 	return nil
 }
@@ -48,7 +47,7 @@ func latencySend(o *options) error {
 	replies := make(chan uint64, 16)
 	onReceive := func(e p2p.Envelope) {
 		msg, ok := e.Message.(*abci.RequestEcho)
-		if ok && e.ChannelID == hiChannel && len(msg.Message) >= 8 {
+		if ok && e.ChannelID == benchchild.HiChannel && len(msg.Message) >= 8 {
 			replies <- binary.LittleEndian.Uint64([]byte(msg.Message[:8]))
 		}
 	}
@@ -56,71 +55,32 @@ func latencySend(o *options) error {
 	if err != nil {
 		return err
 	}
-	failed := disconnected(h, peerID(p))
+	failed := failure(disconnected(h, peerID(p)), errors.New("connection closed"))
 	var loadSent atomic.Uint64
-	if o.load == "bulk" {
-		load := p2p.Envelope{ChannelID: loChannel, Message: echo(payload(o.bulkSize))}
+	if o.Load == "bulk" {
+		load := p2p.Envelope{ChannelID: benchchild.LoChannel, Message: echo(benchchild.Payload(o.BulkSize))}
 		for range o.sendConcurrency {
 			go func() {
 				for {
 					if p.Send(load) {
-						loadSent.Add(uint64(o.bulkSize))
+						loadSent.Add(uint64(o.BulkSize))
 					}
 				}
 			}()
 		}
 	}
-	req := payload(max(o.size, 8))
-	var seq uint64
-	ping := func() (time.Duration, error) {
-		seq++
-		binary.LittleEndian.PutUint64(req, seq)
-		t0 := time.Now()
-		env := p2p.Envelope{ChannelID: hiChannel, Message: echo(req)}
-		if !p.Send(env) {
-			return 0, errorf("send of request %d failed", seq)
-		}
-		timeout := time.NewTimer(pingTimeout)
-		defer timeout.Stop()
-		for {
-			select {
-			case got := <-replies:
-				if got == seq {
-					return time.Since(t0), nil
-				}
-			case <-failed:
-				return 0, errorf("connection closed")
-			case <-timeout.C:
-				return 0, errorf("no reply to request %d within %v", seq, pingTimeout)
-			}
-		}
-	}
-	warmEnd := time.Now().Add(o.warmup)
-	for time.Now().Before(warmEnd) {
-		if _, err := ping(); err != nil {
-			return err
-		}
-	}
-	samples := make([]time.Duration, 0, 1<<16)
-	start := time.Now()
-	end := start.Add(o.duration)
-	for time.Now().Before(end) {
-		rtt, err := ping()
-		if err != nil {
-			return err
-		}
-		samples = append(samples, rtt)
-	}
-	window := time.Since(start)
-	if err := writeSamples(o.samples, samples); err != nil {
+	rep, err := benchchild.RoundTrips(&o.Options, benchchild.Echoes{
+		Send: func(req []byte) bool {
+			return p.Send(p2p.Envelope{ChannelID: benchchild.HiChannel, Message: echo(req)})
+		},
+		Replies: replies,
+		Failed:  failed,
+	})
+	if err != nil {
 		return err
 	}
-	printResult(report{
-		Samples:        uint64(len(samples)),
-		WindowMessages: uint64(len(samples)),
-		WindowSecs:     window.Seconds(),
-		TotalBytes:     loadSent.Load(),
-	})
+	rep.TotalBytes = loadSent.Load()
+	benchchild.PrintResult(rep)
 	hangUp(h)
 	os.Exit(0)
 	return nil

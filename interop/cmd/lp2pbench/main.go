@@ -14,7 +14,8 @@
 //	lp2pbench recv -scenario S [flags]            listens, prints "LISTEN <host:port>/<peer-id>"
 //	lp2pbench send -scenario S -addr A [flags]    connects to A
 //
-// and both print one line "RESULT <json>" before they exit (see report.go).
+// and both print one line "RESULT <json>" before they exit (see
+// internal/benchchild/report.go).
 // The LISTEN line carries the receiver's libp2p peer ID after the UDP
 // address, because a libp2p dial needs both; the harness passes the string
 // through to the sender's -addr unchanged. Scenarios:
@@ -50,88 +51,49 @@
 package main
 
 import (
+	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"time"
+
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
 )
 
-// options are the flags shared by both roles.
+// options are the shared flags and the send concurrency.
 type options struct {
-	scenario        string
-	size            int
-	bulkSize        int
-	load            string
-	peers           int
-	warmup          time.Duration
-	duration        time.Duration
-	listen          string
-	addr            string
-	samples         string
+	benchchild.Options
 	sendConcurrency int
+}
+
+// help is how the shared flags read in this program.
+var help = benchchild.FlagHelp{
+	Scenario:  "bulk | latency | handshake",
+	Peers:     1,
+	PeersHelp: "accepted for the harness; lp2pbench always uses one connection",
+	Listen:    "recv: UDP address to listen on",
+	Addr:      "send: receiver as host:port/peer-id (its LISTEN line)",
 }
 
 func parse(role string, args []string) (*options, error) {
 	fs := flag.NewFlagSet("lp2pbench "+role, flag.ContinueOnError)
 	o := &options{}
-	var warmupMs, durationMs int
-	fs.StringVar(&o.scenario, "scenario", "bulk", "bulk | latency | handshake")
-	fs.IntVar(&o.size, "size", 65536, "message size in bytes")
-	fs.IntVar(&o.bulkSize, "bulk-size", 65536, "latency: size of the low-priority load messages")
-	fs.StringVar(&o.load, "load", "none", "latency: none | bulk")
-	fs.IntVar(&o.peers, "peers", 1, "accepted for the harness; lp2pbench always uses one connection")
-	fs.IntVar(&warmupMs, "warmup-ms", 500, "warm-up before the measured window")
-	fs.IntVar(&durationMs, "duration-ms", 2000, "length of the measured window")
-	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "recv: UDP address to listen on")
-	fs.StringVar(&o.addr, "addr", "", "send: receiver as host:port/peer-id (its LISTEN line)")
-	fs.StringVar(&o.samples, "samples", "", "latency: file for round-trip samples")
 	fs.IntVar(&o.sendConcurrency, "send-concurrency", defaultSendConcurrency,
 		"bulk and latency load: goroutines calling Peer.Send at once")
-	if err := fs.Parse(args); err != nil {
+	if err := o.Parse(fs, role, args, help); err != nil {
 		return nil, err
 	}
-	o.warmup = time.Duration(warmupMs) * time.Millisecond
-	o.duration = time.Duration(durationMs) * time.Millisecond
-	if role == "send" && o.addr == "" {
-		return nil, fmt.Errorf("send needs -addr")
-	}
 	if o.sendConcurrency < 1 {
-		return nil, fmt.Errorf("-send-concurrency must be at least 1")
+		return nil, errors.New("-send-concurrency must be at least 1")
 	}
 	return o, nil
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: lp2pbench recv|send -scenario bulk|latency|handshake [flags]")
-		os.Exit(2)
-	}
-	role := os.Args[1]
-	o, err := parse(role, os.Args[2:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lp2pbench:", err)
-		os.Exit(2)
-	}
-	if err := run(role, o); err != nil {
-		fmt.Fprintln(os.Stderr, "lp2pbench:", role, o.scenario+":", err)
-		os.Exit(1)
-	}
-}
-
-func run(role string, o *options) error {
-	switch o.scenario + "/" + role {
-	case "bulk/recv":
-		return bulkRecv(o)
-	case "bulk/send":
-		return bulkSend(o)
-	case "latency/recv":
-		return latencyRecv(o)
-	case "latency/send":
-		return latencySend(o)
-	case "handshake/recv":
-		return handshakeRecv(o)
-	case "handshake/send":
-		return handshakeSend(o)
-	}
-	return fmt.Errorf("unknown scenario/role %s/%s", o.scenario, role)
+	usage := []string{"usage: lp2pbench recv|send -scenario bulk|latency|handshake [flags]"}
+	benchchild.Main("lp2pbench", usage, parse, map[string]func(*options) error{
+		"bulk/recv":      bulkRecv,
+		"bulk/send":      bulkSend,
+		"latency/recv":   latencyRecv,
+		"latency/send":   latencySend,
+		"handshake/recv": handshakeRecv,
+		"handshake/send": handshakeSend,
+	})
 }

@@ -17,16 +17,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
 )
 
-// Channel ids and priorities, as in mconnbench: bulk uses one channel (like a
-// block-part or mempool stream); latency uses a high-priority channel (like
-// consensus votes) beside a low-priority one (like mempool transactions).
 const (
-	bulkChannel = byte(0x30)
-	hiChannel   = byte(0x20)
-	loChannel   = byte(0x21)
-
 	// reactorName is the reactor's name in the Switch; it matches no scaler
 	// override, so the global scaler settings apply.
 	reactorName = "BENCH"
@@ -43,17 +38,22 @@ const (
 	connectTimeout = 10 * time.Second
 )
 
+// bulkChannels are the descriptors of the bulk scenario, sized for -size.
 func bulkChannels(o *options) []*conn.ChannelDescriptor {
-	return []*conn.ChannelDescriptor{channel(bulkChannel, 5, o.size)}
+	return []*conn.ChannelDescriptor{channel(benchchild.BulkChannel, benchchild.BulkPriority, o.Size)}
 }
 
+// latencyChannels are the descriptors of the latency scenario, sized for
+// -size and -bulk-size.
 func latencyChannels(o *options) []*conn.ChannelDescriptor {
 	return []*conn.ChannelDescriptor{
-		channel(hiChannel, 10, max(o.size, 8)),
-		channel(loChannel, 1, o.bulkSize),
+		channel(benchchild.HiChannel, benchchild.HiPriority, max(o.Size, 8)),
+		channel(benchchild.LoChannel, benchchild.LoPriority, o.BulkSize),
 	}
 }
 
+// channel is a descriptor for RequestEcho messages of up to size payload
+// bytes.
 func channel(id byte, priority, size int) *conn.ChannelDescriptor {
 	return &conn.ChannelDescriptor{
 		ID:                  id,
@@ -120,13 +120,13 @@ func startSwitch(h *lp2p.Host, chans []*conn.ChannelDescriptor, onReceive func(p
 
 // listenHost starts the receiver's host and announces "host:port/peer-id".
 func listenHost(o *options) (*lp2p.Host, error) {
-	h, err := newHost(o.listen, nil)
+	h, err := newHost(o.Listen, nil)
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range h.Network().ListenAddresses() {
 		if _, hostPort, err := manet.DialArgs(a); err == nil {
-			announce(hostPort + "/" + h.ID().String())
+			benchchild.Announce(hostPort + "/" + h.ID().String())
 			return h, nil
 		}
 	}
@@ -145,7 +145,7 @@ func splitAddr(addr string) (hostPort, id string, err error) {
 // connectSwitch starts the sender's host and Switch with the receiver as its
 // bootstrap peer and returns the connected peer.
 func connectSwitch(o *options, chans []*conn.ChannelDescriptor, onReceive func(p2p.Envelope)) (*lp2p.Host, p2p.Peer, error) {
-	hostPort, id, err := splitAddr(o.addr)
+	hostPort, id, err := splitAddr(o.Addr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -159,7 +159,7 @@ func connectSwitch(o *options, chans []*conn.ChannelDescriptor, onReceive func(p
 	}
 	peers := sw.Peers().Copy()
 	if len(peers) != 1 {
-		return nil, nil, fmt.Errorf("could not connect to %s", o.addr)
+		return nil, nil, fmt.Errorf("could not connect to %s", o.Addr)
 	}
 	return h, peers[0], nil
 }
@@ -195,6 +195,16 @@ func disconnected(h *lp2p.Host, id peer.ID) <-chan struct{} {
 	return done
 }
 
+// failure yields err once done is closed.
+func failure(done <-chan struct{}, err error) <-chan error {
+	failed := make(chan error, 1)
+	go func() {
+		<-done
+		failed <- err
+	}()
+	return failed
+}
+
 // hangUp closes every connection of h, so the other side sees the end at
 // once; it gives up after a second.
 func hangUp(h *lp2p.Host) {
@@ -216,17 +226,4 @@ func hangUp(h *lp2p.Host) {
 // echo wraps a payload in the message type of every channel.
 func echo(payload []byte) *abci.RequestEcho {
 	return &abci.RequestEcho{Message: string(payload)}
-}
-
-// payload is a message body of n bytes with a fixed, non-zero pattern.
-func payload(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*31 + 7)
-	}
-	return b
-}
-
-func errorf(format string, args ...any) error {
-	return fmt.Errorf(format, args...)
 }

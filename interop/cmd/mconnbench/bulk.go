@@ -1,26 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"sync/atomic"
-	"time"
+
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
 )
-
-// counters are updated by the MConnection receive routine.
-type counters struct {
-	messages atomic.Uint64
-	bytes    atomic.Uint64
-}
-
-type snapshot struct {
-	at       time.Time
-	messages uint64
-	bytes    uint64
-}
-
-func (c *counters) snap() snapshot {
-	return snapshot{at: time.Now(), messages: c.messages.Load(), bytes: c.bytes.Load()}
-}
 
 // bulkRecv counts delivered messages over the window, reports, and exits;
 // the sender sees the connection drop and stops.
@@ -29,17 +15,9 @@ func bulkRecv(o *options) error {
 	if err != nil {
 		return err
 	}
-	var cnt counters
-	first := make(chan struct{})
-	var seen atomic.Bool
+	w := benchchild.NewWindow()
 	failed := make(chan any, 1)
-	onReceive := func(_ byte, msg []byte) {
-		cnt.messages.Add(1)
-		cnt.bytes.Add(uint64(len(msg)))
-		if !seen.Load() && seen.CompareAndSwap(false, true) {
-			close(first)
-		}
-	}
+	onReceive := func(_ byte, msg []byte) { w.Deliver(len(msg)) }
 	onError := func(r any) {
 		select {
 		case failed <- r:
@@ -49,39 +27,29 @@ func bulkRecv(o *options) error {
 	if _, err := startMConn(c, nodeKey(), o, bulkChannels(), onReceive, onError); err != nil {
 		return err
 	}
-	return measureWindow(o, &cnt, first, failed)
+	return measureWindow(o, w, failed)
 }
 
-// measureWindow waits for the first message, lets the warm-up pass, counts
-// over the window and prints the report.
-func measureWindow(o *options, cnt *counters, first <-chan struct{}, failed <-chan any) error {
+// measureWindow waits for the first message, measures the window and prints
+// the report.
+func measureWindow(o *options, w *benchchild.Window, failed <-chan any) error {
 	select {
-	case <-first:
+	case <-w.First():
 	case r := <-failed:
-		return errorf("connection failed before the first message: %v", r)
+		return fmt.Errorf("connection failed before the first message: %v", r)
 	}
-	time.Sleep(o.warmup)
-	start := cnt.snap()
-	time.Sleep(o.duration)
-	end := cnt.snap()
-	printResult(report{
-		WindowMessages: end.messages - start.messages,
-		WindowBytes:    end.bytes - start.bytes,
-		WindowSecs:     end.at.Sub(start.at).Seconds(),
-		TotalMessages:  end.messages,
-		TotalBytes:     end.bytes,
-	})
+	benchchild.PrintResult(w.Measure(&o.Options))
 	os.Exit(0)
 	return nil
 }
 
 // bulkSend queues messages flat out until the receiver hangs up.
 func bulkSend(o *options) error {
-	c, err := dial(o.addr)
+	c, err := dial(o.Addr)
 	if err != nil {
 		return err
 	}
-	var sent counters
+	var sent benchchild.Counters
 	done := make(chan struct{})
 	var once atomic.Bool
 	onError := func(any) {
@@ -93,19 +61,18 @@ func bulkSend(o *options) error {
 	if err != nil {
 		return err
 	}
-	msg := payload(o.size)
+	msg := benchchild.Payload(o.Size)
 	go func() {
 		for {
-			if m.Send(bulkChannel, msg) {
-				sent.messages.Add(1)
-				sent.bytes.Add(uint64(len(msg)))
+			if m.Send(benchchild.BulkChannel, msg) {
+				sent.Add(len(msg))
 			} else if !m.IsRunning() {
 				return
 			}
 		}
 	}()
 	<-done
-	printResult(report{TotalMessages: sent.messages.Load(), TotalBytes: sent.bytes.Load()})
+	benchchild.PrintResult(sent.Totals())
 	os.Exit(0)
 	return nil
 }

@@ -9,31 +9,28 @@ import (
 	"github.com/cometbft/cometbft/crypto/ed25519"
 	"github.com/cometbft/cometbft/libs/log"
 	"github.com/cometbft/cometbft/p2p/conn"
+
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
 )
 
-// Channel ids and priorities. Bulk uses one channel, as a block-part or
-// mempool stream would; latency uses a high-priority channel (like consensus
-// votes) beside a low-priority one (like mempool transactions).
 const (
-	bulkChannel = byte(0x30)
-	hiChannel   = byte(0x20)
-	loChannel   = byte(0x21)
-
 	// sendQueueCapacity is what the stock consensus reactor gives its channels.
 	sendQueueCapacity = 100
 	handshakeTimeout  = 10 * time.Second
 )
 
+// bulkChannels are the descriptors of the bulk and fanout scenarios.
 func bulkChannels() []*conn.ChannelDescriptor {
 	return []*conn.ChannelDescriptor{
-		{ID: bulkChannel, Priority: 5, SendQueueCapacity: sendQueueCapacity},
+		{ID: benchchild.BulkChannel, Priority: benchchild.BulkPriority, SendQueueCapacity: sendQueueCapacity},
 	}
 }
 
+// latencyChannels are the descriptors of the latency scenario.
 func latencyChannels() []*conn.ChannelDescriptor {
 	return []*conn.ChannelDescriptor{
-		{ID: hiChannel, Priority: 10, SendQueueCapacity: sendQueueCapacity},
-		{ID: loChannel, Priority: 1, SendQueueCapacity: sendQueueCapacity},
+		{ID: benchchild.HiChannel, Priority: benchchild.HiPriority, SendQueueCapacity: sendQueueCapacity},
+		{ID: benchchild.LoChannel, Priority: benchchild.LoPriority, SendQueueCapacity: sendQueueCapacity},
 	}
 }
 
@@ -97,20 +94,11 @@ func mconnOver(
 
 // acceptOne listens, announces the address and accepts a single connection.
 func acceptOne(o *options) (net.Conn, error) {
-	l, err := net.Listen("tcp", o.listen)
+	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, err
 	}
 	defer l.Close()
 	announce(l)
 	return l.Accept()
-}
-
-// payload is a message body of n bytes with a fixed, non-zero pattern.
-func payload(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*31 + 7)
-	}
-	return b
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/cometbft/cometbft/crypto"
 	"github.com/cometbft/cometbft/p2p/conn"
+
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
 )
 
 // dialParallel bounds the handshakes the broadcaster runs at once.
@@ -16,31 +18,23 @@ const dialParallel = 16
 // fanoutRecv plays all the peers: it accepts -peers connections and counts
 // every message delivered on any of them over the window.
 func fanoutRecv(o *options) error {
-	l, err := net.Listen("tcp", o.listen)
+	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
 	announce(l)
 	key := nodeKey()
-	var cnt counters
-	first := make(chan struct{})
-	var seen atomic.Bool
+	w := benchchild.NewWindow()
 	failed := make(chan any, 1)
-	onReceive := func(_ byte, msg []byte) {
-		cnt.messages.Add(1)
-		cnt.bytes.Add(uint64(len(msg)))
-		if !seen.Load() && seen.CompareAndSwap(false, true) {
-			close(first)
-		}
-	}
+	onReceive := func(_ byte, msg []byte) { w.Deliver(len(msg)) }
 	onError := func(r any) {
 		select {
 		case failed <- r:
 		default:
 		}
 	}
-	for i := 0; i < o.peers; i++ {
+	for i := 0; i < o.Peers; i++ {
 		c, err := l.Accept()
 		if err != nil {
 			return err
@@ -51,7 +45,7 @@ func fanoutRecv(o *options) error {
 			}
 		}()
 	}
-	return measureWindow(o, &cnt, first, failed)
+	return measureWindow(o, w, failed)
 }
 
 // fanoutSend connects to -peers peers, then broadcasts every message to all
@@ -59,7 +53,7 @@ func fanoutRecv(o *options) error {
 // after the connections were made.
 func fanoutSend(o *options) error {
 	key := nodeKey()
-	base := rssKiB()
+	base := benchchild.RSSKiB()
 	done := make(chan struct{})
 	var once atomic.Bool
 	stop := func() {
@@ -71,13 +65,13 @@ func fanoutSend(o *options) error {
 	if err != nil {
 		return err
 	}
-	connected := rssKiB()
+	connected := benchchild.RSSKiB()
 	var sent atomic.Uint64
-	msg := payload(o.size)
+	msg := benchchild.Payload(o.Size)
 	go func() {
 		for {
 			for _, m := range conns {
-				if !m.Send(bulkChannel, msg) && !m.IsRunning() {
+				if !m.Send(benchchild.BulkChannel, msg) && !m.IsRunning() {
 					stop()
 					return
 				}
@@ -86,7 +80,7 @@ func fanoutSend(o *options) error {
 		}
 	}()
 	<-done
-	printResult(report{
+	benchchild.PrintResult(benchchild.Report{
 		TotalMessages: sent.Load(),
 		Connections:   uint64(len(conns)),
 		RSSBaseKiB:    base,
@@ -96,9 +90,11 @@ func fanoutSend(o *options) error {
 	return nil
 }
 
+// connectAll dials -peers connections, dialParallel at a time, and starts
+// an MConnection on each.
 func connectAll(o *options, key crypto.PrivKey, onError func(any)) ([]*conn.MConnection, error) {
-	conns := make([]*conn.MConnection, o.peers)
-	errs := make(chan error, o.peers)
+	conns := make([]*conn.MConnection, o.Peers)
+	errs := make(chan error, o.Peers)
 	sem := make(chan struct{}, dialParallel)
 	var wg sync.WaitGroup
 	for i := range conns {
@@ -107,7 +103,7 @@ func connectAll(o *options, key crypto.PrivKey, onError func(any)) ([]*conn.MCon
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := dial(o.addr)
+			c, err := dial(o.Addr)
 			if err != nil {
 				errs <- err
 				return

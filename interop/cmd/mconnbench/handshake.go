@@ -4,13 +4,14 @@ import (
 	"io"
 	"net"
 	"os"
-	"time"
+
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
 )
 
 // handshakeRecv accepts connections and completes the SecretConnection
 // handshake on each, closing first, until the harness ends it.
 func handshakeRecv(o *options) error {
-	l, err := net.Listen("tcp", o.listen)
+	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return err
 	}
@@ -32,8 +33,8 @@ func handshakeRecv(o *options) error {
 // at a time, counting the handshakes completed inside the window.
 func handshakeSend(o *options) error {
 	key := nodeKey()
-	once := func() error {
-		c, err := dial(o.addr)
+	rep, err := benchchild.Repeat(&o.Options, func() error {
+		c, err := dial(o.Addr)
 		if err != nil {
 			return err
 		}
@@ -46,23 +47,11 @@ func handshakeSend(o *options) error {
 		_, _ = io.Copy(io.Discard, c)
 		lingerZero(c)
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	warmEnd := time.Now().Add(o.warmup)
-	for time.Now().Before(warmEnd) {
-		if err := once(); err != nil {
-			return err
-		}
-	}
-	var n uint64
-	start := time.Now()
-	end := start.Add(o.duration)
-	for time.Now().Before(end) {
-		if err := once(); err != nil {
-			return err
-		}
-		n++
-	}
-	printResult(report{WindowMessages: n, WindowSecs: time.Since(start).Seconds()})
+	benchchild.PrintResult(rep)
 	os.Exit(0)
 	return nil
 }

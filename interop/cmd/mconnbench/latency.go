@@ -2,15 +2,14 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"sync/atomic"
-	"time"
 
 	"github.com/cometbft/cometbft/p2p/conn"
-)
 
-// pingTimeout bounds one round trip; stock defaults stay far below it.
-const pingTimeout = 10 * time.Second
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
+)
 
 // latencyRecv echoes every high-priority message and discards the load.
 func latencyRecv(o *options) error {
@@ -22,14 +21,14 @@ func latencyRecv(o *options) error {
 	ready := make(chan struct{})
 	var pings, loadBytes atomic.Uint64
 	onReceive := func(ch byte, msg []byte) {
-		if ch != hiChannel {
+		if ch != benchchild.HiChannel {
 			loadBytes.Add(uint64(len(msg)))
 			return
 		}
 		<-ready
 		pings.Add(1)
 		// msg is reused by the receive routine; Send keeps the slice.
-		m.Send(hiChannel, append([]byte(nil), msg...))
+		m.Send(benchchild.HiChannel, append([]byte(nil), msg...))
 	}
 	done := make(chan struct{})
 	var once atomic.Bool
@@ -44,7 +43,7 @@ func latencyRecv(o *options) error {
 	}
 	close(ready)
 	<-done
-	printResult(report{TotalMessages: pings.Load(), TotalBytes: loadBytes.Load()})
+	benchchild.PrintResult(benchchild.Report{TotalMessages: pings.Load(), TotalBytes: loadBytes.Load()})
 	os.Exit(0)
 	return nil
 }
@@ -52,20 +51,20 @@ func latencyRecv(o *options) error {
 // latencySend measures request/response round trips on the high-priority
 // channel, optionally while the low-priority channel is saturated.
 func latencySend(o *options) error {
-	c, err := dial(o.addr)
+	c, err := dial(o.Addr)
 	if err != nil {
 		return err
 	}
 	replies := make(chan uint64, 16)
-	failed := make(chan any, 1)
+	failed := make(chan error, 1)
 	onReceive := func(ch byte, msg []byte) {
-		if ch == hiChannel && len(msg) >= 8 {
+		if ch == benchchild.HiChannel && len(msg) >= 8 {
 			replies <- binary.LittleEndian.Uint64(msg)
 		}
 	}
 	onError := func(r any) {
 		select {
-		case failed <- r:
+		case failed <- fmt.Errorf("connection failed: %v", r):
 		default:
 		}
 	}
@@ -74,66 +73,26 @@ func latencySend(o *options) error {
 		return err
 	}
 	var loadSent atomic.Uint64
-	if o.load == "bulk" {
-		bulk := payload(o.bulkSize)
+	if o.Load == "bulk" {
+		bulk := benchchild.Payload(o.BulkSize)
 		go func() {
 			for m.IsRunning() {
-				if m.Send(loChannel, bulk) {
+				if m.Send(benchchild.LoChannel, bulk) {
 					loadSent.Add(uint64(len(bulk)))
 				}
 			}
 		}()
 	}
-	req := payload(max(o.size, 8))
-	var seq uint64
-	ping := func() (time.Duration, error) {
-		seq++
-		binary.LittleEndian.PutUint64(req, seq)
-		t0 := time.Now()
-		if !m.Send(hiChannel, req) {
-			return 0, errorf("send of request %d failed", seq)
-		}
-		timeout := time.NewTimer(pingTimeout)
-		defer timeout.Stop()
-		for {
-			select {
-			case got := <-replies:
-				if got == seq {
-					return time.Since(t0), nil
-				}
-			case r := <-failed:
-				return 0, errorf("connection failed: %v", r)
-			case <-timeout.C:
-				return 0, errorf("no reply to request %d within %v", seq, pingTimeout)
-			}
-		}
-	}
-	warmEnd := time.Now().Add(o.warmup)
-	for time.Now().Before(warmEnd) {
-		if _, err := ping(); err != nil {
-			return err
-		}
-	}
-	samples := make([]time.Duration, 0, 1<<16)
-	start := time.Now()
-	end := start.Add(o.duration)
-	for time.Now().Before(end) {
-		rtt, err := ping()
-		if err != nil {
-			return err
-		}
-		samples = append(samples, rtt)
-	}
-	window := time.Since(start)
-	if err := writeSamples(o.samples, samples); err != nil {
+	rep, err := benchchild.RoundTrips(&o.Options, benchchild.Echoes{
+		Send:    func(req []byte) bool { return m.Send(benchchild.HiChannel, req) },
+		Replies: replies,
+		Failed:  failed,
+	})
+	if err != nil {
 		return err
 	}
-	printResult(report{
-		Samples:        uint64(len(samples)),
-		WindowMessages: uint64(len(samples)),
-		WindowSecs:     window.Seconds(),
-		TotalBytes:     loadSent.Load(),
-	})
+	rep.TotalBytes = loadSent.Load()
+	benchchild.PrintResult(rep)
 	os.Exit(0)
 	return nil
 }

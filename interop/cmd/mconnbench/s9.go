@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/cometbft/cometbft/p2p/conn"
+
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
 )
 
 const (
@@ -92,7 +94,7 @@ func (r *s9State) now() uint64 {
 }
 
 // s9Fill is the body of every S9 message (the largest is a block part).
-var s9Fill = payload(s9PartSize)
+var s9Fill = benchchild.Payload(s9PartSize)
 
 // stamped is a message of n bytes that starts with the send time.
 func (r *s9State) stamped(n int) []byte {
@@ -249,12 +251,12 @@ func s9Run(o *options) error {
 		go n.send(stop)
 		go n.request(stop)
 	}
-	time.Sleep(o.duration)
+	time.Sleep(o.Duration)
 	r.live.Store(false)
 	elapsed := time.Since(r.epoch)
 	close(stop)
 
-	printResultJSON(r.report(len(nodes), elapsed))
+	benchchild.PrintResult(r.report(len(nodes), elapsed))
 	// Nothing is torn down: the connections go with the process.
 	os.Exit(0)
 	return nil

@@ -1,17 +1,19 @@
 package main
 
 import (
-	"fmt"
 	"net"
-)
 
-func errorf(format string, args ...any) error {
-	return fmt.Errorf(format, args...)
-}
+	"github.com/ringwire/ringwire/interop/internal/benchchild"
+)
 
 // dial connects to the receiver over loopback TCP.
 func dial(addr string) (net.Conn, error) {
 	return net.DialTimeout("tcp", addr, handshakeTimeout)
+}
+
+// announce tells the harness the address l listens on.
+func announce(l net.Listener) {
+	benchchild.Announce(l.Addr().String())
 }
 
 // lingerZero makes Close send a reset, so a dial loop leaves no TIME_WAIT

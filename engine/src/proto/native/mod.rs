@@ -21,6 +21,7 @@ pub mod event;
 mod flow;
 pub mod frame;
 pub mod mux;
+pub mod pinned;
 pub mod record;
 mod scheduler;
 pub mod stats;
@@ -33,7 +34,10 @@ pub use config::{NativeChannelConfig, NativeConfig};
 pub use error::{ConfigError, MuxError, MuxQueueError};
 pub use event::{DropReason, MessageKind, MuxEvent, RequestId, ResetCode};
 pub use mux::{MIN_RECORD_BUDGET, Mux, PROTOCOL_VERSION};
-pub use record::{InPlaceRecord, MAX_RECORD_PLAINTEXT, RecordError, RecordOpener, RecordSealer};
+pub use pinned::PinBudget;
+pub use record::{
+    InPlaceRecord, MAX_RECORD_PLAINTEXT, Opened, RecordError, RecordOpener, RecordSealer,
+};
 pub use stats::MuxStats;
 
 pub use super::nodeinfo::RINGWIRE_CAPABILITY_CHANNEL;

@@ -24,8 +24,11 @@
 //!   caller's own buffer ([`RecordOpener::open_in_place`]) when a whole record is already there.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+
+use super::pinned::{PinBudget, share};
 
 /// Length of the record header (the big-endian `u32` length field).
 pub const RECORD_HEADER_LEN: usize = 4;
@@ -198,6 +201,15 @@ pub struct InPlaceRecord {
     pub plaintext: Range<usize>,
 }
 
+/// A record's plaintext from [`RecordOpener::next_record_shared`].
+#[derive(Debug)]
+pub enum Opened<'a> {
+    /// The record buffer itself, shared: slices of it may outlive the opener's next call.
+    Shared(bytes::Bytes),
+    /// Lent from the opener's buffer until its next call (the pin budget was spent).
+    Lent(&'a [u8]),
+}
+
 /// Opens the records of one direction from a byte stream.
 ///
 /// Two ways in, which may be mixed between records:
@@ -285,6 +297,16 @@ impl RecordOpener {
         self.clear_delivered();
         let mut taken = 0;
         if self.need == 0 {
+            // A fresh buffer (the last record was shared) whose header is here whole is sized
+            // once, after the header's length is checked, rather than grown from the header.
+            if self.buf.capacity() == 0
+                && let Some(Ok(body)) = input
+                    .get(..RECORD_HEADER_LEN)
+                    .and_then(|h| <[u8; RECORD_HEADER_LEN]>::try_from(h).ok())
+                    .map(check_header)
+            {
+                self.buf.reserve_exact(RECORD_HEADER_LEN + body);
+            }
             let want = RECORD_HEADER_LEN.saturating_sub(self.buf.len());
             let n = want.min(input.len());
             self.buf
@@ -315,6 +337,41 @@ impl RecordOpener {
     /// Returns `Ok(None)` while the record is incomplete. The plaintext stays valid until the
     /// next call on the opener.
     pub fn next_record(&mut self) -> Result<Option<&[u8]>, RecordError> {
+        let Some(end) = self.open_buffered()? else {
+            return Ok(None);
+        };
+        self.delivered = true;
+        Ok(self.buf.get(RECORD_HEADER_LEN..end))
+    }
+
+    /// Opens the buffered record once it is complete, like [`next_record`](Self::next_record),
+    /// and hands its plaintext out as shared bytes charged to `budget` when the budget has
+    /// room (the opener then starts its next record in a fresh buffer); otherwise it lends the
+    /// plaintext as `next_record` does.
+    pub fn next_record_shared(
+        &mut self,
+        budget: &Arc<PinBudget>,
+    ) -> Result<Option<Opened<'_>>, RecordError> {
+        let Some(end) = self.open_buffered()? else {
+            return Ok(None);
+        };
+        let buf = std::mem::take(&mut self.buf);
+        match share(buf, budget) {
+            Ok(record) => {
+                self.need = 0;
+                Ok(Some(Opened::Shared(record.slice(RECORD_HEADER_LEN..end))))
+            }
+            Err(buf) => {
+                self.buf = buf;
+                self.delivered = true;
+                Ok(self.buf.get(RECORD_HEADER_LEN..end).map(Opened::Lent))
+            }
+        }
+    }
+
+    /// Decrypts the buffered record in place once it is complete; returns the end of its
+    /// plaintext in `buf`.
+    fn open_buffered(&mut self) -> Result<Option<usize>, RecordError> {
         if self.dead {
             return Err(RecordError::Dead);
         }
@@ -340,9 +397,7 @@ impl RecordOpener {
             Err(e) => return Err(self.fail(e)),
         };
         self.counter = counter.checked_add(1);
-        self.delivered = true;
-        let end = RECORD_HEADER_LEN + plain_len;
-        Ok(self.buf.get(RECORD_HEADER_LEN..end))
+        Ok(Some(RECORD_HEADER_LEN + plain_len))
     }
 
     /// Opens a record that lies whole at the start of `buf`, decrypting it where it lies.
@@ -620,6 +675,114 @@ mod tests {
             }
             proptest::prop_assert_eq!(got, msgs);
         }
+    }
+}
+
+#[cfg(test)]
+mod shared {
+    use super::*;
+
+    const KEY: [u8; 32] = [9u8; 32];
+
+    fn sealed(plaintexts: &[&[u8]]) -> Vec<u8> {
+        let mut s = RecordSealer::new(&KEY);
+        let mut out = Vec::new();
+        for p in plaintexts {
+            s.seal(p, &mut out).unwrap();
+        }
+        out
+    }
+
+    /// Feeds `wire` `step` bytes at a time; returns every record as (shared?, plaintext).
+    fn open_shared(
+        o: &mut RecordOpener,
+        wire: &[u8],
+        step: usize,
+        budget: &Arc<PinBudget>,
+    ) -> Vec<(bool, bytes::Bytes)> {
+        let mut out = Vec::new();
+        for piece in wire.chunks(step) {
+            let mut rest = piece;
+            loop {
+                let used = o.feed(rest).unwrap();
+                rest = &rest[used..];
+                while let Some(r) = o.next_record_shared(budget).unwrap() {
+                    out.push(match r {
+                        Opened::Shared(b) => (true, b),
+                        Opened::Lent(p) => (false, bytes::Bytes::copy_from_slice(p)),
+                    });
+                }
+                if rest.is_empty() {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn shared_plaintexts_outlive_the_next_record_and_are_charged() {
+        let a = vec![1u8; 3000];
+        let b = vec![2u8; 5000];
+        let wire = sealed(&[&a, &b, b"third"]);
+        for step in [1, 3, 4, 7, 4096, wire.len()] {
+            let budget = PinBudget::new(1 << 20);
+            let mut o = RecordOpener::new(&KEY);
+            let got = open_shared(&mut o, &wire, step, &budget);
+            assert_eq!(got.len(), 3, "step {step}");
+            assert!(got.iter().all(|(shared, _)| *shared), "step {step}");
+            assert_eq!(&got[0].1[..], &a[..]);
+            assert_eq!(&got[1].1[..], &b[..]);
+            assert_eq!(&got[2].1[..], b"third");
+            // Each record keeps its own buffer, sized to the record (header and tag included).
+            let want = [a.len(), b.len(), 5]
+                .iter()
+                .map(|n| n + RECORD_HEADER_LEN + RECORD_TAG_LEN)
+                .sum::<usize>();
+            assert!(
+                budget.held() >= want,
+                "step {step}: {} < {want}",
+                budget.held()
+            );
+            assert!(
+                budget.held() <= want + 3 * 8,
+                "step {step}: {} sized once",
+                budget.held()
+            );
+            drop(got);
+            assert_eq!(budget.held(), 0);
+        }
+    }
+
+    #[test]
+    fn a_spent_budget_lends_until_slices_are_dropped() {
+        let wire = sealed(&[&[1u8; 1000], &[2u8; 1000], &[3u8; 1000]]);
+        let budget = PinBudget::new(1500);
+        let mut o = RecordOpener::new(&KEY);
+        let got = open_shared(&mut o, &wire, wire.len(), &budget);
+        let shared: Vec<bool> = got.iter().map(|(s, _)| *s).collect();
+        // The first record fits; the second would pass 1,500 bytes while the first is held,
+        // and the third is opened after the second was lent (the first still held).
+        assert_eq!(shared, [true, false, false]);
+        for (i, (_, p)) in got.iter().enumerate() {
+            assert!(p.iter().all(|&x| usize::from(x) == i + 1) && p.len() == 1000);
+        }
+        drop(got);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
+    fn a_bad_header_in_a_fresh_buffer_fails_before_any_allocation_for_it() {
+        let budget = PinBudget::new(1 << 20);
+        let mut o = RecordOpener::new(&KEY);
+        let got = open_shared(&mut o, &sealed(&[b"one"]), 64, &budget);
+        assert_eq!(got.len(), 1);
+        let bad = (MAX_RECORD_BODY as u32 + 1).to_be_bytes();
+        assert_eq!(
+            o.feed(&bad),
+            Err(RecordError::BadLength(MAX_RECORD_BODY as u32 + 1))
+        );
+        assert!(o.is_dead());
     }
 }
 
