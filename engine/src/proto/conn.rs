@@ -38,6 +38,7 @@ use super::budget::{
 use super::by_channel::ByChannel;
 use super::compress::{self, CompressionConfig, Compressor, Decompressor, Outcome};
 use super::mconn::{self, ChannelConfig, MConnConfig, MConnection};
+use super::native::frame::holds_whole_message;
 use super::native::{
     self, MessageKind, Mux, MuxEvent, NativeChannelConfig, NativeConfig, Opened, PinBudget,
     RecordOpener, RecordSealer, RequestId, ResetCode,
@@ -1094,8 +1095,13 @@ impl Native {
         loop {
             let used = self.opener.feed(data)?;
             data = data.get(used..).unwrap_or_default();
-            // Messages that arrive whole in a record are handed out as slices of it.
-            while let Some(record) = self.opener.next_record_shared(&self.pins)? {
+            // Messages that arrive whole in a record are handed out as slices of it; a record
+            // without one (control frames, chunks of a larger message, which are reassembled
+            // by copy) is opened in the opener's own buffer, reused record after record.
+            while let Some(record) = self
+                .opener
+                .next_record_shared(&self.pins, holds_whole_message)?
+            {
                 match record {
                     Opened::Shared(plaintext) => self.mux.handle_record_bytes(now, plaintext)?,
                     Opened::Lent(plaintext) => self.mux.handle_record(now, plaintext)?,

@@ -345,16 +345,22 @@ impl RecordOpener {
     }
 
     /// Opens the buffered record once it is complete, like [`next_record`](Self::next_record),
-    /// and hands its plaintext out as shared bytes charged to `budget` when the budget has
-    /// room (the opener then starts its next record in a fresh buffer); otherwise it lends the
-    /// plaintext as `next_record` does.
+    /// and hands its plaintext out as shared bytes charged to `budget` when `worth_sharing`
+    /// says the plaintext is worth it and the budget has room (the opener then starts its next
+    /// record in a fresh buffer); otherwise it lends the plaintext as `next_record` does and
+    /// keeps its buffer for the next record.
     pub fn next_record_shared(
         &mut self,
         budget: &Arc<PinBudget>,
+        worth_sharing: impl FnOnce(&[u8]) -> bool,
     ) -> Result<Option<Opened<'_>>, RecordError> {
         let Some(end) = self.open_buffered()? else {
             return Ok(None);
         };
+        if !worth_sharing(self.buf.get(RECORD_HEADER_LEN..end).unwrap_or_default()) {
+            self.delivered = true;
+            return Ok(self.buf.get(RECORD_HEADER_LEN..end).map(Opened::Lent));
+        }
         let buf = std::mem::take(&mut self.buf);
         match share(buf, budget) {
             Ok(record) => {
@@ -706,7 +712,7 @@ mod shared {
             loop {
                 let used = o.feed(rest).unwrap();
                 rest = &rest[used..];
-                while let Some(r) = o.next_record_shared(budget).unwrap() {
+                while let Some(r) = o.next_record_shared(budget, |_| true).unwrap() {
                     out.push(match r {
                         Opened::Shared(b) => (true, b),
                         Opened::Lent(p) => (false, bytes::Bytes::copy_from_slice(p)),
@@ -783,6 +789,40 @@ mod shared {
             Err(RecordError::BadLength(MAX_RECORD_BODY as u32 + 1))
         );
         assert!(o.is_dead());
+    }
+
+    #[test]
+    fn a_record_not_worth_sharing_is_lent_and_its_buffer_kept_for_the_next() {
+        let wire = sealed(&[&[1u8; 4000], &[2u8; 3000], b"shared"]);
+        let budget = PinBudget::new(1 << 20);
+        let mut o = RecordOpener::new(&KEY);
+        let mut rest = &wire[..];
+        let mut seen = Vec::new();
+        let mut first_buffer = None;
+        while seen.len() < 3 {
+            let used = o.feed(rest).unwrap();
+            rest = &rest[used..];
+            let share = seen.len() == 2;
+            while let Some(r) = o.next_record_shared(&budget, |_| share).unwrap() {
+                match r {
+                    Opened::Lent(p) => {
+                        assert!(!share);
+                        seen.push(p.to_vec());
+                        // The one buffer serves both lent records.
+                        let at = o.buf.as_ptr() as usize;
+                        assert_eq!(*first_buffer.get_or_insert(at), at);
+                        assert_eq!(budget.held(), 0);
+                    }
+                    Opened::Shared(b) => {
+                        assert!(share);
+                        assert!(budget.held() > 0);
+                        seen.push(b.to_vec());
+                    }
+                }
+            }
+        }
+        assert_eq!(seen, [vec![1u8; 4000], vec![2u8; 3000], b"shared".to_vec()]);
+        assert_eq!(budget.held(), 0);
     }
 }
 

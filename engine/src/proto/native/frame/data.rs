@@ -44,6 +44,22 @@ pub const MAX_TTL_MS: u32 = (1 << 28) - 1;
 /// 65536 − 4 (frame header) − 1 (channel) − 8 (request id) = 65523 bytes.
 pub const MAX_DATA_CHUNK: usize = MAX_RECORD_PLAINTEXT - FRAME_HEADER_LEN - 1 - 8;
 
+/// Whether a record's plaintext holds a message whole in one DATA chunk (START and END set,
+/// not compressed): the kind the receiver hands out as a slice of the record rather than
+/// copying. Walks frame headers only, and stops at the first such chunk; malformed input
+/// answers `false` (the full decode reports it).
+pub fn holds_whole_message(plaintext: &[u8]) -> bool {
+    let whole = DATA_START | DATA_END;
+    let mut pos = 0usize;
+    while let Some(&[ty, flags, hi, lo]) = plaintext.get(pos..pos + FRAME_HEADER_LEN) {
+        if ty == frame_type::DATA && flags & (whole | DATA_COMPRESSED) == whole {
+            return true;
+        }
+        pos += FRAME_HEADER_LEN + usize::from(u16::from_be_bytes([hi, lo]));
+    }
+    false
+}
+
 /// A decoded DATA frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFrame<'a> {

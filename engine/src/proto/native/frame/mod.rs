@@ -24,7 +24,7 @@ pub use control::{MAX_REASON_LEN, truncate_reason};
 pub use data::{
     DATA_COMPRESSED, DATA_END, DATA_FLAGS_KNOWN, DATA_REQUEST, DATA_RESPONSE, DATA_START, DATA_TTL,
     DataFrame, MAX_DATA_CHUNK, MAX_TTL_LEN, MAX_TTL_MS, data_header_len, encode_data_header,
-    encode_data_header_ttl, get_ttl, put_ttl, ttl_len,
+    encode_data_header_ttl, get_ttl, holds_whole_message, put_ttl, ttl_len,
 };
 pub use hello::{
     FEATURE_CANCEL_ACK, FEATURE_COMPRESSION, FEATURE_DEADLINE, Hello, HelloChannel,

@@ -546,3 +546,41 @@ proptest! {
         }
     }
 }
+
+fn data(flags: u8, chunk: &[u8]) -> Vec<u8> {
+    encode(&Frame::Data(DataFrame {
+        ttl_ms: None,
+        channel: 0x20,
+        flags,
+        request_id: None,
+        chunk,
+    }))
+}
+
+#[test]
+fn holds_whole_message_finds_a_one_chunk_message_behind_control_frames() {
+    let whole = DATA_START | DATA_END;
+    let mut record = encode(&Frame::Ping(7));
+    record.extend(encode(&Frame::WindowUpdate {
+        channel: 0x20,
+        increment: 4096,
+    }));
+    assert!(!holds_whole_message(&record), "control frames only");
+    let mut parts = record.clone();
+    parts.extend(data(DATA_START, &[1; 300]));
+    parts.extend(data(DATA_END, &[2; 40]));
+    parts.extend(data(0, &[3; 10]));
+    assert!(!holds_whole_message(&parts), "chunks of larger messages");
+    let mut compressed = record.clone();
+    compressed.extend(data(whole | DATA_COMPRESSED, &[4; 30]));
+    assert!(
+        !holds_whole_message(&compressed),
+        "a compressed message is decompressed into a buffer of its own"
+    );
+    parts.extend(data(whole, &[5; 20]));
+    assert!(holds_whole_message(&parts));
+    assert!(holds_whole_message(&data(whole, &[])));
+    // A header that claims more than is there ends the walk; the full decode reports it.
+    assert!(!holds_whole_message(&[0x02, 0x01, 0xff, 0xff, 0]));
+    assert!(!holds_whole_message(&[]));
+}
