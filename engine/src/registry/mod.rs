@@ -7,6 +7,7 @@
 //! peers up here to address its commands. The registry itself never talks to a shard.
 #![forbid(unsafe_code)]
 
+mod delivery;
 mod error;
 mod events;
 mod finished;
@@ -20,12 +21,13 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use futures_util::task::AtomicWaker;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 use crate::proto::conn::ChannelDescriptor;
 use crate::proto::nodeinfo::{MAX_NUM_CHANNELS, RINGWIRE_CAPABILITY_CHANNEL};
 use crate::proto::secret::NodeId;
 
+pub(crate) use delivery::{Closed, DeliveryRx, DeliveryTx};
 pub use error::{DialError, DownReason, SendError};
 pub use events::PeerEvents;
 pub(crate) use finished::{FinishedRequests, RequestTicket};
@@ -159,7 +161,7 @@ pub struct NodeStats {
 /// A channel this node runs: its descriptor and the sending side of its receive queue.
 pub(crate) struct ChannelSlot {
     pub(crate) desc: ChannelDescriptor,
-    pub(crate) tx: mpsc::Sender<Received>,
+    pub(crate) tx: DeliveryTx,
 }
 
 /// The channels, as a connection sees them when it starts.
@@ -223,7 +225,7 @@ pub(crate) struct Admitted {
 pub(crate) struct Registry {
     pub(crate) local_id: NodeId,
     table: RwLock<Arc<ChannelTable>>,
-    receivers: Mutex<HashMap<u8, mpsc::Receiver<Received>>>,
+    receivers: Mutex<HashMap<u8, DeliveryRx>>,
     recv_queue_capacity: usize,
     /// Each peer's byte budget for sending ([`PeerEntry::with_send_budget`]).
     pub(crate) max_peer_send_bytes: usize,
@@ -293,7 +295,7 @@ impl Registry {
         if table.slots.len() + 1 >= MAX_NUM_CHANNELS {
             return Err(ChannelError::TooMany(MAX_NUM_CHANNELS - 1));
         }
-        let (tx, rx) = mpsc::channel(self.recv_queue_capacity);
+        let (tx, rx) = delivery::delivery_queue(self.recv_queue_capacity);
         let mut slots: Vec<ChannelSlot> = table
             .slots
             .iter()
@@ -315,7 +317,7 @@ impl Registry {
     }
 
     /// Hands out the receiving side of a registered channel (once).
-    pub(crate) fn take_receiver(&self, id: u8) -> Result<mpsc::Receiver<Received>, ChannelError> {
+    pub(crate) fn take_receiver(&self, id: u8) -> Result<DeliveryRx, ChannelError> {
         self.receivers
             .lock()
             .unwrap_or_else(|e| e.into_inner())

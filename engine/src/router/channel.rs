@@ -11,10 +11,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 use crate::proto::secret::NodeId;
-use crate::registry::Registry;
+use crate::registry::{DeliveryRx, Registry};
 use crate::rt::clock;
 
 use super::{CancelToken, Envelope, PendingRequest, Received, Router, SendError};
@@ -148,7 +147,7 @@ impl std::fmt::Debug for Channel {
 }
 
 impl Channel {
-    pub(crate) fn new(sender: ChannelSender, rx: mpsc::Receiver<Received>) -> Self {
+    pub(crate) fn new(sender: ChannelSender, rx: DeliveryRx) -> Self {
         let registry = sender.router.registry().clone();
         Channel {
             sender,
@@ -256,7 +255,7 @@ impl Channel {
 pub struct ChannelReceiver {
     /// Where expired messages are counted.
     registry: Arc<Registry>,
-    rx: mpsc::Receiver<Received>,
+    rx: DeliveryRx,
 }
 
 impl std::fmt::Debug for ChannelReceiver {
@@ -282,7 +281,7 @@ impl ChannelReceiver {
     /// whose delivery deadline passed while they waited are dropped (counted).
     pub async fn recv(&mut self) -> Option<Received> {
         loop {
-            let m = self.rx.recv().await?;
+            let m = std::future::poll_fn(|cx| self.rx.poll_recv(cx)).await?;
             if !self.expired(&m) {
                 return Some(m);
             }
@@ -297,7 +296,7 @@ impl ChannelReceiver {
     /// A message if one is waiting.
     pub fn try_recv(&mut self) -> Option<Received> {
         loop {
-            let m = self.rx.try_recv().ok()?;
+            let m = self.rx.try_recv()?;
             if !self.expired(&m) {
                 return Some(m);
             }

@@ -27,11 +27,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::proto::conn::{ChannelDescriptor, PeerInfo};
 use crate::proto::secret::NodeId;
-use crate::registry::{PeerEntry, Registry};
+use crate::registry::{Closed, PeerEntry, Registry};
 use crate::rt::clock;
 use crate::rt::memory::MemoryEnd;
 use crate::shard::{Command, DialTarget, Inboxes};
@@ -303,21 +303,21 @@ impl Router {
             request: None,
             deliver_by: None,
         };
-        match tx.try_send(msg) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::NoReceiver),
-            Err(mpsc::error::TrySendError::Full(msg)) => {
-                let Some(deadline) = deadline else {
-                    return Err(SendError::Full);
-                };
-                match clock::timeout_at(deadline, tx.reserve()).await {
-                    None => Err(SendError::Timeout),
-                    Some(Err(_)) => Err(SendError::NoReceiver),
-                    Some(Ok(permit)) => {
-                        permit.send(msg);
-                        Ok(())
-                    }
-                }
+        let mut batch = vec![msg];
+        loop {
+            tx.try_push(&mut batch)
+                .map_err(|Closed| SendError::NoReceiver)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let Some(deadline) = deadline else {
+                return Err(SendError::Full);
+            };
+            match clock::timeout_at(deadline, tx.room()).await {
+                None => return Err(SendError::Timeout),
+                Some(Err(Closed)) => return Err(SendError::NoReceiver),
+                // Room for one: try again (another producer may have taken it).
+                Some(Ok(())) => {}
             }
         }
     }

@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Instant;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::proto::budget::Exceeded;
 use crate::proto::conn::{ConnError, Connection, Event, Message, Mode, PeerInfo};
@@ -39,6 +39,7 @@ use crate::registry::{
 use crate::rt::net::{self, Stream, ZcInFlight};
 use crate::rt::{thread, time};
 
+use super::deliver::Gathered;
 use super::inbound::InboundRequests;
 use super::inbox::{Command, DialReply, RequestReply};
 use super::pace::Pace;
@@ -688,24 +689,22 @@ fn fill(ctx: &ConnCtx, out: &mut Vec<u8>, batch: usize) {
     while out.len() < batch && conn.poll_transmit(now, out) {}
 }
 
-/// A message waiting for room in its channel's receive queue.
-struct Parked {
-    tx: mpsc::Sender<Received>,
-    msg: Received,
-}
-
 enum Wake {
     Notified,
     Timer,
-    Room(Option<mpsc::OwnedPermit<Received>>),
+    Room,
 }
 
 async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
-    let mut parked: Option<Parked> = None;
+    // Received messages on their way to the channels' queues, pushed in batches; while a full
+    // queue holds some back, no further event is taken from the connection (backpressure).
+    let mut gathered = Gathered::default();
+    // An event taken from the connection that waits until the messages before it are pushed.
+    let mut held: Option<Event> = None;
     loop {
-        if parked.is_some() && ctx.is_closed() {
-            // Nobody will receive it: the connection is gone.
-            parked = None;
+        if !gathered.is_empty() && ctx.is_closed() {
+            // Nobody will receive them: the connection is gone.
+            gathered.clear();
         }
         ctx.release_finished();
         let now = Instant::now();
@@ -718,19 +717,30 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
             }
         }
         let mut finished = false;
-        while parked.is_none() {
-            let event = ctx.conn.borrow_mut().poll_event();
-            let Some(event) = event else {
-                break;
-            };
-            match on_event(shard, ctx, event) {
-                Flow::Continue => {}
-                Flow::Park(p) => parked = Some(p),
-                Flow::Finished => {
+        if gathered.flush() {
+            loop {
+                let event = match held.take() {
+                    Some(e) => e,
+                    None => match ctx.conn.borrow_mut().poll_event() {
+                        Some(e) => e,
+                        None => break,
+                    },
+                };
+                let message = matches!(event, Event::Message(_));
+                // Messages go before whatever follows them (a close, above all).
+                if !message && !gathered.flush() {
+                    held = Some(event);
+                    break;
+                }
+                if let Flow::Finished = on_event(shard, ctx, event, &mut gathered) {
                     finished = true;
                     break;
                 }
+                if message && gathered.is_full() && !gathered.flush() {
+                    break;
+                }
             }
+            gathered.flush();
         }
         ctx.sync_expired();
         if finished {
@@ -763,19 +773,21 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
                 None => pending::<()>().await,
             }
         });
-        let room_tx = parked.as_ref().map(|p| p.tx.clone());
+        let room_tx = gathered.blocked();
         let mut room = pin!(async move {
             match room_tx {
-                Some(tx) => tx.reserve_owned().await.ok(),
+                // Room, or the receiver is gone: either way the next flush settles it.
+                Some(tx) => drop(tx.room().await),
                 None => pending().await,
             }
         });
-        let wake = poll_fn(|cx| {
+        // Each wake-up only starts another pass; room is used by the pass's first flush.
+        poll_fn(|cx| {
             if notified.as_mut().poll(cx).is_ready() || dropped.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::Notified);
             }
-            if let Poll::Ready(p) = room.as_mut().poll(cx) {
-                return Poll::Ready(Wake::Room(p));
+            if room.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Room);
             }
             if timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::Timer);
@@ -783,28 +795,25 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
             Poll::Pending
         })
         .await;
-        if let Wake::Room(permit) = wake
-            && let Some(p) = parked.take()
-            && let Some(permit) = permit
-        {
-            permit.send(p.msg);
-        }
     }
 }
 
 enum Flow {
     Continue,
-    Park(Parked),
     Finished,
 }
 
-fn on_event(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, event: Event) -> Flow {
+/// Handles one event; a message is added to `gathered` for the driver to push.
+fn on_event(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, event: Event, gathered: &mut Gathered) -> Flow {
     match event {
         Event::Connected(info) => {
             on_connected(shard, ctx, info);
             Flow::Continue
         }
-        Event::Message(m) => on_message(shard, ctx, m),
+        Event::Message(m) => {
+            on_message(shard, ctx, m, gathered);
+            Flow::Continue
+        }
         Event::RequestTimedOut(id) => {
             if let Some(reply) = ctx.requests.borrow_mut().remove(&id) {
                 let _ = reply.send(Err(SendError::Timeout));
@@ -900,12 +909,12 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
     }
 }
 
-fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
+fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message, gathered: &mut Gathered) {
     let Some(peer) = ctx.entry.borrow().as_ref().map(|e| {
         e.record_received(m.channel, m.payload.len());
         e.node_id()
     }) else {
-        return Flow::Continue;
+        return;
     };
     let request = match m.kind {
         MessageKind::Response(id) => {
@@ -921,7 +930,7 @@ fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
                         .fetch_add(1, Ordering::Relaxed);
                 }
             }
-            return Flow::Continue;
+            return;
         }
         MessageKind::Request(id) => {
             Some(
@@ -933,7 +942,7 @@ fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
         MessageKind::Plain => None,
     };
     let Some(slot) = ctx.table.get(m.channel) else {
-        return Flow::Continue;
+        return;
     };
     let msg = Received {
         origin: Origin::Peer(peer),
@@ -942,15 +951,7 @@ fn on_message(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, m: Message) -> Flow {
         request,
         deliver_by: m.deliver_by,
     };
-    match slot.tx.try_send(msg) {
-        Ok(()) => Flow::Continue,
-        Err(mpsc::error::TrySendError::Full(msg)) => Flow::Park(Parked {
-            tx: slot.tx.clone(),
-            msg,
-        }),
-        // Nobody receives this channel any more: drop.
-        Err(mpsc::error::TrySendError::Closed(_)) => Flow::Continue,
-    }
+    gathered.push(m.channel, &slot.tx, msg);
 }
 
 fn on_closed(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, reason: ConnError) {

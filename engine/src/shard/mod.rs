@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+mod deliver;
 mod inbound;
 mod inbox;
 mod pace;

@@ -1,0 +1,266 @@
+//! A channel's receive queue: the hand-off of received messages from the shards (and from
+//! local sends) to the application's [`ChannelReceiver`](crate::router::ChannelReceiver).
+//!
+//! Messages travel in batches: a shard gathers what one connection's turn delivers to a channel
+//! and pushes it as one item, so the queue's synchronisation and the wake-up of a waiting
+//! application are paid once per batch on both sides rather than once per message
+//! (`docs/PERFORMANCE.md`, "Batched delivery"). The bound stays in messages: a semaphore holds
+//! one permit per free place, a producer takes permits for the messages it pushes, and the
+//! receiver gives them back as the application takes messages out. A producer that finds no
+//! room keeps the rest of its batch and waits for [`DeliveryTx::room`]. The batches travel in
+//! a bounded channel of as many places as the queue holds messages: every batch holds at
+//! least one message that holds a permit, so that channel never fills.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::{Semaphore, TryAcquireError, mpsc};
+
+use super::Received;
+
+/// The receiver is gone: nobody will take these messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Closed;
+
+/// A new queue holding at most `capacity` messages (at least one).
+pub(crate) fn delivery_queue(capacity: usize) -> (DeliveryTx, DeliveryRx) {
+    let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS);
+    let room = Arc::new(Semaphore::new(capacity));
+    let (tx, rx) = mpsc::channel(capacity);
+    (
+        DeliveryTx {
+            tx,
+            room: Arc::clone(&room),
+        },
+        DeliveryRx {
+            rx,
+            room,
+            ready: VecDeque::new(),
+        },
+    )
+}
+
+/// The producing side; cloned by every shard and by the router for local sends.
+#[derive(Clone)]
+pub(crate) struct DeliveryTx {
+    tx: mpsc::Sender<Vec<Received>>,
+    room: Arc<Semaphore>,
+}
+
+impl DeliveryTx {
+    /// Pushes as many messages from the front of `batch` as there is room for, as one item;
+    /// what does not fit stays in `batch`, in order. `Err(Closed)` when the receiver is gone
+    /// (`batch` is left as it was).
+    pub(crate) fn try_push(&self, batch: &mut Vec<Received>) -> Result<(), Closed> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        loop {
+            let n = batch.len().min(self.room.available_permits());
+            if n == 0 {
+                return if self.room.is_closed() {
+                    Err(Closed)
+                } else {
+                    Ok(())
+                };
+            }
+            let Ok(count) = u32::try_from(n) else {
+                return Ok(());
+            };
+            match self.room.try_acquire_many(count) {
+                Ok(permits) => {
+                    let item = if n == batch.len() {
+                        std::mem::take(batch)
+                    } else {
+                        batch.drain(..n).collect()
+                    };
+                    return match self.tx.try_send(item) {
+                        Ok(()) => {
+                            // The receiver gives the places back as the application takes
+                            // the messages.
+                            permits.forget();
+                            Ok(())
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => Err(Closed),
+                        // Cannot happen (see the module's comment); were it to, the messages
+                        // go back to the front of the batch and wait for room.
+                        Err(mpsc::error::TrySendError::Full(mut item)) => {
+                            item.append(batch);
+                            *batch = item;
+                            Ok(())
+                        }
+                    };
+                }
+                Err(TryAcquireError::Closed) => return Err(Closed),
+                // Another producer took places in between: look again.
+                Err(TryAcquireError::NoPermits) => continue,
+            }
+        }
+    }
+
+    /// Waits until the queue has room for at least one message (`Err(Closed)`: the receiver
+    /// is gone). Another producer may take that room first; callers push and wait again.
+    pub(crate) async fn room(&self) -> Result<(), Closed> {
+        self.room.acquire().await.map(drop).map_err(|_| Closed)
+    }
+}
+
+/// The consuming side, owned by the channel's receiver.
+pub(crate) struct DeliveryRx {
+    rx: mpsc::Receiver<Vec<Received>>,
+    room: Arc<Semaphore>,
+    /// The rest of the batch being taken from.
+    ready: VecDeque<Received>,
+}
+
+impl Drop for DeliveryRx {
+    fn drop(&mut self) {
+        // Producers waiting for room learn that nobody will take their messages.
+        self.room.close();
+    }
+}
+
+impl DeliveryRx {
+    /// Takes the next batch into `ready` if none is there; `Ready(false)` when every producer
+    /// is gone and the queue is drained.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        while self.ready.is_empty() {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(batch)) => self.ready = VecDeque::from(batch),
+                Poll::Ready(None) => return Poll::Ready(false),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(true)
+    }
+
+    /// A waiting message, if any, without registering for a wake-up.
+    pub(crate) fn try_recv(&mut self) -> Option<Received> {
+        if self.ready.is_empty() {
+            self.ready = VecDeque::from(self.rx.try_recv().ok()?);
+        }
+        let m = self.ready.pop_front()?;
+        self.room.add_permits(1);
+        Some(m)
+    }
+
+    /// The next message; `Pending` (with `cx` registered) while none waits, `Ready(None)` once
+    /// every producer is gone and the queue is drained.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received>> {
+        match self.poll_fill(cx) {
+            Poll::Ready(true) => {}
+            Poll::Ready(false) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        }
+        let m = self.ready.pop_front();
+        if m.is_some() {
+            self.room.add_permits(1);
+        }
+        Poll::Ready(m)
+    }
+
+    /// Appends up to `limit` waiting messages to `into` (from as many batches as wait) and
+    /// returns how many; `Pending` while none waits, `Ready(0)` once every producer is gone
+    /// and the queue is drained (or `limit` is 0).
+    pub(crate) fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        into: &mut Vec<Received>,
+        limit: usize,
+    ) -> Poll<usize> {
+        let mut taken = 0;
+        while taken < limit {
+            if self.ready.is_empty() {
+                let next = if taken == 0 {
+                    match self.poll_fill(cx) {
+                        Poll::Ready(true) => continue,
+                        Poll::Ready(false) => break,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                } else {
+                    self.rx.try_recv().ok()
+                };
+                match next {
+                    Some(batch) => self.ready = VecDeque::from(batch),
+                    None => break,
+                }
+            }
+            let n = (limit - taken).min(self.ready.len());
+            into.extend(self.ready.drain(..n));
+            taken += n;
+        }
+        if taken > 0 {
+            self.room.add_permits(taken);
+        }
+        Poll::Ready(taken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::registry::Origin;
+
+    fn msg(n: u8) -> Received {
+        Received {
+            origin: Origin::Local,
+            channel: 1,
+            payload: Bytes::from(vec![n]),
+            request: None,
+            deliver_by: None,
+        }
+    }
+
+    fn payloads(v: &[Received]) -> Vec<u8> {
+        v.iter().map(|m| m.payload[0]).collect()
+    }
+
+    #[test]
+    fn batches_keep_their_order_and_the_bound_counts_messages() {
+        let (tx, mut rx) = delivery_queue(5);
+        let mut batch: Vec<Received> = (0..3).map(msg).collect();
+        tx.try_push(&mut batch).unwrap();
+        assert!(batch.is_empty());
+        let mut batch: Vec<Received> = (3..8).map(msg).collect();
+        tx.try_push(&mut batch).unwrap();
+        // Two places were left: the rest stays with the producer, in order.
+        assert_eq!(payloads(&batch), [5, 6, 7]);
+        let mut one = vec![msg(9)];
+        tx.try_push(&mut one).unwrap();
+        assert_eq!(one.len(), 1, "no room");
+
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut got = Vec::new();
+        assert_eq!(rx.poll_recv_many(&mut cx, &mut got, 4), Poll::Ready(4));
+        assert_eq!(payloads(&got), [0, 1, 2, 3]);
+        // Four places came back.
+        tx.try_push(&mut batch).unwrap();
+        assert!(batch.is_empty());
+        assert_eq!(rx.try_recv().map(|m| m.payload[0]), Some(4));
+        got.clear();
+        assert_eq!(rx.poll_recv_many(&mut cx, &mut got, 10), Poll::Ready(3));
+        assert_eq!(payloads(&got), [5, 6, 7]);
+        assert!(rx.poll_recv(&mut cx).is_pending());
+        drop(tx);
+        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn producers_learn_when_the_receiver_is_gone() {
+        let (tx, rx) = delivery_queue(1);
+        tx.try_push(&mut vec![msg(1)]).unwrap();
+        let waiter = tx.clone();
+        let room = std::thread::spawn(move || crate::rt::clock::block_on(waiter.room()));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        drop(rx);
+        assert_eq!(room.join().unwrap(), Err(Closed));
+        let mut batch = vec![msg(2)];
+        assert_eq!(tx.try_push(&mut batch), Err(Closed));
+        assert_eq!(batch.len(), 1);
+    }
+}
