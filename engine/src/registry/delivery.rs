@@ -99,6 +99,11 @@ impl DeliveryTx {
         }
     }
 
+    /// How many more messages the queue has room for now.
+    pub(crate) fn room_now(&self) -> usize {
+        self.room.available_permits()
+    }
+
     /// Waits until the queue has room for at least one message (`Err(Closed)`: the receiver
     /// is gone). Another producer may take that room first; callers push and wait again.
     pub(crate) async fn room(&self) -> Result<(), Closed> {

@@ -736,7 +736,7 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
                     finished = true;
                     break;
                 }
-                if message && gathered.is_full() && !gathered.flush() {
+                if message && gathered.is_due() && !gathered.flush() {
                     break;
                 }
             }

@@ -9,10 +9,17 @@ use crate::registry::{Closed, DeliveryTx, Received};
 const MAX_GATHER: usize = 256;
 
 /// Messages gathered for delivery, per channel, in arrival order.
+///
+/// A channel's batch is pushed as soon as it holds as many messages as its queue has room
+/// for, so when the queue is full the driver holds one message beyond it, as a driver that
+/// pushed message by message did, and what a peer can make us hold does not grow with the
+/// batch size.
 #[derive(Default)]
 pub(super) struct Gathered {
     lanes: Vec<Lane>,
     count: usize,
+    /// A lane's batch reached its queue's room: push before taking more.
+    due: bool,
 }
 
 struct Lane {
@@ -24,20 +31,30 @@ struct Lane {
 impl Gathered {
     /// Adds `msg` for `channel`, whose queue `tx` is.
     pub(super) fn push(&mut self, channel: u8, tx: &DeliveryTx, msg: Received) {
-        match self.lanes.iter_mut().find(|l| l.channel == channel) {
-            Some(lane) => lane.batch.push(msg),
-            None => self.lanes.push(Lane {
-                channel,
-                tx: tx.clone(),
-                batch: vec![msg],
-            }),
-        }
+        let gathered = match self.lanes.iter_mut().find(|l| l.channel == channel) {
+            Some(lane) => {
+                lane.batch.push(msg);
+                lane.batch.len()
+            }
+            None => {
+                self.lanes.push(Lane {
+                    channel,
+                    tx: tx.clone(),
+                    batch: vec![msg],
+                });
+                1
+            }
+        };
         self.count += 1;
+        if gathered >= tx.room_now() {
+            self.due = true;
+        }
     }
 
-    /// Whether enough is gathered to push now.
-    pub(super) fn is_full(&self) -> bool {
-        self.count >= MAX_GATHER
+    /// Whether to push before taking more: enough is gathered, or a channel's batch holds
+    /// what its queue has room for.
+    pub(super) fn is_due(&self) -> bool {
+        self.due || self.count >= MAX_GATHER
     }
 
     /// Whether nothing waits.
@@ -49,6 +66,7 @@ impl Gathered {
     /// full queue did not take stays, in order, for [`blocked`](Self::blocked) to wait on; a
     /// channel whose receiver is gone drops its messages (nobody will take them).
     pub(super) fn flush(&mut self) -> bool {
+        self.due = false;
         if self.count == 0 {
             return true;
         }
@@ -70,5 +88,6 @@ impl Gathered {
     pub(super) fn clear(&mut self) {
         self.lanes.clear();
         self.count = 0;
+        self.due = false;
     }
 }
