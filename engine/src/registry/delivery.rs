@@ -57,7 +57,10 @@ impl DeliveryTx {
             return Ok(());
         }
         loop {
-            let n = batch.len().min(self.room.available_permits());
+            let n = batch
+                .len()
+                .min(self.room.available_permits())
+                .min(u32::MAX as usize);
             if n == 0 {
                 return if self.room.is_closed() {
                     Err(Closed)
@@ -65,10 +68,7 @@ impl DeliveryTx {
                     Ok(())
                 };
             }
-            let Ok(count) = u32::try_from(n) else {
-                return Ok(());
-            };
-            match self.room.try_acquire_many(count) {
+            match self.room.try_acquire_many(n as u32) {
                 Ok(permits) => {
                     let item = if n == batch.len() {
                         std::mem::take(batch)

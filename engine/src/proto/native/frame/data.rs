@@ -15,7 +15,7 @@
 //! [`MAX_TTL_LEN`] bytes. Bits 0x40 and 0x80 are reserved and rejected. A chunk may be empty
 //! only when END is set. The chunk is the rest of the body, so its length is implied.
 
-use super::{FRAME_HEADER_LEN, FrameError, frame_type, put_header};
+use super::{FRAME_HEADER_LEN, FrameError, frame_type, peek_header, put_header};
 use crate::proto::native::record::MAX_RECORD_PLAINTEXT;
 
 /// DATA flag: first chunk of a message.
@@ -50,12 +50,12 @@ pub const MAX_DATA_CHUNK: usize = MAX_RECORD_PLAINTEXT - FRAME_HEADER_LEN - 1 - 
 /// answers `false` (the full decode reports it).
 pub fn holds_whole_message(plaintext: &[u8]) -> bool {
     let whole = DATA_START | DATA_END;
-    let mut pos = 0usize;
-    while let Some(&[ty, flags, hi, lo]) = plaintext.get(pos..pos + FRAME_HEADER_LEN) {
+    let mut rest = plaintext;
+    while let Some((ty, flags, body_len)) = peek_header(rest) {
         if ty == frame_type::DATA && flags & (whole | DATA_COMPRESSED) == whole {
             return true;
         }
-        pos += FRAME_HEADER_LEN + usize::from(u16::from_be_bytes([hi, lo]));
+        rest = rest.get(FRAME_HEADER_LEN + body_len..).unwrap_or_default();
     }
     false
 }

@@ -198,19 +198,27 @@ pub(crate) fn put_header(out: &mut Vec<u8>, frame_type: u8, flags: u8, body_len:
     out.extend_from_slice(&body_len.to_be_bytes());
 }
 
+/// The header of the frame at the start of `buf`: its type, flags and body length (`None`
+/// when fewer than [`FRAME_HEADER_LEN`] bytes are there).
+pub(crate) fn peek_header(buf: &[u8]) -> Option<(u8, u8, usize)> {
+    match *buf.get(..FRAME_HEADER_LEN)? {
+        [ty, flags, hi, lo] => Some((ty, flags, usize::from(u16::from_be_bytes([hi, lo])))),
+        _ => None,
+    }
+}
+
 /// Decodes the frame that starts at `pos` in `buf`.
 ///
 /// Returns the frame and the offset just past it. A DATA chunk is always the tail of its frame,
 /// so it lies at `end - chunk.len() .. end`.
 pub fn decode_frame(buf: &[u8], pos: usize) -> Result<(Frame<'_>, usize), FrameError> {
     let rest = buf.get(pos..).unwrap_or_default();
-    let Some(&[ty, flags, len_hi, len_lo]) = rest.get(..FRAME_HEADER_LEN) else {
+    let Some((ty, flags, body_len)) = peek_header(rest) else {
         return Err(FrameError::Truncated {
             needed: FRAME_HEADER_LEN,
             have: rest.len(),
         });
     };
-    let body_len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
     let total = FRAME_HEADER_LEN + body_len;
     let Some(body) = rest.get(FRAME_HEADER_LEN..total) else {
         return Err(FrameError::Truncated {
