@@ -27,5 +27,6 @@ pub(crate) mod net;
 pub mod seccomp;
 pub(crate) mod thread;
 pub(crate) mod time;
+pub(crate) mod wake_relay;
 
 pub use driver::{Driver, DriverError, DriverKind, ProbeFailure, UnknownDriver};

@@ -8,6 +8,7 @@ use std::io;
 use std::thread::JoinHandle;
 
 use super::driver::{DriverError, DriverKind};
+use super::wake_relay::RelayWakes;
 
 /// How a shard thread is started.
 #[derive(Clone, Debug)]
@@ -65,7 +66,7 @@ where
             READ_POOL_READY.with(|r| r.set(register_read_pool(&runtime, &spec)));
             let _ = ready_tx.send(Ok(()));
             drop(ready_tx);
-            runtime.block_on(main());
+            runtime.block_on(RelayWakes::new(main()));
         })
         .map_err(|source| DriverError::Runtime { kind, source })?;
     match ready_rx.recv() {
@@ -203,5 +204,5 @@ pub(crate) fn spawn<F>(future: F) -> Task
 where
     F: Future<Output = ()> + 'static,
 {
-    Task(Some(compio::runtime::spawn(future)))
+    Task(Some(compio::runtime::spawn(RelayWakes::new(future))))
 }
