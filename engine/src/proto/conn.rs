@@ -500,7 +500,12 @@ impl Connection {
         if let Some(c) = &config.compression {
             c.validate()?;
         }
-        let handshake = Handshake::new(config.node_key.clone(), ephemeral_secret);
+        let mut handshake = Handshake::new(config.node_key.clone(), ephemeral_secret);
+        // Our NodeInfo leaves right behind our authentication frame, a round trip earlier
+        // than stock sends it (docs/PROTOCOL.md, A.1): stock reads it when it is ready.
+        let mut info_bytes = Vec::new();
+        local_info.encode_delimited(&mut info_bytes);
+        handshake.send_after_auth(info_bytes);
         let handshake_deadline = Some(now + config.handshake_timeout);
         let mut conn = Connection {
             config,
@@ -657,10 +662,7 @@ impl Connection {
                 actual: remote,
             });
         }
-        // Both sides send their NodeInfo at once, as stock does.
-        self.plain.clear();
-        self.local_info.encode_delimited(&mut self.plain);
-        session.sealer_mut().seal(&self.plain, &mut self.outbuf)?;
+        // Our NodeInfo already left with our authentication (`send_after_auth`).
         let received = session.take_early_data();
         self.state = State::NodeInfo(Box::new(NodeInfoExchange {
             session,

@@ -16,6 +16,12 @@
 //! The authentication message may span several frames, as stock's byte-wise reader allows;
 //! input is consumed only up to the end of the frame that completes it.
 //!
+//! What the caller will send first over the session (the NodeInfo, for a connection) can be
+//! handed over at the start ([`Handshake::send_after_auth`]): it is sealed right behind our
+//! authentication frame, in frames of its own, so it travels in the same write instead of a
+//! round trip later. It leaves before the peer's signature is checked; a connection sends
+//! only its NodeInfo this way, which it gives any peer that completes a handshake anyway.
+//!
 //! Driver loop: [`poll_transmit`](Handshake::poll_transmit) and send; feed received bytes to
 //! [`handle_input`](Handshake::handle_input) (keep what it did not consume); repeat until
 //! [`is_complete`](Handshake::is_complete), then [`into_session`](Handshake::into_session).
@@ -29,6 +35,7 @@ use super::frame::{FrameOpener, FrameSealer};
 use super::identity::{NodeKey, PUBLIC_KEY_SIZE, PublicKey};
 use super::keys::{self, DerivedSecrets};
 use super::session::SecretSession;
+use super::x25519;
 use crate::proto::wire::{self, AuthSigMessage, BytesValue, public_key};
 
 /// Most body bytes accepted for the peer's plaintext ephemeral-key message (a stock one has 34).
@@ -41,8 +48,11 @@ pub struct Handshake {
     local: NodeKey,
     eph_secret: Zeroizing<[u8; 32]>,
     eph_public: [u8; 32],
-    /// Bytes to send; bounded by one ephemeral message plus one sealed frame.
+    /// Bytes to send; bounded by one ephemeral message plus the sealed frames of the
+    /// authentication message and of `after_auth`.
     transmit: Vec<u8>,
+    /// Plaintext sealed right after our authentication message ([`Handshake::send_after_auth`]).
+    after_auth: Vec<u8>,
     state: State,
 }
 
@@ -71,11 +81,7 @@ impl Handshake {
     /// ready for [`poll_transmit`](Self::poll_transmit) at once.
     pub fn new(local: NodeKey, ephemeral_secret: [u8; 32]) -> Self {
         let eph_secret = Zeroizing::new(ephemeral_secret);
-        // The fixed-base multiplication (a precomputed table) gives the same key as the
-        // ladder on the basepoint, `x25519(secret, 9)`, in about a quarter of the time.
-        let eph_public =
-            x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*eph_secret))
-                .to_bytes();
+        let eph_public = x25519::public_key(&eph_secret);
         let msg = BytesValue {
             value: bytes::Bytes::copy_from_slice(&eph_public),
         };
@@ -87,8 +93,16 @@ impl Handshake {
             eph_secret,
             eph_public,
             transmit,
+            after_auth: Vec::new(),
             state: State::Ephemeral(DelimitedReader::new()),
         }
+    }
+
+    /// Queues `plain` to be sealed in SecretConnection frames of its own right after our
+    /// authentication message, so that it leaves in the same write (see the module
+    /// documentation). Takes effect only before the peer's ephemeral key arrives.
+    pub fn send_after_auth(&mut self, plain: Vec<u8>) {
+        self.after_auth = plain;
     }
 
     /// Our ephemeral X25519 public key.
@@ -170,11 +184,9 @@ impl Handshake {
 
     /// Derives the keys from the peer's ephemeral key and queues our authentication frame.
     fn start_auth(&mut self, remote_eph: &[u8; 32]) -> Result<AuthStage, SecretError> {
-        let dh = Zeroizing::new(x25519_dalek::x25519(*self.eph_secret, *remote_eph));
-        // Constant-time all-zero check: a low-order point yields the zero secret.
-        if dh.iter().fold(0u8, |acc, b| acc | b) == 0 {
-            return Err(SecretError::LowOrderPoint);
-        }
+        // A low-order point yields the all-zero secret, which `shared_secret` refuses.
+        let dh = x25519::shared_secret(&self.eph_secret, remote_eph)
+            .ok_or(SecretError::LowOrderPoint)?;
         let derived = keys::derive_stock(&self.eph_public, remote_eph, &dh);
         let mut sealer = FrameSealer::new(&derived.send_key);
         let opener = FrameOpener::new(&derived.recv_key);
@@ -190,6 +202,9 @@ impl Handshake {
         };
         let plain = auth.encode_length_delimited_to_vec();
         sealer.seal(&plain, &mut self.transmit)?;
+        if !self.after_auth.is_empty() {
+            sealer.seal(&std::mem::take(&mut self.after_auth), &mut self.transmit)?;
+        }
         Ok(AuthStage {
             derived,
             dh,

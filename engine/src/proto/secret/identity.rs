@@ -7,7 +7,9 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use ed25519_consensus::{Signature, SigningKey, VerificationKey};
 use sha2::{Digest, Sha256};
 
@@ -40,9 +42,16 @@ pub enum IdentityError {
 /// A node's long-term ed25519 identity key.
 ///
 /// `Debug` prints only the node ID; the secret never appears in logs.
+///
+/// Signatures are made by aws-lc-rs, which signs in about half the time of ed25519-consensus
+/// on the measured CPUs (docs/PERFORMANCE.md, "S7"). Ed25519 signing is deterministic (RFC
+/// 8032), so both give the same bytes; the tests check that they do.
 #[derive(Clone)]
 pub struct NodeKey {
     signing: SigningKey,
+    /// The same key in aws-lc; `None` only if aws-lc refused the seed, which it does not for
+    /// 32 bytes (then ed25519-consensus signs).
+    signer: Option<Arc<Ed25519KeyPair>>,
     public: PublicKey,
 }
 
@@ -51,7 +60,15 @@ impl NodeKey {
     pub fn from_seed(seed: [u8; 32]) -> Self {
         let signing = SigningKey::from(seed);
         let public = PublicKey(signing.verification_key().to_bytes());
-        Self { signing, public }
+        let signer = Ed25519KeyPair::from_seed_unchecked(&seed)
+            .ok()
+            .filter(|k| k.public_key().as_ref() == public.0.as_slice())
+            .map(Arc::new);
+        Self {
+            signing,
+            signer,
+            public,
+        }
     }
 
     /// Builds the key from the 64-byte `seed ‖ public key` form stored (base64) in
@@ -84,6 +101,13 @@ impl NodeKey {
 
     /// Signs `msg` (RFC 8032 ed25519, deterministic).
     pub fn sign(&self, msg: &[u8]) -> [u8; SIGNATURE_SIZE] {
+        if let Some(signature) = self
+            .signer
+            .as_ref()
+            .and_then(|k| <[u8; SIGNATURE_SIZE]>::try_from(k.sign(msg).as_ref()).ok())
+        {
+            return signature;
+        }
         self.signing.sign(msg).to_bytes()
     }
 
@@ -206,6 +230,17 @@ mod tests {
         assert!(key.public_key().verify(b"", &key.sign(b"")));
         assert!(!key.public_key().verify(b"x", &key.sign(b"")));
         assert!(!key.public_key().verify(b"", &key.sign(b"")[..63]));
+    }
+
+    #[test]
+    fn aws_lc_signs_the_same_bytes_as_ed25519_consensus() {
+        for i in 0..64u8 {
+            let key = NodeKey::from_seed([i.wrapping_mul(37); 32]);
+            assert!(key.signer.is_some(), "aws-lc took the seed");
+            let msg = [i; 32];
+            assert_eq!(key.sign(&msg), key.signing.sign(&msg).to_bytes());
+            assert!(key.public_key().verify(&msg, &key.sign(&msg)));
+        }
     }
 
     #[test]

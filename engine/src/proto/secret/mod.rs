@@ -23,6 +23,7 @@ mod identity;
 mod keys;
 mod nonce;
 mod session;
+mod x25519;
 
 #[cfg(test)]
 mod tests;
