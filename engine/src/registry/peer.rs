@@ -6,8 +6,13 @@
 //! connection has accepted the message into its own queue (which is bounded by the same
 //! capacity). So at most twice the capacity waits per peer and channel, and a sender learns
 //! `Full` at once, on its own thread, without a round trip to the shard. Senders that wait for
-//! credit sleep on one notifier per peer, woken when credit returns after the channel was at
-//! capacity or when the peer goes down.
+//! credit sleep on one notifier per peer, woken when a full channel has drained to half its
+//! capacity (the credit's low mark) or when the peer goes down, and they look once more at
+//! their deadline. Waking at the first free credit made a sender that keeps a channel full
+//! wake, queue one message and sleep again for every message the shard took (S2's sender
+//! spent a quarter of its time switching threads); from the low mark it queues half a
+//! queue's worth per wake. A message queued at the low mark is not delivered later than one
+//! queued at the first free credit: the queue ahead of it is that much shorter.
 //!
 //! Byte budget: the payload bytes of all messages holding credits for one peer, over all its
 //! channels, are bounded too (`Limits::max_peer_send_bytes`). A send that would go over it
@@ -345,7 +350,7 @@ impl PeerEntry {
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_sub(n))
             .unwrap_or(0);
-        if prev >= c.capacity {
+        if prev > low_mark(c.capacity) {
             self.space.notify_waiters();
         }
     }
@@ -375,7 +380,11 @@ impl PeerEntry {
                 other => return other,
             }
             if clock::timeout_at(deadline, notified).await.is_none() {
-                return Err(SendError::Timeout);
+                // Waiters wake at the low mark: credit that came free above it counts too.
+                return match self.try_acquire_many(channel, lens) {
+                    Err(SendError::Full) => Err(SendError::Timeout),
+                    other => other,
+                };
             }
         }
     }
@@ -398,7 +407,9 @@ impl PeerEntry {
             let budget_waiters = budgeted
                 && self.budget_waiters.load(Ordering::SeqCst)
                 && self.budget_waiters.swap(false, Ordering::SeqCst);
-            if prev >= c.capacity || budget_waiters {
+            // Waiters only exist once the channel was full, and every drain from full to the
+            // low mark passes this release.
+            if prev == low_mark(c.capacity) + 1 || budget_waiters {
                 self.space.notify_waiters();
             }
         }
@@ -409,6 +420,12 @@ impl PeerEntry {
         self.alive.store(false, Ordering::Release);
         self.space.notify_waiters();
     }
+}
+
+/// The number of credits in use at or below which senders waiting for a channel of
+/// `capacity` credits are woken: half the queue (0 for a queue of one).
+fn low_mark(capacity: usize) -> usize {
+    capacity / 2
 }
 
 /// How many of the messages `lens` fit a budget of `budget` bytes with `pending` bytes
@@ -575,6 +592,39 @@ mod tests {
         });
         let later = Instant::now() + Duration::from_secs(10);
         assert_eq!(clock::block_on(e.acquire(0x21, 10, later)), Ok(()));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_waiting_sender_wakes_at_the_low_mark_and_takes_half_a_queue() {
+        let e = Arc::new(entry(8));
+        assert_eq!(e.try_acquire_many(0x20, &[1; 8]), Ok(8));
+        let e2 = e.clone();
+        let t = std::thread::spawn(move || {
+            for _ in 0..4 {
+                std::thread::sleep(Duration::from_millis(20));
+                e2.release(0x20, 1);
+            }
+        });
+        let later = Instant::now() + Duration::from_secs(10);
+        // Woken by the fourth release (8 used down to 4), not the first: four credits at once.
+        assert_eq!(clock::block_on(e.acquire_many(0x20, &[1; 8], later)), Ok(4));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn at_its_deadline_a_waiting_sender_takes_credit_freed_above_the_low_mark() {
+        let e = Arc::new(entry(8));
+        assert_eq!(e.try_acquire_many(0x20, &[1; 8]), Ok(8));
+        let e2 = e.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            // 8 used down to 7: above the low mark, so no wake.
+            e2.release(0x20, 1);
+        });
+        let soon = Instant::now() + Duration::from_millis(200);
+        assert_eq!(clock::block_on(e.acquire_many(0x20, &[1; 4], soon)), Ok(1));
+        assert!(Instant::now() >= soon, "woken before the low mark");
         t.join().unwrap();
     }
 
