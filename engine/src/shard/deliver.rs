@@ -37,10 +37,12 @@ impl Gathered {
                 lane.batch.len()
             }
             None => {
+                let mut batch = tx.batch_vec();
+                batch.push(msg);
                 self.lanes.push(Lane {
                     channel,
                     tx: tx.clone(),
-                    batch: vec![msg],
+                    batch,
                 });
                 1
             }
