@@ -499,14 +499,14 @@ fn pending_handshakes_are_capped_in_all_and_per_address() {
     assert!(pending(1));
     let mut same_ip = connect_from(2, to);
     assert!(
-        refused_at_accept(&mut same_ip, Duration::from_secs(3)),
+        refused_at_accept(&mut same_ip, Duration::from_secs(10)),
         "a second one from 127.0.0.2"
     );
     let mut other_ip = connect_from(3, to);
     assert!(pending(2));
     let mut third_ip = connect_from(4, to);
     assert!(
-        refused_at_accept(&mut third_ip, Duration::from_secs(3)),
+        refused_at_accept(&mut third_ip, Duration::from_secs(10)),
         "a third pending handshake"
     );
     assert!(
