@@ -5,27 +5,13 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringwire::node::{Limits, Node};
 use ringwire::router::{Envelope, SendError};
 use ringwire_test_support::node::*;
 
-fn node(seed: u8, native: bool) -> Node {
-    builder(seed)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .offer_native(native)
-        .limits(Limits {
-            recv_queue_capacity: 2,
-            ..Default::default()
-        })
-        .channel(chan(0x20, 1, 1 << 20))
-        .start()
-        .unwrap()
-}
-
 fn panic_with_a_stalled_receiver(native: bool) {
     let desc = chan(0x20, 1, 1 << 20);
-    let a = node(1, native);
-    let b = node(2, native);
+    let a = queue_node(1, native, 2);
+    let b = queue_node(2, native, 2);
     a.dial_blocking(b.listen_addr().unwrap(), Some(b.node_id()))
         .unwrap();
     let ca = a.open_channel(desc.clone()).unwrap();

@@ -5,28 +5,15 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringwire::node::{Limits, Node};
+use ringwire::node::Limits;
 use ringwire::router::{Envelope, SendError};
 use ringwire_test_support::node::*;
 
-fn node(seed: u8, native: bool) -> Node {
-    builder(seed)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .offer_native(native)
-        .limits(Limits {
-            recv_queue_capacity: 4,
-            ..Default::default()
-        })
-        .channel(chan(0x20, 1, 1 << 20))
-        .start()
-        .unwrap()
-}
-
 fn stalled_peer_times_out(native: bool) {
     let desc = chan(0x20, 1, 1 << 20);
-    let a = node(1, native);
-    let b = node(2, native);
-    let c = node(3, native);
+    let a = queue_node(1, native, 4);
+    let b = queue_node(2, native, 4);
+    let c = queue_node(3, native, 4);
     a.dial_blocking(b.listen_addr().unwrap(), Some(b.node_id()))
         .unwrap();
     a.dial_blocking(c.listen_addr().unwrap(), Some(c.node_id()))

@@ -53,6 +53,10 @@ pub(crate) fn delivery_queue(capacity: usize) -> (DeliveryTx, DeliveryRx) {
 /// Most emptied batch vectors kept for reuse, per queue.
 pub(crate) const SPARES: usize = 2;
 
+/// The least capacity an emptied vector needs to be kept: a one-message vector (a local
+/// send) is not worth a place.
+const SPARE_MIN_CAPACITY: usize = 16;
+
 /// Emptied batch vectors on their way back from the receiver to the producers.
 #[derive(Default)]
 struct Spares(Mutex<Vec<Vec<Received>>>);
@@ -60,8 +64,7 @@ struct Spares(Mutex<Vec<Vec<Received>>>);
 impl Spares {
     /// Keeps `v` (empty) for reuse if there is a place and it is worth keeping.
     fn give(&self, mut v: Vec<Received>) {
-        // A one-message vector (a local send) is not worth a place.
-        if v.capacity() < 16 {
+        if v.capacity() < SPARE_MIN_CAPACITY {
             return;
         }
         v.clear();

@@ -595,17 +595,28 @@ mod tests {
         t.join().unwrap();
     }
 
+    /// An entry whose channel 0x20 has all its `cap` credits taken.
+    fn full_entry(cap: usize) -> Arc<PeerEntry> {
+        let e = Arc::new(entry(cap));
+        assert_eq!(e.try_acquire_many(0x20, &vec![1; cap]), Ok(cap));
+        e
+    }
+
+    /// Releases `n` credits of channel 0x20, one every 20 ms, from another thread.
+    fn release_later(e: &Arc<PeerEntry>, n: usize) -> std::thread::JoinHandle<()> {
+        let e = e.clone();
+        std::thread::spawn(move || {
+            for _ in 0..n {
+                std::thread::sleep(Duration::from_millis(20));
+                e.release(0x20, 1);
+            }
+        })
+    }
+
     #[test]
     fn a_waiting_sender_wakes_at_the_low_mark_and_takes_half_a_queue() {
-        let e = Arc::new(entry(8));
-        assert_eq!(e.try_acquire_many(0x20, &[1; 8]), Ok(8));
-        let e2 = e.clone();
-        let t = std::thread::spawn(move || {
-            for _ in 0..4 {
-                std::thread::sleep(Duration::from_millis(20));
-                e2.release(0x20, 1);
-            }
-        });
+        let e = full_entry(8);
+        let t = release_later(&e, 4);
         let later = Instant::now() + Duration::from_secs(10);
         // Woken by the fourth release (8 used down to 4), not the first: four credits at once.
         assert_eq!(clock::block_on(e.acquire_many(0x20, &[1; 8], later)), Ok(4));
@@ -614,14 +625,9 @@ mod tests {
 
     #[test]
     fn at_its_deadline_a_waiting_sender_takes_credit_freed_above_the_low_mark() {
-        let e = Arc::new(entry(8));
-        assert_eq!(e.try_acquire_many(0x20, &[1; 8]), Ok(8));
-        let e2 = e.clone();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            // 8 used down to 7: above the low mark, so no wake.
-            e2.release(0x20, 1);
-        });
+        let e = full_entry(8);
+        // 8 used down to 7: above the low mark, so no wake.
+        let t = release_later(&e, 1);
         let soon = Instant::now() + Duration::from_millis(200);
         assert_eq!(clock::block_on(e.acquire_many(0x20, &[1; 4], soon)), Ok(1));
         assert!(Instant::now() >= soon, "woken before the low mark");

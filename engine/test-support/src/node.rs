@@ -51,6 +51,21 @@ pub fn tcp_node(seed: u8, native: bool, channels: &[ChannelDescriptor]) -> Node 
     b.start().expect("node starts")
 }
 
+/// A listening node with channel 0x20 (1 MiB messages) whose receive queues hold at most
+/// `recv_queue_capacity` messages: the peer of backpressure tests.
+pub fn queue_node(seed: u8, native: bool, recv_queue_capacity: usize) -> Node {
+    builder(seed)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .offer_native(native)
+        .limits(ringwire::node::Limits {
+            recv_queue_capacity,
+            ..Default::default()
+        })
+        .channel(chan(0x20, 1, 1 << 20))
+        .start()
+        .unwrap()
+}
+
 /// A channel descriptor.
 pub fn chan(id: u8, priority: u32, recv_cap: usize) -> ChannelDescriptor {
     ChannelDescriptor {
