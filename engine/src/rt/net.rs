@@ -216,10 +216,12 @@ impl Stream {
     /// Closes the sending direction (TCP FIN); reading continues until the peer closes.
     pub(crate) async fn shutdown_write(&self) {
         match &self.inner {
+            // A direct `shutdown(2)`: it never blocks on TCP (it queues the FIN), whereas
+            // io_uring's shutdown operation is always handed to a kernel worker thread, a
+            // wake-up and two context switches per closing connection. The peer may already
+            // be gone; there is nothing to do about a failed FIN.
             Inner::Tcp(s) => {
-                let mut w = s;
-                // The peer may already be gone; there is nothing to do about a failed FIN.
-                let _ = compio::io::AsyncWrite::shutdown(&mut w).await;
+                let _ = socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write);
             }
             Inner::Memory(m) => m.shutdown_write(),
         }
