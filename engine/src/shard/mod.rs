@@ -221,21 +221,35 @@ impl Shard {
                 payload,
                 deliver_by,
             } => {
-                let conns: Vec<Rc<ConnCtx>> = match targets {
-                    Some(ids) => ids.iter().filter_map(|id| self.conn(*id)).collect(),
-                    None => self.conns.borrow().values().cloned().collect(),
-                };
-                for ctx in conns {
+                // A peer far behind skips the copy (counted once per broadcast below: the
+                // counter is shared with every thread that reads the node's stats, and a hub
+                // whose peers lag skips most copies); only the others are collected.
+                let mut skipped = 0u64;
+                let mut takes = |ctx: &Rc<ConnCtx>| {
                     if !ctx.shares(channel) {
-                        continue;
+                        return false;
                     }
                     if ctx.staged(channel) >= ctx.capacity(channel).saturating_mul(2) {
-                        self.registry
-                            .stats
-                            .fanout_dropped
-                            .fetch_add(1, Ordering::Relaxed);
-                        continue;
+                        skipped += 1;
+                        return false;
                     }
+                    true
+                };
+                let conns: Vec<Rc<ConnCtx>> = match targets {
+                    Some(ids) => ids
+                        .iter()
+                        .filter_map(|id| self.conn(*id))
+                        .filter(|c| takes(c))
+                        .collect(),
+                    None => self
+                        .conns
+                        .borrow()
+                        .values()
+                        .filter(|c| takes(c))
+                        .cloned()
+                        .collect(),
+                };
+                for ctx in conns {
                     ctx.stage(
                         channel,
                         Staged::Send {
@@ -245,6 +259,12 @@ impl Shard {
                         },
                         now,
                     );
+                }
+                if skipped > 0 {
+                    self.registry
+                        .stats
+                        .fanout_dropped
+                        .fetch_add(skipped, Ordering::Relaxed);
                 }
             }
             Command::Request {
