@@ -60,6 +60,8 @@ const PART_CH: u8 = 0x21;
 const REQ_CH: u8 = 0x40;
 /// Sends run in ticks of this length.
 const TICK: Duration = Duration::from_millis(10);
+/// Most messages a receiver takes per call.
+const RECV_BATCH: usize = 256;
 /// How long a request waits for its response.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// Most nodes a testnet runs.
@@ -157,18 +159,26 @@ fn histogram() -> Histogram<u64> {
 }
 
 impl Stats {
-    fn record_latency(&self, us: u64) {
-        let mut g = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let (a, b) = g.get_or_insert_with(|| (histogram(), histogram()));
-        a.saturating_record(us.max(1));
-        b.saturating_record(us.max(1));
-    }
-
-    fn record_age(&self, kind: usize, us: u64) {
+    /// Records each of `ages` (µs) as a latency and as an age of `kind`: one lock of each
+    /// histogram for the lot.
+    fn record_ages(&self, kind: usize, ages: &[u64]) {
+        if ages.is_empty() {
+            return;
+        }
+        {
+            let mut g = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+            let (a, b) = g.get_or_insert_with(|| (histogram(), histogram()));
+            for &us in ages {
+                a.saturating_record(us.max(1));
+                b.saturating_record(us.max(1));
+            }
+        }
         let mut g = self.ages.lock().unwrap_or_else(|e| e.into_inner());
         let h = g.get_or_insert_with(|| [histogram(), histogram(), histogram()]);
         if let Some(h) = h.get_mut(kind) {
-            h.saturating_record(us.max(1));
+            for &us in ages {
+                h.saturating_record(us.max(1));
+            }
         }
     }
 
@@ -337,18 +347,29 @@ pub(crate) fn run(args: TestnetArgs) -> Result<(), Failure> {
             let (st, stop) = (st.clone(), stop.clone());
             let mut rx = rx;
             receivers.push(spawn("testnet-recv", move || {
+                // Batches, as an application that keeps up would take them: one wake-up, one
+                // lock of the histograms and one add per counter per batch, not per message.
+                let mut batch = Vec::with_capacity(RECV_BATCH);
+                let mut ages = Vec::with_capacity(RECV_BATCH);
                 while !stop.load(Ordering::Acquire) {
-                    if let Some(m) = rx.recv_blocking(Instant::now() + Duration::from_millis(100)) {
-                        st.messages.fetch_add(1, Ordering::Relaxed);
-                        st.bytes
-                            .fetch_add(m.payload.len() as u64, Ordering::Relaxed);
-                        let c = if kind == 0 { &st.votes } else { &st.parts };
-                        c.fetch_add(1, Ordering::Relaxed);
-                        if let Some(us) = age_us(epoch, &m.payload) {
-                            st.record_latency(us);
-                            st.record_age(usize::from(kind), us);
+                    batch.clear();
+                    let deadline = Instant::now() + Duration::from_millis(100);
+                    let n = rx.recv_many_blocking(&mut batch, RECV_BATCH, deadline);
+                    if n == 0 {
+                        if Instant::now() < deadline {
+                            // The node stopped.
+                            break;
                         }
+                        continue;
                     }
+                    ages.clear();
+                    ages.extend(batch.iter().filter_map(|m| age_us(epoch, &m.payload)));
+                    let bytes: usize = batch.iter().map(|m| m.payload.len()).sum();
+                    st.messages.fetch_add(n as u64, Ordering::Relaxed);
+                    st.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                    let c = if kind == 0 { &st.votes } else { &st.parts };
+                    c.fetch_add(n as u64, Ordering::Relaxed);
+                    st.record_ages(usize::from(kind), &ages);
                 }
             })?);
         }
@@ -622,8 +643,7 @@ fn serve(mut ch: Channel, st: &Stats, stop: &AtomicBool, epoch: Instant, fill: &
                 .fetch_add(m.payload.len() as u64, Ordering::Relaxed);
             st.requests.fetch_add(1, Ordering::Relaxed);
             if let Some(us) = age_us(epoch, &m.payload) {
-                st.record_latency(us);
-                st.record_age(2, us);
+                st.record_ages(2, &[us]);
             }
             if let Some(req) = m.request.take() {
                 let _ = ch.respond(req, stamp(epoch, RESPONSE_SIZE, fill));
