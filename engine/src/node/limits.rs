@@ -75,7 +75,9 @@ pub struct Limits {
     pub memory_pipe_capacity: usize,
     /// Inbox commands a shard handles in a row before it yields to I/O completions and its
     /// connections' tasks (0 counts as 1). Bounds how long a full inbox (an unpaced broadcast
-    /// loop) can keep a shard from reading and writing its sockets.
+    /// loop) can keep a shard from reading and writing its sockets. A broadcast counts as one
+    /// command plus one per 64 connections it visits, so a turn of broadcasts to a thousand
+    /// peers ends after four of them instead of 64.
     pub commands_per_turn: usize,
     /// `TCP_NOTSENT_LOWAT` of every TCP connection, in bytes; 0 leaves the kernel's default
     /// (no limit). The kernel then holds at most about this many unsent bytes per socket, so

@@ -13,7 +13,8 @@
 //! the shard the sender picked. A connection's work is split over three local tasks (see
 //! [`conn`]); the shard itself only dispatches commands and accepts.
 //!
-//! The shard's main task handles at most `commands_per_turn` inbox commands in a row, then
+//! The shard's main task handles at most `commands_per_turn` inbox commands in a row (a
+//! fan-out weighing one more per `FANOUT_PEERS_PER_COMMAND` connections it visits), then
 //! yields to the runtime: the connections' tasks run and the driver reaps I/O completions
 //! before more commands are taken. Without that, an application that keeps the inbox full
 //! (an unpaced broadcast loop) would keep the main task busy forever and starve every socket
@@ -43,6 +44,16 @@ use crate::proto::secret::NodeId;
 use crate::registry::{ConnId, DialError, Direction, Pending, Registry, SendError};
 use crate::rt::net::{self, Listener, Stream};
 use crate::rt::{thread, time};
+
+/// A fan-out counts as one more command towards a turn's `commands_per_turn` per this many
+/// connections it visits.
+const FANOUT_PEERS_PER_COMMAND: usize = 64;
+
+/// How much of a turn's `commands_per_turn` a command used, given the connections its fan-out
+/// visited (0 for any other command).
+fn command_weight(fanout_visits: usize) -> usize {
+    1 + fanout_visits / FANOUT_PEERS_PER_COMMAND
+}
 
 use conn::ConnCtx;
 use inbox::DialReply;
@@ -99,6 +110,8 @@ pub(crate) struct Shard {
     conns: RefCell<HashMap<ConnId, Rc<ConnCtx>>>,
     closing: Cell<bool>,
     drained: Notify,
+    /// Connections the last command's fan-out visited (weighs the command in its turn).
+    fanout_visits: Cell<usize>,
 }
 
 impl Shard {
@@ -130,6 +143,7 @@ impl Shard {
             conns: RefCell::new(HashMap::new()),
             closing: Cell::new(false),
             drained: Notify::new(),
+            fanout_visits: Cell::new(0),
         });
         let acceptor = match listener.map(Listener::from_std) {
             Some(Ok(l)) => Some(thread::spawn(accept_loop(shard.clone(), l))),
@@ -159,7 +173,10 @@ impl Shard {
                     }
                     other => shard.handle(other, now),
                 }
-                handled += 1;
+                // A fan-out weighs one command per `FANOUT_PEERS_PER_COMMAND` peers it
+                // visited: a turn of broadcasts to a thousand peers would otherwise keep the
+                // connections' I/O waiting for milliseconds.
+                handled += command_weight(shard.fanout_visits.take());
                 if handled < per_turn {
                     next = inbox.try_recv().ok();
                 } else {
@@ -225,7 +242,9 @@ impl Shard {
                 // counter is shared with every thread that reads the node's stats, and a hub
                 // whose peers lag skips most copies); only the others are collected.
                 let mut skipped = 0u64;
+                let mut visited = 0usize;
                 let mut takes = |ctx: &Rc<ConnCtx>| {
+                    visited += 1;
                     if !ctx.shares(channel) {
                         return false;
                     }
@@ -260,6 +279,7 @@ impl Shard {
                         now,
                     );
                 }
+                self.fanout_visits.set(visited);
                 if skipped > 0 {
                     self.registry
                         .stats
@@ -542,5 +562,19 @@ async fn accept_loop(shard: Rc<Shard>, listener: Listener) {
                 time::sleep_until(Instant::now() + shard.config.accept_backoff).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broadcast_to_many_peers_weighs_more_in_a_turn() {
+        assert_eq!(command_weight(0), 1);
+        assert_eq!(command_weight(FANOUT_PEERS_PER_COMMAND - 1), 1);
+        assert_eq!(command_weight(FANOUT_PEERS_PER_COMMAND), 2);
+        // The default turn of 64 holds four broadcasts to a thousand peers.
+        assert_eq!(64 / command_weight(1000), 4);
     }
 }
