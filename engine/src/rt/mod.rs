@@ -25,6 +25,7 @@ pub(crate) mod fs;
 pub(crate) mod memory;
 pub(crate) mod net;
 pub mod seccomp;
+pub(crate) mod submit;
 pub(crate) mod thread;
 pub(crate) mod time;
 pub(crate) mod wake_relay;

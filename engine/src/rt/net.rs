@@ -174,7 +174,8 @@ impl Stream {
         match &self.inner {
             Inner::Tcp(s) => {
                 let mut w = s;
-                let compio::BufResult(res, buf) = w.write_all(buf).await;
+                let compio::BufResult(res, buf) =
+                    super::submit::submitted_at_once(w.write_all(buf)).await;
                 (res, buf)
             }
             Inner::Memory(m) => m.write_all(buf).await,
