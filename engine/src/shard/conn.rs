@@ -600,16 +600,7 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
         .filter(|_| !ctx.stream.is_local_tcp());
     let mut in_flight = ZcInFlight::new(net::ZC_DEPTH);
     let mut out: Vec<u8> = Vec::new();
-    // The size of the last write: a buffer given up while idle comes back this large in one
-    // allocation, instead of regrowing from empty and copying what it holds at each doubling
-    // (in a fan-out every connection goes idle between broadcasts).
-    let mut last_write = 0usize;
     loop {
-        let want = last_write.min(batch);
-        if out.capacity() < want {
-            // `out` is empty here: a fresh allocation copies nothing, a `reserve` might.
-            out = Vec::with_capacity(want);
-        }
         pack(&ctx, &mut out, batch);
         if !out.is_empty() && out.len() < batch {
             // Stock's flush throttle: a partial batch of packets waits for more, then goes.
@@ -633,7 +624,6 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
             }
         }
         if !out.is_empty() {
-            last_write = out.len();
             ctx.pace_write(out.len()).await;
             let result = if zc_threshold.is_some_and(|t| out.len() >= t) {
                 shard

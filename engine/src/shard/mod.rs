@@ -49,8 +49,8 @@ use crate::rt::{thread, time};
 /// connections it visits.
 const FANOUT_PEERS_PER_COMMAND: usize = 64;
 
-/// How much of a turn's `commands_per_turn` a command used, given the connections its fan-out
-/// visited (0 for any other command).
+/// How much of a turn's `commands_per_turn` a command uses, given the connections its fan-out
+/// visits (0 for any other command; see [`Shard::fanout_visits`]).
 fn command_weight(fanout_visits: usize) -> usize {
     1 + fanout_visits / FANOUT_PEERS_PER_COMMAND
 }
@@ -110,8 +110,6 @@ pub(crate) struct Shard {
     conns: RefCell<HashMap<ConnId, Rc<ConnCtx>>>,
     closing: Cell<bool>,
     drained: Notify,
-    /// Connections the last command's fan-out visited (weighs the command in its turn).
-    fanout_visits: Cell<usize>,
 }
 
 impl Shard {
@@ -143,7 +141,6 @@ impl Shard {
             conns: RefCell::new(HashMap::new()),
             closing: Cell::new(false),
             drained: Notify::new(),
-            fanout_visits: Cell::new(0),
         });
         let acceptor = match listener.map(Listener::from_std) {
             Some(Ok(l)) => Some(thread::spawn(accept_loop(shard.clone(), l))),
@@ -171,12 +168,14 @@ impl Shard {
                         done = Some(reply);
                         break 'turns;
                     }
-                    other => shard.handle(other, now),
+                    other => {
+                        // A fan-out weighs one command per `FANOUT_PEERS_PER_COMMAND` peers it
+                        // visits: a turn of broadcasts to a thousand peers would otherwise keep
+                        // the connections' I/O waiting for milliseconds.
+                        handled += command_weight(shard.fanout_visits(&other));
+                        shard.handle(other, now);
+                    }
                 }
-                // A fan-out weighs one command per `FANOUT_PEERS_PER_COMMAND` peers it
-                // visited: a turn of broadcasts to a thousand peers would otherwise keep the
-                // connections' I/O waiting for milliseconds.
-                handled += command_weight(shard.fanout_visits.take());
                 if handled < per_turn {
                     next = inbox.try_recv().ok();
                 } else {
@@ -193,6 +192,17 @@ impl Shard {
         shard.close_all(deadline).await;
         if let Some(done) = done {
             let _ = done.send(());
+        }
+    }
+
+    /// How many connections `cmd` visits if it is a fan-out (0 otherwise).
+    fn fanout_visits(&self, cmd: &Command) -> usize {
+        match cmd {
+            Command::Fanout {
+                targets: Some(ids), ..
+            } => ids.len(),
+            Command::Fanout { targets: None, .. } => self.conns.borrow().len(),
+            _ => 0,
         }
     }
 
@@ -242,9 +252,7 @@ impl Shard {
                 // counter is shared with every thread that reads the node's stats, and a hub
                 // whose peers lag skips most copies); only the others are collected.
                 let mut skipped = 0u64;
-                let mut visited = 0usize;
                 let mut takes = |ctx: &Rc<ConnCtx>| {
-                    visited += 1;
                     if !ctx.shares(channel) {
                         return false;
                     }
@@ -279,7 +287,6 @@ impl Shard {
                         now,
                     );
                 }
-                self.fanout_visits.set(visited);
                 if skipped > 0 {
                     self.registry
                         .stats
