@@ -24,6 +24,7 @@ pub mod mux;
 pub mod pinned;
 pub mod record;
 mod scheduler;
+pub mod spares;
 pub mod stats;
 
 #[cfg(test)]
@@ -38,6 +39,7 @@ pub use pinned::PinBudget;
 pub use record::{
     InPlaceRecord, MAX_RECORD_PLAINTEXT, Opened, RecordError, RecordOpener, RecordSealer,
 };
+pub use spares::SpareBuffers;
 pub use stats::MuxStats;
 
 pub use super::nodeinfo::RINGWIRE_CAPABILITY_CHANNEL;

@@ -36,6 +36,7 @@ mod send;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -47,6 +48,7 @@ use super::event::{DropReason, MessageKind, MuxEvent, RequestId, ResetCode};
 use super::flow::{RecvWindow, SendWindow};
 use super::frame::{Hello, HelloChannel, truncate_reason};
 use super::scheduler::Scheduler;
+use super::spares::SpareBuffers;
 use super::stats::MuxStats;
 use crate::proto::budget::{ControlRate, PartialBytes};
 use crate::proto::by_channel::ByChannel;
@@ -81,7 +83,8 @@ struct Partial {
     /// COMPRESSED, REQUEST and RESPONSE bits of the first chunk.
     msg_flags: u8,
     request_id: Option<u64>,
-    buf: BytesMut,
+    /// Taken from the connection's spares when one fits (`spares.rs`).
+    buf: Vec<u8>,
     len: usize,
     /// Credit held for chunks of this message.
     uncredited: u32,
@@ -229,6 +232,8 @@ pub struct Mux<C: PayloadCodec = NoCodec> {
     earned_updates: u64,
     /// Bytes held in reassembly buffers, reserved from the partial-message budget.
     partial_bytes: PartialBytes,
+    /// Reassembly buffers back from the application, for the next large message.
+    spares: Arc<SpareBuffers>,
     /// Whole frames received while `recv_queue_capacity` messages waited: DATA (credit already
     /// charged) and the CANCEL and CLOSE frames behind it, taken up in order by `poll_event`.
     held: BytesMut,
@@ -253,6 +258,12 @@ impl Mux<NoCodec> {
 }
 
 impl<C: PayloadCodec> Mux<C> {
+    /// Where this connection's reassembly buffers come back to when the application drops the
+    /// messages handed out of them; the record opener can share it (`spares.rs`).
+    pub fn spares(&self) -> &Arc<SpareBuffers> {
+        &self.spares
+    }
+
     /// Bytes allocated for partly received messages, all channels together (tests of how
     /// much a first chunk makes the receiver hold).
     #[cfg(test)]
@@ -304,6 +315,16 @@ impl<C: PayloadCodec> Mux<C> {
         let scheduler = Scheduler::new(config.channels.iter().map(|c| c.priority), now);
         let control = ControlRate::new(config.max_control_frames_per_second, now);
         let partial_bytes = PartialBytes::new(config.partial_budget.clone());
+        // One receive window's worth: about what the application can hold of this
+        // connection's messages at once, so what comes back fits.
+        let spares = SpareBuffers::new(
+            config
+                .channels
+                .iter()
+                .map(|c| c.initial_window as usize)
+                .max()
+                .unwrap_or(0),
+        );
         let keepalive = Keepalive {
             // The first PING goes out at once: its round trip sizes the credit caps (flow.rs).
             next_ping: now,
@@ -342,6 +363,7 @@ impl<C: PayloadCodec> Mux<C> {
             control,
             earned_updates: 0,
             partial_bytes,
+            spares,
             held: BytesMut::new(),
             held_cancels: 0,
             held_requests: BTreeMap::new(),

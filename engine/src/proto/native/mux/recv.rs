@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::{InRequest, InState, Mux, OutState, PROTOCOL_VERSION, Partial, PeerInfo, Pending};
 use crate::proto::native::codec::PayloadCodec;
@@ -14,6 +14,7 @@ use crate::proto::native::frame::{
     DATA_COMPRESSED, DATA_REQUEST, DATA_RESPONSE, DataFrame, FEATURE_CANCEL_ACK,
     FEATURE_COMPRESSION, FEATURE_DEADLINE, Frame, Hello, decode_frame, frame_type,
 };
+use crate::proto::native::spares::SpareBuffers;
 
 /// Bits of a DATA frame that describe the whole message and repeat on every chunk.
 const MESSAGE_FLAGS: u8 = DATA_COMPRESSED | DATA_REQUEST | DATA_RESPONSE;
@@ -260,7 +261,7 @@ impl<C: PayloadCodec> Mux<C> {
             let mut partial = Partial {
                 msg_flags: d.flags & MESSAGE_FLAGS,
                 request_id: d.request_id,
-                buf: BytesMut::new(),
+                buf: Vec::new(),
                 len: 0,
                 uncredited: 0,
                 discard,
@@ -273,8 +274,13 @@ impl<C: PayloadCodec> Mux<C> {
                 // regrowing and copying a large first chunk when the next arrives. Twice what
                 // the peer sent, never more: a tiny first chunk cannot make us hold a large
                 // buffer (and regrowing after a small one copies little).
+                // A buffer an earlier message gave back is reused: a fresh one's pages are
+                // faulted in by this copy (spares.rs).
                 let room = d.chunk.len().saturating_mul(2).min(max);
-                partial.buf = BytesMut::with_capacity(room);
+                partial.buf = self
+                    .spares
+                    .take(room)
+                    .unwrap_or_else(|| Vec::with_capacity(room));
                 partial.buf.extend_from_slice(d.chunk);
             }
             partial.len = d.chunk.len();
@@ -293,6 +299,7 @@ impl<C: PayloadCodec> Mux<C> {
             })?;
             if !p.discard {
                 self.partial_bytes.reserve(d.chunk.len())?;
+                self.spares.grow(&mut p.buf, d.chunk.len(), max);
                 p.buf.extend_from_slice(d.chunk);
             }
         }
@@ -320,7 +327,7 @@ impl<C: PayloadCodec> Mux<C> {
             return Ok(());
         }
         self.partial_bytes.release(p.buf.len());
-        let mut payload = p.buf.freeze();
+        let mut payload = SpareBuffers::share(&self.spares, p.buf);
         if compressed {
             payload = self
                 .codec

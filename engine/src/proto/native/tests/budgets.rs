@@ -303,3 +303,102 @@ fn a_first_chunk_reserves_at_most_twice_its_length() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Receive windows large enough that several 100 KB reassembly buffers may be kept.
+fn wide_window() -> NativeConfig {
+    let mut c = config();
+    for ch in &mut c.channels {
+        ch.initial_window = 1 << 20;
+    }
+    c
+}
+
+/// A reassembled message's buffer goes back to its connection when the application drops the
+/// message, on whatever thread, and the next large message is reassembled in it: a fresh
+/// buffer's pages would be faulted in by the copy (`spares.rs`).
+#[test]
+fn a_reassembly_buffer_is_reused_once_the_application_drops_its_message() {
+    let t0 = Instant::now();
+    let mut m = scripted(wide_window(), t0);
+    let half = vec![3u8; 30_000];
+    let next_message = |m: &mut Mux| -> Bytes {
+        m.handle_record(t0, &record(&[data(0x20, DATA_START, &half)]))
+            .unwrap();
+        m.handle_record(t0, &record(&[data(0x20, DATA_END, &half)]))
+            .unwrap();
+        let message = match m.poll_event() {
+            Some(MuxEvent::Message { payload, .. }) => payload,
+            other => panic!("{other:?}"),
+        };
+        outgoing_frames(m, t0); // the credit goes back
+        message
+    };
+    let first = next_message(&mut m);
+    let second = next_message(&mut m);
+    assert_ne!(first.as_ptr(), second.as_ptr(), "the first is still held");
+    let first_at = first.as_ptr();
+    std::thread::spawn(move || drop(first)).join().unwrap();
+    assert_eq!(m.spares().kept(), 1);
+    let third = next_message(&mut m);
+    assert_eq!(
+        third.as_ptr(),
+        first_at,
+        "reassembled in the first one's buffer"
+    );
+    assert_eq!(third.len(), 60_000);
+    assert!(third.iter().all(|&b| b == 3));
+    assert_eq!(m.spares().kept(), 0);
+}
+
+/// A message whose first chunk is small grows into a kept buffer when its large second chunk
+/// comes, instead of regrowing a fresh one.
+#[test]
+fn a_small_first_chunk_grows_into_a_kept_buffer() {
+    let t0 = Instant::now();
+    let mut m = scripted(wide_window(), t0);
+    let big = vec![5u8; 50_000];
+    m.handle_record(t0, &record(&[data(0x20, DATA_START, &big)]))
+        .unwrap();
+    m.handle_record(t0, &record(&[data(0x20, DATA_END, &big)]))
+        .unwrap();
+    let Some(MuxEvent::Message { payload, .. }) = m.poll_event() else {
+        panic!("no message");
+    };
+    let kept_at = payload.as_ptr();
+    drop(payload);
+    outgoing_frames(&mut m, t0);
+    m.handle_record(t0, &record(&[data(0x20, DATA_START, &[6u8; 10])]))
+        .unwrap();
+    m.handle_record(t0, &record(&[data(0x20, DATA_END, &big)]))
+        .unwrap();
+    let Some(MuxEvent::Message { payload, .. }) = m.poll_event() else {
+        panic!("no message");
+    };
+    assert_eq!(payload.as_ptr(), kept_at);
+    assert_eq!(payload.len(), 50_010);
+    assert_eq!(&payload[..10], &[6u8; 10]);
+}
+
+/// The kept buffers add up to at most one receive window (`native_window` on a connection).
+#[test]
+fn kept_reassembly_buffers_are_bounded_by_the_receive_window() {
+    let t0 = Instant::now();
+    for (config, kept) in [(config(), 1), (wide_window(), 2)] {
+        let mut m = scripted(config, t0);
+        let half = vec![3u8; 30_000];
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            m.handle_record(t0, &record(&[data(0x20, DATA_START, &half)]))
+                .unwrap();
+            m.handle_record(t0, &record(&[data(0x20, DATA_END, &half)]))
+                .unwrap();
+            let Some(MuxEvent::Message { payload, .. }) = m.poll_event() else {
+                panic!("no message");
+            };
+            held.push(payload);
+            outgoing_frames(&mut m, t0);
+        }
+        drop(held);
+        assert_eq!(m.spares().kept(), kept);
+    }
+}
