@@ -82,7 +82,10 @@ pub struct Limits {
     /// `TCP_NOTSENT_LOWAT` of every TCP connection, in bytes; 0 leaves the kernel's default
     /// (no limit). The kernel then holds at most about this many unsent bytes per socket, so
     /// a high-priority message waits behind that much lower-priority data at most instead of
-    /// a whole socket buffer; see docs/PERFORMANCE.md for the measurement behind the default.
+    /// a whole socket buffer. A connection sending faster than this many bytes per 32 µs
+    /// gets 32 µs of its measured rate instead (at most 256 KiB), so the wait stays bounded
+    /// in time and a fast link is not throttled by wake-ups; see docs/PERFORMANCE.md,
+    /// "Unsent bytes bounded in time".
     pub tcp_notsent_lowat: u32,
     /// How long a shard's listener pauses after a failed accept (out of file descriptors or
     /// memory) before it accepts again, instead of spinning on the error; each failure counts

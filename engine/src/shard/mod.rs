@@ -25,6 +25,7 @@ mod conn;
 mod deliver;
 mod inbound;
 mod inbox;
+mod lowat;
 mod pace;
 mod staging;
 
