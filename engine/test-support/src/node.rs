@@ -133,15 +133,26 @@ pub fn builder_from_toml(seed: u8, toml: &str) -> NodeBuilder {
 /// it in a handshake (it sent its ephemeral key); waits up to `within` for either.
 pub fn refused_at_accept(s: &mut std::net::TcpStream, within: Duration) -> bool {
     use std::io::Read as _;
-    s.set_read_timeout(Some(within)).expect("a read timeout");
+    let deadline = Instant::now() + within;
     let mut buf = [0u8; 64];
-    match s.read(&mut buf) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => matches!(
-            e.kind(),
-            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
-        ),
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        s.set_read_timeout(Some(left)).expect("a read timeout");
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => return false,
+            // A signal that interrupted the read (EINTR) is not an answer: read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                );
+            }
+        }
     }
 }
 
