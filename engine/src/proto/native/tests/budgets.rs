@@ -313,6 +313,21 @@ fn wide_window() -> NativeConfig {
     c
 }
 
+/// Sends one message on channel 0x20 in two chunks, `first` then `rest`, takes it, and lets
+/// the credit go back.
+fn two_chunk_message(m: &mut Mux, now: Instant, first: &[u8], rest: &[u8]) -> Bytes {
+    m.handle_record(now, &record(&[data(0x20, DATA_START, first)]))
+        .unwrap();
+    m.handle_record(now, &record(&[data(0x20, DATA_END, rest)]))
+        .unwrap();
+    let message = match m.poll_event() {
+        Some(MuxEvent::Message { payload, .. }) => payload,
+        other => panic!("{other:?}"),
+    };
+    outgoing_frames(m, now);
+    message
+}
+
 /// A reassembled message's buffer goes back to its connection when the application drops the
 /// message, on whatever thread, and the next large message is reassembled in it: a fresh
 /// buffer's pages would be faulted in by the copy (`spares.rs`).
@@ -321,18 +336,7 @@ fn a_reassembly_buffer_is_reused_once_the_application_drops_its_message() {
     let t0 = Instant::now();
     let mut m = scripted(wide_window(), t0);
     let half = vec![3u8; 30_000];
-    let next_message = |m: &mut Mux| -> Bytes {
-        m.handle_record(t0, &record(&[data(0x20, DATA_START, &half)]))
-            .unwrap();
-        m.handle_record(t0, &record(&[data(0x20, DATA_END, &half)]))
-            .unwrap();
-        let message = match m.poll_event() {
-            Some(MuxEvent::Message { payload, .. }) => payload,
-            other => panic!("{other:?}"),
-        };
-        outgoing_frames(m, t0); // the credit goes back
-        message
-    };
+    let next_message = |m: &mut Mux| two_chunk_message(m, t0, &half, &half);
     let first = next_message(&mut m);
     let second = next_message(&mut m);
     assert_ne!(first.as_ptr(), second.as_ptr(), "the first is still held");
@@ -357,23 +361,8 @@ fn a_small_first_chunk_grows_into_a_kept_buffer() {
     let t0 = Instant::now();
     let mut m = scripted(wide_window(), t0);
     let big = vec![5u8; 50_000];
-    m.handle_record(t0, &record(&[data(0x20, DATA_START, &big)]))
-        .unwrap();
-    m.handle_record(t0, &record(&[data(0x20, DATA_END, &big)]))
-        .unwrap();
-    let Some(MuxEvent::Message { payload, .. }) = m.poll_event() else {
-        panic!("no message");
-    };
-    let kept_at = payload.as_ptr();
-    drop(payload);
-    outgoing_frames(&mut m, t0);
-    m.handle_record(t0, &record(&[data(0x20, DATA_START, &[6u8; 10])]))
-        .unwrap();
-    m.handle_record(t0, &record(&[data(0x20, DATA_END, &big)]))
-        .unwrap();
-    let Some(MuxEvent::Message { payload, .. }) = m.poll_event() else {
-        panic!("no message");
-    };
+    let kept_at = two_chunk_message(&mut m, t0, &big, &big).as_ptr();
+    let payload = two_chunk_message(&mut m, t0, &[6u8; 10], &big);
     assert_eq!(payload.as_ptr(), kept_at);
     assert_eq!(payload.len(), 50_010);
     assert_eq!(&payload[..10], &[6u8; 10]);
@@ -388,15 +377,7 @@ fn kept_reassembly_buffers_are_bounded_by_the_receive_window() {
         let half = vec![3u8; 30_000];
         let mut held = Vec::new();
         for _ in 0..2 {
-            m.handle_record(t0, &record(&[data(0x20, DATA_START, &half)]))
-                .unwrap();
-            m.handle_record(t0, &record(&[data(0x20, DATA_END, &half)]))
-                .unwrap();
-            let Some(MuxEvent::Message { payload, .. }) = m.poll_event() else {
-                panic!("no message");
-            };
-            held.push(payload);
-            outgoing_frames(&mut m, t0);
+            held.push(two_chunk_message(&mut m, t0, &half, &half));
         }
         drop(held);
         assert_eq!(m.spares().kept(), kept);
