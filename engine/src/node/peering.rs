@@ -233,16 +233,19 @@ impl Peering {
         };
         if let Err(e) = result {
             tracing::debug!(peer = %id, error = %e, "dial failed");
-            lock(&self.manager).on_dial_failed(&id, Instant::now());
             // The address failed, not this node's policy (a refusal) nor its shutdown.
             let wrong_peer = matches!(e, DialError::Handshake(ConnError::WrongPeer { .. }));
             let at_address = matches!(
                 e,
                 DialError::Connect(_) | DialError::Io(_) | DialError::Handshake(_)
             );
+            // The address book learns of the failure (its attempt and backoff) before the
+            // manager lets the target go: until then the target keeps a book round from
+            // picking the address again with its backoff counted from the attempt before.
             if at_address && let Some(f) = self.dial_failed.get() {
                 f(id, wrong_peer);
             }
+            lock(&self.manager).on_dial_failed(&id, Instant::now());
         }
     }
 }
