@@ -34,7 +34,7 @@ pub(crate) use finished::{FinishedRequests, RequestTicket};
 pub use gate::{DefaultGate, PeerGate, Pending, Verdict};
 pub(crate) use peer::PeerEntry;
 pub use peer::{ChannelTraffic, PeerEvent, PeerSummary, PeerTraffic};
-pub(crate) use received::CancelFlag;
+pub(crate) use received::{CancelFlag, RequestHandle};
 pub use received::{Origin, PendingRequest, Received};
 
 /// Which end opened a connection (one type for the whole crate).

@@ -33,15 +33,20 @@ pub enum Origin {
 /// application busy without bound by pairing requests with CANCELs. Drop a request you will
 /// not answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PendingRequest {
+pub struct PendingRequest(pub(crate) Arc<RequestHandle>);
+
+/// What every copy of one [`PendingRequest`] shares: a received message stays small (one
+/// pointer for its request, or none), and dropping the last copy drops the ticket, which
+/// finishes the request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RequestHandle {
     pub(crate) peer: NodeId,
     pub(crate) conn: ConnId,
     pub(crate) shard: usize,
     pub(crate) channel: u8,
     pub(crate) id: RequestId,
     pub(crate) cancelled: CancelFlag,
-    /// Shared by every copy; the last one dropped tells the connection.
-    pub(crate) ticket: Arc<RequestTicket>,
+    pub(crate) ticket: RequestTicket,
 }
 
 /// Set by the shard when the peer cancels a request; shared with every copy of the request.
@@ -71,18 +76,18 @@ impl Eq for CancelFlag {}
 impl PendingRequest {
     /// The peer that asked.
     pub fn peer(&self) -> NodeId {
-        self.peer
+        self.0.peer
     }
 
     /// The channel it arrived on.
     pub fn channel(&self) -> u8 {
-        self.channel
+        self.0.channel
     }
 
     /// Whether the peer has cancelled the request (its CANCEL arrived); answering it is then
     /// pointless and `respond` refuses with `Cancelled`.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.is_set()
+        self.0.cancelled.is_set()
     }
 }
 
@@ -101,4 +106,17 @@ pub struct Received {
     /// the channel's receive calls drop it once this has passed (counted in
     /// `NodeStats::expired_before_delivery`).
     pub deliver_by: Option<Instant>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_received_message_is_small_to_move() {
+        // Every received message is moved from the connection into a batch and from the batch
+        // into the application's vector; a request's details live behind one pointer.
+        assert_eq!(size_of::<Option<PendingRequest>>(), size_of::<usize>());
+        assert!(size_of::<Received>() <= 80, "{}", size_of::<Received>());
+    }
 }

@@ -395,18 +395,18 @@ impl Router {
 
     /// Answers a request a peer sent.
     pub(crate) fn respond(&self, req: PendingRequest, payload: Bytes) -> Result<(), SendError> {
-        if req.cancelled.is_set() {
+        if req.0.cancelled.is_set() {
             return Err(SendError::Cancelled);
         }
-        self.check_size(req.channel, &payload)?;
-        let entry = self.connected_peer(&req.peer)?;
-        if entry.conn != req.conn {
+        self.check_size(req.0.channel, &payload)?;
+        let entry = self.connected_peer(&req.0.peer)?;
+        if entry.conn != req.0.conn {
             return Err(SendError::PeerGone);
         }
         // On failure the command, and with it `req`, is dropped: the request is finished
         // unanswered, which frees its place at the connection all the same.
         self.inboxes.try_send(
-            req.shard,
+            req.0.shard,
             Command::Respond {
                 request: req,
                 payload,

@@ -180,7 +180,7 @@ impl ConnCtx {
     /// already answered or finished is ignored.
     pub(crate) fn respond(&self, request: PendingRequest, payload: bytes::Bytes) {
         if self.inbound.borrow_mut().answer(&request) {
-            let (channel, id) = (request.channel, request.id);
+            let (channel, id) = (request.0.channel, request.0.id);
             self.stage(channel, Staged::Response { id, payload }, Instant::now());
         }
     }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use crate::proto::conn::Connection;
 use crate::proto::native::RequestId;
 use crate::proto::secret::NodeId;
-use crate::registry::{CancelFlag, ConnId, FinishedRequests, PendingRequest, RequestTicket};
+use crate::registry::{
+    CancelFlag, ConnId, FinishedRequests, PendingRequest, RequestHandle, RequestTicket,
+};
 
 /// One request the application holds.
 struct Held {
@@ -48,15 +50,15 @@ impl InboundRequests {
                 cancelled: cancelled.clone(),
             },
         );
-        PendingRequest {
+        PendingRequest(Arc::new(RequestHandle {
             peer,
             conn,
             shard,
             channel,
             id,
             cancelled,
-            ticket: Arc::new(RequestTicket::new(id, seq, self.finished.clone())),
-        }
+            ticket: RequestTicket::new(id, seq, self.finished.clone()),
+        }))
     }
 
     /// The peer cancelled request `id`: the application's handles learn it.
@@ -72,10 +74,10 @@ impl InboundRequests {
     pub(crate) fn answer(&mut self, request: &PendingRequest) -> bool {
         let current = self
             .held
-            .get(&request.id)
-            .is_some_and(|h| h.seq == request.ticket.seq());
+            .get(&request.0.id)
+            .is_some_and(|h| h.seq == request.0.ticket.seq());
         if current {
-            self.held.remove(&request.id);
+            self.held.remove(&request.0.id);
         }
         current
     }

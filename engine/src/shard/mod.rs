@@ -322,7 +322,7 @@ impl Shard {
             }
             Command::Respond { request, payload } => {
                 // A request of a connection that is gone has nothing left to free.
-                if let Some(ctx) = self.conn(request.conn) {
+                if let Some(ctx) = self.conn(request.0.conn) {
                     ctx.respond(request, payload);
                 }
             }
