@@ -93,13 +93,7 @@ impl Router {
     }
 
     fn check_size(&self, channel: u8, payload: &Bytes) -> Result<(), SendError> {
-        match self.registry.max_message(channel) {
-            Some(max) if payload.len() > max => Err(SendError::TooLarge {
-                len: payload.len(),
-                max,
-            }),
-            _ => Ok(()),
-        }
+        fits(self.registry.max_message(channel), payload)
     }
 
     fn connected_peer(&self, id: &NodeId) -> Result<Arc<PeerEntry>, SendError> {
@@ -125,11 +119,13 @@ impl Router {
         if self.is_stopped() {
             return (0, Err(SendError::Stopped));
         }
-        // Those before the first that is too large are queued; then the size error.
+        // Those before the first that is too large are queued; then the size error. The
+        // channel's limit is looked up once per run (a lookup reads the channel table's lock).
+        let max = self.registry.max_message(channel);
         let mut lens = Vec::with_capacity(payloads.len());
         let mut last = Ok(());
         for p in &payloads {
-            if let Err(e) = self.check_size(channel, p) {
+            if let Err(e) = fits(max, p) {
                 last = Err(e);
                 break;
             }
@@ -513,5 +509,17 @@ impl Drop for AbandonGuard<'_> {
                 .inboxes
                 .try_send(self.shard, Command::Cancel { conn: self.conn });
         }
+    }
+}
+
+/// Whether `payload` fits a channel whose largest message is `max` (`None`: the channel is
+/// not registered here, and the size is not what refuses it).
+fn fits(max: Option<usize>, payload: &Bytes) -> Result<(), SendError> {
+    match max {
+        Some(max) if payload.len() > max => Err(SendError::TooLarge {
+            len: payload.len(),
+            max,
+        }),
+        _ => Ok(()),
     }
 }
