@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::codec::{NoCodec, PayloadCodec};
 use super::config::NativeConfig;
@@ -236,10 +236,7 @@ pub struct Mux<C: PayloadCodec = NoCodec> {
     spares: Arc<SpareBuffers>,
     /// Whole frames received while `recv_queue_capacity` messages waited: DATA (credit already
     /// charged) and the CANCEL and CLOSE frames behind it, taken up in order by `poll_event`.
-    /// Each is a slice of its shared record, or its own copy (held.rs).
-    held: VecDeque<Bytes>,
-    /// Bytes of the frames in `held`.
-    held_len: usize,
+    held: BytesMut,
     /// CANCEL frames in `held`.
     held_cancels: usize,
     /// Request ids with chunks in `held`, and how many chunks each.
@@ -367,8 +364,7 @@ impl<C: PayloadCodec> Mux<C> {
             earned_updates: 0,
             partial_bytes,
             spares,
-            held: VecDeque::new(),
-            held_len: 0,
+            held: BytesMut::new(),
             held_cancels: 0,
             held_requests: BTreeMap::new(),
             held_close: false,
@@ -449,7 +445,7 @@ impl<C: PayloadCodec> Mux<C> {
 
     /// Bytes of received frames held until the application takes messages.
     pub fn held_bytes(&self) -> usize {
-        self.held_len
+        self.held.len()
     }
 
     /// Bytes held in partly received messages (reserved from the partial-message budget).
@@ -860,7 +856,7 @@ impl<C: PayloadCodec> Mux<C> {
             ch.partial = None;
         }
         self.partial_bytes.release(self.partial_bytes.held());
-        self.drop_held();
+        self.held = BytesMut::new();
         self.held_cancels = 0;
         self.held_requests.clear();
         self.inbound.clear();

@@ -68,8 +68,7 @@ impl<C: PayloadCodec> Mux<C> {
             }
             self.charge_control(now, &frame)?;
             if self.should_hold(&frame) {
-                let raw = buf.get(pos..next).unwrap_or_default();
-                self.hold(&frame, raw, owned.map(|record| (record, pos..next)))?;
+                self.hold(&frame, buf.get(pos..next).unwrap_or_default())?;
                 pos = next;
                 continue;
             }
