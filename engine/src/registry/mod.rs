@@ -27,7 +27,7 @@ use crate::proto::conn::ChannelDescriptor;
 use crate::proto::nodeinfo::{MAX_NUM_CHANNELS, RINGWIRE_CAPABILITY_CHANNEL};
 use crate::proto::secret::NodeId;
 
-pub(crate) use delivery::{Closed, DeliveryRx, DeliveryTx};
+pub(crate) use delivery::{Closed, DeliveryRx, DeliveryTx, delivery_queue};
 pub use error::{DialError, DownReason, SendError};
 pub use events::PeerEvents;
 pub(crate) use finished::{FinishedRequests, RequestTicket};
@@ -295,7 +295,7 @@ impl Registry {
         if table.slots.len() + 1 >= MAX_NUM_CHANNELS {
             return Err(ChannelError::TooMany(MAX_NUM_CHANNELS - 1));
         }
-        let (tx, rx) = delivery::delivery_queue(self.recv_queue_capacity);
+        let (tx, rx) = delivery_queue(self.recv_queue_capacity);
         let mut slots: Vec<ChannelSlot> = table
             .slots
             .iter()

@@ -802,7 +802,7 @@ async fn drive(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>) {
                 None => pending::<()>().await,
             }
         });
-        let room_tx = gathered.blocked();
+        let room_tx = gathered.take_blocked();
         let mut room = pin!(async move {
             match room_tx {
                 // Room, or the receiver is gone: either way the next flush settles it.

@@ -20,6 +20,8 @@ pub(super) struct Gathered {
     count: usize,
     /// A lane's batch reached its queue's room: push before taking more.
     due: bool,
+    /// A queue a push found full since the driver last asked what to wait for.
+    stalled_on: Option<DeliveryTx>,
 }
 
 struct Lane {
@@ -78,12 +80,25 @@ impl Gathered {
                 Err(Closed) => false,
             });
         self.count = self.lanes.iter().map(|l| l.batch.len()).sum();
+        if let Some(lane) = self.lanes.first()
+            && self.stalled_on.is_none()
+        {
+            self.stalled_on = Some(lane.tx.clone());
+        }
         self.lanes.is_empty()
     }
 
-    /// A queue that is full while messages wait for it: what to wait for room on.
-    pub(super) fn blocked(&self) -> Option<DeliveryTx> {
-        self.lanes.first().map(|l| l.tx.clone())
+    /// What the driver waits for room on before its next pass: a queue that is full while
+    /// messages wait for it, or else one that a push found full since the last call.
+    ///
+    /// The second case matters when the application makes room between a push that stops
+    /// the pass at a full queue and the pass's last push, which then takes everything: the
+    /// connection still holds events the pass did not take, and nothing else may wake the
+    /// driver for them (a peer out of credit sends nothing; the next keepalive is seconds
+    /// away). Waiting for room on that queue, which has room, starts the next pass at once.
+    pub(super) fn take_blocked(&mut self) -> Option<DeliveryTx> {
+        let stalled = self.stalled_on.take();
+        self.lanes.first().map(|l| l.tx.clone()).or(stalled)
     }
 
     /// Drops everything gathered (the connection is gone).
@@ -91,5 +106,55 @@ impl Gathered {
         self.lanes.clear();
         self.count = 0;
         self.due = false;
+        self.stalled_on = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll, Waker};
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::registry::Origin;
+    use crate::registry::delivery_queue;
+
+    fn msg(n: u8) -> Received {
+        Received {
+            origin: Origin::Local,
+            channel: 1,
+            payload: Bytes::from(vec![n]),
+            request: None,
+            deliver_by: None,
+        }
+    }
+
+    #[test]
+    fn a_queue_found_full_is_waited_on_even_once_the_last_push_took_everything() {
+        let (tx, mut rx) = delivery_queue(2);
+        let mut gathered = Gathered::default();
+        for n in 0..3 {
+            gathered.push(1, &tx, msg(n));
+        }
+        assert!(gathered.is_due());
+        // The pass stops here: one message does not fit.
+        assert!(!gathered.flush());
+        // The application takes what waits before the pass's last push...
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut got = Vec::new();
+        assert_eq!(rx.poll_recv_many(&mut cx, &mut got, 8), Poll::Ready(2));
+        // ...which then takes the rest: nothing is left gathered,
+        assert!(gathered.flush());
+        assert!(gathered.is_empty());
+        // but the driver still looks at the queue before it sleeps, for the events the pass
+        // left in the connection.
+        assert!(gathered.take_blocked().is_some());
+        // Once: a pass whose pushes all went through waits on nothing.
+        assert!(gathered.take_blocked().is_none());
+        gathered.push(1, &tx, msg(3));
+        gathered.push(1, &tx, msg(4));
+        assert!(!gathered.flush(), "one place left, for two messages");
+        assert!(gathered.take_blocked().is_some(), "a batch waits for room");
     }
 }
