@@ -15,8 +15,16 @@
 //! Bounds: held DATA costs at least 64 bytes of credit per frame, so it is bounded by the
 //! windows the peer holds; held CANCELs by `max_inflight_requests` (more are unknown ids:
 //! ignored and counted, as any CANCEL for an unknown id); one CLOSE, after which input ends.
+//!
+//! A frame is held as a slice of its record when the record is shared with the application
+//! (so the record's memory is already charged to the connection's pin budget, pinned.rs), and
+//! as a copy of its own bytes otherwise. Taken up, a message that arrived whole is handed out
+//! as a slice of what was held, without a second copy; a copy pins nothing but itself.
 
-use bytes::BytesMut;
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use bytes::Bytes;
 
 use super::{Mux, Pending};
 use crate::proto::native::codec::PayloadCodec;
@@ -44,8 +52,14 @@ impl<C: PayloadCodec> Mux<C> {
         }
     }
 
-    /// Keeps `raw`, the bytes of `frame`, for later; DATA is charged to its window now.
-    pub(super) fn hold(&mut self, frame: &Frame<'_>, raw: &[u8]) -> Result<(), MuxError> {
+    /// Keeps the bytes of `frame` (`raw`, at `at` in `record` when the record is shared) for
+    /// later; DATA is charged to its window now.
+    pub(super) fn hold(
+        &mut self,
+        frame: &Frame<'_>,
+        raw: &[u8],
+        record: Option<(&Bytes, Range<usize>)>,
+    ) -> Result<(), MuxError> {
         match frame {
             Frame::Data(d) => {
                 let idx = self.usable_channel(d.channel)?;
@@ -64,8 +78,19 @@ impl<C: PayloadCodec> Mux<C> {
             Frame::Close { .. } => self.held_close = true,
             _ => {}
         }
-        self.held.extend_from_slice(raw);
+        let kept = match record {
+            Some((record, at)) => record.slice(at),
+            None => Bytes::copy_from_slice(raw),
+        };
+        self.held_len += kept.len();
+        self.held.push_back(kept);
         Ok(())
+    }
+
+    /// Forgets every held frame.
+    pub(super) fn drop_held(&mut self) {
+        self.held = VecDeque::new();
+        self.held_len = 0;
     }
 
     /// Takes up held frames while the queue has room. A protocol error found here fails the
@@ -76,29 +101,28 @@ impl<C: PayloadCodec> Mux<C> {
         }
         if let Err(e) = self.take_up_held() {
             self.fail(&e);
-            self.held = BytesMut::new();
+            self.drop_held();
             self.held_requests.clear();
             self.events.push_back(Pending::Event(MuxEvent::Failed(e)));
         }
-        if self.held.is_empty() {
-            // Free the buffer, which may have grown to a whole window.
-            self.held = BytesMut::new();
+        if self.held.is_empty() && self.held.capacity() > HELD_KEPT_CAPACITY {
+            // Free the queue, which may have grown to a window's worth of frames.
+            self.held = VecDeque::new();
         }
     }
 
     fn take_up_held(&mut self) -> Result<(), MuxError> {
-        while !self.held.is_empty() {
-            let (is_data, next) = {
-                let (frame, next) = decode_frame(&self.held, 0)?;
-                (matches!(frame, Frame::Data(_)), next)
-            };
-            if is_data && self.queued_messages >= self.config.recv_queue_capacity {
+        while let Some(raw) = self.held.front().cloned() {
+            let (frame, next) = decode_frame(&raw, 0)?;
+            if matches!(frame, Frame::Data(_))
+                && self.queued_messages >= self.config.recv_queue_capacity
+            {
                 return Ok(());
             }
-            let raw = self.held.split_to(next);
-            let (frame, _) = decode_frame(&raw, 0)?;
+            self.held.pop_front();
+            self.held_len = self.held_len.saturating_sub(raw.len());
             match frame {
-                // Copied out of `raw`: a message must not pin the held buffer.
+                // A whole message is a slice of `raw`: of its shared record, or of its copy.
                 Frame::Data(d) => {
                     if let Some(id) = request_of(&d)
                         && let Some(n) = self.held_requests.get_mut(&id)
@@ -108,7 +132,8 @@ impl<C: PayloadCodec> Mux<C> {
                             self.held_requests.remove(&id);
                         }
                     }
-                    self.on_data(d, None, true)?
+                    let chunk = next.saturating_sub(d.chunk.len())..next;
+                    self.on_data(d, Some((&raw, chunk)), true)?
                 }
                 Frame::Cancel(id) => {
                     self.held_cancels = self.held_cancels.saturating_sub(1);
@@ -125,6 +150,9 @@ impl<C: PayloadCodec> Mux<C> {
         Ok(())
     }
 }
+
+/// Entries the held-frame queue keeps room for once empty; a larger one is freed.
+const HELD_KEPT_CAPACITY: usize = 64;
 
 /// The id of the request a DATA frame carries a chunk of (not of a response).
 fn request_of(d: &DataFrame<'_>) -> Option<u64> {

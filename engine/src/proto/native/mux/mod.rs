@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::codec::{NoCodec, PayloadCodec};
 use super::config::NativeConfig;
@@ -236,7 +236,10 @@ pub struct Mux<C: PayloadCodec = NoCodec> {
     spares: Arc<SpareBuffers>,
     /// Whole frames received while `recv_queue_capacity` messages waited: DATA (credit already
     /// charged) and the CANCEL and CLOSE frames behind it, taken up in order by `poll_event`.
-    held: BytesMut,
+    /// Each is a slice of its shared record, or its own copy (held.rs).
+    held: VecDeque<Bytes>,
+    /// Bytes of the frames in `held`.
+    held_len: usize,
     /// CANCEL frames in `held`.
     held_cancels: usize,
     /// Request ids with chunks in `held`, and how many chunks each.
@@ -364,7 +367,8 @@ impl<C: PayloadCodec> Mux<C> {
             earned_updates: 0,
             partial_bytes,
             spares,
-            held: BytesMut::new(),
+            held: VecDeque::new(),
+            held_len: 0,
             held_cancels: 0,
             held_requests: BTreeMap::new(),
             held_close: false,
@@ -445,7 +449,7 @@ impl<C: PayloadCodec> Mux<C> {
 
     /// Bytes of received frames held until the application takes messages.
     pub fn held_bytes(&self) -> usize {
-        self.held.len()
+        self.held_len
     }
 
     /// Bytes held in partly received messages (reserved from the partial-message budget).
@@ -856,7 +860,7 @@ impl<C: PayloadCodec> Mux<C> {
             ch.partial = None;
         }
         self.partial_bytes.release(self.partial_bytes.held());
-        self.held = BytesMut::new();
+        self.drop_held();
         self.held_cancels = 0;
         self.held_requests.clear();
         self.inbound.clear();

@@ -68,7 +68,8 @@ impl<C: PayloadCodec> Mux<C> {
             }
             self.charge_control(now, &frame)?;
             if self.should_hold(&frame) {
-                self.hold(&frame, buf.get(pos..next).unwrap_or_default())?;
+                let raw = buf.get(pos..next).unwrap_or_default();
+                self.hold(&frame, raw, owned.map(|record| (record, pos..next)))?;
                 pos = next;
                 continue;
             }

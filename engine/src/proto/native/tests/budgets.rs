@@ -213,6 +213,45 @@ fn at_most_recv_queue_capacity_messages_wait_and_keepalive_is_answered() {
 }
 
 #[test]
+fn held_messages_of_a_shared_record_are_slices_of_it_and_others_are_copies() {
+    let now = Instant::now();
+    let mut c = config();
+    c.recv_queue_capacity = 1;
+    let payloads: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 100]).collect();
+    let frames: Vec<Frame<'_>> = payloads.iter().map(|p| data(0x20, ONE, p)).collect();
+    let shared = Bytes::from(record(&frames));
+    let within = |b: &Bytes| {
+        let (start, end) = (
+            shared.as_ptr() as usize,
+            shared.as_ptr() as usize + shared.len(),
+        );
+        (start..end).contains(&(b.as_ptr() as usize))
+    };
+    // Shared: the first is delivered, the other two are held; all three are slices of it.
+    let mut m = scripted(c.clone(), now);
+    m.handle_record_bytes(now, shared.clone()).unwrap();
+    assert_eq!(m.stats().data_frames_held, 2);
+    assert_eq!(m.held_bytes(), shared.len() / 3 * 2);
+    let mut got = Vec::new();
+    while let Some(MuxEvent::Message { payload, .. }) = m.poll_event() {
+        assert!(within(&payload), "a held message was copied");
+        got.push(payload.to_vec());
+    }
+    assert_eq!(got, payloads);
+    assert_eq!(m.held_bytes(), 0);
+    // Not shared: each held frame is its own copy, and so is what it becomes.
+    let mut m = scripted(c, now);
+    m.handle_record(now, &shared).unwrap();
+    assert_eq!(m.stats().data_frames_held, 2);
+    let mut got = Vec::new();
+    while let Some(MuxEvent::Message { payload, .. }) = m.poll_event() {
+        assert!(!within(&payload));
+        got.push(payload.to_vec());
+    }
+    assert_eq!(got, payloads);
+}
+
+#[test]
 fn held_data_that_breaks_the_protocol_fails_when_taken_up() {
     let now = Instant::now();
     let mut c = config();
