@@ -173,11 +173,25 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// The reason of the next Down event.
-fn down_reason(events: &mut PeerEvents) -> String {
-    match wait_down(events) {
-        PeerEvent::Down { reason, .. } => reason.to_string(),
-        PeerEvent::Up { .. } => unreachable!(),
+/// The reason of the next Down event at `node`. Without one within 10 s the test fails with
+/// what the node saw (its peers and counters), so that a rare failure can be read from the
+/// log alone.
+fn down_reason(node: &Node, events: &mut PeerEvents) -> String {
+    let deadline = secs(10);
+    loop {
+        match events.recv_blocking(deadline) {
+            Some(PeerEvent::Down { reason, .. }) => return reason.to_string(),
+            Some(PeerEvent::Up { .. }) => continue,
+            None => panic!(
+                "no down event within 10 s; the node's peers: {:?}; admission: {:?}; counters: {:?}",
+                node.peers()
+                    .iter()
+                    .map(|p| p.info.node_id.to_string())
+                    .collect::<Vec<_>>(),
+                node.admission_stats(),
+                node.stats()
+            ),
+        }
     }
 }
 
@@ -203,7 +217,7 @@ fn pex_request_interval_paces_requests() {
     for _ in 0..3 {
         let _ = channel.send_blocking(Envelope::peer(strict.node_id(), request()), secs(5));
     }
-    let reason = down_reason(&mut events);
+    let reason = down_reason(&strict, &mut events);
     assert!(
         reason.contains("too soon") && reason.contains("3600s"),
         "{reason}"
@@ -229,7 +243,7 @@ fn rule_breakers_are_banned_for_pex_ban_duration() {
                 secs(5),
             )
             .unwrap();
-        let reason = down_reason(&mut events);
+        let reason = down_reason(&node, &mut events);
         assert!(reason.contains("unsolicited"), "{reason}");
         let stats = node.admission_stats().unwrap();
         assert_eq!(stats.bans, usize::from(banned));
