@@ -229,8 +229,16 @@ fn pex_request_interval_paces_requests() {
 
 #[test]
 fn rule_breakers_are_banned_for_pex_ban_duration() {
-    let banning = config_node(13, "", "");
-    let forgiving = config_node(14, "", "pex_ban_duration = \"0s\"");
+    // No outbound slots: the nodes never ask a peer for addresses on their own. A dial round
+    // that asked the raw peer between its arrival and its list would make the list an answer,
+    // not unsolicited (this happened in CI: the list was taken and refused, nobody was
+    // disconnected).
+    let banning = config_node(13, "max_num_outbound_peers = 0", "");
+    let forgiving = config_node(
+        14,
+        "max_num_outbound_peers = 0",
+        "pex_ban_duration = \"0s\"",
+    );
     for (node, banned) in [(banning, true), (forgiving, false)] {
         let (raw, channel) = raw_peer(15);
         let mut events = node.peer_events();
