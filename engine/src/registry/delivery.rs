@@ -254,24 +254,24 @@ impl DeliveryRx {
     }
 }
 
+/// A one-byte local message on channel 1 whose payload is `n`, for tests of the queue and of
+/// what feeds it.
+#[cfg(test)]
+pub(crate) fn test_message(n: u8) -> Received {
+    Received {
+        origin: super::Origin::Local,
+        channel: 1,
+        payload: bytes::Bytes::from(vec![n]),
+        request: None,
+        deliver_by: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::task::Waker;
 
-    use bytes::Bytes;
-
     use super::*;
-    use crate::registry::Origin;
-
-    fn msg(n: u8) -> Received {
-        Received {
-            origin: Origin::Local,
-            channel: 1,
-            payload: Bytes::from(vec![n]),
-            request: None,
-            deliver_by: None,
-        }
-    }
 
     fn payloads(v: &[Received]) -> Vec<u8> {
         v.iter().map(|m| m.payload[0]).collect()
@@ -282,10 +282,10 @@ mod tests {
         let (tx, mut rx) = delivery_queue(1024);
         let mut first = tx.batch_vec();
         assert_eq!(first.capacity(), 0, "nothing to reuse yet");
-        first.extend((0..100).map(msg));
+        first.extend((0..100).map(test_message));
         let kept = first.as_ptr();
         tx.try_push(&mut first).unwrap();
-        let mut second: Vec<Received> = (100..110).map(msg).collect();
+        let mut second: Vec<Received> = (100..110).map(test_message).collect();
         tx.try_push(&mut second).unwrap();
         let mut got = Vec::new();
         // Taking the second batch empties the first, whose vector comes back.
@@ -297,9 +297,9 @@ mod tests {
         assert_eq!(reused.as_ptr(), kept);
         assert!(reused.is_empty() && reused.capacity() >= 100);
         // A vector too small to be worth a place is not kept.
-        let mut one = vec![msg(1)];
+        let mut one = vec![test_message(1)];
         tx.try_push(&mut one).unwrap();
-        let mut two = vec![msg(2)];
+        let mut two = vec![test_message(2)];
         tx.try_push(&mut two).unwrap();
         while rx.try_recv().is_some() {}
         assert_eq!(tx.batch_vec().capacity(), 0);
@@ -308,14 +308,14 @@ mod tests {
     #[test]
     fn batches_keep_their_order_and_the_bound_counts_messages() {
         let (tx, mut rx) = delivery_queue(5);
-        let mut batch: Vec<Received> = (0..3).map(msg).collect();
+        let mut batch: Vec<Received> = (0..3).map(test_message).collect();
         tx.try_push(&mut batch).unwrap();
         assert!(batch.is_empty());
-        let mut batch: Vec<Received> = (3..8).map(msg).collect();
+        let mut batch: Vec<Received> = (3..8).map(test_message).collect();
         tx.try_push(&mut batch).unwrap();
         // Two places were left: the rest stays with the producer, in order.
         assert_eq!(payloads(&batch), [5, 6, 7]);
-        let mut one = vec![msg(9)];
+        let mut one = vec![test_message(9)];
         tx.try_push(&mut one).unwrap();
         assert_eq!(one.len(), 1, "no room");
 
@@ -338,13 +338,13 @@ mod tests {
     #[test]
     fn producers_learn_when_the_receiver_is_gone() {
         let (tx, rx) = delivery_queue(1);
-        tx.try_push(&mut vec![msg(1)]).unwrap();
+        tx.try_push(&mut vec![test_message(1)]).unwrap();
         let waiter = tx.clone();
         let room = std::thread::spawn(move || crate::rt::clock::block_on(waiter.room()));
         std::thread::sleep(std::time::Duration::from_millis(20));
         drop(rx);
         assert_eq!(room.join().unwrap(), Err(Closed));
-        let mut batch = vec![msg(2)];
+        let mut batch = vec![test_message(2)];
         assert_eq!(tx.try_push(&mut batch), Err(Closed));
         assert_eq!(batch.len(), 1);
     }

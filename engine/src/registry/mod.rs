@@ -27,6 +27,8 @@ use crate::proto::conn::ChannelDescriptor;
 use crate::proto::nodeinfo::{MAX_NUM_CHANNELS, RINGWIRE_CAPABILITY_CHANNEL};
 use crate::proto::secret::NodeId;
 
+#[cfg(test)]
+pub(crate) use delivery::test_message;
 pub(crate) use delivery::{Closed, DeliveryRx, DeliveryTx, delivery_queue};
 pub use error::{DialError, DownReason, SendError};
 pub use events::PeerEvents;

@@ -114,21 +114,8 @@ impl Gathered {
 mod tests {
     use std::task::{Context, Poll, Waker};
 
-    use bytes::Bytes;
-
     use super::*;
-    use crate::registry::Origin;
-    use crate::registry::delivery_queue;
-
-    fn msg(n: u8) -> Received {
-        Received {
-            origin: Origin::Local,
-            channel: 1,
-            payload: Bytes::from(vec![n]),
-            request: None,
-            deliver_by: None,
-        }
-    }
+    use crate::registry::{delivery_queue, test_message as msg};
 
     #[test]
     fn a_queue_found_full_is_waited_on_even_once_the_last_push_took_everything() {

@@ -79,8 +79,10 @@ impl<C: PayloadCodec> Mux<C> {
             _ => {}
         }
         let kept = match record {
-            Some((record, at)) => record.slice(at),
-            None => Bytes::copy_from_slice(raw),
+            // The frame's range lies within its record (the decoder checked it); a copy
+            // otherwise, never a panic on what a peer sent.
+            Some((record, at)) if at.start <= at.end && at.end <= record.len() => record.slice(at),
+            _ => Bytes::copy_from_slice(raw),
         };
         self.held_len += kept.len();
         self.held.push_back(kept);
