@@ -22,6 +22,16 @@
 //! 4. stop reading the socket while [`Connection::wants_input`] is false (the application is
 //!    behind; the peer feels TCP backpressure instead of ringwire buffering without bound).
 //!
+//! # The peer's signature
+//!
+//! When this side offers the native protocol, the peer's signature of the handshake challenge
+//! is checked after the NodeInfo exchange rather than inside the handshake: on a native
+//! connection our HELLO leaves first (step 3's `poll_transmit`), and the check runs at the next
+//! `poll_event`, before any event about the peer. The peer waits for our HELLO to report the
+//! connection up, so this takes the check off its critical path; nothing about the peer is
+//! reported, and no message delivered, before the check passes. A compat connection checks
+//! the signature before it reports `Connected`.
+//!
 //! Errors from `handle_*` close the connection: the error is returned once, and
 //! [`Event::Closed`] carries the same reason for the event consumer.
 
@@ -48,7 +58,7 @@ use super::nodeinfo::{
 };
 use super::secret::{
     DATA_MAX_SIZE, FRAME_SEALED_SIZE, FrameOpener, FrameSealer, Handshake, NodeId, NodeKey,
-    SecretError, SecretSession,
+    SecretError, SecretSession, UnverifiedSignature,
 };
 
 /// Whether a channel's messages are compressed on native connections.
@@ -453,6 +463,10 @@ pub struct Connection {
     closed_reason: Option<ConnError>,
     /// The latest `now` any input carried (used to seal a final RESET from `fail`).
     last_now: Instant,
+    /// The peer's signature of the challenge, until it is checked (module docs).
+    unverified: Option<UnverifiedSignature>,
+    /// Whether our first native bytes were polled, so the check may run.
+    check_due: bool,
 }
 
 impl Connection {
@@ -501,6 +515,9 @@ impl Connection {
             c.validate()?;
         }
         let mut handshake = Handshake::new(config.node_key.clone(), ephemeral_secret);
+        if config.offer_native {
+            handshake.defer_signature_check();
+        }
         // Our NodeInfo leaves right behind our authentication frame, a round trip earlier
         // than stock sends it (docs/PROTOCOL.md, A.1): stock reads it when it is ready.
         let mut info_bytes = Vec::new();
@@ -520,6 +537,8 @@ impl Connection {
             peer: None,
             closed_reason: None,
             last_now: now,
+            unverified: None,
+            check_due: false,
         };
         if let State::Handshake(h) = &mut conn.state {
             h.poll_transmit(&mut conn.outbuf);
@@ -653,6 +672,7 @@ impl Connection {
             return Ok(());
         };
         let mut session = h.into_session()?;
+        self.unverified = session.take_unverified_signature();
         let remote = session.remote_node_id();
         if let Some(expected) = self.config.expected_peer
             && expected != remote
@@ -741,6 +761,7 @@ impl Connection {
             // `Connected` is reported when the peer's HELLO (it carries the capabilities) is
             // polled; the handshake deadline stays armed until the HELLO has arrived.
         } else {
+            self.check_signature()?;
             let mut peer_channels = ByChannel::new(false);
             for &c in &info.channels {
                 peer_channels[c] = true;
@@ -762,6 +783,14 @@ impl Connection {
             });
         }
         Ok(())
+    }
+
+    /// Checks the peer's signature if the handshake left it to us.
+    fn check_signature(&mut self) -> Result<(), ConnError> {
+        match self.unverified.take() {
+            Some(signature) => signature.check().map(drop).map_err(ConnError::from),
+            None => Ok(()),
+        }
     }
 
     fn connected(&mut self, peer: PeerInfo) {
@@ -790,11 +819,24 @@ impl Connection {
         if let Err(e) = result {
             self.fail(e);
         }
+        if self.unverified.is_some() && matches!(self.state, State::Native(_)) {
+            // Our HELLO is out of our hands now: the peer's signature may be checked.
+            self.check_due = true;
+        }
         out.len() > start
     }
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
+        if self.unverified.is_some() && !self.is_closed() {
+            if !self.check_due {
+                // Nothing about the peer surfaces before its signature is checked.
+                return None;
+            }
+            if let Err(e) = self.check_signature() {
+                self.fail(e);
+            }
+        }
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
@@ -870,6 +912,7 @@ impl Connection {
         if let State::Native(n) = &self.state
             && n.mux.peer_hello().is_some()
             && self.peer.is_none()
+            && self.unverified.is_none()
         {
             // The HELLO is in; `Connected` waits only for the application to poll it.
             self.handshake_deadline = None;

@@ -22,6 +22,12 @@
 //! round trip later. It leaves before the peer's signature is checked; a connection sends
 //! only its NodeInfo this way, which it gives any peer that completes a handshake anyway.
 //!
+//! A caller that has something to send before it needs the peer's identity can
+//! [`defer_signature_check`](Handshake::defer_signature_check): the handshake then completes
+//! once the peer's authentication message is parsed, and the session carries the signature as
+//! an [`UnverifiedSignature`] for the caller to check (see `unverified.rs` for why a connection
+//! does this).
+//!
 //! Driver loop: [`poll_transmit`](Handshake::poll_transmit) and send; feed received bytes to
 //! [`handle_input`](Handshake::handle_input) (keep what it did not consume); repeat until
 //! [`is_complete`](Handshake::is_complete), then [`into_session`](Handshake::into_session).
@@ -35,6 +41,7 @@ use super::frame::{FrameOpener, FrameSealer};
 use super::identity::{NodeKey, PUBLIC_KEY_SIZE, PublicKey};
 use super::keys::{self, DerivedSecrets};
 use super::session::SecretSession;
+use super::unverified::UnverifiedSignature;
 use super::x25519;
 use crate::proto::wire::{self, AuthSigMessage, BytesValue, public_key};
 
@@ -53,6 +60,8 @@ pub struct Handshake {
     transmit: Vec<u8>,
     /// Plaintext sealed right after our authentication message ([`Handshake::send_after_auth`]).
     after_auth: Vec<u8>,
+    /// Whether the peer's signature is left for the session's owner to check.
+    defer_check: bool,
     state: State,
 }
 
@@ -94,6 +103,7 @@ impl Handshake {
             eph_public,
             transmit,
             after_auth: Vec::new(),
+            defer_check: false,
             state: State::Ephemeral(DelimitedReader::new()),
         }
     }
@@ -103,6 +113,14 @@ impl Handshake {
     /// documentation). Takes effect only before the peer's ephemeral key arrives.
     pub fn send_after_auth(&mut self, plain: Vec<u8>) {
         self.after_auth = plain;
+    }
+
+    /// Leaves the check of the peer's signature to the session's owner: the handshake
+    /// completes once the peer's authentication message is parsed, and
+    /// [`SecretSession::take_unverified_signature`] hands the signature over. Until it is
+    /// checked, the session's remote key and node ID are only claimed.
+    pub fn defer_signature_check(&mut self) {
+        self.defer_check = true;
     }
 
     /// Our ephemeral X25519 public key.
@@ -163,12 +181,10 @@ impl Handshake {
         // Take the state out; an early return on error leaves it `Failed`.
         match std::mem::replace(&mut self.state, State::Failed) {
             State::Auth(mut stage) => {
-                let (n, authenticated) = read_auth(&mut stage, rest)?;
+                let (n, authenticated) = read_auth(&mut stage, rest, self.defer_check)?;
                 used += n;
                 self.state = match authenticated {
-                    Some((remote_key, early_data)) => {
-                        State::Done(Box::new(stage.into_session(remote_key, early_data)))
-                    }
+                    Some(peer) => State::Done(Box::new(stage.into_session(peer))),
                     None => State::Auth(stage),
                 };
                 Ok(used)
@@ -253,15 +269,21 @@ fn decode_ephemeral(body: &[u8]) -> Result<[u8; 32], SecretError> {
         .map_err(|_| SecretError::BadEphemeralMessage("key is not 32 bytes"))
 }
 
-/// The peer's verified key and any data that followed its authentication message in the same
-/// frame.
-type Authenticated = (PublicKey, Vec<u8>);
+/// The peer's key (verified, or claimed with its signature left to check) and any data that
+/// followed its authentication message in the same frame.
+struct Authenticated {
+    key: PublicKey,
+    unverified: Option<UnverifiedSignature>,
+    early_data: Vec<u8>,
+}
 
 /// Reads frames until the peer's authentication message is complete; returns the bytes
-/// consumed and, once authenticated, the peer's key and any data after the message.
+/// consumed and, once complete, the peer's key (its signature checked unless `defer_check`)
+/// and any data after the message.
 fn read_auth(
     stage: &mut AuthStage,
     mut input: &[u8],
+    defer_check: bool,
 ) -> Result<(usize, Option<Authenticated>), SecretError> {
     let mut used = 0;
     while !input.is_empty() {
@@ -272,15 +294,28 @@ fn read_auth(
         let (m, done) = stage.reader.push(data).map_err(auth_error)?;
         if done {
             let early_data = data.get(m..).unwrap_or_default().to_vec();
-            let remote_key = verify_auth(stage.reader.body(), &stage.derived.challenge)?;
-            return Ok((used, Some((remote_key, early_data))));
+            let signed = parse_auth(stage.reader.body(), &stage.derived.challenge)?;
+            let (key, unverified) = if defer_check {
+                (signed.claimed_key(), Some(signed))
+            } else {
+                (signed.check()?, None)
+            };
+            return Ok((
+                used,
+                Some(Authenticated {
+                    key,
+                    unverified,
+                    early_data,
+                }),
+            ));
         }
     }
     Ok((used, None))
 }
 
-/// Checks the peer's authentication message: an ed25519 key and its signature of the challenge.
-fn verify_auth(body: &[u8], challenge: &[u8; 32]) -> Result<PublicKey, SecretError> {
+/// Parses the peer's authentication message: an ed25519 key and its signature of the
+/// challenge, left to check.
+fn parse_auth(body: &[u8], challenge: &[u8; 32]) -> Result<UnverifiedSignature, SecretError> {
     let msg = AuthSigMessage::decode(body)
         .map_err(|_| SecretError::BadAuthMessage("not an AuthSigMessage"))?;
     let key = match msg.pub_key.and_then(|k| k.sum) {
@@ -289,24 +324,25 @@ fn verify_auth(body: &[u8], challenge: &[u8; 32]) -> Result<PublicKey, SecretErr
     };
     let key = <[u8; PUBLIC_KEY_SIZE]>::try_from(key.as_ref())
         .map_err(|_| SecretError::BadPublicKeyLength(key.len()))?;
-    let key = PublicKey(key);
-    if !key.verify(challenge, &msg.sig) {
-        return Err(SecretError::BadSignature);
-    }
-    Ok(key)
+    Ok(UnverifiedSignature {
+        key: PublicKey(key),
+        signature: msg.sig,
+        challenge: *challenge,
+    })
 }
 
 impl AuthStage {
-    /// The session this stage becomes once the peer is authenticated.
-    fn into_session(self, remote_key: PublicKey, early_data: Vec<u8>) -> SecretSession {
+    /// The session this stage becomes once the peer's authentication is in.
+    fn into_session(self, peer: Authenticated) -> SecretSession {
         SecretSession {
             sealer: self.sealer,
             opener: self.opener,
-            remote_key,
-            remote_id: remote_key.node_id(),
+            remote_key: peer.key,
+            remote_id: peer.key.node_id(),
+            unverified: peer.unverified,
             derived: self.derived,
             dh: self.dh,
-            early_data,
+            early_data: peer.early_data,
         }
     }
 }

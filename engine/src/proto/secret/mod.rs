@@ -23,6 +23,7 @@ mod identity;
 mod keys;
 mod nonce;
 mod session;
+mod unverified;
 mod x25519;
 
 #[cfg(test)]
@@ -40,3 +41,4 @@ pub use identity::{
 };
 pub use keys::{DerivedSecrets, NativeKeys};
 pub use session::SecretSession;
+pub use unverified::UnverifiedSignature;

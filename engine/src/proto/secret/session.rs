@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 use super::frame::{FrameOpener, FrameSealer};
 use super::identity::{NodeId, PublicKey};
 use super::keys::{self, DerivedSecrets, NativeKeys};
+use super::unverified::UnverifiedSignature;
 
 /// The result of a completed [`Handshake`](super::Handshake).
 ///
@@ -18,6 +19,8 @@ pub struct SecretSession {
     pub(crate) opener: FrameOpener,
     pub(crate) remote_key: PublicKey,
     pub(crate) remote_id: NodeId,
+    /// The peer's signature, when the handshake left it to check.
+    pub(crate) unverified: Option<UnverifiedSignature>,
     pub(crate) derived: DerivedSecrets,
     pub(crate) dh: Zeroizing<[u8; 32]>,
     pub(crate) early_data: Vec<u8>,
@@ -39,14 +42,23 @@ impl SecretSession {
         (&mut self.sealer, &mut self.opener)
     }
 
-    /// The peer's authenticated ed25519 public key.
+    /// The peer's ed25519 public key: authenticated, unless the handshake deferred the check
+    /// and [`take_unverified_signature`](Self::take_unverified_signature) has not been checked.
     pub fn remote_public_key(&self) -> PublicKey {
         self.remote_key
     }
 
-    /// The peer's authenticated node ID. A dialer must check it equals the ID it dialed.
+    /// The peer's node ID (authenticated as [`remote_public_key`](Self::remote_public_key) is).
+    /// A dialer must check it equals the ID it dialed.
     pub fn remote_node_id(&self) -> NodeId {
         self.remote_id
+    }
+
+    /// The peer's signature of the challenge, if the handshake deferred its check
+    /// ([`Handshake::defer_signature_check`](super::Handshake::defer_signature_check)). The
+    /// caller must [`check`](UnverifiedSignature::check) it before trusting the peer's key.
+    pub fn take_unverified_signature(&mut self) -> Option<UnverifiedSignature> {
+        self.unverified.take()
     }
 
     /// Application data the peer sent in the same frame as its authentication message.

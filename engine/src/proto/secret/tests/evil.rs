@@ -187,6 +187,53 @@ fn bad_signature() {
 }
 
 #[test]
+fn a_deferred_check_completes_the_handshake_and_still_refuses_a_bad_signature() {
+    let mut e = Evil::new();
+    e.victim.defer_signature_check();
+    let mut auth = e.honest_auth();
+    let mut sig = auth.sig.to_vec();
+    sig[10] ^= 0x01;
+    auth.sig = sig.into();
+    e.send_auth(&auth).unwrap();
+    let mut out = Vec::new();
+    e.victim.poll_transmit(&mut out);
+    let mut s = e.victim.into_session().unwrap();
+    // The key is only claimed until the signature is checked, and the check fails.
+    assert_eq!(s.remote_node_id(), node_key(9).node_id());
+    let unverified = s
+        .take_unverified_signature()
+        .expect("the check was left to us");
+    assert_eq!(unverified.check().unwrap_err(), SecretError::BadSignature);
+    assert!(s.take_unverified_signature().is_none());
+}
+
+#[test]
+fn a_deferred_check_accepts_an_honest_signature() {
+    let mut e = Evil::new();
+    e.victim.defer_signature_check();
+    let auth = e.honest_auth();
+    e.send_auth(&auth).unwrap();
+    let mut out = Vec::new();
+    e.victim.poll_transmit(&mut out);
+    let mut s = e.victim.into_session().unwrap();
+    let unverified = s
+        .take_unverified_signature()
+        .expect("the check was left to us");
+    assert_eq!(unverified.check().unwrap(), node_key(9).public_key());
+}
+
+#[test]
+fn without_deferral_the_session_carries_no_signature_to_check() {
+    let mut e = Evil::new();
+    let auth = e.honest_auth();
+    e.send_auth(&auth).unwrap();
+    let mut out = Vec::new();
+    e.victim.poll_transmit(&mut out);
+    let mut s = e.victim.into_session().unwrap();
+    assert!(s.take_unverified_signature().is_none());
+}
+
+#[test]
 fn signature_over_another_message() {
     let mut e = Evil::new();
     let mut auth = e.honest_auth();

@@ -1,6 +1,7 @@
 //! Tests of the SecretConnection layer that span several files: two handshakes against each
 //! other, an adversarial peer at every stage, frame properties, and never-panic properties.
 
+mod connection;
 mod evil;
 mod frames;
 mod handshake;
