@@ -63,7 +63,9 @@ pub struct Limits {
     /// twice as slow). Connections to a peer on this host (loopback, or our own address)
     /// always write plain copies: the kernel copies a zero-copy send's pages there anyway.
     pub send_zc_threshold: usize,
-    /// Bytes coalesced into one write, per connection.
+    /// Bytes coalesced into one write, per connection. A connection that goes idle gives up a
+    /// write buffer over 16 KiB; each shard keeps such buffers for the next writer, at most
+    /// 32 × `write_batch` bytes of them (8 MiB with the default).
     pub write_batch: usize,
     /// TCP connect timeout for dials.
     pub dial_timeout: Duration,

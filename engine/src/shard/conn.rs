@@ -606,6 +606,9 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
         .notsent_lowat
         .map(|base| RateLowat::new(base, Instant::now()));
     loop {
+        if out.capacity() == 0 {
+            out = shard.spare_writes.take();
+        }
         pack(&ctx, &mut out, batch);
         if !out.is_empty() && out.len() < batch {
             // Stock's flush throttle: a partial batch of packets waits for more, then goes.
@@ -664,9 +667,9 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
         }
         // Nothing to send. A busy connection keeps its write buffer from write to write (a
         // full batch otherwise regrows it from empty, copying as it doubles); an idle one
-        // keeps no large buffer.
+        // keeps no large buffer, and gives it to the shard's spares for the next writer.
         if out.capacity() > IDLE_WRITE_BUFFER {
-            out = Vec::new();
+            shard.spare_writes.give(std::mem::take(&mut out));
         }
         // Wait for work, letting the kernel release what zero-copy sends still hold meanwhile
         // (new work does not wait for those releases).
@@ -678,6 +681,7 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
         }
     }
     in_flight.drain().await;
+    shard.spare_writes.give(out);
     ctx.writer_done.set(true);
     ctx.writer_exit.notify_one();
 }

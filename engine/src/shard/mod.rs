@@ -27,6 +27,7 @@ mod inbound;
 mod inbox;
 mod lowat;
 mod pace;
+mod spare;
 mod staging;
 
 use std::cell::{Cell, RefCell};
@@ -101,6 +102,9 @@ pub(crate) struct ShardConfig {
     pub(crate) flush_throttle: Option<Duration>,
 }
 
+/// A shard keeps at most this many write batches' worth of spare write buffers.
+pub(crate) const SPARE_WRITE_BATCHES: usize = 32;
+
 /// One shard's state (lives on the shard thread).
 pub(crate) struct Shard {
     pub(crate) index: usize,
@@ -109,6 +113,8 @@ pub(crate) struct Shard {
     pub(crate) inboxes: Arc<Inboxes>,
     pub(crate) config: Arc<ShardConfig>,
     conns: RefCell<HashMap<ConnId, Rc<ConnCtx>>>,
+    /// Write buffers kept between connections' bursts (`spare.rs`).
+    pub(crate) spare_writes: spare::SpareBuffers,
     closing: Cell<bool>,
     drained: Notify,
 }
@@ -134,12 +140,15 @@ impl Shard {
         } else {
             config
         };
+        let spare_writes =
+            spare::SpareBuffers::new(config.write_batch.saturating_mul(SPARE_WRITE_BATCHES));
         let shard = Rc::new(Shard {
             index,
             registry,
             inboxes,
             config,
             conns: RefCell::new(HashMap::new()),
+            spare_writes,
             closing: Cell::new(false),
             drained: Notify::new(),
         });
