@@ -70,7 +70,7 @@ enum State {
     Ephemeral(DelimitedReader<EPHEMERAL_MESSAGE_MAX>),
     /// Keys derived, our authentication queued; waiting for the peer's.
     Auth(Box<AuthStage>),
-    /// The peer is authenticated.
+    /// The peer is authenticated (or its signature is left to check).
     Done(Box<SecretSession>),
     /// A step failed; the handshake is dead.
     Failed,
@@ -133,7 +133,8 @@ impl Handshake {
         out.append(&mut self.transmit);
     }
 
-    /// Whether the peer is authenticated and all our handshake bytes were polled.
+    /// Whether the peer is authenticated (its authentication parsed, when the check is
+    /// deferred) and all our handshake bytes were polled.
     pub fn is_complete(&self) -> bool {
         matches!(self.state, State::Done(_)) && self.transmit.is_empty()
     }
