@@ -65,7 +65,7 @@ pub struct Limits {
     pub send_zc_threshold: usize,
     /// Bytes coalesced into one write, per connection. A connection that goes idle gives up a
     /// write buffer over 16 KiB; each shard keeps such buffers for the next writer, at most
-    /// 32 × `write_batch` bytes of them (8 MiB with the default).
+    /// 32 × `write_batch` bytes of them (8 MiB with the default) in at most 64 buffers.
     pub write_batch: usize,
     /// TCP connect timeout for dials.
     pub dial_timeout: Duration,

@@ -465,8 +465,6 @@ pub struct Connection {
     last_now: Instant,
     /// The peer's signature of the challenge, until it is checked (module docs).
     unverified: Option<UnverifiedSignature>,
-    /// Whether our first native bytes were polled, so the check may run.
-    check_due: bool,
 }
 
 impl Connection {
@@ -538,7 +536,6 @@ impl Connection {
             closed_reason: None,
             last_now: now,
             unverified: None,
-            check_due: false,
         };
         if let State::Handshake(h) = &mut conn.state {
             h.poll_transmit(&mut conn.outbuf);
@@ -819,18 +816,15 @@ impl Connection {
         if let Err(e) = result {
             self.fail(e);
         }
-        if self.unverified.is_some() && matches!(self.state, State::Native(_)) {
-            // Our HELLO is out of our hands now: the peer's signature may be checked.
-            self.check_due = true;
-        }
         out.len() > start
     }
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         if self.unverified.is_some() && !self.is_closed() {
-            if !self.check_due {
-                // Nothing about the peer surfaces before its signature is checked.
+            // The check waits until our HELLO is out of our hands, and nothing about the peer
+            // surfaces before it.
+            if !matches!(&self.state, State::Native(n) if n.mux.hello_sent()) {
                 return None;
             }
             if let Err(e) = self.check_signature() {

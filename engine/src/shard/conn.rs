@@ -601,13 +601,17 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
         .filter(|_| !ctx.stream.is_local_tcp());
     let mut in_flight = ZcInFlight::new(net::ZC_DEPTH);
     let mut out: Vec<u8> = Vec::new();
+    // The size of the last write: a spare write buffer is taken only if it fits that.
+    let mut last_write = 0;
     let mut lowat = shard
         .config
         .notsent_lowat
         .map(|base| RateLowat::new(base, Instant::now()));
     loop {
-        if out.capacity() == 0 {
-            out = shard.spare_writes.take();
+        if out.capacity() == 0
+            && let Some(spare) = shard.spare_writes.take(last_write)
+        {
+            out = spare;
         }
         pack(&ctx, &mut out, batch);
         if !out.is_empty() && out.len() < batch {
@@ -634,6 +638,7 @@ async fn write_loop(shard: Rc<Shard>, ctx: Rc<ConnCtx>, batch: usize) {
         if !out.is_empty() {
             ctx.pace_write(out.len()).await;
             let written = out.len();
+            last_write = written;
             let result = if zc_threshold.is_some_and(|t| out.len() >= t) {
                 shard
                     .registry

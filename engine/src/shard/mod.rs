@@ -27,7 +27,6 @@ mod inbound;
 mod inbox;
 mod lowat;
 mod pace;
-mod spare;
 mod staging;
 
 use std::cell::{Cell, RefCell};
@@ -42,6 +41,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 
 use crate::proto::conn::{Connection, ConnectionConfig};
+use crate::proto::native::SpareBuffers;
 use crate::proto::secret::NodeId;
 use crate::registry::{ConnId, DialError, Direction, Pending, Registry, SendError};
 use crate::rt::net::{self, Listener, Stream};
@@ -102,8 +102,10 @@ pub(crate) struct ShardConfig {
     pub(crate) flush_throttle: Option<Duration>,
 }
 
-/// A shard keeps at most this many write batches' worth of spare write buffers.
-pub(crate) const SPARE_WRITE_BATCHES: usize = 32;
+/// A shard keeps at most this many write batches' worth of spare write buffers...
+const SPARE_WRITE_BATCHES: usize = 32;
+/// ...in at most this many buffers.
+const SPARE_WRITE_BUFFERS: usize = 64;
 
 /// One shard's state (lives on the shard thread).
 pub(crate) struct Shard {
@@ -113,8 +115,9 @@ pub(crate) struct Shard {
     pub(crate) inboxes: Arc<Inboxes>,
     pub(crate) config: Arc<ShardConfig>,
     conns: RefCell<HashMap<ConnId, Rc<ConnCtx>>>,
-    /// Write buffers kept between connections' bursts (`spare.rs`).
-    pub(crate) spare_writes: spare::SpareBuffers,
+    /// Write buffers idle writers gave up, for the next writer's burst (`conn.rs`,
+    /// `write_loop`).
+    pub(crate) spare_writes: Arc<SpareBuffers>,
     closing: Cell<bool>,
     drained: Notify,
 }
@@ -140,8 +143,10 @@ impl Shard {
         } else {
             config
         };
-        let spare_writes =
-            spare::SpareBuffers::new(config.write_batch.saturating_mul(SPARE_WRITE_BATCHES));
+        let spare_writes = SpareBuffers::with_count(
+            config.write_batch.saturating_mul(SPARE_WRITE_BATCHES),
+            SPARE_WRITE_BUFFERS,
+        );
         let shard = Rc::new(Shard {
             index,
             registry,

@@ -29,6 +29,7 @@ pub const MIN_SPARE_CAPACITY: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct SpareBuffers {
     max_bytes: usize,
+    max_buffers: usize,
     spares: Mutex<Spares>,
 }
 
@@ -42,8 +43,15 @@ impl SpareBuffers {
     /// A pool that keeps at most `max_bytes` of capacity (and [`MAX_SPARES`] buffers); 0 keeps
     /// none.
     pub fn new(max_bytes: usize) -> Arc<Self> {
+        Self::with_count(max_bytes, MAX_SPARES)
+    }
+
+    /// A pool that keeps at most `max_bytes` of capacity in at most `max_buffers` buffers (a
+    /// shard's spare write buffers, shared by all its connections).
+    pub fn with_count(max_bytes: usize, max_buffers: usize) -> Arc<Self> {
         Arc::new(Self {
             max_bytes,
+            max_buffers,
             spares: Mutex::new(Spares::default()),
         })
     }
@@ -99,7 +107,7 @@ impl SpareBuffers {
         }
         buf.clear();
         let mut s = self.lock();
-        if s.buffers.len() < MAX_SPARES && s.bytes.saturating_add(cap) <= self.max_bytes {
+        if s.buffers.len() < self.max_buffers && s.bytes.saturating_add(cap) <= self.max_bytes {
             s.bytes += cap;
             s.buffers.push(buf);
         }
@@ -188,6 +196,11 @@ mod tests {
         let none = SpareBuffers::new(0);
         none.give(Vec::with_capacity(K));
         assert_eq!(none.kept(), 0);
+        let wide = SpareBuffers::with_count(1 << 30, MAX_SPARES * 4);
+        for _ in 0..MAX_SPARES * 4 + 3 {
+            wide.give(Vec::with_capacity(K));
+        }
+        assert_eq!(wide.kept(), MAX_SPARES * 4, "a pool's own count limit");
     }
 
     #[test]

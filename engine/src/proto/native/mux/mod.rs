@@ -406,6 +406,11 @@ impl<C: PayloadCodec> Mux<C> {
         }
     }
 
+    /// Whether our HELLO has been written out by [`poll_record`](Self::poll_record).
+    pub fn hello_sent(&self) -> bool {
+        !self.hello_pending
+    }
+
     /// The peer's HELLO, once received.
     pub fn peer_hello(&self) -> Option<&Hello> {
         self.peer.as_ref().map(|p| &p.hello)

@@ -82,6 +82,14 @@ fn victim() -> (Connection, [u8; 32], Instant) {
     (conn, eph, now)
 }
 
+/// Fails unless `conn`'s next event is its close for the peer's bad signature.
+fn expect_closed_for_bad_signature(conn: &mut Connection) {
+    match conn.poll_event() {
+        Some(Event::Closed(ConnError::Secret(SecretError::BadSignature))) => {}
+        other => panic!("expected a close for the bad signature, got {other:?}"),
+    }
+}
+
 /// Our authentication frame plus our NodeInfo frame: what a connection writes before native
 /// bytes.
 const AUTH_AND_NODE_INFO: usize = 2 * FRAME_SEALED_SIZE;
@@ -101,10 +109,7 @@ fn a_native_connection_sends_its_hello_then_refuses_a_forged_signature() {
         "native bytes (the HELLO) follow our NodeInfo: {} bytes",
         out.len()
     );
-    match conn.poll_event() {
-        Some(Event::Closed(ConnError::Secret(SecretError::BadSignature))) => {}
-        other => panic!("expected a close for the bad signature, got {other:?}"),
-    }
+    expect_closed_for_bad_signature(&mut conn);
     assert!(conn.is_closed());
     assert!(conn.peer().is_none());
 }
@@ -129,10 +134,7 @@ fn a_compat_connection_checks_the_signature_before_reporting_the_peer() {
         .handle_input(now, &peer_bytes(&eph, true, false))
         .unwrap_err();
     assert_eq!(e, ConnError::Secret(SecretError::BadSignature));
-    match conn.poll_event() {
-        Some(Event::Closed(ConnError::Secret(SecretError::BadSignature))) => {}
-        other => panic!("expected a close for the bad signature, got {other:?}"),
-    }
+    expect_closed_for_bad_signature(&mut conn);
     assert!(conn.peer().is_none());
 }
 
