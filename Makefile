@@ -265,7 +265,8 @@ localnet-load:
 
 ## localnet-bench: the 4-validator localnet under the same offered load, all-stock, mixed and
 ## all-ringwire (BENCH_TX_RATE tx/s of 256 B, then of 4 KiB, BENCH_TX_SECONDS each, BENCH_TX_REPS
-## fresh networks each; BENCH_TX_SIZES, BENCH_TX_RESULTS): committed
+## fresh networks each; BENCH_TX_SIZES, BENCH_TX_RESULTS; BENCH_TX_GOSSIP_SLEEP, every node's
+## consensus peer_gossip_sleep_duration, default 100ms as in the homes): committed
 ## tx/s, commit latency p50/p99, block interval and CPU seconds per node; writes
 ## BENCH_TX_RESULTS/localnet.md and .json (cometbft/localnet/bench.sh).
 BENCH_TX_RATE ?= 200
@@ -273,11 +274,12 @@ BENCH_TX_SECONDS ?= 60
 BENCH_TX_REPS ?= 3
 BENCH_TX_SIZES ?= 256 4096
 BENCH_TX_RESULTS ?= benches/results
+BENCH_TX_GOSSIP_SLEEP ?= 100ms
 .PHONY: localnet-load localnet-bench
 localnet-bench: ringwire-cometbft cometbft-stock localnet-load
 	RINGWIRE_COMETBFT=$(COMETBFT_BIN)/ringwire-cometbft COMETBFT=$(COMETBFT_BIN)/cometbft \
 	  LOADER=$(COMETBFT_BIN)/localnet-load RATE=$(BENCH_TX_RATE) SECONDS_EACH=$(BENCH_TX_SECONDS) REPS=$(BENCH_TX_REPS) \
-	  SIZES="$(BENCH_TX_SIZES)" \
+	  SIZES="$(BENCH_TX_SIZES)" GOSSIP_SLEEP=$(BENCH_TX_GOSSIP_SLEEP) \
 	  OUT=$(TARGET_DIR)/localnet-bench RESULTS=$(BENCH_TX_RESULTS) cometbft/localnet/bench.sh
 
 ## faultproxy: the TCP fault proxy of `make e2e` (delay, jitter, loss as RTO stalls, reordering

@@ -21,9 +21,12 @@ ln_homes() {
   for ((i = 0; i < n; i++)); do ids[i]=$("$RINGWIRE_COMETBFT" show-node-id --home "$OUT/node$i"); done
 }
 
-# ln_configure i p2p-host:port rpc-host:port peers timeout_commit pex: node i's config.toml.
+# ln_configure i p2p-host:port rpc-host:port peers timeout_commit pex: node i's config.toml;
+# with GOSSIP_SLEEP set (e.g. 10ms), also the consensus reactor's peer_gossip_sleep_duration.
 ln_configure() {
-  sed -i \
+  local gossip=()
+  [[ -n ${GOSSIP_SLEEP:-} ]] && gossip=(-e "s|^peer_gossip_sleep_duration = .*|peer_gossip_sleep_duration = \"$GOSSIP_SLEEP\"|")
+  sed -i "${gossip[@]}" \
     -e "/^\[rpc\]/,/^\[/ s|^laddr = .*|laddr = \"tcp://$3\"|" \
     -e "/^\[p2p\]/,/^\[/ s|^laddr = .*|laddr = \"tcp://$2\"|" \
     -e "s|^persistent_peers = .*|persistent_peers = \"$4\"|" \

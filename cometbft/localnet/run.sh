@@ -13,6 +13,8 @@
 #   MIX                node kinds in order (default "stock stock ringwire ringwire")
 #   BLOCKS             blocks every node must commit (default 100)
 #   TIMEOUT_COMMIT     consensus timeout_commit (default 200ms)
+#   GOSSIP_SLEEP       consensus peer_gossip_sleep_duration of every node (default: the homes'
+#                      100ms)
 #   PEX                [p2p] pex of every node (default false: every node has the others as
 #                      persistent peers; see docs/COMETBFT.md, "Known problems", for PEX)
 #   DEADLINE           seconds to reach BLOCKS before giving up (default 600)
