@@ -63,7 +63,7 @@ jq -s '.' "${runs[@]}" >"$RESULTS/localnet.json"
       $runs[0].label,
       ($runs[0].tx_bytes | tostring) + " B",
       ([$runs[].committed_tx_per_s] | median | r1),
-      (([$runs[].committed] | add) * 1000 / ([$runs[].sent] | add) | floor / 10 | tostring) + " %",
+      (([$runs[].sent] | add) as $sent | if $sent > 0 then (([$runs[].committed] | add) * 1000 / $sent | floor / 10 | tostring) + " %" else "nothing sent" end),
       ([$runs[].commit_latency_p50_ms] | median | round | tostring),
       ([$runs[].commit_latency_p99_ms] | median | round | tostring) + " (" + ([$runs[].commit_latency_p99_ms | round | tostring] | join(", ")) + ")",
       ([$runs[].block_interval_mean_ms] | median | round | tostring) + " / " + ([$runs[].block_interval_p99_ms] | median | round | tostring),
