@@ -39,12 +39,13 @@ use crate::registry::{
 use crate::rt::net::{self, Stream, ZcInFlight};
 use crate::rt::{thread, time};
 
+use super::channels::ChannelSet;
 use super::deliver::Gathered;
 use super::inbound::InboundRequests;
 use super::inbox::{Command, DialReply, RequestReply};
 use super::lowat::RateLowat;
 use super::pace::Pace;
-use super::staging::{Staged, Staging};
+use super::staging::{Pumped, Staged, Staging};
 use super::{Shard, ShardConfig};
 
 /// Why this node closed a connection, beyond what the protocol reports.
@@ -64,6 +65,9 @@ pub(crate) struct ConnCtx {
     direction: Direction,
     addr: Option<SocketAddr>,
     entry: RefCell<Option<Arc<PeerEntry>>>,
+    /// The channels the peer shares while it is up (empty otherwise): the entry's list, kept
+    /// here for broadcasts (`channels.rs`).
+    shared: Cell<ChannelSet>,
     staging: RefCell<Staging>,
     requests: RefCell<HashMap<RequestId, RequestReply>>,
     /// Requests the peer sent that the application holds, until it answers or drops them
@@ -122,6 +126,7 @@ impl ConnCtx {
             direction,
             addr,
             entry: RefCell::new(None),
+            shared: Cell::new(ChannelSet::default()),
             staging: RefCell::new(Staging::default()),
             expired_seen: Cell::new((0, 0)),
             requests: RefCell::new(HashMap::new()),
@@ -156,8 +161,14 @@ impl ConnCtx {
     /// Holds `item` for `channel` and moves what fits into the connection; `now` is the
     /// shard's clock for this turn (delivery deadlines are checked against it).
     pub(crate) fn stage(&self, channel: u8, item: Staged, now: Instant) {
-        self.staging.borrow_mut().push(channel, item);
-        self.pump_at(now);
+        let pumped = {
+            let entry = self.entry.borrow();
+            let mut conn = self.conn.borrow_mut();
+            self.staging
+                .borrow_mut()
+                .offer(&mut conn, entry.as_deref(), channel, item, now)
+        };
+        self.account(pumped);
     }
 
     /// [`stage`](Self::stage) for several items of one channel: held in order, then one pump.
@@ -230,10 +241,7 @@ impl ConnCtx {
 
     /// Whether the peer is up and shares `channel`.
     pub(crate) fn shares(&self, channel: u8) -> bool {
-        self.entry
-            .borrow()
-            .as_ref()
-            .is_some_and(|e| e.shares(channel))
+        self.shared.get().contains(channel)
     }
 
     /// The channel's send queue capacity (from this connection's channel table).
@@ -265,6 +273,19 @@ impl ConnCtx {
                 .borrow_mut()
                 .pump(&mut conn, entry.as_deref(), now)
         };
+        self.account(pumped)
+    }
+
+    /// Adds the payload bytes moved into the connection so far to the peer's traffic counters
+    /// (the writer calls it as it takes them out).
+    fn flush_sent(&self) {
+        let entry = self.entry.borrow();
+        self.staging.borrow_mut().flush_sent(entry.as_deref());
+    }
+
+    /// Takes note of what a pump moved: routes the requests' responses, counts the drops and
+    /// wakes the writer; true if anything moved.
+    fn account(&self, pumped: Pumped) -> bool {
         if !pumped.requests.is_empty() {
             self.requests.borrow_mut().extend(pumped.requests);
         }
@@ -718,6 +739,7 @@ fn pack(ctx: &ConnCtx, out: &mut Vec<u8>, batch: usize) {
     while out.len() < batch && ctx.pump() {
         fill(ctx, out, batch);
     }
+    ctx.flush_sent();
 }
 
 /// Moves what the connection has to send into `out`, up to `batch` bytes.
@@ -934,6 +956,7 @@ fn on_connected(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, info: Box<PeerInfo>) {
                 "peer up"
             );
             *ctx.entry.borrow_mut() = Some(entry.clone());
+            ctx.shared.set(ChannelSet::of(shared.iter().map(|d| d.id)));
             shard.registry.announce_up(&entry);
             if let Some(reply) = ctx.dial_reply.borrow_mut().take() {
                 let _ = reply.send(Ok(info));
@@ -1024,6 +1047,7 @@ fn on_closed(shard: &Rc<Shard>, ctx: &Rc<ConnCtx>, reason: ConnError) {
         }
     }
     let entry = ctx.entry.borrow_mut().take();
+    ctx.shared.set(ChannelSet::default());
     ctx.staging.borrow_mut().clear(entry.as_deref());
     for (_, reply) in ctx.requests.borrow_mut().drain() {
         let _ = reply.send(Err(SendError::PeerGone));

@@ -21,6 +21,7 @@
 //! of the shard.
 #![forbid(unsafe_code)]
 
+mod channels;
 mod conn;
 mod deliver;
 mod inbound;

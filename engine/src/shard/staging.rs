@@ -74,10 +74,40 @@ pub(crate) struct Pumped {
     pub(crate) expired: u64,
 }
 
+/// Payload bytes moved into the connection on one channel and not yet added to the peer's
+/// traffic counters. Adding them per message would touch the peer's registry entry (two cache
+/// misses) for every copy of a broadcast; the tally adds them when the channel changes and
+/// when the connection's writer takes what was moved ([`Staging::flush_sent`]).
+#[derive(Default)]
+struct SentTally {
+    channel: u8,
+    bytes: usize,
+}
+
+impl SentTally {
+    fn add(&mut self, entry: Option<&PeerEntry>, channel: u8, bytes: usize) {
+        if self.channel != channel {
+            self.flush(entry);
+            self.channel = channel;
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+
+    fn flush(&mut self, entry: Option<&PeerEntry>) {
+        if self.bytes > 0 {
+            if let Some(e) = entry {
+                e.record_sent(self.channel, self.bytes);
+            }
+            self.bytes = 0;
+        }
+    }
+}
+
 /// The held items of one connection.
 #[derive(Default)]
 pub(crate) struct Staging {
     lanes: Vec<Lane>,
+    sent: SentTally,
 }
 
 impl Staging {
@@ -124,100 +154,50 @@ impl Staging {
     ) -> Pumped {
         let mut out = Pumped::default();
         for lane in &mut self.lanes {
-            let channel = lane.channel;
             while let Some(item) = lane.items.pop_front() {
-                let credit = item.holds_credit();
-                let len = item.len();
-                let result = match item {
-                    Staged::Send {
-                        deliver_by: Some(d),
-                        ..
-                    } if d <= now => {
-                        // Too late to be worth sending (a documented drop, counted).
-                        out.expired += 1;
-                        Ok(())
-                    }
-                    Staged::Send {
-                        payload,
-                        credit,
-                        deliver_by,
-                    } => match conn.send_by(channel, payload.clone(), deliver_by) {
-                        Err(e) if is_full(&e) => {
-                            lane.items.push_front(Staged::Send {
-                                payload,
-                                credit,
-                                deliver_by,
-                            });
-                            break;
-                        }
-                        r => {
-                            if let (Ok(()), Some(e)) = (&r, entry) {
-                                e.record_sent(channel, payload.len());
-                            }
-                            r.map_err(map_error)
-                        }
-                    },
-                    Staged::Request {
-                        payload,
-                        deadline,
-                        reply,
-                    } => {
-                        if reply.is_closed() {
-                            // The caller stopped waiting before the request left: drop it.
-                            Ok(())
-                        } else if deadline <= now {
-                            let _ = reply.send(Err(SendError::Timeout));
-                            Ok(())
-                        } else {
-                            match conn.request(channel, payload.clone(), deadline) {
-                                Err(e) if is_full(&e) => {
-                                    lane.items.push_front(Staged::Request {
-                                        payload,
-                                        deadline,
-                                        reply,
-                                    });
-                                    break;
-                                }
-                                Ok(id) => {
-                                    if let Some(e) = entry {
-                                        e.record_sent(channel, payload.len());
-                                    }
-                                    out.requests.push((id, reply));
-                                    Ok(())
-                                }
-                                Err(e) => {
-                                    let _ = reply.send(Err(map_error(e)));
-                                    Ok(())
-                                }
-                            }
-                        }
-                    }
-                    Staged::Response { id, payload } => {
-                        match conn.respond(channel, id, payload.clone()) {
-                            Err(e) if is_full(&e) => {
-                                lane.items.push_front(Staged::Response { id, payload });
-                                break;
-                            }
-                            r => {
-                                if let (Ok(()), Some(e)) = (&r, entry) {
-                                    e.record_sent(channel, payload.len());
-                                }
-                                r.map_err(map_error)
-                            }
-                        }
-                    }
-                };
-                if let Err(e) = result {
-                    tracing::debug!(channel, error = %e, "dropped a queued message");
-                    out.dropped += 1;
-                }
-                out.moved += 1;
-                if credit && let Some(entry) = entry {
-                    entry.release(channel, len);
+                let held = move_one(
+                    lane.channel,
+                    item,
+                    conn,
+                    entry,
+                    now,
+                    &mut out,
+                    &mut self.sent,
+                );
+                if let Some(back) = held {
+                    lane.items.push_front(back);
+                    break;
                 }
             }
         }
         out
+    }
+
+    /// Holds `item` for `channel` and moves what fits into `conn`. While nothing is held, the
+    /// item goes straight into the connection and is held only if its queue is full: a
+    /// broadcast to a thousand peers then touches no lane of theirs.
+    pub(crate) fn offer(
+        &mut self,
+        conn: &mut Connection,
+        entry: Option<&PeerEntry>,
+        channel: u8,
+        item: Staged,
+        now: Instant,
+    ) -> Pumped {
+        if !self.is_empty() {
+            self.push(channel, item);
+            return self.pump(conn, entry, now);
+        }
+        let mut out = Pumped::default();
+        if let Some(back) = move_one(channel, item, conn, entry, now, &mut out, &mut self.sent) {
+            self.push(channel, back);
+        }
+        out
+    }
+
+    /// Adds the payload bytes moved into the connection so far to the peer's traffic counters.
+    pub(crate) fn flush_sent(&mut self, entry: Option<&PeerEntry>) {
+        self.sent.flush(entry);
     }
 
     /// Drops held requests whose caller stopped waiting, returning their credits.
@@ -236,6 +216,7 @@ impl Staging {
 
     /// Empties every lane (the connection is gone): requests learn `PeerGone`.
     pub(crate) fn clear(&mut self, entry: Option<&PeerEntry>) {
+        self.sent.flush(entry);
         for lane in &mut self.lanes {
             for item in lane.items.drain(..) {
                 if item.holds_credit()
@@ -250,6 +231,100 @@ impl Staging {
         }
         self.lanes.clear();
     }
+}
+
+/// Moves one item into `conn`, or hands it back when the connection's queue for `channel` is
+/// full. What happened is added to `out`; a credit goes back to `entry` as the item leaves.
+fn move_one(
+    channel: u8,
+    item: Staged,
+    conn: &mut Connection,
+    entry: Option<&PeerEntry>,
+    now: Instant,
+    out: &mut Pumped,
+    sent: &mut SentTally,
+) -> Option<Staged> {
+    let credit = item.holds_credit();
+    let len = item.len();
+    let result = match item {
+        Staged::Send {
+            deliver_by: Some(d),
+            ..
+        } if d <= now => {
+            // Too late to be worth sending (a documented drop, counted).
+            out.expired += 1;
+            Ok(())
+        }
+        Staged::Send {
+            payload,
+            credit,
+            deliver_by,
+        } => match conn.send_by(channel, payload.clone(), deliver_by) {
+            Err(e) if is_full(&e) => {
+                return Some(Staged::Send {
+                    payload,
+                    credit,
+                    deliver_by,
+                });
+            }
+            r => {
+                if r.is_ok() {
+                    sent.add(entry, channel, len);
+                }
+                r.map_err(map_error)
+            }
+        },
+        Staged::Request {
+            payload,
+            deadline,
+            reply,
+        } => {
+            if reply.is_closed() {
+                // The caller stopped waiting before the request left: drop it.
+                Ok(())
+            } else if deadline <= now {
+                let _ = reply.send(Err(SendError::Timeout));
+                Ok(())
+            } else {
+                match conn.request(channel, payload.clone(), deadline) {
+                    Err(e) if is_full(&e) => {
+                        return Some(Staged::Request {
+                            payload,
+                            deadline,
+                            reply,
+                        });
+                    }
+                    Ok(id) => {
+                        sent.add(entry, channel, len);
+                        out.requests.push((id, reply));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(map_error(e)));
+                        Ok(())
+                    }
+                }
+            }
+        }
+        Staged::Response { id, payload } => match conn.respond(channel, id, payload.clone()) {
+            Err(e) if is_full(&e) => return Some(Staged::Response { id, payload }),
+            r => {
+                if r.is_ok() {
+                    sent.add(entry, channel, len);
+                }
+                r.map_err(map_error)
+            }
+        },
+    };
+    if let Err(e) = result {
+        tracing::debug!(channel, error = %e, "dropped a queued message");
+        out.dropped += 1;
+    }
+    out.moved += 1;
+    if credit && let Some(entry) = entry {
+        entry.release(channel, len);
+    }
+    None
 }
 
 /// Whether a connection refused a message only because its queue is full.
@@ -284,5 +359,53 @@ pub(crate) fn map_error(e: QueueError) -> SendError {
             mconn::MConnQueueError::UnknownChannel(c) => SendError::ChannelNotShared(c),
             mconn::MConnQueueError::Closed => SendError::PeerGone,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::SentTally;
+    use crate::proto::conn::{Mode, PeerInfo};
+    use crate::proto::nodeinfo::NodeInfo;
+    use crate::proto::secret::NodeKey;
+    use crate::registry::{Direction, PeerEntry};
+
+    fn sent(entry: &PeerEntry, channel: u8) -> u64 {
+        entry
+            .traffic()
+            .channels
+            .iter()
+            .find(|c| c.channel == channel)
+            .map_or(0, |c| c.sent_bytes)
+    }
+
+    #[test]
+    fn the_tally_reaches_the_peer_when_flushed_or_when_the_channel_changes() {
+        let info = Arc::new(PeerInfo {
+            node_id: NodeKey::from_seed([4; 32]).node_id(),
+            node_info: NodeInfo::default(),
+            mode: Mode::Native,
+            capabilities: Vec::new(),
+        });
+        let entry = PeerEntry::new(
+            info,
+            1,
+            0,
+            Direction::Outbound,
+            None,
+            [(0x20, 4), (0x40, 4)],
+        );
+        let mut tally = SentTally::default();
+        tally.add(Some(&entry), 0x20, 100);
+        tally.add(Some(&entry), 0x20, 50);
+        assert_eq!(sent(&entry, 0x20), 0, "held until flushed");
+        tally.add(Some(&entry), 0x40, 7);
+        assert_eq!(sent(&entry, 0x20), 150, "a new channel adds the old tally");
+        tally.flush(Some(&entry));
+        assert_eq!(sent(&entry, 0x40), 7);
+        tally.flush(Some(&entry));
+        assert_eq!((sent(&entry, 0x20), sent(&entry, 0x40)), (150, 7));
     }
 }
