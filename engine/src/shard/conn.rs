@@ -161,14 +161,7 @@ impl ConnCtx {
     /// Holds `item` for `channel` and moves what fits into the connection; `now` is the
     /// shard's clock for this turn (delivery deadlines are checked against it).
     pub(crate) fn stage(&self, channel: u8, item: Staged, now: Instant) {
-        let pumped = {
-            let entry = self.entry.borrow();
-            let mut conn = self.conn.borrow_mut();
-            self.staging
-                .borrow_mut()
-                .offer(&mut conn, entry.as_deref(), channel, item, now)
-        };
-        self.account(pumped);
+        self.move_staged(|staging, conn, entry| staging.offer(conn, entry, channel, item, now));
     }
 
     /// [`stage`](Self::stage) for several items of one channel: held in order, then one pump.
@@ -264,28 +257,23 @@ impl ConnCtx {
         if self.staging.borrow().is_empty() {
             return false;
         }
+        self.move_staged(|staging, conn, entry| staging.pump(conn, entry, now))
+    }
+
+    /// Runs `step` (an offer or a pump) over the staging, the connection and the peer's entry,
+    /// then takes note of what it moved: routes the requests' responses, counts the drops and
+    /// wakes the writer; true if anything moved.
+    fn move_staged(
+        &self,
+        step: impl FnOnce(&mut Staging, &mut Connection, Option<&PeerEntry>) -> Pumped,
+    ) -> bool {
         let pumped = {
             // Borrowed, not cloned: a clone per message would update the entry's reference
             // count, which the sending threads update too as they look the peer up.
             let entry = self.entry.borrow();
             let mut conn = self.conn.borrow_mut();
-            self.staging
-                .borrow_mut()
-                .pump(&mut conn, entry.as_deref(), now)
+            step(&mut self.staging.borrow_mut(), &mut conn, entry.as_deref())
         };
-        self.account(pumped)
-    }
-
-    /// Adds the payload bytes moved into the connection so far to the peer's traffic counters
-    /// (the writer calls it as it takes them out).
-    fn flush_sent(&self) {
-        let entry = self.entry.borrow();
-        self.staging.borrow_mut().flush_sent(entry.as_deref());
-    }
-
-    /// Takes note of what a pump moved: routes the requests' responses, counts the drops and
-    /// wakes the writer; true if anything moved.
-    fn account(&self, pumped: Pumped) -> bool {
         if !pumped.requests.is_empty() {
             self.requests.borrow_mut().extend(pumped.requests);
         }
@@ -305,6 +293,13 @@ impl ConnCtx {
             self.wake_writer.notify_one();
         }
         pumped.moved > 0
+    }
+
+    /// Adds the payload bytes moved into the connection so far to the peer's traffic counters
+    /// (the writer calls it as it takes them out).
+    fn flush_sent(&self) {
+        let entry = self.entry.borrow();
+        self.staging.borrow_mut().flush_sent(entry.as_deref());
     }
 
     /// Adds the multiplexer's new expiry drops to the node's counters.
